@@ -1,0 +1,74 @@
+/*
+ * trailguard/book.h — the book of every tracked position, indexed by symbol.
+ *
+ * All memory is taken once, in tg_book_new(), for a fixed number of positions
+ * and symbols; nothing on the tick path allocates. A tick names a symbol and
+ * reaches every open position of that symbol; a tick for a symbol with no
+ * position is counted (tg_book_stats.unknown_symbol_ticks), never an error.
+ * Because a position enters the book only through tg_book_open(), which
+ * creates its stop state, an open position without a trailing stop cannot
+ * exist here.
+ */
+#ifndef TRAILGUARD_BOOK_H
+#define TRAILGUARD_BOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trailguard/stop.h"
+
+#define TG_SYMBOL_MAX 24 /* bytes of a symbol name, NUL included ("1000PEPEUSDT") */
+#define TG_BOOK_NONE  UINT32_MAX
+
+typedef struct tg_book tg_book;
+
+typedef struct tg_book_stats {
+    uint64_t ticks;                /* ticks received */
+    uint64_t unknown_symbol_ticks; /* ticks for a symbol with no open position */
+    uint64_t position_updates;     /* (tick, position) pairs evaluated */
+    uint32_t open_positions;       /* positions currently open */
+} tg_book_stats;
+
+/* Receives the output of one position's input; called only when the output
+ * holds at least one event or command. */
+typedef void (*tg_book_sink)(void *ctx, const tg_stop *stop, const tg_out *out);
+
+/* A book for at most positions_max positions over symbols_max symbols. */
+tg_status tg_book_new(uint32_t positions_max, uint32_t symbols_max, tg_book **out, tg_err *err);
+void tg_book_free(tg_book *book);
+
+/* The id of a symbol, adding it if new; TG_BOOK_NONE when the symbol table is
+ * full or the name does not fit. */
+uint32_t tg_book_symbol(tg_book *book, const char *symbol);
+
+/* The id of a known symbol, or TG_BOOK_NONE. */
+uint32_t tg_book_symbol_find(const tg_book *book, const char *symbol);
+
+const char *tg_book_symbol_name(const tg_book *book, uint32_t symbol_id);
+
+/* Opens a position on symbol; o->id is ignored and replaced by the book's
+ * position id, written to *position_id. */
+tg_status tg_book_open(tg_book *book, const char *symbol, const tg_open *o, uint32_t *position_id,
+                       tg_out *out, tg_err *err);
+
+/* A tick for every open position of symbol_id. */
+void tg_book_tick(tg_book *book, uint32_t symbol_id, int64_t ts_ms, tg_dec price, tg_book_sink sink,
+                  void *ctx);
+
+/* A tick by symbol name; an unknown name is counted. */
+void tg_book_tick_name(tg_book *book, const char *symbol, int64_t ts_ms, tg_dec price,
+                       tg_book_sink sink, void *ctx);
+
+/* The position, or NULL if the id is not in use. */
+tg_stop *tg_book_get(tg_book *book, uint32_t position_id);
+
+/* Ends a position: tg_stop_closed() and its slot returns to the free list. */
+void tg_book_close(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
+                   tg_reason reason, tg_out *out);
+
+tg_book_stats tg_book_get_stats(const tg_book *book);
+
+/* Bytes the book holds per position slot, all tables included. */
+size_t tg_book_bytes_per_position(const tg_book *book);
+
+#endif

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages trailguard needs, only those missing.
+# Runs as root (the project's machines do); otherwise uses sudo if present.
+set -euo pipefail
+
+packages=(cmake make gcc pkg-config libcmocka-dev clang clang-format)
+if [ "${1:-}" = "--fuzz" ]; then
+  packages+=(libclang-rt-14-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing missing Debian packages: ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null || $sudo apt-get update
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
