@@ -3,7 +3,8 @@
 # Runs as root (the project's machines do); otherwise uses sudo if present.
 set -euo pipefail
 
-packages=(cmake make gcc pkg-config libcmocka-dev clang clang-format)
+packages=(cmake make gcc pkg-config libcmocka-dev clang clang-format libsqlite3-dev sqlite3 libpq-dev
+          postgresql)
 if [ "${1:-}" = "--fuzz" ]; then
   packages+=(libclang-rt-14-dev)
 fi

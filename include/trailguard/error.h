@@ -12,11 +12,13 @@
 
 typedef enum tg_status {
     TG_OK = 0,
-    TG_E_INVALID,  /* bad input: a parameter, a file row, a command-line flag */
-    TG_E_STATE,    /* the request does not fit the current state */
-    TG_E_CAPACITY, /* a fixed bound was reached (positions, symbols, buffer) */
-    TG_E_IO,       /* reading or writing outside the process failed */
-    TG_E_NOMEM,    /* allocation failed at set-up time */
+    TG_E_INVALID,     /* bad input: a parameter, a file row, a command-line flag */
+    TG_E_STATE,       /* the request does not fit the current state */
+    TG_E_CAPACITY,    /* a fixed bound was reached (positions, symbols, buffer) */
+    TG_E_IO,          /* reading or writing outside the process failed */
+    TG_E_NOMEM,       /* allocation failed at set-up time */
+    TG_E_CONFLICT,    /* another writer changed the row first (optimistic concurrency) */
+    TG_E_UNAVAILABLE, /* a service is down, full, locked or corrupt; retry later */
 } tg_status;
 
 typedef struct tg_err {

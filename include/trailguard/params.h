@@ -93,6 +93,11 @@ tg_status tg_params_validate(const tg_params *p, tg_err *err);
  * tg_params_validate()'s. */
 tg_status tg_params_set(tg_params_patch *patch, const char *name, const char *value, tg_err *err);
 
+/* Writes the step table as tg_params_set() reads it ("1:0.5,2:0.3"), or
+ * "off" when there is none. buf must hold TG_STEPS_TEXT_MAX bytes. */
+#define TG_STEPS_TEXT_MAX (TG_STEPS_MAX * 2 * TG_DEC_STR_MAX)
+void tg_params_format_steps(const tg_params *p, char *buf);
+
 /* Lays patch over p: every field whose bit is set in patch->set is copied. */
 void tg_params_apply(tg_params *p, const tg_params_patch *patch);
 

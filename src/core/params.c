@@ -402,3 +402,21 @@ tg_dec tg_params_step_callback(const tg_params *p, tg_dec peak_profit_pct) {
     }
     return callback;
 }
+
+void tg_params_format_steps(const tg_params *p, char *buf) {
+    assert(p != NULL && buf != NULL);
+    if (p->step_count == 0) {
+        memcpy(buf, "off", 4);
+        return;
+    }
+    size_t len = 0;
+    for (uint8_t i = 0; i < p->step_count && i < TG_STEPS_MAX; i++) {
+        if (i > 0) {
+            buf[len++] = ',';
+        }
+        len += tg_dec_format(p->steps[i].profit_pct, 0, buf + len);
+        buf[len++] = ':';
+        len += tg_dec_format(p->steps[i].callback_pct, 0, buf + len);
+    }
+    assert(len < TG_STEPS_TEXT_MAX);
+}

@@ -1,0 +1,117 @@
+/*
+ * trailguard/store.h — durable state: one row per guarded position and an
+ * append-only journal of every engine event and command.
+ *
+ * One interface, two backends with the same logical schema:
+ *   - SQLite (embedded default): a file path, or "sqlite:PATH";
+ *   - PostgreSQL: a "postgresql://" or "postgres://" URI (libpq).
+ *
+ * Writes are batched: tg_store_begin(), any number of tg_store_put() and
+ * tg_store_append(), then tg_store_commit() makes them durable together
+ * (group commit: one loop turn, one transaction). A put is conditional on
+ * the row version read earlier (optimistic concurrency): if another writer
+ * changed the row, the commit fails with TG_E_CONFLICT and nothing of the
+ * batch is written.
+ *
+ * Write-ahead rule (the caller's side): a stop's intended price and its event
+ * are committed before the request goes to the exchange; the acknowledgement
+ * is committed afterwards. Rows whose intended stop differs from the
+ * confirmed one after a restart are the ones to reconcile with the exchange
+ * (tg_store_row.needs_reconcile).
+ *
+ * Prices are stored as exact decimal text, never as floating point.
+ */
+#ifndef TRAILGUARD_STORE_H
+#define TRAILGUARD_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "trailguard/book.h"
+#include "trailguard/error.h"
+#include "trailguard/stop.h"
+
+#define TG_STORE_SCHEMA_VERSION 1  /* the schema this build writes */
+#define TG_STORE_KEY_MAX        64 /* bytes of account, position key and order ids, NUL included */
+#define TG_STORE_EXCHANGE_MAX   16 /* bytes of an exchange name, NUL included */
+#define TG_STORE_DEFAULT_URI    "./trailguard.db"
+
+typedef struct tg_store tg_store;
+
+/* One guarded position: its identity, the exchange's order ids, and the
+ * whole engine state, so that a restart rebuilds it exactly. */
+typedef struct tg_store_row {
+    char account[TG_STORE_KEY_MAX];         /* owning account */
+    char exchange[TG_STORE_EXCHANGE_MAX];   /* "binance", "bybit", "replay", ... */
+    char symbol[TG_SYMBOL_MAX];             /* e.g. BTCUSDT */
+    char position_key[TG_STORE_KEY_MAX];    /* unique per account, e.g. BTCUSDT:long */
+    char order_id[TG_STORE_KEY_MAX];        /* exchange stop order id, "" if none */
+    char client_order_id[TG_STORE_KEY_MAX]; /* trailguard's client id of that order, "" if none */
+    tg_stop stop;                           /* engine state, every field */
+    int64_t version;                        /* row version; 0 for a row not yet stored */
+    bool needs_reconcile;                   /* on load: intended ≠ confirmed stop */
+} tg_store_row;
+
+typedef enum tg_journal_kind {
+    TG_JOURNAL_EVENT,   /* an engine event */
+    TG_JOURNAL_COMMAND, /* an engine command */
+} tg_journal_kind;
+
+/* One journal entry; seq is assigned by the store at commit, gap-free per
+ * account. */
+typedef struct tg_journal_entry {
+    int64_t seq;                         /* 1, 2, 3, ... per account (set by the store) */
+    char position_key[TG_STORE_KEY_MAX]; /* the row it belongs to */
+    uint8_t kind;                        /* tg_journal_kind */
+    tg_event event;                      /* when kind is EVENT */
+    tg_cmd command;                      /* when kind is COMMAND */
+    int64_t ts_ms;                       /* time of the entry, ms */
+    int64_t latency_us;                  /* exchange round trip, µs; −1 when unknown */
+} tg_journal_entry;
+
+typedef struct tg_store_stats {
+    uint64_t commits;         /* transactions committed */
+    uint64_t rows_written;    /* puts committed */
+    uint64_t entries_written; /* journal entries committed */
+    uint64_t conflicts;       /* commits refused for a stale row version */
+} tg_store_stats;
+
+/* Opens (creating if needed) and migrates the store at uri for account.
+ * A database written by a newer trailguard is refused with a sentence naming
+ * both schema versions. */
+tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg_err *err);
+void tg_store_close(tg_store *store);
+
+/* "sqlite" or "postgresql". */
+const char *tg_store_backend_name(const tg_store *store);
+
+tg_status tg_store_begin(tg_store *store, tg_err *err);
+/* Upserts row if row->version still matches the stored one (0 = must not
+ * exist yet). On commit, row->version is advanced. */
+tg_status tg_store_put(tg_store *store, tg_store_row *row, tg_err *err);
+tg_status tg_store_append(tg_store *store, tg_journal_entry *entry, tg_err *err);
+tg_status tg_store_commit(tg_store *store, tg_err *err);
+/* Drops the open batch. */
+void tg_store_rollback(tg_store *store);
+
+/* Calls fn for every row of the account that is not CLOSED (or every row
+ * when include_closed), in position-key order. fn returning false stops. */
+typedef bool (*tg_store_row_fn)(void *ctx, const tg_store_row *row);
+tg_status tg_store_load(tg_store *store, bool include_closed, tg_store_row_fn fn, void *ctx,
+                        tg_err *err);
+
+/* One row by position key; TG_E_INVALID with "no position" if absent. */
+tg_status tg_store_get(tg_store *store, const char *position_key, tg_store_row *row, tg_err *err);
+
+/* Journal entries of the account with seq > after_seq, in order. */
+typedef bool (*tg_store_entry_fn)(void *ctx, const tg_journal_entry *entry);
+tg_status tg_store_journal(tg_store *store, int64_t after_seq, tg_store_entry_fn fn, void *ctx,
+                           tg_err *err);
+
+/* Deletes journal entries of positions closed before cutoff_ms; returns the
+ * number deleted in *deleted. Sequence numbers are never reused. */
+tg_status tg_store_prune(tg_store *store, int64_t cutoff_ms, uint64_t *deleted, tg_err *err);
+
+tg_store_stats tg_store_get_stats(const tg_store *store);
+
+#endif

@@ -1,0 +1,436 @@
+/* The SQLite backend: one file, WAL mode, synchronous=FULL. */
+#include <assert.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/backend.h"
+
+#define SQL_MAX         8192 /* bytes of one generated statement */
+#define BUSY_TIMEOUT_MS 5000 /* wait this long for another writer's lock */
+
+enum {
+    ST_INSERT,
+    ST_UPDATE,
+    ST_APPEND,
+    ST_LAST_SEQ,
+    ST_LOAD_OPEN,
+    ST_LOAD_ALL,
+    ST_LOAD_ONE,
+    ST_JOURNAL,
+    ST_PRUNE,
+    ST_COUNT
+};
+
+typedef struct sqlite_impl {
+    sqlite3 *db;                /* the connection */
+    sqlite3_stmt *st[ST_COUNT]; /* prepared once at open */
+    char path[512];             /* for messages */
+} sqlite_impl;
+
+/* A failure as a sentence; locked/busy/full/I/O/corrupt are "unavailable":
+ * the caller keeps its changes and retries later. */
+static tg_status fail(sqlite_impl *s, const char *what, int rc, tg_err *err) {
+    int primary = rc & 0xff;
+    bool transient = primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL ||
+                     primary == SQLITE_IOERR || primary == SQLITE_CORRUPT ||
+                     primary == SQLITE_CANTOPEN || primary == SQLITE_NOTADB ||
+                     primary == SQLITE_READONLY;
+    const char *detail = s != NULL && s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    return tg_err_set(err, transient ? TG_E_UNAVAILABLE : TG_E_IO, "sqlite %s: %s: %s (code %d)",
+                      s != NULL ? s->path : "", what, detail, rc);
+}
+
+static size_t put_sql(char *buf, size_t len, const char *fmt, const char *arg) {
+    int n = snprintf(buf + len, SQL_MAX - len, fmt, arg);
+    assert(n >= 0 && (size_t)n < SQL_MAX - len);
+    return len + (size_t)n;
+}
+
+static void sql_create_stop(char *buf) {
+    size_t len = put_sql(buf, 0, "%s", "CREATE TABLE trailing_stop (");
+    for (int i = 0; i < tg_codec_column_count(); i++) {
+        const tg_col_def *c = tg_codec_column(i);
+        len = put_sql(buf, len, i ? ", %s" : "%s", c->name);
+        len = put_sql(buf, len, " %s", c->type == TG_COL_INT ? "INTEGER" : "TEXT");
+        len = put_sql(buf, len, "%s", c->nullable ? "" : " NOT NULL");
+    }
+    put_sql(buf, len, "%s", ", PRIMARY KEY (account, position_key)) WITHOUT ROWID");
+}
+
+static void sql_insert(char *buf) {
+    size_t len = put_sql(buf, 0, "%s", "INSERT INTO trailing_stop (");
+    for (int i = 0; i < tg_codec_column_count(); i++) {
+        len = put_sql(buf, len, i ? ", %s" : "%s", tg_codec_column(i)->name);
+    }
+    len = put_sql(buf, len, "%s", ") VALUES (");
+    for (int i = 0; i < tg_codec_column_count(); i++) {
+        len = put_sql(buf, len, "%s", i ? ", ?" : "?");
+    }
+    put_sql(buf, len, "%s", ") ON CONFLICT DO NOTHING");
+}
+
+static void sql_update(char *buf) {
+    size_t len = put_sql(buf, 0, "%s", "UPDATE trailing_stop SET ");
+    int n = tg_codec_column_count();
+    for (int i = 2; i < n; i++) { /* the key columns do not change */
+        char col[128];
+        snprintf(col, sizeof col, "%s = ?%d", tg_codec_column(i)->name, i + 1);
+        len = put_sql(buf, len, i > 2 ? ", %s" : "%s", col);
+    }
+    char where[128];
+    snprintf(where, sizeof where, " WHERE account = ?1 AND position_key = ?2 AND version = ?%d",
+             n + 1);
+    put_sql(buf, len, "%s", where);
+}
+
+static void sql_select(char *buf, const char *where) {
+    size_t len = put_sql(buf, 0, "%s", "SELECT ");
+    for (int i = 0; i < tg_codec_column_count(); i++) {
+        len = put_sql(buf, len, i ? ", %s" : "%s", tg_codec_column(i)->name);
+    }
+    len = put_sql(buf, len, " FROM trailing_stop WHERE %s", where);
+    put_sql(buf, len, "%s", " ORDER BY position_key");
+}
+
+static const char *const journal_sql =
+    "CREATE TABLE stop_event (account TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "position_key TEXT NOT NULL, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, "
+    "reason TEXT, state TEXT, price TEXT, stop TEXT, prev_stop TEXT, latency_us INTEGER, "
+    "PRIMARY KEY (account, seq)) WITHOUT ROWID";
+
+/* Schema migrations: index v holds the statements that take version v to
+ * v + 1. Appending a version here is the whole of a migration. */
+static tg_status migrate_to_1(sqlite_impl *s, tg_err *err) {
+    char sql[SQL_MAX];
+    sql_create_stop(sql);
+    const char *stmts[] = {
+        sql, journal_sql, "CREATE INDEX stop_event_position ON stop_event (account, position_key)"};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        int rc = sqlite3_exec(s->db, stmts[i], NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            return fail(s, "creating the schema", rc, err);
+        }
+    }
+    return TG_OK;
+}
+
+static tg_status (*const migrations[])(sqlite_impl *, tg_err *) = {migrate_to_1};
+
+static tg_status exec(sqlite_impl *s, const char *sql, const char *what, tg_err *err) {
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? TG_OK : fail(s, what, rc, err);
+}
+
+static tg_status read_version(sqlite_impl *s, int64_t *version, tg_err *err) {
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT version FROM schema_version", -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        return fail(s, "reading the schema version", rc, err);
+    }
+    *version = 0;
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int64(q, 0);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? TG_OK : fail(s, "reading the schema version", rc, err);
+}
+
+static tg_status migrate(sqlite_impl *s, tg_err *err) {
+    tg_status st = exec(s, "BEGIN IMMEDIATE", "starting the migration", err);
+    if (st != TG_OK) {
+        return st;
+    }
+    st = exec(s, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+              "creating schema_version", err);
+    int64_t version = 0;
+    if (st == TG_OK) {
+        st = read_version(s, &version, err);
+    }
+    if (st == TG_OK && version > TG_STORE_SCHEMA_VERSION) {
+        st = tg_err_set(err, TG_E_INVALID,
+                        "store %s has schema version %" PRId64 ", written by a newer trailguard; "
+                        "this one understands up to version %d",
+                        s->path, version, TG_STORE_SCHEMA_VERSION);
+    }
+    for (int64_t v = version; st == TG_OK && v < TG_STORE_SCHEMA_VERSION; v++) {
+        st = migrations[v](s, err);
+    }
+    if (st == TG_OK && version < TG_STORE_SCHEMA_VERSION) {
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM schema_version; INSERT INTO schema_version "
+                 "VALUES (%d)",
+                 TG_STORE_SCHEMA_VERSION);
+        st = exec(s, sql, "recording the schema version", err);
+    }
+    if (st == TG_OK) {
+        return exec(s, "COMMIT", "committing the migration", err);
+    }
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+/* Writes statement `which` into buf. */
+static void build_sql(int which, char *buf) {
+    switch (which) {
+    case ST_INSERT:
+        sql_insert(buf);
+        break;
+    case ST_UPDATE:
+        sql_update(buf);
+        break;
+    case ST_APPEND:
+        snprintf(buf, SQL_MAX,
+                 "INSERT INTO stop_event (account, seq, position_key, ts_ms, kind, type, reason, "
+                 "state, price, stop, prev_stop, latency_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+        break;
+    case ST_LAST_SEQ:
+        snprintf(buf, SQL_MAX, "SELECT COALESCE(MAX(seq), 0) FROM stop_event WHERE account = ?1");
+        break;
+    case ST_LOAD_OPEN:
+        sql_select(buf, "account = ?1 AND state <> 'closed'");
+        break;
+    case ST_LOAD_ALL:
+        sql_select(buf, "account = ?1");
+        break;
+    case ST_LOAD_ONE:
+        sql_select(buf, "account = ?1 AND position_key = ?2");
+        break;
+    case ST_JOURNAL:
+        snprintf(buf, SQL_MAX,
+                 "SELECT account, seq, position_key, ts_ms, kind, type, reason, state, price, "
+                 "stop, prev_stop, latency_us FROM stop_event WHERE account = ?1 AND seq > ?2 "
+                 "ORDER BY seq");
+        break;
+    default:
+        snprintf(buf, SQL_MAX,
+                 "DELETE FROM stop_event WHERE account = ?1 AND position_key IN (SELECT "
+                 "position_key FROM trailing_stop WHERE account = ?1 AND state = 'closed' AND "
+                 "closed_ms < ?2)");
+        break;
+    }
+}
+
+static tg_status prepare_all(sqlite_impl *s, tg_err *err) {
+    char sql[SQL_MAX];
+    for (int i = 0; i < ST_COUNT; i++) {
+        build_sql(i, sql);
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (rc != SQLITE_OK) {
+            return fail(s, "preparing a statement", rc, err);
+        }
+    }
+    return TG_OK;
+}
+
+static void sq_close(void *impl) {
+    sqlite_impl *s = impl;
+    if (s == NULL) {
+        return;
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->st[i]);
+    }
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static tg_status sq_open(const char *target, void **impl, tg_err *err) {
+    sqlite_impl *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "sqlite: out of memory");
+    }
+    snprintf(s->path, sizeof s->path, "%s", target);
+    int rc = sqlite3_open_v2(target, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    tg_status st = rc == SQLITE_OK ? TG_OK : fail(s, "opening", rc, err);
+    if (st == TG_OK) {
+        sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+        sqlite3_extended_result_codes(s->db, 1);
+        st = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON",
+                  "setting WAL mode", err);
+    }
+    if (st == TG_OK) {
+        st = migrate(s, err);
+    }
+    if (st == TG_OK) {
+        st = prepare_all(s, err);
+    }
+    if (st != TG_OK) {
+        sq_close(s);
+        return st;
+    }
+    *impl = s;
+    return TG_OK;
+}
+
+static tg_status sq_begin(void *impl, tg_err *err) {
+    return exec(impl, "BEGIN IMMEDIATE", "beginning a transaction", err);
+}
+
+static tg_status sq_commit(void *impl, tg_err *err) {
+    sqlite_impl *s = impl;
+    tg_status st = exec(s, "COMMIT", "committing", err);
+    if (st != TG_OK && !sqlite3_get_autocommit(s->db)) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return st;
+}
+
+static void sq_rollback(void *impl) {
+    sqlite_impl *s = impl;
+    if (!sqlite3_get_autocommit(s->db)) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
+static void bind_value(sqlite3_stmt *q, int index, const tg_col_def *c, const tg_col_value *v) {
+    if (v->null) {
+        sqlite3_bind_null(q, index);
+    } else if (c->type == TG_COL_INT) {
+        sqlite3_bind_int64(q, index, v->i);
+    } else {
+        sqlite3_bind_text(q, index, v->text, -1, SQLITE_TRANSIENT);
+    }
+}
+
+/* Steps a write statement to the end; *changes gets the rows changed. */
+static tg_status run_write(sqlite_impl *s, sqlite3_stmt *q, const char *what, int *changes,
+                           tg_err *err) {
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+        return tg_err_set(err, TG_E_CONFLICT, "sqlite %s: %s: the key is already taken", s->path,
+                          what);
+    }
+    if (rc != SQLITE_DONE) {
+        return fail(s, what, rc, err);
+    }
+    if (changes != NULL) {
+        *changes = sqlite3_changes(s->db);
+    }
+    return TG_OK;
+}
+
+static tg_status sq_put(void *impl, const tg_col_value *vals, int64_t expected, tg_err *err) {
+    sqlite_impl *s = impl;
+    int n = tg_codec_column_count();
+    sqlite3_stmt *q = s->st[expected == 0 ? ST_INSERT : ST_UPDATE];
+    for (int i = 0; i < n; i++) {
+        bind_value(q, i + 1, tg_codec_column(i), &vals[i]);
+    }
+    if (expected != 0) {
+        sqlite3_bind_int64(q, n + 1, expected);
+    }
+    int changes = 0;
+    tg_status st = run_write(s, q, "writing a position", &changes, err);
+    if (st == TG_OK && changes != 1) {
+        return tg_err_set(err, TG_E_CONFLICT,
+                          "position '%s' was changed by another writer (expected version %" PRId64
+                          ")",
+                          vals[1].text, expected);
+    }
+    return st;
+}
+
+static tg_status sq_append(void *impl, const tg_col_value *vals, tg_err *err) {
+    sqlite_impl *s = impl;
+    sqlite3_stmt *q = s->st[ST_APPEND];
+    for (int i = 0; i < TG_JOURNAL_COLS; i++) {
+        bind_value(q, i + 1, &tg_journal_columns[i], &vals[i]);
+    }
+    return run_write(s, q, "appending to the journal", NULL, err);
+}
+
+static tg_status sq_last_seq(void *impl, const char *account, int64_t *seq, tg_err *err) {
+    sqlite_impl *s = impl;
+    sqlite3_stmt *q = s->st[ST_LAST_SEQ];
+    sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(q);
+    *seq = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_ROW ? TG_OK : fail(s, "reading the journal's last number", rc, err);
+}
+
+/* Reads rows of q into column values and hands each to fn. */
+static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols,
+                           bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
+    tg_col_value *vals = calloc((size_t)cols, sizeof *vals);
+    if (vals == NULL) {
+        sqlite3_reset(q);
+        return tg_err_set(err, TG_E_NOMEM, "sqlite: out of memory reading rows");
+    }
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (int i = 0; i < cols; i++) {
+            tg_col_value *v = &vals[i];
+            v->null = sqlite3_column_type(q, i) == SQLITE_NULL;
+            v->i = sqlite3_column_int64(q, i);
+            const unsigned char *text = sqlite3_column_text(q, i);
+            snprintf(v->text, sizeof v->text, "%s", text != NULL ? (const char *)text : "");
+        }
+        if (!fn(ctx, vals)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    free(vals);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_DONE ? TG_OK : fail(s, "reading", rc, err);
+}
+
+static tg_status sq_load(void *impl, const char *account, const char *key, bool include_closed,
+                         bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
+    sqlite_impl *s = impl;
+    sqlite3_stmt *q = s->st[key != NULL      ? ST_LOAD_ONE
+                            : include_closed ? ST_LOAD_ALL
+                                             : ST_LOAD_OPEN];
+    sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
+    if (key != NULL) {
+        sqlite3_bind_text(q, 2, key, -1, SQLITE_TRANSIENT);
+    }
+    return read_rows(s, q, tg_codec_column_count(), fn, ctx, err);
+}
+
+static tg_status sq_journal(void *impl, const char *account, int64_t after,
+                            bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
+    sqlite_impl *s = impl;
+    sqlite3_stmt *q = s->st[ST_JOURNAL];
+    sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 2, after);
+    return read_rows(s, q, TG_JOURNAL_COLS, fn, ctx, err);
+}
+
+static tg_status sq_prune(void *impl, const char *account, int64_t cutoff_ms, uint64_t *deleted,
+                          tg_err *err) {
+    sqlite_impl *s = impl;
+    sqlite3_stmt *q = s->st[ST_PRUNE];
+    sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 2, cutoff_ms);
+    int changes = 0;
+    tg_status st = run_write(s, q, "pruning the journal", &changes, err);
+    *deleted = st == TG_OK ? (uint64_t)changes : 0;
+    return st;
+}
+
+const tg_store_backend tg_store_sqlite = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .put = sq_put,
+    .append = sq_append,
+    .last_seq = sq_last_seq,
+    .load = sq_load,
+    .journal = sq_journal,
+    .prune = sq_prune,
+};

@@ -1,0 +1,412 @@
+#include "trailguard/store.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/backend.h"
+
+#define BATCH_PUTS_MAX 65536 /* rows one commit may carry */
+
+const tg_col_def tg_journal_columns[TG_JOURNAL_COLS] = {
+    {"account", TG_COL_TEXT, false},      {"seq", TG_COL_INT, false},
+    {"position_key", TG_COL_TEXT, false}, {"ts_ms", TG_COL_INT, false},
+    {"kind", TG_COL_TEXT, false},         {"type", TG_COL_TEXT, false},
+    {"reason", TG_COL_TEXT, true},        {"state", TG_COL_TEXT, true},
+    {"price", TG_COL_TEXT, true},         {"stop", TG_COL_TEXT, true},
+    {"prev_stop", TG_COL_TEXT, true},     {"latency_us", TG_COL_INT, true},
+};
+
+struct tg_store {
+    const tg_store_backend *be;     /* the backend */
+    void *impl;                     /* the backend's connection */
+    char account[TG_STORE_KEY_MAX]; /* rows and journal belong to this account */
+    int64_t next_seq;               /* seq the next appended entry gets */
+    int64_t batch_first_seq;        /* next_seq when the batch began */
+    bool in_batch;                  /* between begin and commit/rollback */
+    tg_store_row **puts;            /* rows put in this batch: versions advance on commit */
+    uint32_t n_puts;                /* entries in puts */
+    tg_store_stats stats;           /* counters */
+    uint64_t batch_entries;         /* entries appended in this batch */
+};
+
+static bool starts_with(const char *s, const char *prefix) {
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The backend for a URI and the target string it is given. */
+static tg_status pick_backend(const char *uri, const tg_store_backend **be, const char **target,
+                              tg_err *err) {
+    if (starts_with(uri, "postgresql://") || starts_with(uri, "postgres://")) {
+#ifdef TG_HAVE_POSTGRES
+        *be = &tg_store_postgres;
+        *target = uri;
+        return TG_OK;
+#else
+        return tg_err_set(err, TG_E_INVALID,
+                          "this trailguard was built without PostgreSQL support (libpq)");
+#endif
+    }
+    if (starts_with(uri, "sqlite:")) {
+        uri += strlen("sqlite:");
+    }
+    if (uri[0] == '\0') {
+        return tg_err_set(err, TG_E_INVALID, "store: empty SQLite path");
+    }
+    if (strstr(uri, "://") != NULL) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "store: unknown URI scheme in '%.*s'; use a file path, sqlite:PATH or "
+                          "postgresql://...",
+                          (int)(strstr(uri, "://") - uri), uri);
+    }
+    *be = &tg_store_sqlite;
+    *target = uri;
+    return TG_OK;
+}
+
+tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg_err *err) {
+    assert(uri != NULL && account != NULL && out != NULL);
+    if (account[0] == '\0' || strlen(account) >= TG_STORE_KEY_MAX) {
+        return tg_err_set(err, TG_E_INVALID, "store: account name must be 1..%d bytes",
+                          TG_STORE_KEY_MAX - 1);
+    }
+    const tg_store_backend *be = NULL;
+    const char *target = NULL;
+    tg_status st = pick_backend(uri, &be, &target, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    tg_store *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->puts = calloc(BATCH_PUTS_MAX, sizeof *s->puts)) == NULL) {
+        free(s);
+        return tg_err_set(err, TG_E_NOMEM, "store: out of memory");
+    }
+    s->be = be;
+    memcpy(s->account, account, strlen(account) + 1);
+    st = be->open(target, &s->impl, err);
+    int64_t last = 0;
+    if (st == TG_OK) {
+        st = be->last_seq(s->impl, s->account, &last, err);
+        if (st != TG_OK) {
+            be->close(s->impl);
+        }
+    }
+    if (st != TG_OK) {
+        free(s->puts);
+        free(s);
+        return st;
+    }
+    s->next_seq = last + 1;
+    *out = s;
+    return TG_OK;
+}
+
+void tg_store_close(tg_store *store) {
+    if (store == NULL) {
+        return;
+    }
+    if (store->in_batch) {
+        tg_store_rollback(store);
+    }
+    store->be->close(store->impl);
+    free(store->puts);
+    free(store);
+}
+
+const char *tg_store_backend_name(const tg_store *store) {
+    return store->be->name;
+}
+
+tg_status tg_store_begin(tg_store *store, tg_err *err) {
+    assert(store != NULL);
+    if (store->in_batch) {
+        return tg_err_set(err, TG_E_STATE, "store: a batch is already open");
+    }
+    tg_status st = store->be->begin(store->impl, err);
+    int64_t last = 0;
+    if (st == TG_OK) {
+        /* Read inside the transaction: another process of the same account
+         * may have appended since we last looked. */
+        st = store->be->last_seq(store->impl, store->account, &last, err);
+        if (st != TG_OK) {
+            store->be->rollback(store->impl);
+        }
+    }
+    if (st == TG_OK) {
+        store->next_seq = last + 1;
+        store->in_batch = true;
+        store->n_puts = 0;
+        store->batch_entries = 0;
+        store->batch_first_seq = store->next_seq;
+    }
+    return st;
+}
+
+tg_status tg_store_put(tg_store *store, tg_store_row *row, tg_err *err) {
+    assert(store != NULL && row != NULL);
+    if (!store->in_batch) {
+        return tg_err_set(err, TG_E_STATE, "store: put outside a batch");
+    }
+    if (store->n_puts == BATCH_PUTS_MAX) {
+        return tg_err_set(err, TG_E_CAPACITY, "store: more than %d rows in one batch",
+                          BATCH_PUTS_MAX);
+    }
+    if (strcmp(row->account, store->account) != 0) {
+        return tg_err_set(err, TG_E_INVALID, "store: row of account '%s' in a store of '%s'",
+                          row->account, store->account);
+    }
+    tg_status st = tg_stop_check(&row->stop, err); /* never write a broken state */
+    if (st != TG_OK) {
+        return st;
+    }
+    tg_col_value vals[64];
+    assert(tg_codec_column_count() <= 64);
+    int64_t expected = row->version;
+    row->version = expected + 1;
+    tg_codec_encode(row, vals);
+    row->version = expected;
+    st = store->be->put(store->impl, vals, expected, err);
+    if (st == TG_E_CONFLICT) {
+        store->stats.conflicts++;
+    }
+    if (st == TG_OK) {
+        store->puts[store->n_puts++] = row;
+    }
+    return st;
+}
+
+static void set_text(tg_col_value *v, const char *text) {
+    v->null = false;
+    snprintf(v->text, sizeof v->text, "%s", text);
+}
+
+static void set_price(tg_col_value *v, bool set, tg_dec price) {
+    v->null = !set;
+    if (set) {
+        tg_dec_format(price, 0, v->text);
+    }
+}
+
+static void encode_entry(const tg_store *store, const tg_journal_entry *e, tg_col_value *v) {
+    memset(v, 0, sizeof(tg_col_value) * TG_JOURNAL_COLS);
+    set_text(&v[0], store->account);
+    v[1].i = e->seq;
+    set_text(&v[2], e->position_key);
+    v[3].i = e->ts_ms;
+    if (e->kind == TG_JOURNAL_EVENT) {
+        const tg_event *ev = &e->event;
+        set_text(&v[4], "event");
+        set_text(&v[5], tg_event_type_str((tg_event_type)ev->type));
+        set_text(&v[6], tg_reason_str((tg_reason)ev->reason));
+        set_text(&v[7], tg_state_str((tg_state)ev->state));
+        set_price(&v[8], ev->has & TG_EVH_PRICE, ev->price);
+        set_price(&v[9], ev->has & TG_EVH_STOP, ev->stop);
+        set_price(&v[10], ev->has & TG_EVH_PREV, ev->prev_stop);
+    } else {
+        const tg_cmd *c = &e->command;
+        set_text(&v[4], "command");
+        set_text(&v[5], tg_cmd_type_str((tg_cmd_type)c->type));
+        set_text(&v[6], tg_reason_str((tg_reason)c->reason));
+        v[7].null = true;
+        set_price(&v[8], c->type == TG_CMD_CLOSE_POSITION, c->price);
+        set_price(&v[9], c->type == TG_CMD_SET_STOP || c->type == TG_CMD_CANCEL_STOP, c->price);
+        v[10].null = true;
+    }
+    v[11].null = e->latency_us < 0;
+    v[11].i = e->latency_us;
+}
+
+tg_status tg_store_append(tg_store *store, tg_journal_entry *entry, tg_err *err) {
+    assert(store != NULL && entry != NULL);
+    if (!store->in_batch) {
+        return tg_err_set(err, TG_E_STATE, "store: append outside a batch");
+    }
+    entry->seq = store->next_seq;
+    tg_col_value vals[TG_JOURNAL_COLS];
+    encode_entry(store, entry, vals);
+    tg_status st = store->be->append(store->impl, vals, err);
+    if (st == TG_OK) {
+        store->next_seq++;
+        store->batch_entries++;
+    }
+    return st;
+}
+
+tg_status tg_store_commit(tg_store *store, tg_err *err) {
+    assert(store != NULL);
+    if (!store->in_batch) {
+        return tg_err_set(err, TG_E_STATE, "store: commit outside a batch");
+    }
+    tg_status st = store->be->commit(store->impl, err);
+    if (st != TG_OK) {
+        tg_store_rollback(store);
+        return st;
+    }
+    for (uint32_t i = 0; i < store->n_puts; i++) {
+        store->puts[i]->version++;
+    }
+    store->stats.commits++;
+    store->stats.rows_written += store->n_puts;
+    store->stats.entries_written += store->batch_entries;
+    store->in_batch = false;
+    store->n_puts = 0;
+    return TG_OK;
+}
+
+void tg_store_rollback(tg_store *store) {
+    assert(store != NULL);
+    if (!store->in_batch) {
+        return;
+    }
+    store->be->rollback(store->impl);
+    store->next_seq = store->batch_first_seq; /* no gap: the numbers are handed out again */
+    store->in_batch = false;
+    store->n_puts = 0;
+}
+
+typedef struct load_ctx {
+    tg_store_row_fn fn; /* the caller's callback */
+    void *ctx;          /* its context */
+    tg_err *err;        /* where a decode error goes */
+    tg_status status;   /* first decode failure */
+    tg_store_row *one;  /* tg_store_get: the row to fill, else NULL */
+    bool found;         /* tg_store_get: a row came back */
+} load_ctx;
+
+static bool load_one(void *ctx, const tg_col_value *vals) {
+    load_ctx *lc = ctx;
+    tg_store_row row;
+    lc->status = tg_codec_decode(vals, &row, lc->err);
+    if (lc->status != TG_OK) {
+        return false;
+    }
+    if (lc->one != NULL) {
+        *lc->one = row;
+        lc->found = true;
+        return false;
+    }
+    return lc->fn(lc->ctx, &row);
+}
+
+tg_status tg_store_load(tg_store *store, bool include_closed, tg_store_row_fn fn, void *ctx,
+                        tg_err *err) {
+    assert(store != NULL && fn != NULL);
+    load_ctx lc = {.fn = fn, .ctx = ctx, .err = err, .status = TG_OK};
+    tg_status st =
+        store->be->load(store->impl, store->account, NULL, include_closed, load_one, &lc, err);
+    return st != TG_OK ? st : lc.status;
+}
+
+tg_status tg_store_get(tg_store *store, const char *position_key, tg_store_row *row, tg_err *err) {
+    assert(store != NULL && position_key != NULL && row != NULL);
+    load_ctx lc = {.err = err, .status = TG_OK, .one = row};
+    tg_status st =
+        store->be->load(store->impl, store->account, position_key, true, load_one, &lc, err);
+    if (st == TG_OK) {
+        st = lc.status;
+    }
+    if (st == TG_OK && !lc.found) {
+        return tg_err_set(err, TG_E_INVALID, "no position '%s' in the store for account '%s'",
+                          position_key, store->account);
+    }
+    return st;
+}
+
+/* Reverse of the *_str name tables. */
+static int name_index(const char *name, const char *(*fn)(int), int count) {
+    for (int i = 0; i < count; i++) {
+        if (strcmp(fn(i), name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static const char *ev_name(int i) {
+    return tg_event_type_str((tg_event_type)i);
+}
+static const char *reason_name(int i) {
+    return tg_reason_str((tg_reason)i);
+}
+static const char *state_name(int i) {
+    return tg_state_str((tg_state)i);
+}
+static const char *cmd_name(int i) {
+    return tg_cmd_type_str((tg_cmd_type)i);
+}
+
+static bool get_price(const tg_col_value *v, tg_dec *out) {
+    return !v->null && tg_dec_parse_cstr(v->text, out) == TG_DEC_OK;
+}
+
+static tg_status decode_entry(const tg_col_value *v, tg_journal_entry *e, tg_err *err) {
+    memset(e, 0, sizeof *e);
+    e->seq = v[1].i;
+    size_t key_len = strlen(v[2].text);
+    if (key_len >= sizeof e->position_key) {
+        return tg_err_set(err, TG_E_STATE, "journal entry %" PRId64 ": position key too long",
+                          e->seq);
+    }
+    memcpy(e->position_key, v[2].text, key_len + 1);
+    e->ts_ms = v[3].i;
+    e->latency_us = v[11].null ? -1 : v[11].i;
+    bool is_event = strcmp(v[4].text, "event") == 0;
+    e->kind = is_event ? TG_JOURNAL_EVENT : TG_JOURNAL_COMMAND;
+    int reason = v[6].null ? 0 : name_index(v[6].text, reason_name, TG_R_EXTERNAL + 1);
+    int type = is_event ? name_index(v[5].text, ev_name, TG_EV_CLOSED + 1)
+                        : name_index(v[5].text, cmd_name, TG_CMD_PERSIST + 1);
+    if (type < 0 || reason < 0) {
+        return tg_err_set(err, TG_E_STATE, "journal entry %" PRId64 ": unknown type or reason",
+                          e->seq);
+    }
+    if (is_event) {
+        tg_event *ev = &e->event;
+        int state = v[7].null ? 0 : name_index(v[7].text, state_name, TG_STATE_CLOSED + 1);
+        ev->ts_ms = e->ts_ms;
+        ev->type = (uint8_t)type;
+        ev->reason = (uint8_t)reason;
+        ev->state = (uint8_t)(state < 0 ? 0 : state);
+        ev->has |= get_price(&v[8], &ev->price) ? TG_EVH_PRICE : 0;
+        ev->has |= get_price(&v[9], &ev->stop) ? TG_EVH_STOP : 0;
+        ev->has |= get_price(&v[10], &ev->prev_stop) ? TG_EVH_PREV : 0;
+    } else {
+        e->command.type = (uint8_t)type;
+        e->command.reason = (uint8_t)reason;
+        get_price(&v[9], &e->command.price);
+    }
+    return TG_OK;
+}
+
+typedef struct journal_ctx {
+    tg_store_entry_fn fn; /* the caller's callback */
+    void *ctx;            /* its context */
+    tg_err *err;          /* where a decode error goes */
+    tg_status status;     /* first decode failure */
+} journal_ctx;
+
+static bool journal_one(void *ctx, const tg_col_value *vals) {
+    journal_ctx *jc = ctx;
+    tg_journal_entry e;
+    jc->status = decode_entry(vals, &e, jc->err);
+    return jc->status == TG_OK && jc->fn(jc->ctx, &e);
+}
+
+tg_status tg_store_journal(tg_store *store, int64_t after_seq, tg_store_entry_fn fn, void *ctx,
+                           tg_err *err) {
+    assert(store != NULL && fn != NULL);
+    journal_ctx jc = {.fn = fn, .ctx = ctx, .err = err, .status = TG_OK};
+    tg_status st =
+        store->be->journal(store->impl, store->account, after_seq, journal_one, &jc, err);
+    return st != TG_OK ? st : jc.status;
+}
+
+tg_status tg_store_prune(tg_store *store, int64_t cutoff_ms, uint64_t *deleted, tg_err *err) {
+    assert(store != NULL && deleted != NULL);
+    return store->be->prune(store->impl, store->account, cutoff_ms, deleted, err);
+}
+
+tg_store_stats tg_store_get_stats(const tg_store *store) {
+    return store->stats;
+}
