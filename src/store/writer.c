@@ -1,0 +1,252 @@
+#include "trailguard/writer.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRUNE_EVERY_MS 3600000 /* retention runs at most this often */
+#define SLOT_EMPTY     UINT32_MAX
+#define SLOT_TOMB      (UINT32_MAX - 1)
+
+typedef struct slot {
+    tg_store_row row; /* latest state; row.version is what the store holds */
+    bool used;        /* holds a position */
+    bool pending;     /* row changed since the last commit */
+} slot;
+
+struct tg_writer {
+    tg_store *store;        /* where commits go */
+    slot *slots;            /* rows_max */
+    uint32_t *hash;         /* position key → slot, hash_mask + 1 entries */
+    uint32_t hash_mask;     /* table size − 1 */
+    uint32_t *dirty;        /* slots with pending rows, in staging order */
+    uint32_t n_dirty;       /* entries in dirty */
+    uint32_t *free_slots;   /* unused slots */
+    uint32_t n_free;        /* entries in free_slots */
+    uint32_t rows_max;      /* slots */
+    tg_journal_entry *ring; /* pending journal entries */
+    uint32_t ring_head;     /* index of the oldest */
+    uint32_t ring_count;    /* entries pending */
+    uint32_t entries_max;   /* ring size */
+    int64_t retention_ms;   /* 0 = keep forever */
+    int64_t last_prune_ms;  /* ts of the last retention run */
+    tg_writer_stats stats;  /* counters */
+};
+
+static uint32_t hash_key(const char *key) {
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        h = (h ^ *p) * 16777619u;
+    }
+    return h;
+}
+
+tg_status tg_writer_new(tg_store *store, uint32_t rows_max, uint32_t entries_max,
+                        int64_t retention_ms, tg_writer **out, tg_err *err) {
+    assert(store != NULL && out != NULL);
+    if (rows_max == 0 || rows_max > 10000000u || entries_max == 0 || entries_max > 100000000u) {
+        return tg_err_set(err, TG_E_INVALID, "writer: %u rows / %u entries out of range", rows_max,
+                          entries_max);
+    }
+    uint32_t size = 1;
+    while (size < 2 * rows_max) {
+        size <<= 1;
+    }
+    tg_writer *w = calloc(1, sizeof *w);
+    if (w != NULL) {
+        w->slots = calloc(rows_max, sizeof *w->slots);
+        w->hash = malloc(size * sizeof *w->hash);
+        w->dirty = malloc(rows_max * sizeof *w->dirty);
+        w->free_slots = malloc(rows_max * sizeof *w->free_slots);
+        w->ring = calloc(entries_max, sizeof *w->ring);
+    }
+    if (w == NULL || !w->slots || !w->hash || !w->dirty || !w->free_slots || !w->ring) {
+        tg_writer_free(w);
+        return tg_err_set(err, TG_E_NOMEM, "writer: out of memory for %u rows", rows_max);
+    }
+    memset(w->hash, 0xff, size * sizeof *w->hash);
+    w->hash_mask = size - 1;
+    w->store = store;
+    w->rows_max = rows_max;
+    w->entries_max = entries_max;
+    w->retention_ms = retention_ms;
+    for (uint32_t i = 0; i < rows_max; i++) {
+        w->free_slots[i] = rows_max - 1 - i;
+    }
+    w->n_free = rows_max;
+    *out = w;
+    return TG_OK;
+}
+
+void tg_writer_free(tg_writer *w) {
+    if (w == NULL) {
+        return;
+    }
+    free(w->slots);
+    free(w->hash);
+    free(w->dirty);
+    free(w->free_slots);
+    free(w->ring);
+    free(w);
+}
+
+/* The hash index of key, or of the first reusable place for it. */
+static uint32_t find(const tg_writer *w, const char *key, bool *found) {
+    uint32_t i = hash_key(key) & w->hash_mask;
+    uint32_t reuse = SLOT_EMPTY;
+    for (uint32_t probes = 0; probes <= w->hash_mask; probes++) {
+        uint32_t s = w->hash[i];
+        if (s == SLOT_EMPTY) {
+            *found = false;
+            return reuse != SLOT_EMPTY ? reuse : i;
+        }
+        if (s == SLOT_TOMB) {
+            reuse = reuse == SLOT_EMPTY ? i : reuse;
+        } else if (strcmp(w->slots[s].row.position_key, key) == 0) {
+            *found = true;
+            return i;
+        }
+        i = (i + 1) & w->hash_mask;
+    }
+    *found = false;
+    return reuse;
+}
+
+tg_status tg_writer_stage_row(tg_writer *w, const tg_store_row *row, tg_err *err) {
+    assert(w != NULL && row != NULL);
+    bool found = false;
+    uint32_t h = find(w, row->position_key, &found);
+    slot *s;
+    if (found) {
+        s = &w->slots[w->hash[h]];
+        int64_t version = s->row.version;
+        s->row = *row;
+        s->row.version = version; /* the writer's bookkeeping wins */
+        if (s->pending) {
+            w->stats.rows_collapsed++;
+        }
+    } else {
+        if (w->n_free == 0 || h == SLOT_EMPTY) {
+            return tg_err_set(err, TG_E_CAPACITY, "writer: more than %u positions", w->rows_max);
+        }
+        uint32_t idx = w->free_slots[--w->n_free];
+        w->hash[h] = idx;
+        s = &w->slots[idx];
+        s->row = *row;
+        s->used = true;
+        s->pending = false;
+    }
+    if (!s->pending) {
+        s->pending = true;
+        w->dirty[w->n_dirty++] = (uint32_t)(s - w->slots);
+        w->stats.pending_rows = w->n_dirty;
+    }
+    return TG_OK;
+}
+
+static void push_entry(tg_writer *w, const tg_journal_entry *e) {
+    if (w->ring_count == w->entries_max) {
+        w->ring_head = (w->ring_head + 1) % w->entries_max;
+        w->ring_count--;
+        w->stats.entries_dropped++;
+    }
+    w->ring[(w->ring_head + w->ring_count) % w->entries_max] = *e;
+    w->ring_count++;
+    w->stats.pending_entries = w->ring_count;
+}
+
+void tg_writer_stage_out(tg_writer *w, const char *position_key, const tg_out *out,
+                         int64_t latency_us) {
+    assert(w != NULL && position_key != NULL && out != NULL);
+    tg_journal_entry e;
+    memset(&e, 0, sizeof e);
+    size_t len = strlen(position_key);
+    assert(len < sizeof e.position_key);
+    memcpy(e.position_key, position_key, len + 1);
+    e.latency_us = latency_us;
+    e.kind = TG_JOURNAL_EVENT;
+    for (int i = 0; i < out->n_events; i++) {
+        e.event = out->events[i];
+        e.ts_ms = out->events[i].ts_ms;
+        push_entry(w, &e);
+    }
+    e.kind = TG_JOURNAL_COMMAND;
+    memset(&e.event, 0, sizeof e.event);
+    for (int i = 0; i < out->n_cmds; i++) {
+        if (out->cmds[i].type == TG_CMD_PERSIST) {
+            continue; /* carried out by this very write */
+        }
+        e.command = out->cmds[i];
+        push_entry(w, &e);
+    }
+}
+
+/* Closed positions leave the writer once their last state is durable. */
+static void release_closed(tg_writer *w, uint32_t idx) {
+    slot *s = &w->slots[idx];
+    if (s->row.stop.state != TG_STATE_CLOSED) {
+        return;
+    }
+    bool found = false;
+    uint32_t h = find(w, s->row.position_key, &found);
+    assert(found);
+    w->hash[h] = SLOT_TOMB;
+    s->used = false;
+    w->free_slots[w->n_free++] = idx;
+}
+
+static tg_status write_batch(tg_writer *w, tg_err *err) {
+    tg_status st = tg_store_begin(w->store, err);
+    for (uint32_t i = 0; st == TG_OK && i < w->n_dirty; i++) {
+        st = tg_store_put(w->store, &w->slots[w->dirty[i]].row, err);
+    }
+    for (uint32_t i = 0; st == TG_OK && i < w->ring_count; i++) {
+        st = tg_store_append(w->store, &w->ring[(w->ring_head + i) % w->entries_max], err);
+    }
+    if (st == TG_OK) {
+        return tg_store_commit(w->store, err); /* rolls back itself on failure */
+    }
+    tg_store_rollback(w->store);
+    return st;
+}
+
+tg_status tg_writer_flush(tg_writer *w, int64_t ts_ms, tg_err *err) {
+    assert(w != NULL);
+    if (w->n_dirty == 0 && w->ring_count == 0) {
+        return TG_OK;
+    }
+    tg_status st = write_batch(w, err);
+    if (st != TG_OK) {
+        w->stats.flush_failures++;
+        return st; /* everything stays queued for the next flush */
+    }
+    for (uint32_t i = 0; i < w->n_dirty; i++) {
+        w->slots[w->dirty[i]].pending = false;
+        release_closed(w, w->dirty[i]);
+    }
+    w->n_dirty = 0;
+    w->ring_count = 0;
+    w->ring_head = 0;
+    w->stats.pending_rows = 0;
+    w->stats.pending_entries = 0;
+    w->stats.flushes++;
+    if (w->retention_ms > 0 && ts_ms - w->last_prune_ms >= PRUNE_EVERY_MS) {
+        uint64_t deleted = 0;
+        tg_err prune_err = {0}; /* a failed prune is retried next hour; the flush stood */
+        if (tg_store_prune(w->store, ts_ms - w->retention_ms, &deleted, &prune_err) == TG_OK) {
+            w->stats.pruned += deleted;
+            w->last_prune_ms = ts_ms;
+        }
+    }
+    return TG_OK;
+}
+
+int64_t tg_writer_version(const tg_writer *w, const char *position_key) {
+    bool found = false;
+    uint32_t h = find(w, position_key, &found);
+    return found ? w->slots[w->hash[h]].row.version : -1;
+}
+
+tg_writer_stats tg_writer_get_stats(const tg_writer *w) {
+    return w->stats;
+}
