@@ -365,7 +365,7 @@ static void conf_restart_scenario(void **state) {
     tg_store_close(st);
 }
 
-static int tg_store_conformance_run(const char *uri) {
+__attribute__((unused)) static int tg_store_conformance_run(const char *uri) {
     conf_uri = uri;
     conf_run_id = (long)time(NULL) ^ (long)getpid();
     const struct CMUnitTest tests[] = {
