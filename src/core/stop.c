@@ -213,7 +213,7 @@ static void crossed(tg_stop *s, int64_t ts, tg_dec price, tg_dec level, tg_out *
  * state changes, so a refused proposal leaves nothing to roll back. */
 static void propose(tg_stop *s, int64_t ts, tg_dec price, tg_dec cand, tg_event_type ev,
                     move_kind kind, tg_out *out) {
-    tg_dec cur;
+    tg_dec cur = dec_zero;
     bool has_cur = tg_stop_current(s, &cur);
     if (has_cur && !tighter(s, cand, cur)) {
         s->deferred = TG_DEFER_NONE;
