@@ -1,0 +1,54 @@
+/* trailguard — the command-line front end: dispatches to a subcommand. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#ifndef TG_VERSION
+#define TG_VERSION "0.1.0"
+#endif
+
+static const char usage_text[] =
+    "usage: trailguard <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  replay    back-test the trailing stop on a historical price file\n"
+    "  genpath   write the seeded synthetic price path used by the demo\n"
+    "\n"
+    "  trailguard <command> --help   options of a command\n"
+    "  trailguard --version          the version\n";
+
+void tg_cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("trailguard: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return TG_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return TG_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("trailguard %s\n", TG_VERSION);
+        return TG_EXIT_OK;
+    }
+    if (strcmp(cmd, "replay") == 0) {
+        return tg_cli_replay(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "genpath") == 0) {
+        return tg_cli_genpath(argc - 1, argv + 1);
+    }
+    tg_cli_error("unknown command '%s'", cmd);
+    fputs(usage_text, stderr);
+    return TG_EXIT_USAGE;
+}
