@@ -4,7 +4,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 
-.PHONY: all deps build demo test asan fuzz format format-check bench clean
+.PHONY: all deps build demo test asan fuzz format format-check bench clean crash-test
 
 all: build
 
@@ -13,7 +13,8 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) >$(BUILD)/build.log 2>&1 || { cat $(BUILD)/build.log; exit 1; }
+	@echo "built $(BUILD)/trailguard (log: $(BUILD)/build.log)"
 
 demo: build
 	@scripts/demo.sh $(BUILD)
@@ -24,7 +25,7 @@ test: build
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON >/dev/null
-	@cmake --build build-asan -j $(JOBS)
+	@cmake --build build-asan -j $(JOBS) >build-asan/build.log 2>&1 || { cat build-asan/build.log; exit 1; }
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j $(JOBS)
 
@@ -35,6 +36,13 @@ fuzz:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DTG_FUZZ=ON -DTG_TESTS=OFF >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+# Kills the crash worker KILLS times at random moments, checking the store
+# after every kill (tests/crash/crash_test.c); the last line has the counts.
+KILLS ?= 200
+CRASH_SEED ?= 1
+crash-test: build
+	@$(BUILD)/tests/crash_test --kills $(KILLS) --seed $(CRASH_SEED)
 
 bench: build
 	@for b in $(BUILD)/bench/*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done

@@ -1,0 +1,876 @@
+/* The PostgreSQL backend (libpq): one connection per store, statements
+ * prepared once per connection, every value sent and read back as text. */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/backend.h"
+
+#define SQL_MAX                8192 /* bytes of one generated statement */
+#define URI_SHOWN_MAX          512  /* bytes of the password-free URI kept for messages */
+#define COLS_MAX               64   /* columns of trailing_stop this file can bind */
+#define INT_TEXT_MAX           24   /* bytes of an int64 in decimal, NUL included */
+#define PAGE_ROWS_MAX          256  /* rows one read round trip brings back */
+#define CONNECT_ATTEMPTS_MAX   2    /* a begin on a dead connection reconnects once */
+#define MIGRATION_LOCK_TIMEOUT "60s"
+#define SESSION_LOCK_TIMEOUT   "10s" /* a row another writer holds longer is "unavailable" */
+
+/* pg_advisory_xact_lock key that serialises trailguard's schema migrations
+ * within one database ("tgschema" in ASCII). */
+#define MIGRATION_LOCK_KEY "8387799701791272289"
+
+enum {
+    ST_INSERT,
+    ST_UPDATE,
+    ST_APPEND,
+    ST_LAST_SEQ,
+    ST_LOAD_OPEN,
+    ST_LOAD_ALL,
+    ST_LOAD_ONE,
+    ST_JOURNAL,
+    ST_PRUNE,
+    ST_COUNT
+};
+
+static const char *const stmt_names[ST_COUNT] = {
+    "tg_insert",   "tg_update",   "tg_append",  "tg_last_seq", "tg_load_open",
+    "tg_load_all", "tg_load_one", "tg_journal", "tg_prune",
+};
+
+typedef struct pg_impl {
+    PGconn *conn;              /* the connection; PQreset keeps its parameters */
+    bool prepared;             /* statements exist on this connection */
+    bool broken;               /* a statement failed as a lost connection does */
+    bool in_txn;               /* between a successful BEGIN and COMMIT/ROLLBACK */
+    char shown[URI_SHOWN_MAX]; /* the URI with its password replaced by *** */
+    char *password;            /* the decoded password, scrubbed from messages; NULL if none */
+} pg_impl;
+
+/* Lowers a libpq message to one line: no newlines, tabs or runs of spaces. */
+static void flatten(char *s) {
+    char *out = s;
+    bool space = false;
+    for (const char *in = s; *in != '\0'; in++) {
+        bool blank = *in == '\n' || *in == '\r' || *in == '\t' || *in == ' ';
+        if (blank) {
+            space = out != s;
+            continue;
+        }
+        if (space) {
+            *out++ = ' ';
+            space = false;
+        }
+        *out++ = *in;
+    }
+    *out = '\0';
+}
+
+/* Replaces every occurrence of secret in s (capacity cap) with ***; the
+ * search resumes after each replacement, so a secret of stars ends too. */
+static void scrub(char *s, size_t cap, const char *secret) {
+    size_t len = secret != NULL ? strlen(secret) : 0;
+    char *from = s;
+    char *hit;
+    while (len > 0 && (hit = strstr(from, secret)) != NULL) {
+        size_t room = cap - (size_t)(hit - s) - 1; /* bytes from hit on, NUL excluded */
+        if (room < 3) {
+            *hit = '\0';
+            return;
+        }
+        size_t tail = strlen(hit + len);
+        size_t keep = tail < room - 3 ? tail : room - 3;
+        memmove(hit + 3, hit + len, keep);
+        memcpy(hit, "***", 3);
+        hit[3 + keep] = '\0';
+        from = hit + 3;
+    }
+}
+
+/* Every error of this file goes through here: one line, no password. */
+static tg_status pg_err(const pg_impl *p, tg_err *err, tg_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static tg_status pg_err(const pg_impl *p, tg_err *err, tg_status st, const char *fmt, ...) {
+    char msg[TG_ERR_MSG_MAX * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    scrub(msg, sizeof msg, p != NULL ? p->password : NULL);
+    flatten(msg);
+    return tg_err_set(err, st, "%s", msg);
+}
+
+/* Appends n bytes of s to out (capacity cap, length *len), cutting at cap. */
+static void emit(char *out, size_t cap, size_t *len, const char *s, size_t n) {
+    size_t room = cap - 1 - *len;
+    n = n < room ? n : room;
+    memcpy(out + *len, s, n);
+    *len += n;
+    out[*len] = '\0';
+}
+
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* A query key that carries a secret, compared after percent-decoding as
+ * libpq does ("pass%77ord" is "password" to libpq). */
+static bool secret_key(const char *key, size_t n) {
+    char dec[32];
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d + 1 >= sizeof dec) {
+            return false; /* longer than any secret's name */
+        }
+        int hi = i + 2 < n && key[i] == '%' ? hex_digit(key[i + 1]) : -1;
+        int lo = hi >= 0 ? hex_digit(key[i + 2]) : -1;
+        if (lo >= 0) {
+            dec[d++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            dec[d++] = key[i];
+        }
+    }
+    dec[d] = '\0';
+    return strcmp(dec, "password") == 0 || strcmp(dec, "sslpassword") == 0;
+}
+
+/* Copies uri into out with its passwords (user:PASSWORD@, password=,
+ * sslpassword=) replaced by ***. The user-info rule follows libpq: the first
+ * '@' before any '/' ends it. */
+static void redact_uri(const char *uri, char *out, size_t cap) {
+    size_t len = 0;
+    out[0] = '\0';
+    const char *sep = strstr(uri, "://");
+    const char *p = sep != NULL ? sep + 3 : uri;
+    emit(out, cap, &len, uri, (size_t)(p - uri));
+    size_t head = strcspn(p, "@/");
+    if (p[head] == '@') {
+        size_t user = strcspn(p, ":@");
+        emit(out, cap, &len, p, user);
+        emit(out, cap, &len, p[user] == ':' ? ":***@" : "@", p[user] == ':' ? 5 : 1);
+        p += head + 1;
+    }
+    size_t path = strcspn(p, "?");
+    emit(out, cap, &len, p, path);
+    p += path;
+    while (*p != '\0') { /* '?' first, then '&' between parameters */
+        emit(out, cap, &len, p, 1);
+        p++;
+        size_t param = strcspn(p, "&");
+        size_t key = strcspn(p, "=&");
+        bool hide = p[key] == '=' && secret_key(p, key);
+        emit(out, cap, &len, p, hide ? key + 1 : param);
+        if (hide) {
+            emit(out, cap, &len, "***", 3);
+        }
+        p += param;
+    }
+}
+
+/* Keeps the decoded password so that it can be scrubbed from messages. */
+static tg_status read_password(pg_impl *p, const char *uri, tg_err *err) {
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(uri, &why);
+    if (opts == NULL) {
+        bool secret = strstr(p->shown, "***") != NULL; /* libpq's reason may quote it */
+        tg_status st = pg_err(p, err, TG_E_INVALID, "postgresql: cannot parse the URI %s: %s",
+                              p->shown, why != NULL && !secret ? why : "check its syntax");
+        PQfreemem(why);
+        return st;
+    }
+    tg_status st = TG_OK;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0') {
+            size_t n = strlen(o->val) + 1;
+            p->password = malloc(n);
+            if (p->password == NULL) {
+                st = tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
+                break;
+            }
+            memcpy(p->password, o->val, n);
+        }
+    }
+    PQconninfoFree(opts);
+    return st;
+}
+
+/* The status a SQLSTATE maps to: the server's trouble is "unavailable"
+ * (retry later), another writer's win is a conflict. */
+static tg_status status_of(const char *sqlstate) {
+    static const char *const unavailable[] = {
+        "08",    /* connection exception */
+        "53",    /* insufficient resources: disk full, out of memory, too many connections */
+        "58",    /* system error: I/O */
+        "57P",   /* admin/crash shutdown, cannot connect now */
+        "57014", /* query cancelled (statement_timeout) */
+        "55P03", /* lock not available (lock_timeout) */
+        "25006", /* read-only transaction: a standby after a failover */
+    };
+    static const char *const conflict[] = {"23505", "40001", "40P01"};
+    if (sqlstate == NULL) {
+        return TG_E_IO;
+    }
+    for (size_t i = 0; i < sizeof conflict / sizeof conflict[0]; i++) {
+        if (strcmp(sqlstate, conflict[i]) == 0) {
+            return TG_E_CONFLICT;
+        }
+    }
+    for (size_t i = 0; i < sizeof unavailable / sizeof unavailable[0]; i++) {
+        if (strncmp(sqlstate, unavailable[i], strlen(unavailable[i])) == 0) {
+            return TG_E_UNAVAILABLE;
+        }
+    }
+    return TG_E_IO;
+}
+
+/* A failed statement (r may be NULL) as a sentence. An error without a
+ * SQLSTATE comes from libpq itself: the connection is gone, even when libpq
+ * (15) has not marked it bad yet. The next call outside a batch reconnects. */
+static tg_status fail(pg_impl *p, const PGresult *r, const char *what, tg_err *err) {
+    const char *sqlstate = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (PQstatus(p->conn) == CONNECTION_BAD || sqlstate == NULL ||
+        strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P0", 4) == 0) {
+        p->broken = true;
+        const char *why = r != NULL ? PQresultErrorMessage(r) : "";
+        return pg_err(p, err, TG_E_UNAVAILABLE, "postgresql: server unreachable while %s: %s", what,
+                      why[0] != '\0' ? why : PQerrorMessage(p->conn));
+    }
+    const char *msg = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (msg == NULL) {
+        msg = r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(p->conn);
+    }
+    return pg_err(p, err, status_of(sqlstate), "postgresql: %s: %s (SQLSTATE %s)", what, msg,
+                  sqlstate != NULL ? sqlstate : "none");
+}
+
+static bool result_ok(const PGresult *r) {
+    ExecStatusType s = PQresultStatus(r);
+    return r != NULL && (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK);
+}
+
+static tg_status exec(pg_impl *p, const char *sql, const char *what, tg_err *err) {
+    PGresult *r = PQexec(p->conn, sql);
+    tg_status st = result_ok(r) ? TG_OK : fail(p, r, what, err);
+    PQclear(r);
+    return st;
+}
+
+/* Runs a one-value query and reads that value as an integer. */
+static tg_status query_int(pg_impl *p, const char *sql, const char *what, int64_t *out,
+                           tg_err *err) {
+    PGresult *r = PQexec(p->conn, sql);
+    tg_status st = result_ok(r) ? TG_OK : fail(p, r, what, err);
+    if (st == TG_OK && (PQntuples(r) != 1 || PQnfields(r) != 1)) {
+        st = pg_err(p, err, TG_E_STATE, "postgresql: %s: expected one value", what);
+    }
+    if (st == TG_OK) {
+        *out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    return st;
+}
+
+static size_t put_sql(char *buf, size_t len, const char *fmt, const char *arg) {
+    int n = snprintf(buf + len, SQL_MAX - len, fmt, arg);
+    assert(n >= 0 && (size_t)n < SQL_MAX - len);
+    return len + (size_t)n;
+}
+
+static const tg_col_def *journal_column(int i) {
+    assert(i >= 0 && i < TG_JOURNAL_COLS);
+    return &tg_journal_columns[i];
+}
+
+/* Byte-order ("C") collation: keys sort as in SQLite, whatever the
+ * database's locale. */
+static void sql_create(char *buf, const char *table, int n, const tg_col_def *(*col)(int),
+                       const char *key) {
+    size_t len = put_sql(buf, 0, "CREATE TABLE %s (", table);
+    for (int i = 0; i < n; i++) {
+        const tg_col_def *c = col(i);
+        len = put_sql(buf, len, i ? ", \"%s\"" : "\"%s\"", c->name);
+        len = put_sql(buf, len, " %s", c->type == TG_COL_INT ? "BIGINT" : "TEXT COLLATE \"C\"");
+        len = put_sql(buf, len, "%s", c->nullable ? "" : " NOT NULL");
+    }
+    put_sql(buf, len, ", PRIMARY KEY (%s))", key);
+}
+
+static size_t sql_names(char *buf, size_t len, int n, const tg_col_def *(*col)(int)) {
+    for (int i = 0; i < n; i++) {
+        len = put_sql(buf, len, i ? ", \"%s\"" : "\"%s\"", col(i)->name);
+    }
+    return len;
+}
+
+static void sql_insert(char *buf, const char *table, int n, const tg_col_def *(*col)(int),
+                       const char *key) {
+    size_t len = put_sql(buf, 0, "INSERT INTO %s (", table);
+    len = sql_names(buf, len, n, col);
+    len = put_sql(buf, len, "%s", ") VALUES (");
+    for (int i = 0; i < n; i++) {
+        char param[16];
+        snprintf(param, sizeof param, "%s$%d", i ? ", " : "", i + 1);
+        len = put_sql(buf, len, "%s", param);
+    }
+    put_sql(buf, len, ") ON CONFLICT (%s) DO NOTHING", key);
+}
+
+static void sql_update(char *buf) {
+    size_t len = put_sql(buf, 0, "%s", "UPDATE trailing_stop SET ");
+    int n = tg_codec_column_count();
+    for (int i = 2; i < n; i++) { /* the key columns do not change */
+        char col[128];
+        snprintf(col, sizeof col, "%s\"%s\" = $%d", i > 2 ? ", " : "", tg_codec_column(i)->name,
+                 i + 1);
+        len = put_sql(buf, len, "%s", col);
+    }
+    char where[128];
+    snprintf(where, sizeof where, " WHERE account = $1 AND position_key = $2 AND version = $%d",
+             n + 1);
+    put_sql(buf, len, "%s", where);
+}
+
+/* Reads are paged by key: $2 is the last key seen, NULL at first. */
+static void sql_select_rows(char *buf, const char *filter) {
+    size_t len = put_sql(buf, 0, "%s", "SELECT ");
+    len = sql_names(buf, len, tg_codec_column_count(), tg_codec_column);
+    len = put_sql(buf, len, " FROM trailing_stop WHERE account = $1 %s", filter);
+    char tail[64];
+    snprintf(tail, sizeof tail, " ORDER BY position_key LIMIT %d", PAGE_ROWS_MAX);
+    put_sql(buf, len, "%s", tail);
+}
+
+static void build_sql(int which, char *buf) {
+    size_t len;
+    switch (which) {
+    case ST_INSERT:
+        sql_insert(buf, "trailing_stop", tg_codec_column_count(), tg_codec_column,
+                   "account, position_key");
+        break;
+    case ST_UPDATE:
+        sql_update(buf);
+        break;
+    case ST_APPEND: /* a taken seq is a conflict without aborting the batch, as in SQLite */
+        sql_insert(buf, "stop_event", TG_JOURNAL_COLS, journal_column, "account, seq");
+        break;
+    case ST_LAST_SEQ:
+        snprintf(buf, SQL_MAX, "SELECT COALESCE(MAX(seq), 0) FROM stop_event WHERE account = $1");
+        break;
+    case ST_LOAD_OPEN:
+        sql_select_rows(buf, "AND state <> 'closed' AND ($2::text IS NULL OR position_key > $2)");
+        break;
+    case ST_LOAD_ALL:
+        sql_select_rows(buf, "AND ($2::text IS NULL OR position_key > $2)");
+        break;
+    case ST_LOAD_ONE:
+        sql_select_rows(buf, "AND position_key = $2");
+        break;
+    case ST_JOURNAL:
+        len = put_sql(buf, 0, "%s", "SELECT ");
+        len = sql_names(buf, len, TG_JOURNAL_COLS, journal_column);
+        snprintf(buf + len, SQL_MAX - len,
+                 " FROM stop_event WHERE account = $1 AND seq > $2 ORDER BY seq LIMIT %d",
+                 PAGE_ROWS_MAX);
+        break;
+    default:
+        snprintf(buf, SQL_MAX,
+                 "DELETE FROM stop_event WHERE account = $1 AND position_key IN (SELECT "
+                 "position_key FROM trailing_stop WHERE account = $1 AND state = 'closed' AND "
+                 "closed_ms < $2)");
+        break;
+    }
+}
+
+/* Schema migrations: index v holds the statements that take version v to
+ * v + 1. Appending a version here is the whole of a migration. */
+static tg_status migrate_to_1(pg_impl *p, tg_err *err) {
+    char stop_sql[SQL_MAX], event_sql[SQL_MAX];
+    sql_create(stop_sql, "trailing_stop", tg_codec_column_count(), tg_codec_column,
+               "account, position_key");
+    sql_create(event_sql, "stop_event", TG_JOURNAL_COLS, journal_column, "account, seq");
+    const char *stmts[] = {stop_sql, event_sql,
+                           "CREATE INDEX stop_event_position ON stop_event (account, "
+                           "position_key)"};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        tg_status st = exec(p, stmts[i], "creating the schema", err);
+        if (st != TG_OK) {
+            return st;
+        }
+    }
+    return TG_OK;
+}
+
+static tg_status (*const migrations[])(pg_impl *, tg_err *) = {migrate_to_1};
+
+/* One transaction under an advisory lock: two processes starting at once
+ * migrate one after the other, and the second finds the work done. */
+static tg_status migrate(pg_impl *p, tg_err *err) {
+    tg_status st = exec(p, "BEGIN", "starting the migration", err);
+    if (st != TG_OK) {
+        return st;
+    }
+    const char *setup[] = {
+        "SET LOCAL lock_timeout = '" MIGRATION_LOCK_TIMEOUT "'",
+        "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")",
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    };
+    for (size_t i = 0; st == TG_OK && i < sizeof setup / sizeof setup[0]; i++) {
+        st = exec(p, setup[i], "preparing the schema migration", err);
+    }
+    int64_t version = 0;
+    if (st == TG_OK) {
+        st = query_int(p, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                       "reading the schema version", &version, err);
+    }
+    if (st == TG_OK && version > TG_STORE_SCHEMA_VERSION) {
+        st = pg_err(p, err, TG_E_INVALID,
+                    "postgresql database '%s' has schema version %" PRId64 ", written by a "
+                    "newer trailguard; this one understands up to version %d",
+                    PQdb(p->conn), version, TG_STORE_SCHEMA_VERSION);
+    }
+    for (int64_t v = version; st == TG_OK && v < TG_STORE_SCHEMA_VERSION; v++) {
+        st = migrations[v](p, err);
+    }
+    if (st == TG_OK && version < TG_STORE_SCHEMA_VERSION) {
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)",
+                 TG_STORE_SCHEMA_VERSION);
+        st = exec(p, sql, "recording the schema version", err);
+    }
+    if (st == TG_OK) {
+        return exec(p, "COMMIT", "committing the migration", err);
+    }
+    PQclear(PQexec(p->conn, "ROLLBACK"));
+    return st;
+}
+
+static tg_status prepare_all(pg_impl *p, tg_err *err) {
+    char sql[SQL_MAX];
+    for (int i = 0; i < ST_COUNT; i++) {
+        build_sql(i, sql);
+        PGresult *r = PQprepare(p->conn, stmt_names[i], sql, 0, NULL);
+        tg_status st = result_ok(r) ? TG_OK : fail(p, r, "preparing a statement", err);
+        PQclear(r);
+        if (st != TG_OK) {
+            return st;
+        }
+    }
+    p->prepared = true;
+    return TG_OK;
+}
+
+/* libpq prints notices ("relation already exists, skipping") to stderr by
+ * default; library code never prints. */
+static void ignore_notice(void *arg, const char *message) {
+    (void)arg;
+    (void)message;
+}
+
+/* What every new session needs: statements, and a bound on lock waits
+ * unless the URI set one (options=-clock_timeout=...). */
+static tg_status setup_session(pg_impl *p, tg_err *err) {
+    tg_status st = exec(p,
+                        "SELECT set_config('lock_timeout', '" SESSION_LOCK_TIMEOUT "', false) "
+                        "WHERE current_setting('lock_timeout') = '0'",
+                        "setting lock_timeout", err);
+    return st == TG_OK ? prepare_all(p, err) : st;
+}
+
+/* libpq's reason names the socket or the host and port; the database and
+ * user complete it. No URI is echoed: a long one would crowd the reason out
+ * of the message. */
+static tg_status connect_failed(pg_impl *p, tg_err *err) {
+    const char *why = PQerrorMessage(p->conn);
+    bool auth = (PQconnectionNeedsPassword(p->conn) || PQconnectionUsedPassword(p->conn)) &&
+                strstr(why, "password") != NULL;
+    return pg_err(p, err, auth ? TG_E_INVALID : TG_E_UNAVAILABLE,
+                  "postgresql: %s to database '%s' as '%s': %s",
+                  auth ? "authentication failed" : "cannot connect", PQdb(p->conn), PQuser(p->conn),
+                  why);
+}
+
+/* Connects afresh when the connection is gone and no transaction is open
+ * on it; inside a transaction a lost connection is the batch's end. */
+static tg_status ensure_connected(pg_impl *p, tg_err *err) {
+    if (PQstatus(p->conn) != CONNECTION_OK || p->broken) {
+        if (p->in_txn) {
+            return pg_err(p, err, TG_E_UNAVAILABLE,
+                          "postgresql: server unreachable; the open batch is lost: %s",
+                          PQerrorMessage(p->conn));
+        }
+        p->prepared = false;
+        p->broken = false;
+        PQreset(p->conn);
+        if (PQstatus(p->conn) != CONNECTION_OK) {
+            return pg_err(p, err, TG_E_UNAVAILABLE, "postgresql: server unreachable: %s",
+                          PQerrorMessage(p->conn));
+        }
+    }
+    return p->prepared ? TG_OK : setup_session(p, err);
+}
+
+static void pg_close(void *impl) {
+    pg_impl *p = impl;
+    if (p == NULL) {
+        return;
+    }
+    PQfinish(p->conn); /* an open transaction ends with the session: rolled back */
+    if (p->password != NULL) {
+        memset(p->password, 0, strlen(p->password));
+        free(p->password);
+    }
+    free(p);
+}
+
+static tg_status pg_open(const char *target, void **impl, tg_err *err) {
+    assert(target != NULL && impl != NULL);
+    pg_impl *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
+    }
+    redact_uri(target, p->shown, sizeof p->shown);
+    tg_status st = read_password(p, target, err);
+    if (st == TG_OK) {
+        /* Defaults first: whatever the URI says comes after and wins. Every
+         * wait is bounded, also on a peer that vanished without a word. */
+        const char *keys[] = {"connect_timeout",
+                              "application_name",
+                              "keepalives",
+                              "keepalives_idle",
+                              "keepalives_interval",
+                              "keepalives_count",
+                              "tcp_user_timeout",
+                              "dbname",
+                              NULL};
+        const char *vals[] = {"10", "trailguard", "1", "30", "10", "3", "60000", target, NULL};
+        p->conn = PQconnectdbParams(keys, vals, 1);
+        if (p->conn == NULL) {
+            st = tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
+        } else {
+            PQsetNoticeProcessor(p->conn, ignore_notice, NULL);
+            st = PQstatus(p->conn) == CONNECTION_OK ? TG_OK : connect_failed(p, err);
+        }
+    }
+    if (st == TG_OK) {
+        st = migrate(p, err);
+    }
+    if (st == TG_OK) {
+        st = setup_session(p, err);
+    }
+    if (st != TG_OK) {
+        pg_close(p);
+        return st;
+    }
+    *impl = p;
+    return TG_OK;
+}
+
+static tg_status pg_begin(void *impl, tg_err *err) {
+    pg_impl *p = impl;
+    assert(!p->in_txn);
+    tg_status st = TG_OK;
+    /* A server that restarted while we were idle shows only now: the BEGIN
+     * fails on the dead socket, and one reconnect is safe (nothing is open). */
+    for (int attempt = 0; attempt < CONNECT_ATTEMPTS_MAX; attempt++) {
+        st = ensure_connected(p, err);
+        if (st == TG_OK) {
+            st = exec(p, "BEGIN", "beginning a transaction", err);
+        }
+        if (st != TG_E_UNAVAILABLE || (PQstatus(p->conn) == CONNECTION_OK && !p->broken)) {
+            break;
+        }
+    }
+    p->in_txn = st == TG_OK;
+    return st;
+}
+
+static void pg_rollback(void *impl) {
+    pg_impl *p = impl;
+    if (PQstatus(p->conn) == CONNECTION_OK && !p->broken &&
+        PQtransactionStatus(p->conn) != PQTRANS_IDLE) {
+        PQclear(PQexec(p->conn, "ROLLBACK"));
+    }
+    p->in_txn = false;
+}
+
+static tg_status pg_commit(void *impl, tg_err *err) {
+    pg_impl *p = impl;
+    assert(p->in_txn);
+    if (PQstatus(p->conn) == CONNECTION_OK && PQtransactionStatus(p->conn) == PQTRANS_INERROR) {
+        pg_rollback(p); /* COMMIT would answer ROLLBACK without an error */
+        return pg_err(p, err, TG_E_STATE,
+                      "postgresql: a statement of this batch failed; the batch was rolled back");
+    }
+    PGresult *r = PQexec(p->conn, "COMMIT");
+    tg_status st = TG_OK;
+    if (!result_ok(r) &&
+        (PQstatus(p->conn) == CONNECTION_BAD || PQresultErrorField(r, PG_DIAG_SQLSTATE) == NULL)) {
+        p->broken = true;
+        st = pg_err(p, err, TG_E_UNAVAILABLE,
+                    "postgresql: server unreachable while committing; the batch may or may not "
+                    "be durable: %s",
+                    PQerrorMessage(p->conn));
+    } else if (!result_ok(r)) {
+        st = fail(p, r, "committing", err);
+    } else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+        st = pg_err(p, err, TG_E_STATE, "postgresql: the server rolled the batch back (%s)",
+                    PQcmdStatus(r));
+    }
+    PQclear(r);
+    pg_rollback(p); /* after a failed COMMIT, if the server left one open */
+    return st;
+}
+
+/* The text libpq sends for v: NULL, the digits of an INT, or the text. */
+static const char *param_text(const tg_col_def *c, const tg_col_value *v, char *buf) {
+    if (v->null) {
+        return NULL;
+    }
+    if (c->type == TG_COL_INT) {
+        snprintf(buf, INT_TEXT_MAX, "%" PRId64, v->i);
+        return buf;
+    }
+    return v->text;
+}
+
+/* Runs a prepared write; *changed gets the rows it touched. */
+static tg_status run_write(pg_impl *p, int which, int n, const char *const *params,
+                           const char *what, uint64_t *changed, tg_err *err) {
+    tg_status st = ensure_connected(p, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    PGresult *r = PQexecPrepared(p->conn, stmt_names[which], n, params, NULL, NULL, 0);
+    st = result_ok(r) ? TG_OK : fail(p, r, what, err);
+    if (st == TG_OK) {
+        *changed = strtoull(PQcmdTuples(r), NULL, 10);
+    }
+    PQclear(r);
+    return st;
+}
+
+static tg_status pg_put(void *impl, const tg_col_value *vals, int64_t expected, tg_err *err) {
+    pg_impl *p = impl;
+    int n = tg_codec_column_count();
+    assert(n < COLS_MAX && expected >= 0);
+    char ints[COLS_MAX][INT_TEXT_MAX];
+    const char *params[COLS_MAX];
+    for (int i = 0; i < n; i++) {
+        params[i] = param_text(tg_codec_column(i), &vals[i], ints[i]);
+    }
+    snprintf(ints[n], INT_TEXT_MAX, "%" PRId64, expected);
+    params[n] = ints[n];
+    uint64_t changed = 0;
+    tg_status st = run_write(p, expected == 0 ? ST_INSERT : ST_UPDATE, expected == 0 ? n : n + 1,
+                             params, "writing a position", &changed, err);
+    if (st == TG_OK && changed != 1 && expected == 0) {
+        return pg_err(p, err, TG_E_CONFLICT,
+                      "position '%s' was stored by another writer first (expected none)",
+                      vals[1].text);
+    }
+    if (st == TG_OK && changed != 1) {
+        return pg_err(p, err, TG_E_CONFLICT,
+                      "position '%s' was changed by another writer (expected version %" PRId64 ")",
+                      vals[1].text, expected);
+    }
+    return st;
+}
+
+static tg_status pg_append(void *impl, const tg_col_value *vals, tg_err *err) {
+    pg_impl *p = impl;
+    char ints[TG_JOURNAL_COLS][INT_TEXT_MAX];
+    const char *params[TG_JOURNAL_COLS];
+    for (int i = 0; i < TG_JOURNAL_COLS; i++) {
+        params[i] = param_text(&tg_journal_columns[i], &vals[i], ints[i]);
+    }
+    uint64_t changed = 0;
+    tg_status st =
+        run_write(p, ST_APPEND, TG_JOURNAL_COLS, params, "appending to the journal", &changed, err);
+    if (st == TG_OK && changed != 1) {
+        return pg_err(p, err, TG_E_CONFLICT,
+                      "journal entry %" PRId64 " of account '%s' was written by another writer",
+                      vals[1].i, vals[0].text);
+    }
+    return st;
+}
+
+/* Column `col` of row `row` into v; INT columns are parsed, every value is
+ * also kept as text (as the SQLite backend does). */
+static tg_status get_value(const pg_impl *p, const PGresult *r, int row, int col,
+                           const tg_col_def *def, tg_col_value *v, tg_err *err) {
+    v->null = PQgetisnull(r, row, col) != 0;
+    v->i = 0;
+    v->text[0] = '\0';
+    if (v->null) {
+        return TG_OK;
+    }
+    const char *s = PQgetvalue(r, row, col);
+    size_t len = (size_t)PQgetlength(r, row, col);
+    if (len >= sizeof v->text) {
+        return pg_err(p, err, TG_E_STATE, "postgresql: column %s holds %zu bytes, more than %d",
+                      def->name, len, TG_COL_TEXT_MAX - 1);
+    }
+    memcpy(v->text, s, len + 1);
+    if (def->type == TG_COL_INT) {
+        char *end = NULL;
+        errno = 0;
+        v->i = strtoll(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0') {
+            return pg_err(p, err, TG_E_STATE, "postgresql: column %s holds '%s', not an integer",
+                          def->name, s);
+        }
+    }
+    return TG_OK;
+}
+
+typedef struct reader {
+    const char *what;                         /* for messages: "loading positions" */
+    int which;                                /* prepared statement */
+    int n_params;                             /* its parameters */
+    const char *params[2];                    /* their text */
+    int cols;                                 /* columns per row */
+    const tg_col_def *(*col)(int);            /* their definitions */
+    bool (*fn)(void *, const tg_col_value *); /* the caller's callback */
+    void *ctx;                                /* its context */
+    tg_col_value *vals;                       /* one row, reused */
+} reader;
+
+/* One round trip: hands each row to fn. *rows gets the rows read; *more is
+ * false once fn asked to stop or the page was the last one. */
+static tg_status read_page(pg_impl *p, reader *rd, int *rows, bool *more, tg_err *err) {
+    PGresult *r =
+        PQexecPrepared(p->conn, stmt_names[rd->which], rd->n_params, rd->params, NULL, NULL, 0);
+    tg_status st = result_ok(r) ? TG_OK : fail(p, r, rd->what, err);
+    if (st == TG_OK && PQnfields(r) != rd->cols) {
+        st = pg_err(p, err, TG_E_STATE, "postgresql: a read returned %d columns, not %d",
+                    PQnfields(r), rd->cols);
+    }
+    int n = st == TG_OK ? PQntuples(r) : 0;
+    *rows = 0;
+    *more = n == PAGE_ROWS_MAX;
+    for (int i = 0; st == TG_OK && i < n; i++) {
+        for (int c = 0; st == TG_OK && c < rd->cols; c++) {
+            st = get_value(p, r, i, c, rd->col(c), &rd->vals[c], err);
+        }
+        if (st == TG_OK) {
+            (*rows)++;
+            if (!rd->fn(rd->ctx, rd->vals)) {
+                *more = false;
+                break;
+            }
+        }
+    }
+    PQclear(r);
+    return st;
+}
+
+/* Reads page after page; between pages, rd->params[1] moves past the last
+ * row (its column 1: position_key or seq). The loop ends because that key
+ * only grows and every page but the last is full. */
+static tg_status read_all(pg_impl *p, reader *rd, bool paged, tg_err *err) {
+    tg_status st = ensure_connected(p, err);
+    rd->vals = st == TG_OK ? calloc((size_t)rd->cols, sizeof *rd->vals) : NULL;
+    if (st == TG_OK && rd->vals == NULL) {
+        st = tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory reading rows");
+    }
+    char last[TG_COL_TEXT_MAX];
+    bool more = st == TG_OK;
+    while (more) {
+        int rows = 0;
+        st = read_page(p, rd, &rows, &more, err);
+        more = more && paged && st == TG_OK && rows > 0;
+        if (more) {
+            memcpy(last, rd->vals[1].text, sizeof last);
+            rd->params[1] = last;
+        }
+    }
+    free(rd->vals);
+    return st;
+}
+
+static tg_status pg_last_seq(void *impl, const char *account, int64_t *seq, tg_err *err) {
+    pg_impl *p = impl;
+    int64_t found = 0;
+    tg_status st = ensure_connected(p, err);
+    if (st == TG_OK) {
+        const char *params[1] = {account};
+        PGresult *r = PQexecPrepared(p->conn, stmt_names[ST_LAST_SEQ], 1, params, NULL, NULL, 0);
+        st = result_ok(r) ? TG_OK : fail(p, r, "reading the journal's last number", err);
+        if (st == TG_OK && PQntuples(r) == 1) {
+            found = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        }
+        PQclear(r);
+    }
+    *seq = found;
+    return st;
+}
+
+static tg_status pg_load(void *impl, const char *account, const char *key, bool include_closed,
+                         bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
+    reader rd = {
+        .what = "loading positions",
+        .which = key != NULL      ? ST_LOAD_ONE
+                 : include_closed ? ST_LOAD_ALL
+                                  : ST_LOAD_OPEN,
+        .n_params = 2,
+        .params = {account, key},
+        .cols = tg_codec_column_count(),
+        .col = tg_codec_column,
+        .fn = fn,
+        .ctx = ctx,
+    };
+    return read_all(impl, &rd, key == NULL, err);
+}
+
+static tg_status pg_journal(void *impl, const char *account, int64_t after,
+                            bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
+    char after_text[INT_TEXT_MAX];
+    snprintf(after_text, sizeof after_text, "%" PRId64, after);
+    reader rd = {
+        .what = "reading the journal",
+        .which = ST_JOURNAL,
+        .n_params = 2,
+        .params = {account, after_text},
+        .cols = TG_JOURNAL_COLS,
+        .col = journal_column,
+        .fn = fn,
+        .ctx = ctx,
+    };
+    return read_all(impl, &rd, true, err);
+}
+
+static tg_status pg_prune(void *impl, const char *account, int64_t cutoff_ms, uint64_t *deleted,
+                          tg_err *err) {
+    pg_impl *p = impl;
+    char cutoff[INT_TEXT_MAX];
+    snprintf(cutoff, sizeof cutoff, "%" PRId64, cutoff_ms);
+    const char *params[2] = {account, cutoff};
+    *deleted = 0;
+    return run_write(p, ST_PRUNE, 2, params, "pruning the journal", deleted, err);
+}
+
+const tg_store_backend tg_store_postgres = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .put = pg_put,
+    .append = pg_append,
+    .last_seq = pg_last_seq,
+    .load = pg_load,
+    .journal = pg_journal,
+    .prune = pg_prune,
+};
