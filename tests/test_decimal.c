@@ -159,6 +159,11 @@ static void scientific_notation_is_rejected(void **state) {
     expect_parse("1.5e3", TG_DEC_E_EXPONENT);
     expect_parse("-2.5E-3", TG_DEC_E_EXPONENT);
     expect_parse("1e", TG_DEC_E_EXPONENT);
+    /* Cut short by precision or size before the exponent: still an exponent. */
+    expect_parse("3.3000000000000004e-05", TG_DEC_E_EXPONENT);
+    expect_parse("123456789012345e3", TG_DEC_E_EXPONENT);
+    expect_parse("123456789012345678", TG_DEC_E_OVERFLOW);
+    expect_parse("0.000000001", TG_DEC_E_PRECISION);
     expect_parse("0.0001e0", TG_DEC_E_EXPONENT);
 }
 

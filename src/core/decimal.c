@@ -30,6 +30,15 @@ static bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
+/* A number cut short at i (too long, too precise) is still reported as
+ * scientific notation when that is what it is: "3.3000000000000004e-05". */
+static tg_dec_status cut_short(const char *text, size_t i, size_t len, tg_dec_status why) {
+    while (i < len && (is_digit(text[i]) || text[i] == '.')) {
+        i++;
+    }
+    return i < len && (text[i] == 'e' || text[i] == 'E') ? TG_DEC_E_EXPONENT : why;
+}
+
 tg_dec_status tg_dec_parse(const char *text, size_t len, tg_dec *out, int *dp_out) {
     assert(text != NULL || len == 0);
     assert(out != NULL);
@@ -47,7 +56,7 @@ tg_dec_status tg_dec_parse(const char *text, size_t len, tg_dec *out, int *dp_ou
     for (; i < len && is_digit(text[i]); i++, int_digits++) {
         whole = whole * 10 + (uint64_t)(text[i] - '0');
         if (whole > limit / (uint64_t)TG_DEC_SCALE) {
-            return TG_DEC_E_OVERFLOW;
+            return cut_short(text, i, len, TG_DEC_E_OVERFLOW);
         }
     }
     uint64_t units = whole * (uint64_t)TG_DEC_SCALE;
@@ -62,7 +71,7 @@ tg_dec_status tg_dec_parse(const char *text, size_t len, tg_dec *out, int *dp_ou
                 units += d * place; /* cannot exceed limit: see the check below */
                 place /= 10;
             } else if (d != 0) {
-                return TG_DEC_E_PRECISION;
+                return cut_short(text, i, len, TG_DEC_E_PRECISION);
             }
         }
         if (frac_digits == 0) {
@@ -77,7 +86,7 @@ tg_dec_status tg_dec_parse(const char *text, size_t len, tg_dec *out, int *dp_ou
         return (text[i] == 'e' || text[i] == 'E') ? TG_DEC_E_EXPONENT : TG_DEC_E_SYNTAX;
     }
     if (units > limit) {
-        return TG_DEC_E_OVERFLOW;
+        return TG_DEC_E_OVERFLOW; /* all of text was read: no exponent */
     }
     out->units = negative ? -(int64_t)units : (int64_t)units;
     if (dp_out != NULL) {
