@@ -1,6 +1,6 @@
 /* Store and writer defects found by the durable-state work (crash test,
- * fault injection, benchmark). Each test states the promise of the header
- * that the current code breaks; they fail until the store/writer is fixed. */
+ * fault injection, benchmark), each kept as a regression test: the comment
+ * says what the code used to do. */
 #include "store_conformance.h"
 
 #include "trailguard/writer.h"
@@ -167,12 +167,59 @@ static void journal_keeps_close_position_price(void **state) {
     tg_store_close(s);
 }
 
+/* Another writer changed one row behind our back: that row is not written
+ * over theirs, and it does not hold back the other positions' state. */
+static void writer_conflict_does_not_block_other_rows(void **state) {
+    (void)state;
+    tg_store *s = open_fresh("conflict");
+    tg_writer *w = NULL;
+    tg_err err = {0};
+    conf_ok(tg_writer_new(s, 8, 64, 0, &w, &err), &err);
+    tg_params p = tg_params_default();
+    harness a, b;
+    h_open(&a, TG_SIDE_LONG, "100", "0.01", &p, 0);
+    h_open(&b, TG_SIDE_SHORT, "200", "0.01", &p, 0);
+    stage(w, "A", &a.s);
+    stage(w, "B", &b.s);
+    conf_ok(tg_writer_flush(w, 0, &err), &err);
+
+    tg_store *other = NULL; /* a second process of the same account */
+    conf_ok(tg_store_open(path, "acct", &other, &err), &err);
+    tg_store_row theirs;
+    conf_ok(tg_store_get(other, "A", &theirs, &err), &err);
+    conf_ok(tg_store_begin(other, &err), &err);
+    conf_ok(tg_store_put(other, &theirs, &err), &err);
+    conf_ok(tg_store_commit(other, &err), &err);
+
+    h_tick(&a, 1000, "101");
+    h_tick(&b, 1000, "199");
+    stage(w, "A", &a.s);
+    stage(w, "B", &b.s);
+    tg_out out = {0};
+    tg_stop_closed(&b.s, 1000, D("199"), TG_R_EXTERNAL, &out);
+    tg_writer_stage_out(w, "B", &out, -1);
+    assert_int_equal(tg_writer_flush(w, 1000, &err), TG_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "'A'"));
+    assert_int_equal(tg_writer_get_stats(w).rows_conflicted, 1);
+    assert_int_equal(tg_writer_get_stats(w).pending_rows, 0);
+    tg_store_row back;
+    conf_ok(tg_store_get(s, "B", &back, &err), &err);
+    assert_int_equal(back.version, 2); /* B went through */
+    conf_ok(tg_store_get(s, "A", &back, &err), &err);
+    assert_int_equal(back.version, theirs.version); /* A is still theirs */
+    conf_ok(tg_writer_flush(w, 2000, &err), &err);  /* and nothing is stuck */
+    tg_store_close(other);
+    tg_writer_free(w);
+    tg_store_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(writer_reuses_a_closed_positions_key),
         cmocka_unit_test(writer_flushes_more_rows_than_one_batch),
         cmocka_unit_test(prune_never_reuses_sequence_numbers),
         cmocka_unit_test(journal_keeps_close_position_price),
+        cmocka_unit_test(writer_conflict_does_not_block_other_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

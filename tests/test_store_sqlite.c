@@ -127,14 +127,26 @@ static void corrupt_row_is_reported_not_loaded(void **state) {
     tg_store_close(s);
 }
 
+static void raw_sql(const char *uri, const char *sql) {
+    assert_string_equal(uri, db_path);
+    sql_exec(sql);
+}
+
+static void migrates_from_version_1(void **state) {
+    (void)state;
+    fresh_path("v1");
+    conf_check_migration_from_v1(db_path, raw_sql);
+}
+
 static int run_conformance(void) {
     fresh_path("conformance");
-    return tg_store_conformance_run(db_path);
+    return tg_store_conformance_run("sqlite conformance", db_path);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(newer_schema_is_refused),
+        cmocka_unit_test(migrates_from_version_1),
         cmocka_unit_test(file_settings_and_exact_text),
         cmocka_unit_test(bad_files_and_uris_fail_clearly),
         cmocka_unit_test(corrupt_row_is_reported_not_loaded),

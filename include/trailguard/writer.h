@@ -27,6 +27,7 @@ typedef struct tg_writer_stats {
     uint64_t flush_failures;  /* commits that failed (store unavailable, conflict, ...) */
     uint64_t rows_collapsed;  /* staged rows replaced by a later state before a commit */
     uint64_t entries_dropped; /* journal entries dropped because the queue was full */
+    uint64_t rows_conflicted; /* rows another writer had changed: not written, left the writer */
     uint32_t pending_rows;    /* rows waiting for a commit */
     uint32_t pending_entries; /* journal entries waiting for a commit */
     uint64_t pruned;          /* journal entries removed by retention */
@@ -49,7 +50,10 @@ void tg_writer_stage_out(tg_writer *w, const char *position_key, const tg_out *o
                          int64_t latency_us);
 
 /* Commits everything staged; ts_ms drives retention. On failure the staged
- * work is kept for the next flush and err says why. */
+ * work is kept for the next flush and err says why. One exception: a row
+ * another writer changed since we read it (a stale version) is never
+ * written over theirs; it leaves the writer (rows_conflicted), the rest is
+ * committed without it, and the flush returns TG_E_CONFLICT naming it. */
 tg_status tg_writer_flush(tg_writer *w, int64_t ts_ms, tg_err *err);
 
 /* The version the store holds for position_key, or −1 if unknown. */

@@ -32,13 +32,22 @@ typedef struct tg_store_backend {
      * one. Sets *impl. */
     tg_status (*open)(const char *target, void **impl, tg_err *err);
     void (*close)(void *impl);
+    /* Creates or migrates the schema up to `version` only (tests of the
+     * migrations from earlier versions), then disconnects. */
+    tg_status (*create_at)(const char *target, int64_t version, tg_err *err);
+    /* After any failed call inside a transaction the caller rolls back;
+     * a backend need not keep a failed transaction usable. */
     tg_status (*begin)(void *impl, tg_err *err);
     tg_status (*commit)(void *impl, tg_err *err);
     void (*rollback)(void *impl);
     /* Inserts (expected_version 0) or updates the row whose account,
-     * position_key and version match; vals carry the new version already.
-     * A row that is not there with that version is TG_E_CONFLICT. */
-    tg_status (*put)(void *impl, const tg_col_value *vals, int64_t expected_version, tg_err *err);
+     * position_key and version match; vals carry expected_version + 1.
+     * An insert may take the key of a CLOSED row (the next position on the
+     * same symbol and side): it replaces that row and continues its version
+     * count, so versions never repeat for a key. Anything else already
+     * there is TG_E_CONFLICT. *stored_version gets the version written. */
+    tg_status (*put)(void *impl, const tg_col_value *vals, int64_t expected_version,
+                     int64_t *stored_version, tg_err *err);
     /* Appends one journal row (TG_JOURNAL_COLS values). A duplicate
      * (account, seq) is TG_E_CONFLICT. */
     tg_status (*append)(void *impl, const tg_col_value *vals, tg_err *err);
@@ -60,6 +69,10 @@ typedef struct tg_store_backend {
 } tg_store_backend;
 
 extern const tg_store_backend tg_store_sqlite;
+
+/* Creates (or migrates) the store at uri up to an earlier schema version
+ * and closes it, for the migration tests. */
+tg_status tg_store_create_at(const char *uri, int64_t version, tg_err *err);
 #ifdef TG_HAVE_POSTGRES
 extern const tg_store_backend tg_store_postgres;
 #endif

@@ -325,6 +325,27 @@ static void sql_insert(char *buf, const char *table, int n, const tg_col_def *(*
     put_sql(buf, len, ") ON CONFLICT (%s) DO NOTHING", key);
 }
 
+/* The insert of a position: the key of a closed position is taken over by
+ * the next one and the version count goes on, so a stale writer can never
+ * match it; RETURNING gives the version written (no row: a conflict). */
+static void sql_insert_stop(char *buf) {
+    int n = tg_codec_column_count();
+    sql_insert(buf, "trailing_stop", n, tg_codec_column, "account, position_key");
+    size_t len = strlen(buf) - strlen("DO NOTHING");
+    len = put_sql(buf, len, "%s", "DO UPDATE SET ");
+    for (int i = 2; i < n; i++) {
+        const char *name = tg_codec_column(i)->name;
+        char col[160];
+        if (strcmp(name, "version") == 0) {
+            snprintf(col, sizeof col, "%s", "\"version\" = trailing_stop.version + 1");
+        } else {
+            snprintf(col, sizeof col, "\"%s\" = excluded.\"%s\"", name, name);
+        }
+        len = put_sql(buf, len, i > 2 ? ", %s" : "%s", col);
+    }
+    put_sql(buf, len, "%s", " WHERE trailing_stop.state = 'closed' RETURNING version");
+}
+
 static void sql_update(char *buf) {
     size_t len = put_sql(buf, 0, "%s", "UPDATE trailing_stop SET ");
     int n = tg_codec_column_count();
@@ -354,8 +375,7 @@ static void build_sql(int which, char *buf) {
     size_t len;
     switch (which) {
     case ST_INSERT:
-        sql_insert(buf, "trailing_stop", tg_codec_column_count(), tg_codec_column,
-                   "account, position_key");
+        sql_insert_stop(buf);
         break;
     case ST_UPDATE:
         sql_update(buf);
@@ -364,7 +384,9 @@ static void build_sql(int which, char *buf) {
         sql_insert(buf, "stop_event", TG_JOURNAL_COLS, journal_column, "account, seq");
         break;
     case ST_LAST_SEQ:
-        snprintf(buf, SQL_MAX, "SELECT COALESCE(MAX(seq), 0) FROM stop_event WHERE account = $1");
+        snprintf(buf, SQL_MAX,
+                 "SELECT GREATEST((SELECT COALESCE(MAX(seq), 0) FROM stop_event WHERE account = "
+                 "$1), (SELECT COALESCE(MAX(last_seq), 0) FROM journal_seq WHERE account = $1))");
         break;
     case ST_LOAD_OPEN:
         sql_select_rows(buf, "AND state <> 'closed' AND ($2::text IS NULL OR position_key > $2)");
@@ -383,7 +405,13 @@ static void build_sql(int which, char *buf) {
                  PAGE_ROWS_MAX);
         break;
     default:
+        /* The last number is kept in journal_seq before the entries
+         * holding it may go (both see the same snapshot). */
         snprintf(buf, SQL_MAX,
+                 "WITH mark AS (INSERT INTO journal_seq (account, last_seq) SELECT account, "
+                 "MAX(seq) FROM stop_event WHERE account = $1 GROUP BY account ON CONFLICT "
+                 "(account) DO UPDATE SET last_seq = GREATEST(journal_seq.last_seq, "
+                 "excluded.last_seq)) "
                  "DELETE FROM stop_event WHERE account = $1 AND position_key IN (SELECT "
                  "position_key FROM trailing_stop WHERE account = $1 AND state = 'closed' AND "
                  "closed_ms < $2)");
@@ -410,11 +438,29 @@ static tg_status migrate_to_1(pg_impl *p, tg_err *err) {
     return TG_OK;
 }
 
-static tg_status (*const migrations[])(pg_impl *, tg_err *) = {migrate_to_1};
+/* Version 2: a pruned journal keeps its last number in journal_seq, so
+ * numbers are never handed out twice; the index on position_key goes (only
+ * the hourly prune used it, and every append paid for it). */
+static tg_status migrate_to_2(pg_impl *p, tg_err *err) {
+    const char *stmts[] = {
+        "CREATE TABLE journal_seq (account TEXT COLLATE \"C\" PRIMARY KEY, last_seq BIGINT NOT "
+        "NULL)",
+        "INSERT INTO journal_seq SELECT account, MAX(seq) FROM stop_event GROUP BY account",
+        "DROP INDEX IF EXISTS stop_event_position"};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        tg_status st = exec(p, stmts[i], "migrating the schema to version 2", err);
+        if (st != TG_OK) {
+            return st;
+        }
+    }
+    return TG_OK;
+}
+
+static tg_status (*const migrations[])(pg_impl *, tg_err *) = {migrate_to_1, migrate_to_2};
 
 /* One transaction under an advisory lock: two processes starting at once
  * migrate one after the other, and the second finds the work done. */
-static tg_status migrate(pg_impl *p, tg_err *err) {
+static tg_status migrate(pg_impl *p, int64_t target, tg_err *err) {
     tg_status st = exec(p, "BEGIN", "starting the migration", err);
     if (st != TG_OK) {
         return st;
@@ -438,14 +484,14 @@ static tg_status migrate(pg_impl *p, tg_err *err) {
                     "newer trailguard; this one understands up to version %d",
                     PQdb(p->conn), version, TG_STORE_SCHEMA_VERSION);
     }
-    for (int64_t v = version; st == TG_OK && v < TG_STORE_SCHEMA_VERSION; v++) {
+    for (int64_t v = version; st == TG_OK && v < target; v++) {
         st = migrations[v](p, err);
     }
-    if (st == TG_OK && version < TG_STORE_SCHEMA_VERSION) {
+    if (st == TG_OK && version < target) {
         char sql[128];
         snprintf(sql, sizeof sql,
-                 "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)",
-                 TG_STORE_SCHEMA_VERSION);
+                 "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%" PRId64 ")",
+                 target);
         st = exec(p, sql, "recording the schema version", err);
     }
     if (st == TG_OK) {
@@ -533,7 +579,8 @@ static void pg_close(void *impl) {
     free(p);
 }
 
-static tg_status pg_open(const char *target, void **impl, tg_err *err) {
+/* Connects and migrates to schema version `schema`. */
+static tg_status pg_open_at(const char *target, int64_t schema, void **impl, tg_err *err) {
     assert(target != NULL && impl != NULL);
     pg_impl *p = calloc(1, sizeof *p);
     if (p == NULL) {
@@ -563,9 +610,9 @@ static tg_status pg_open(const char *target, void **impl, tg_err *err) {
         }
     }
     if (st == TG_OK) {
-        st = migrate(p, err);
+        st = migrate(p, schema, err);
     }
-    if (st == TG_OK) {
+    if (st == TG_OK && schema == TG_STORE_SCHEMA_VERSION) { /* statements need the whole schema */
         st = setup_session(p, err);
     }
     if (st != TG_OK) {
@@ -574,6 +621,18 @@ static tg_status pg_open(const char *target, void **impl, tg_err *err) {
     }
     *impl = p;
     return TG_OK;
+}
+
+static tg_status pg_open(const char *target, void **impl, tg_err *err) {
+    return pg_open_at(target, TG_STORE_SCHEMA_VERSION, impl, err);
+}
+
+static tg_status pg_create_at(const char *target, int64_t schema, tg_err *err) {
+    assert(schema >= 0 && schema <= TG_STORE_SCHEMA_VERSION);
+    void *impl = NULL;
+    tg_status st = pg_open_at(target, schema, &impl, err);
+    pg_close(impl);
+    return st;
 }
 
 static tg_status pg_begin(void *impl, tg_err *err) {
@@ -645,8 +704,11 @@ static const char *param_text(const tg_col_def *c, const tg_col_value *v, char *
 }
 
 /* Runs a prepared write; *changed gets the rows it touched. */
+/* Runs a write statement; *changed gets the rows it changed and, when
+ * returned is not NULL, *returned the first column of its first row (0
+ * when it returned none). */
 static tg_status run_write(pg_impl *p, int which, int n, const char *const *params,
-                           const char *what, uint64_t *changed, tg_err *err) {
+                           const char *what, uint64_t *changed, int64_t *returned, tg_err *err) {
     tg_status st = ensure_connected(p, err);
     if (st != TG_OK) {
         return st;
@@ -656,11 +718,15 @@ static tg_status run_write(pg_impl *p, int which, int n, const char *const *para
     if (st == TG_OK) {
         *changed = strtoull(PQcmdTuples(r), NULL, 10);
     }
+    if (st == TG_OK && returned != NULL) {
+        *returned = PQntuples(r) > 0 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    }
     PQclear(r);
     return st;
 }
 
-static tg_status pg_put(void *impl, const tg_col_value *vals, int64_t expected, tg_err *err) {
+static tg_status pg_put(void *impl, const tg_col_value *vals, int64_t expected, int64_t *stored,
+                        tg_err *err) {
     pg_impl *p = impl;
     int n = tg_codec_column_count();
     assert(n < COLS_MAX && expected >= 0);
@@ -672,8 +738,10 @@ static tg_status pg_put(void *impl, const tg_col_value *vals, int64_t expected, 
     snprintf(ints[n], INT_TEXT_MAX, "%" PRId64, expected);
     params[n] = ints[n];
     uint64_t changed = 0;
+    int64_t returned = 0;
     tg_status st = run_write(p, expected == 0 ? ST_INSERT : ST_UPDATE, expected == 0 ? n : n + 1,
-                             params, "writing a position", &changed, err);
+                             params, "writing a position", &changed, &returned, err);
+    *stored = expected == 0 ? returned : expected + 1;
     if (st == TG_OK && changed != 1 && expected == 0) {
         return pg_err(p, err, TG_E_CONFLICT,
                       "position '%s' was stored by another writer first (expected none)",
@@ -695,8 +763,8 @@ static tg_status pg_append(void *impl, const tg_col_value *vals, tg_err *err) {
         params[i] = param_text(&tg_journal_columns[i], &vals[i], ints[i]);
     }
     uint64_t changed = 0;
-    tg_status st =
-        run_write(p, ST_APPEND, TG_JOURNAL_COLS, params, "appending to the journal", &changed, err);
+    tg_status st = run_write(p, ST_APPEND, TG_JOURNAL_COLS, params, "appending to the journal",
+                             &changed, NULL, err);
     if (st == TG_OK && changed != 1) {
         return pg_err(p, err, TG_E_CONFLICT,
                       "journal entry %" PRId64 " of account '%s' was written by another writer",
@@ -857,12 +925,13 @@ static tg_status pg_prune(void *impl, const char *account, int64_t cutoff_ms, ui
     snprintf(cutoff, sizeof cutoff, "%" PRId64, cutoff_ms);
     const char *params[2] = {account, cutoff};
     *deleted = 0;
-    return run_write(p, ST_PRUNE, 2, params, "pruning the journal", deleted, err);
+    return run_write(p, ST_PRUNE, 2, params, "pruning the journal", deleted, NULL, err);
 }
 
 const tg_store_backend tg_store_postgres = {
     .name = "postgresql",
     .open = pg_open,
+    .create_at = pg_create_at,
     .close = pg_close,
     .begin = pg_begin,
     .commit = pg_commit,

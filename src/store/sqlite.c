@@ -20,6 +20,7 @@ enum {
     ST_LOAD_ALL,
     ST_LOAD_ONE,
     ST_JOURNAL,
+    ST_SEQ_MARK,
     ST_PRUNE,
     ST_COUNT
 };
@@ -69,7 +70,20 @@ static void sql_insert(char *buf) {
     for (int i = 0; i < tg_codec_column_count(); i++) {
         len = put_sql(buf, len, "%s", i ? ", ?" : "?");
     }
-    put_sql(buf, len, "%s", ") ON CONFLICT DO NOTHING");
+    /* The key of a closed position is taken over by the next one; the
+     * version count goes on, so a stale writer can never match it. */
+    len = put_sql(buf, len, "%s", ") ON CONFLICT (account, position_key) DO UPDATE SET ");
+    for (int i = 2; i < tg_codec_column_count(); i++) {
+        const char *name = tg_codec_column(i)->name;
+        char col[160];
+        if (strcmp(name, "version") == 0) {
+            snprintf(col, sizeof col, "%s", "version = trailing_stop.version + 1");
+        } else {
+            snprintf(col, sizeof col, "%s = excluded.%s", name, name);
+        }
+        len = put_sql(buf, len, i > 2 ? ", %s" : "%s", col);
+    }
+    put_sql(buf, len, "%s", " WHERE trailing_stop.state = 'closed' RETURNING version");
 }
 
 static void sql_update(char *buf) {
@@ -117,7 +131,25 @@ static tg_status migrate_to_1(sqlite_impl *s, tg_err *err) {
     return TG_OK;
 }
 
-static tg_status (*const migrations[])(sqlite_impl *, tg_err *) = {migrate_to_1};
+/* Version 2: a pruned journal keeps its last number in journal_seq, so
+ * numbers are never handed out twice; the index on position_key goes (it
+ * halved the write rate, and only the hourly prune used it). */
+static tg_status migrate_to_2(sqlite_impl *s, tg_err *err) {
+    const char *stmts[] = {
+        "CREATE TABLE journal_seq (account TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) "
+        "WITHOUT ROWID",
+        "INSERT INTO journal_seq SELECT account, MAX(seq) FROM stop_event GROUP BY account",
+        "DROP INDEX IF EXISTS stop_event_position"};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        int rc = sqlite3_exec(s->db, stmts[i], NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            return fail(s, "migrating the schema to version 2", rc, err);
+        }
+    }
+    return TG_OK;
+}
+
+static tg_status (*const migrations[])(sqlite_impl *, tg_err *) = {migrate_to_1, migrate_to_2};
 
 static tg_status exec(sqlite_impl *s, const char *sql, const char *what, tg_err *err) {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
@@ -140,7 +172,9 @@ static tg_status read_version(sqlite_impl *s, int64_t *version, tg_err *err) {
     return rc == SQLITE_DONE ? TG_OK : fail(s, "reading the schema version", rc, err);
 }
 
-static tg_status migrate(sqlite_impl *s, tg_err *err) {
+/* Takes the schema to version `target` (TG_STORE_SCHEMA_VERSION, or an
+ * earlier one for the migration tests). */
+static tg_status migrate(sqlite_impl *s, int64_t target, tg_err *err) {
     tg_status st = exec(s, "BEGIN IMMEDIATE", "starting the migration", err);
     if (st != TG_OK) {
         return st;
@@ -157,15 +191,15 @@ static tg_status migrate(sqlite_impl *s, tg_err *err) {
                         "this one understands up to version %d",
                         s->path, version, TG_STORE_SCHEMA_VERSION);
     }
-    for (int64_t v = version; st == TG_OK && v < TG_STORE_SCHEMA_VERSION; v++) {
+    for (int64_t v = version; st == TG_OK && v < target; v++) {
         st = migrations[v](s, err);
     }
-    if (st == TG_OK && version < TG_STORE_SCHEMA_VERSION) {
+    if (st == TG_OK && version < target) {
         char sql[128];
         snprintf(sql, sizeof sql,
                  "DELETE FROM schema_version; INSERT INTO schema_version "
-                 "VALUES (%d)",
-                 TG_STORE_SCHEMA_VERSION);
+                 "VALUES (%" PRId64 ")",
+                 target);
         st = exec(s, sql, "recording the schema version", err);
     }
     if (st == TG_OK) {
@@ -190,7 +224,15 @@ static void build_sql(int which, char *buf) {
                  "state, price, stop, prev_stop, latency_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
         break;
     case ST_LAST_SEQ:
-        snprintf(buf, SQL_MAX, "SELECT COALESCE(MAX(seq), 0) FROM stop_event WHERE account = ?1");
+        snprintf(buf, SQL_MAX,
+                 "SELECT MAX(COALESCE((SELECT MAX(seq) FROM stop_event WHERE account = ?1), 0), "
+                 "COALESCE((SELECT last_seq FROM journal_seq WHERE account = ?1), 0))");
+        break;
+    case ST_SEQ_MARK:
+        snprintf(buf, SQL_MAX,
+                 "INSERT INTO journal_seq (account, last_seq) SELECT account, MAX(seq) FROM "
+                 "stop_event WHERE account = ?1 GROUP BY account ON CONFLICT (account) DO UPDATE "
+                 "SET last_seq = MAX(last_seq, excluded.last_seq)");
         break;
     case ST_LOAD_OPEN:
         sql_select(buf, "account = ?1 AND state <> 'closed'");
@@ -255,7 +297,7 @@ static tg_status sq_open(const char *target, void **impl, tg_err *err) {
                   "setting WAL mode", err);
     }
     if (st == TG_OK) {
-        st = migrate(s, err);
+        st = migrate(s, TG_STORE_SCHEMA_VERSION, err);
     }
     if (st == TG_OK) {
         st = prepare_all(s, err);
@@ -317,16 +359,44 @@ static tg_status run_write(sqlite_impl *s, sqlite3_stmt *q, const char *what, in
     return TG_OK;
 }
 
-static tg_status sq_put(void *impl, const tg_col_value *vals, int64_t expected, tg_err *err) {
+/* The insert: its RETURNING row carries the version written, and no row
+ * means the key is held by a position that is not closed. */
+static tg_status sq_insert(sqlite_impl *s, const tg_col_value *vals, int64_t *stored, tg_err *err) {
+    sqlite3_stmt *q = s->st[ST_INSERT];
+    for (int i = 0; i < tg_codec_column_count(); i++) {
+        bind_value(q, i + 1, tg_codec_column(i), &vals[i]);
+    }
+    int rc = sqlite3_step(q);
+    *stored = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    if (rc == SQLITE_ROW) {
+        rc = sqlite3_step(q);
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (rc != SQLITE_DONE) {
+        return fail(s, "writing a position", rc, err);
+    }
+    if (*stored == 0) {
+        return tg_err_set(err, TG_E_CONFLICT,
+                          "position '%s' was stored by another writer first (expected none)",
+                          vals[1].text);
+    }
+    return TG_OK;
+}
+
+static tg_status sq_put(void *impl, const tg_col_value *vals, int64_t expected, int64_t *stored,
+                        tg_err *err) {
     sqlite_impl *s = impl;
+    if (expected == 0) {
+        return sq_insert(s, vals, stored, err);
+    }
     int n = tg_codec_column_count();
-    sqlite3_stmt *q = s->st[expected == 0 ? ST_INSERT : ST_UPDATE];
+    sqlite3_stmt *q = s->st[ST_UPDATE];
     for (int i = 0; i < n; i++) {
         bind_value(q, i + 1, tg_codec_column(i), &vals[i]);
     }
-    if (expected != 0) {
-        sqlite3_bind_int64(q, n + 1, expected);
-    }
+    sqlite3_bind_int64(q, n + 1, expected);
+    *stored = expected + 1;
     int changes = 0;
     tg_status st = run_write(s, q, "writing a position", &changes, err);
     if (st == TG_OK && changes != 1) {
@@ -411,18 +481,37 @@ static tg_status sq_journal(void *impl, const char *account, int64_t after,
 static tg_status sq_prune(void *impl, const char *account, int64_t cutoff_ms, uint64_t *deleted,
                           tg_err *err) {
     sqlite_impl *s = impl;
+    /* The last number is kept before the entries holding it may go. */
+    sqlite3_stmt *mark = s->st[ST_SEQ_MARK];
+    sqlite3_bind_text(mark, 1, account, -1, SQLITE_TRANSIENT);
+    tg_status st = run_write(s, mark, "keeping the journal's last number", NULL, err);
+    if (st != TG_OK) {
+        *deleted = 0;
+        return st;
+    }
     sqlite3_stmt *q = s->st[ST_PRUNE];
     sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 2, cutoff_ms);
     int changes = 0;
-    tg_status st = run_write(s, q, "pruning the journal", &changes, err);
+    st = run_write(s, q, "pruning the journal", &changes, err);
     *deleted = st == TG_OK ? (uint64_t)changes : 0;
+    return st;
+}
+
+static tg_status sq_create_at(const char *path, int64_t version, tg_err *err) {
+    assert(version >= 0 && version <= TG_STORE_SCHEMA_VERSION);
+    sqlite_impl s = {0};
+    snprintf(s.path, sizeof s.path, "%s", path);
+    int rc = sqlite3_open_v2(path, &s.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    tg_status st = rc == SQLITE_OK ? migrate(&s, version, err) : fail(&s, "opening", rc, err);
+    sqlite3_close(s.db);
     return st;
 }
 
 const tg_store_backend tg_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
+    .create_at = sq_create_at,
     .close = sq_close,
     .begin = sq_begin,
     .commit = sq_commit,

@@ -8,7 +8,14 @@
 
 #include "store/backend.h"
 
-#define BATCH_PUTS_MAX 65536 /* rows one commit may carry */
+#define BATCH_PUTS_FIRST 1024     /* rows a batch has room for before it grows */
+#define BATCH_PUTS_MAX   10000000 /* rows one commit may carry (tg_writer's rows_max) */
+
+/* A row put in the open batch and the version the store gave it. */
+typedef struct put_slot {
+    tg_store_row *row; /* the caller's row: its version advances on commit */
+    int64_t version;   /* the version it was stored with */
+} put_slot;
 
 const tg_col_def tg_journal_columns[TG_JOURNAL_COLS] = {
     {"account", TG_COL_TEXT, false},      {"seq", TG_COL_INT, false},
@@ -26,8 +33,9 @@ struct tg_store {
     int64_t next_seq;               /* seq the next appended entry gets */
     int64_t batch_first_seq;        /* next_seq when the batch began */
     bool in_batch;                  /* between begin and commit/rollback */
-    tg_store_row **puts;            /* rows put in this batch: versions advance on commit */
+    put_slot *puts;                 /* rows put in this batch: versions advance on commit */
     uint32_t n_puts;                /* entries in puts */
+    uint32_t puts_cap;              /* room in puts */
     tg_store_stats stats;           /* counters */
     uint64_t batch_entries;         /* entries appended in this batch */
 };
@@ -66,6 +74,13 @@ static tg_status pick_backend(const char *uri, const tg_store_backend **be, cons
     return TG_OK;
 }
 
+tg_status tg_store_create_at(const char *uri, int64_t version, tg_err *err) {
+    const tg_store_backend *be = NULL;
+    const char *target = NULL;
+    tg_status st = pick_backend(uri, &be, &target, err);
+    return st == TG_OK ? be->create_at(target, version, err) : st;
+}
+
 tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg_err *err) {
     assert(uri != NULL && account != NULL && out != NULL);
     if (account[0] == '\0' || strlen(account) >= TG_STORE_KEY_MAX) {
@@ -79,10 +94,11 @@ tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg
         return st;
     }
     tg_store *s = calloc(1, sizeof *s);
-    if (s == NULL || (s->puts = calloc(BATCH_PUTS_MAX, sizeof *s->puts)) == NULL) {
+    if (s == NULL || (s->puts = calloc(BATCH_PUTS_FIRST, sizeof *s->puts)) == NULL) {
         free(s);
         return tg_err_set(err, TG_E_NOMEM, "store: out of memory");
     }
+    s->puts_cap = BATCH_PUTS_FIRST;
     s->be = be;
     memcpy(s->account, account, strlen(account) + 1);
     st = be->open(target, &s->impl, err);
@@ -144,20 +160,39 @@ tg_status tg_store_begin(tg_store *store, tg_err *err) {
     return st;
 }
 
+/* Room for one more put in the batch: the array doubles up to the cap. */
+static tg_status reserve_put(tg_store *store, tg_err *err) {
+    if (store->n_puts < store->puts_cap) {
+        return TG_OK;
+    }
+    if (store->puts_cap >= BATCH_PUTS_MAX) {
+        return tg_err_set(err, TG_E_CAPACITY, "store: more than %d rows in one batch",
+                          BATCH_PUTS_MAX);
+    }
+    uint32_t cap = store->puts_cap * 2 > BATCH_PUTS_MAX ? BATCH_PUTS_MAX : store->puts_cap * 2;
+    put_slot *grown = realloc(store->puts, cap * sizeof *grown);
+    if (grown == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "store: out of memory for %u rows in one batch", cap);
+    }
+    store->puts = grown;
+    store->puts_cap = cap;
+    return TG_OK;
+}
+
 tg_status tg_store_put(tg_store *store, tg_store_row *row, tg_err *err) {
     assert(store != NULL && row != NULL);
     if (!store->in_batch) {
         return tg_err_set(err, TG_E_STATE, "store: put outside a batch");
     }
-    if (store->n_puts == BATCH_PUTS_MAX) {
-        return tg_err_set(err, TG_E_CAPACITY, "store: more than %d rows in one batch",
-                          BATCH_PUTS_MAX);
+    tg_status st = reserve_put(store, err);
+    if (st != TG_OK) {
+        return st;
     }
     if (strcmp(row->account, store->account) != 0) {
         return tg_err_set(err, TG_E_INVALID, "store: row of account '%s' in a store of '%s'",
                           row->account, store->account);
     }
-    tg_status st = tg_stop_check(&row->stop, err); /* never write a broken state */
+    st = tg_stop_check(&row->stop, err); /* never write a broken state */
     if (st != TG_OK) {
         return st;
     }
@@ -167,12 +202,14 @@ tg_status tg_store_put(tg_store *store, tg_store_row *row, tg_err *err) {
     row->version = expected + 1;
     tg_codec_encode(row, vals);
     row->version = expected;
-    st = store->be->put(store->impl, vals, expected, err);
+    int64_t stored = 0;
+    st = store->be->put(store->impl, vals, expected, &stored, err);
     if (st == TG_E_CONFLICT) {
         store->stats.conflicts++;
     }
     if (st == TG_OK) {
-        store->puts[store->n_puts++] = row;
+        assert(stored > expected || expected == 0);
+        store->puts[store->n_puts++] = (put_slot){.row = row, .version = stored};
     }
     return st;
 }
@@ -245,7 +282,7 @@ tg_status tg_store_commit(tg_store *store, tg_err *err) {
         return st;
     }
     for (uint32_t i = 0; i < store->n_puts; i++) {
-        store->puts[i]->version++;
+        store->puts[i].row->version = store->puts[i].version;
     }
     store->stats.commits++;
     store->stats.rows_written += store->n_puts;
@@ -374,7 +411,8 @@ static tg_status decode_entry(const tg_col_value *v, tg_journal_entry *e, tg_err
     } else {
         e->command.type = (uint8_t)type;
         e->command.reason = (uint8_t)reason;
-        get_price(&v[9], &e->command.price);
+        /* Where encode_entry put it: `price` for a market close, `stop` else. */
+        get_price(type == TG_CMD_CLOSE_POSITION ? &v[8] : &v[9], &e->command.price);
     }
     return TG_OK;
 }

@@ -195,10 +195,14 @@ static void release_closed(tg_writer *w, uint32_t idx) {
     w->free_slots[w->n_free++] = idx;
 }
 
-static tg_status write_batch(tg_writer *w, tg_err *err) {
+/* One transaction with every pending row and entry. A row refused for a
+ * stale version is named in *conflicted (its index in dirty). */
+static tg_status write_batch(tg_writer *w, uint32_t *conflicted, tg_err *err) {
+    *conflicted = UINT32_MAX;
     tg_status st = tg_store_begin(w->store, err);
     for (uint32_t i = 0; st == TG_OK && i < w->n_dirty; i++) {
         st = tg_store_put(w->store, &w->slots[w->dirty[i]].row, err);
+        *conflicted = st == TG_E_CONFLICT ? i : UINT32_MAX;
     }
     for (uint32_t i = 0; st == TG_OK && i < w->ring_count; i++) {
         st = tg_store_append(w->store, &w->ring[(w->ring_head + i) % w->entries_max], err);
@@ -210,16 +214,21 @@ static tg_status write_batch(tg_writer *w, tg_err *err) {
     return st;
 }
 
-tg_status tg_writer_flush(tg_writer *w, int64_t ts_ms, tg_err *err) {
-    assert(w != NULL);
-    if (w->n_dirty == 0 && w->ring_count == 0) {
-        return TG_OK;
-    }
-    tg_status st = write_batch(w, err);
-    if (st != TG_OK) {
-        w->stats.flush_failures++;
-        return st; /* everything stays queued for the next flush */
-    }
+/* Another writer changed the row: writing ours over it would lose theirs,
+ * so the row leaves the writer (counted) and the batch goes on without it. */
+static void drop_conflicted(tg_writer *w, uint32_t at) {
+    assert(at < w->n_dirty);
+    uint32_t idx = w->dirty[at];
+    slot *s = &w->slots[idx];
+    s->pending = false;
+    s->row.stop.state = TG_STATE_CLOSED; /* release_closed() frees the slot */
+    release_closed(w, idx);
+    memmove(&w->dirty[at], &w->dirty[at + 1], (w->n_dirty - at - 1) * sizeof *w->dirty);
+    w->n_dirty--;
+    w->stats.rows_conflicted++;
+}
+
+static void flushed(tg_writer *w) {
     for (uint32_t i = 0; i < w->n_dirty; i++) {
         w->slots[w->dirty[i]].pending = false;
         release_closed(w, w->dirty[i]);
@@ -230,13 +239,43 @@ tg_status tg_writer_flush(tg_writer *w, int64_t ts_ms, tg_err *err) {
     w->stats.pending_rows = 0;
     w->stats.pending_entries = 0;
     w->stats.flushes++;
-    if (w->retention_ms > 0 && ts_ms - w->last_prune_ms >= PRUNE_EVERY_MS) {
-        uint64_t deleted = 0;
-        tg_err prune_err = {0}; /* a failed prune is retried next hour; the flush stood */
-        if (tg_store_prune(w->store, ts_ms - w->retention_ms, &deleted, &prune_err) == TG_OK) {
-            w->stats.pruned += deleted;
-            w->last_prune_ms = ts_ms;
-        }
+}
+
+static void maybe_prune(tg_writer *w, int64_t ts_ms) {
+    if (w->retention_ms <= 0 || ts_ms - w->last_prune_ms < PRUNE_EVERY_MS) {
+        return;
+    }
+    uint64_t deleted = 0;
+    tg_err prune_err = {0}; /* a failed prune is retried next hour; the flush stood */
+    if (tg_store_prune(w->store, ts_ms - w->retention_ms, &deleted, &prune_err) == TG_OK) {
+        w->stats.pruned += deleted;
+        w->last_prune_ms = ts_ms;
+    }
+}
+
+tg_status tg_writer_flush(tg_writer *w, int64_t ts_ms, tg_err *err) {
+    assert(w != NULL);
+    if (w->n_dirty == 0 && w->ring_count == 0) {
+        return TG_OK;
+    }
+    tg_err conflict = {0}, failure = {0};
+    uint32_t conflicted = UINT32_MAX;
+    tg_status st = write_batch(w, &conflicted, &failure);
+    /* Bounded: each round removes one row. */
+    while (st == TG_E_CONFLICT && conflicted != UINT32_MAX) {
+        conflict = failure;
+        drop_conflicted(w, conflicted);
+        st = write_batch(w, &conflicted, &failure);
+    }
+    if (st != TG_OK) {
+        w->stats.flush_failures++;
+        w->stats.pending_rows = w->n_dirty;
+        return tg_err_set(err, st, "%s", failure.msg); /* all stays queued for the next flush */
+    }
+    flushed(w);
+    maybe_prune(w, ts_ms);
+    if (conflict.msg[0] != '\0') {
+        return tg_err_set(err, TG_E_CONFLICT, "%s", conflict.msg);
     }
     return TG_OK;
 }
