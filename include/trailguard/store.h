@@ -31,10 +31,11 @@
 #include "trailguard/error.h"
 #include "trailguard/stop.h"
 
-#define TG_STORE_SCHEMA_VERSION 2  /* the schema this build writes */
-#define TG_STORE_KEY_MAX        64 /* bytes of account, position key and order ids, NUL included */
-#define TG_STORE_EXCHANGE_MAX   16 /* bytes of an exchange name, NUL included */
-#define TG_STORE_DEFAULT_URI    "./trailguard.db"
+#define TG_STORE_SCHEMA_VERSION  2  /* the schema this build writes */
+#define TG_STORE_KEY_MAX         64 /* bytes of account, position key and order ids, NUL included */
+#define TG_STORE_EXCHANGE_MAX    16 /* bytes of an exchange name, NUL included */
+#define TG_STORE_DEFAULT_URI     "./trailguard.db"
+#define TG_STORE_DEFAULT_ACCOUNT "default" /* account of the command line's tools */
 
 typedef struct tg_store tg_store;
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/replay_store.h"
 #include "replay/chart.h"
 #include "replay/pricefile.h"
 #include "replay/replay.h"
@@ -39,6 +40,10 @@ static const char replay_usage[] =
     "                         triggers (default 0: at the stop, or the gap price)\n"
     "  --events-jsonl FILE    write every engine event as one JSON line\n"
     "  --chart FILE.svg       draw the run as an SVG picture\n"
+    "  --store URI            journal the run in a store (SQLite file, sqlite:PATH or\n"
+    "                         postgresql://...), readable with `trailguard state`\n"
+    "  --account NAME         the store's account (default " TG_STORE_DEFAULT_ACCOUNT ")\n"
+    "  --symbol NAME          the position's symbol in the store (default REPLAY)\n"
     "  --quiet                print nothing but errors\n"
     "\n"
     "engine parameters, each with a value (\"off\" for optional ones; see docs/engine.md):\n";
@@ -48,6 +53,9 @@ typedef struct replay_args {
     const char *data;        /* --data */
     const char *events_path; /* --events-jsonl, or NULL */
     const char *chart_path;  /* --chart, or NULL */
+    const char *store_uri;   /* --store, or NULL */
+    const char *account;     /* --account */
+    const char *symbol;      /* --symbol */
     bool quiet;              /* --quiet */
     tg_side side;            /* --side */
     tg_dec entry;            /* --entry; zero = first price */
@@ -181,6 +189,12 @@ static bool set_option(replay_args *a, const char *name, const char *value) {
         a->events_path = value;
     } else if (strcmp(name, "chart") == 0) {
         a->chart_path = value;
+    } else if (strcmp(name, "store") == 0) {
+        a->store_uri = value;
+    } else if (strcmp(name, "account") == 0) {
+        a->account = value;
+    } else if (strcmp(name, "symbol") == 0) {
+        a->symbol = value;
     } else if (strcmp(name, "side") == 0) {
         if (strcmp(value, "long") != 0 && strcmp(value, "short") != 0) {
             tg_cli_error("replay: --side: '%s' must be 'long' or 'short'", value);
@@ -207,8 +221,9 @@ static bool set_option(replay_args *a, const char *name, const char *value) {
 }
 
 static bool is_known_flag(const char *name) {
-    static const char *const own[] = {"data",  "events-jsonl", "chart",    "side",
-                                      "entry", "tick-size",    "quantity", "fill-latency-ms"};
+    static const char *const own[] = {"data",     "events-jsonl",    "chart", "side",
+                                      "entry",    "tick-size",       "store", "account",
+                                      "quantity", "fill-latency-ms", "symbol"};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
         if (strcmp(name, own[i]) == 0) {
             return true;
@@ -405,7 +420,7 @@ static void print_result(const tg_replay_result *r, int dp) {
 }
 
 static void print_summary(const replay_args *a, const tg_pricefile *pf, const tg_replay_result *r,
-                          const event_sink *sink, int dp) {
+                          const event_sink *sink, const replay_store *rs, int dp) {
     print_input(a, pf, r, dp);
     print_activation(a, r, dp);
     print_updates(r);
@@ -417,6 +432,10 @@ static void print_summary(const replay_args *a, const tg_pricefile *pf, const tg
     }
     if (a->chart_path != NULL) {
         printf("  chart          %s\n", a->chart_path);
+    }
+    if (a->store_uri != NULL) { /* the URI itself may hold a password: not shown */
+        printf("  journaled      position %s of account %s (%llu engine outputs)\n",
+               rs->row.position_key, a->account, (unsigned long long)rs->outputs);
     }
 }
 
@@ -444,9 +463,10 @@ static int write_chart(const replay_args *a, const tg_pricefile *pf, const tg_re
     return TG_EXIT_OK;
 }
 
-/* Runs the engine over the file, streaming events to --events-jsonl. */
+/* Runs the engine over the file, streaming events to --events-jsonl and,
+ * with --store, journaling every output. */
 static int run(const replay_args *a, const tg_pricefile *pf, progress_bar *bar, tg_replay_result *r,
-               event_sink *sink) {
+               event_sink *sink, replay_store *rs) {
     tg_dec tick = tg_dec_is_pos(a->tick) ? a->tick : tg_pricefile_tick(pf);
     tg_replay_opts o = tg_replay_opts_default(tick, pf->walk_len);
     o.side = a->side;
@@ -465,11 +485,27 @@ static int run(const replay_args *a, const tg_pricefile *pf, progress_bar *bar, 
         o.on_event = write_event;
         o.event_ctx = sink;
     }
-    bar->stage = "replaying";
     tg_err err;
     tg_err_clear(&err);
+    if (a->store_uri != NULL) {
+        if (tg_replay_store_open(rs, a->store_uri, a->account, a->symbol, a->side, &err) != TG_OK) {
+            tg_cli_error("replay: --store: %s", err.msg);
+            if (sink->f != NULL) {
+                fclose(sink->f);
+            }
+            return TG_EXIT_FAILURE;
+        }
+        o.on_output = tg_replay_store_output;
+        o.output_ctx = rs;
+    }
+    bar->stage = "replaying";
     tg_status st = tg_replay_run(pf->points, pf->count, &o, r, &err);
     progress_end(bar);
+    tg_err store_err;
+    tg_err_clear(&store_err);
+    if (a->store_uri != NULL && tg_replay_store_close(rs, &store_err) != TG_OK && st == TG_OK) {
+        st = tg_err_set(&err, TG_E_IO, "--store: %s", store_err.msg);
+    }
     if (sink->f != NULL && fclose(sink->f) != 0) {
         sink->failed = true;
     }
@@ -501,6 +537,8 @@ int tg_cli_replay(int argc, char **argv) {
     replay_args a;
     memset(&a, 0, sizeof a);
     a.side = TG_SIDE_LONG;
+    a.account = TG_STORE_DEFAULT_ACCOUNT;
+    a.symbol = "REPLAY";
     a.quantity = tg_dec_from_units(TG_DEC_SCALE);
     progress_bar bar = {false, false, {0, 0}, "reading"};
     clock_gettime(CLOCK_MONOTONIC, &bar.start);
@@ -523,14 +561,16 @@ int tg_cli_replay(int argc, char **argv) {
     tg_replay_result r;
     memset(&r, 0, sizeof r); /* freed below whether or not the run got to fill it */
     event_sink sink = {NULL, 0, false, 0};
-    rc = run(&a, &pf, &bar, &r, &sink);
+    replay_store rs;
+    memset(&rs, 0, sizeof rs);
+    rc = run(&a, &pf, &bar, &r, &sink, &rs);
     if (rc == TG_EXIT_OK && a.chart_path != NULL) {
         rc = write_chart(&a, &pf, &r, sink.dp);
     }
     if (rc == TG_EXIT_OK) {
         warn_anomalies(&r);
         if (!a.quiet) {
-            print_summary(&a, &pf, &r, &sink, sink.dp);
+            print_summary(&a, &pf, &r, &sink, &rs, sink.dp);
         }
     }
     tg_replay_result_free(&r);

@@ -164,6 +164,9 @@ static void exchange_close(sim *m, int64_t ts, tg_dec price, int depth) {
 static void handle(sim *m, int64_t ts, tg_dec price, const tg_out *out, int depth) {
     assert(depth < HANDLE_DEPTH_MAX);
     assert(out->n_events <= TG_OUT_EVENTS_MAX && out->n_cmds <= TG_OUT_CMDS_MAX);
+    if (m->opts->on_output != NULL && (out->n_events > 0 || out->n_cmds > 0)) {
+        m->opts->on_output(m->opts->output_ctx, &m->s, out);
+    }
     take_events(m, out);
     for (int i = 0; i < out->n_cmds; i++) {
         const tg_cmd *c = &out->cmds[i];

@@ -45,18 +45,23 @@
 
 /* Receives every engine event, in order, as it happens. */
 typedef void (*tg_replay_event_fn)(void *ctx, const tg_event *ev);
+/* Every non-empty engine output with the position's state right after it,
+ * as a live process would journal it. */
+typedef void (*tg_replay_output_fn)(void *ctx, const tg_stop *stop, const tg_out *out);
 
 typedef struct tg_replay_opts {
-    tg_side side;                /* long or short */
-    tg_dec entry;                /* entry price; zero = the first price of the path */
-    tg_dec tick;                 /* tick size, > 0 */
-    tg_dec quantity;             /* position size in the base asset, > 0 */
-    int64_t fill_latency_ms;     /* trigger to fill, ms, 0..TG_REPLAY_LATENCY_MS_MAX */
-    uint8_t walk_len;            /* points per continuous walk: 1 for ticks, 4 for bars */
-    tg_params params;            /* engine parameters, validated by the engine at open */
-    tg_replay_event_fn on_event; /* NULL = events are only counted */
-    void *event_ctx;             /* passed back to on_event */
-    tg_progress progress;        /* reports in points; fn NULL = none */
+    tg_side side;                  /* long or short */
+    tg_dec entry;                  /* entry price; zero = the first price of the path */
+    tg_dec tick;                   /* tick size, > 0 */
+    tg_dec quantity;               /* position size in the base asset, > 0 */
+    int64_t fill_latency_ms;       /* trigger to fill, ms, 0..TG_REPLAY_LATENCY_MS_MAX */
+    uint8_t walk_len;              /* points per continuous walk: 1 for ticks, 4 for bars */
+    tg_params params;              /* engine parameters, validated by the engine at open */
+    tg_replay_event_fn on_event;   /* NULL = events are only counted */
+    void *event_ctx;               /* passed back to on_event */
+    tg_replay_output_fn on_output; /* NULL = outputs are not passed on */
+    void *output_ctx;              /* passed back to on_output */
+    tg_progress progress;          /* reports in points; fn NULL = none */
 } tg_replay_opts;
 
 typedef enum tg_replay_outcome {

@@ -1,0 +1,332 @@
+/* trailguard state — read the durable state: guarded positions and journal. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "store/codec.h"
+#include "trailguard/store.h"
+
+#define JOURNAL_SHOWN_MAX 20 /* journal entries `state show` prints per position */
+
+static const char state_usage[] =
+    "usage: trailguard state list [--all] [options]\n"
+    "       trailguard state show SYMBOL|POSITION_KEY [options]\n"
+    "       trailguard state export --format jsonl [--journal] [options]\n"
+    "\n"
+    "Reads what trailguard keeps in its store: one row per guarded position\n"
+    "(the whole engine state) and the journal of every event and command.\n"
+    "\n"
+    "  --store URI        the store: a SQLite file, sqlite:PATH or postgresql://...\n"
+    "                     (default " TG_STORE_DEFAULT_URI ")\n"
+    "  --account NAME     whose positions (default " TG_STORE_DEFAULT_ACCOUNT ")\n"
+    "  --all              list: closed positions too\n"
+    "  --format jsonl     export: one JSON object per line (the only format)\n"
+    "  --journal          export: the journal entries too, after the positions\n";
+
+typedef struct state_args {
+    const char *verb;    /* list, show or export */
+    const char *target;  /* show: symbol or position key */
+    const char *uri;     /* --store */
+    const char *account; /* --account */
+    bool all;            /* --all */
+    bool journal;        /* --journal */
+} state_args;
+
+static int parse_args(int argc, char **argv, state_args *a) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(state_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? TG_EXIT_USAGE : TG_EXIT_OK;
+    }
+    a->verb = argv[1];
+    if (strcmp(a->verb, "list") != 0 && strcmp(a->verb, "show") != 0 &&
+        strcmp(a->verb, "export") != 0) {
+        tg_cli_error("state: unknown action '%s' (list, show or export)", a->verb);
+        return TG_EXIT_USAGE;
+    }
+    const char *format = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(arg, "--all") == 0) {
+            a->all = true;
+        } else if (strcmp(arg, "--journal") == 0) {
+            a->journal = true;
+        } else if (strcmp(arg, "--store") == 0 && has_value) {
+            a->uri = argv[++i];
+        } else if (strcmp(arg, "--account") == 0 && has_value) {
+            a->account = argv[++i];
+        } else if (strcmp(arg, "--format") == 0 && has_value) {
+            format = argv[++i];
+        } else if (arg[0] != '-' && a->target == NULL && strcmp(a->verb, "show") == 0) {
+            a->target = arg;
+        } else {
+            tg_cli_error("state %s: unexpected argument '%s' (see trailguard state --help)",
+                         a->verb, arg);
+            return TG_EXIT_USAGE;
+        }
+    }
+    if (strcmp(a->verb, "show") == 0 && a->target == NULL) {
+        tg_cli_error("state show: name a symbol or a position key");
+        return TG_EXIT_USAGE;
+    }
+    if (strcmp(a->verb, "export") == 0 && (format == NULL || strcmp(format, "jsonl") != 0)) {
+        tg_cli_error("state export: --format jsonl is required (the only format)");
+        return TG_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void put_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            fprintf(f, "\\%c", *p);
+        } else if (*p < 0x20) {
+            fprintf(f, "\\u%04x", *p);
+        } else {
+            fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+/* Every column of the row, as the store holds it. */
+static void put_row_json(FILE *f, const tg_store_row *row) {
+    int n = tg_codec_column_count();
+    tg_col_value *vals = calloc((size_t)n, sizeof *vals);
+    if (vals == NULL) {
+        return;
+    }
+    tg_codec_encode(row, vals);
+    fputs("{\"type\":\"position\"", f);
+    for (int i = 0; i < n; i++) {
+        const tg_col_def *c = tg_codec_column(i);
+        fprintf(f, ",\"%s\":", c->name);
+        if (vals[i].null) {
+            fputs("null", f);
+        } else if (c->type == TG_COL_INT) {
+            fprintf(f, "%" PRId64, vals[i].i);
+        } else {
+            put_json_string(f, vals[i].text);
+        }
+    }
+    fprintf(f, ",\"needs_reconcile\":%s}\n", row->needs_reconcile ? "true" : "false");
+    free(vals);
+}
+
+static void put_price_field(FILE *f, const char *name, bool set, tg_dec price) {
+    if (set) {
+        char buf[TG_DEC_STR_MAX];
+        tg_dec_format(price, 0, buf);
+        fprintf(f, ",\"%s\":\"%s\"", name, buf);
+    }
+}
+
+static void put_entry_json(FILE *f, const tg_journal_entry *e) {
+    fprintf(f, "{\"type\":\"journal\",\"seq\":%" PRId64 ",\"ts\":%" PRId64 ",\"position_key\":",
+            e->seq, e->ts_ms);
+    put_json_string(f, e->position_key);
+    if (e->kind == TG_JOURNAL_EVENT) {
+        const tg_event *ev = &e->event;
+        fprintf(f, ",\"kind\":\"event\",\"event\":\"%s\",\"reason\":\"%s\",\"state\":\"%s\"",
+                tg_event_type_str((tg_event_type)ev->type), tg_reason_str((tg_reason)ev->reason),
+                tg_state_str((tg_state)ev->state));
+        put_price_field(f, "price", ev->has & TG_EVH_PRICE, ev->price);
+        put_price_field(f, "stop", ev->has & TG_EVH_STOP, ev->stop);
+        put_price_field(f, "prev_stop", ev->has & TG_EVH_PREV, ev->prev_stop);
+    } else {
+        const tg_cmd *c = &e->command;
+        fprintf(f, ",\"kind\":\"command\",\"command\":\"%s\",\"reason\":\"%s\"",
+                tg_cmd_type_str((tg_cmd_type)c->type), tg_reason_str((tg_reason)c->reason));
+        put_price_field(f, "price", c->type != TG_CMD_PERSIST, c->price);
+    }
+    if (e->latency_us >= 0) {
+        fprintf(f, ",\"latency_us\":%" PRId64, e->latency_us);
+    }
+    fputs("}\n", f);
+}
+
+static void format_price(bool set, tg_dec price, char *buf) {
+    if (set) {
+        tg_dec_format(price, 0, buf);
+    } else {
+        snprintf(buf, TG_DEC_STR_MAX, "%s", "-");
+    }
+}
+
+typedef struct list_ctx {
+    const state_args *args; /* the command line */
+    int rows;               /* rows printed */
+} list_ctx;
+
+static bool list_one(void *ctx, const tg_store_row *row) {
+    list_ctx *lc = ctx;
+    const tg_stop *s = &row->stop;
+    char entry[TG_DEC_STR_MAX], stop[TG_DEC_STR_MAX], intended[TG_DEC_STR_MAX],
+        extreme[TG_DEC_STR_MAX];
+    tg_dec_format(s->entry, 0, entry);
+    format_price(s->flags & TG_F_CONFIRMED, s->stop_confirmed, stop);
+    format_price(s->flags & TG_F_INTENDED, s->stop_intended, intended);
+    bool is_long = s->side == TG_SIDE_LONG;
+    format_price(s->flags & (is_long ? TG_F_HIGH : TG_F_LOW), is_long ? s->highest : s->lowest,
+                 extreme);
+    if (lc->rows++ == 0) {
+        printf("%-20s %-12s %-5s %-9s %14s %14s %14s %14s %7s %s\n", "POSITION", "SYMBOL", "SIDE",
+               "STATE", "ENTRY", "STOP", "INTENDED", "BEST", "UPDATES", "FLAGS");
+    }
+    printf("%-20s %-12s %-5s %-9s %14s %14s %14s %14s %7u %s\n", row->position_key, row->symbol,
+           tg_side_str((tg_side)s->side), tg_state_str((tg_state)s->state), entry, stop, intended,
+           extreme, s->update_count, row->needs_reconcile ? "reconcile" : "");
+    return true;
+}
+
+typedef struct show_ctx {
+    const char *target;                           /* symbol or position key */
+    int rows;                                     /* rows matched */
+    char keys[8][TG_STORE_KEY_MAX];               /* matched position keys, for the journal */
+    int n_keys;                                   /* entries in keys */
+    tg_journal_entry ring[JOURNAL_SHOWN_MAX * 8]; /* last entries of the matched keys */
+    int ring_n;                                   /* entries kept (≤ size) */
+    int ring_at;                                  /* next slot */
+} show_ctx;
+
+static bool show_one(void *ctx, const tg_store_row *row) {
+    show_ctx *sc = ctx;
+    if (strcmp(row->symbol, sc->target) != 0 && strcmp(row->position_key, sc->target) != 0) {
+        return true;
+    }
+    if (sc->rows++ > 0) {
+        putchar('\n');
+    }
+    int n = tg_codec_column_count();
+    tg_col_value *vals = calloc((size_t)n, sizeof *vals);
+    if (vals == NULL) {
+        return false;
+    }
+    tg_codec_encode(row, vals);
+    for (int i = 0; i < n; i++) {
+        const tg_col_def *c = tg_codec_column(i);
+        if (vals[i].null) {
+            printf("  %-28s -\n", c->name);
+        } else if (c->type == TG_COL_INT) {
+            printf("  %-28s %" PRId64 "\n", c->name, vals[i].i);
+        } else {
+            printf("  %-28s %s\n", c->name, vals[i].text);
+        }
+    }
+    printf("  %-28s %s\n", "needs_reconcile", row->needs_reconcile ? "yes" : "no");
+    free(vals);
+    if (sc->n_keys < (int)(sizeof sc->keys / sizeof sc->keys[0])) {
+        snprintf(sc->keys[sc->n_keys++], TG_STORE_KEY_MAX, "%s", row->position_key);
+    }
+    return true;
+}
+
+static bool keep_matching(void *ctx, const tg_journal_entry *e) {
+    show_ctx *sc = ctx;
+    int size = (int)(sizeof sc->ring / sizeof sc->ring[0]);
+    for (int i = 0; i < sc->n_keys; i++) {
+        if (strcmp(e->position_key, sc->keys[i]) == 0) {
+            sc->ring[sc->ring_at] = *e;
+            sc->ring_at = (sc->ring_at + 1) % size;
+            sc->ring_n += sc->ring_n < size;
+            break;
+        }
+    }
+    return true;
+}
+
+static int show(tg_store *st, const state_args *a) {
+    show_ctx *sc = calloc(1, sizeof *sc);
+    if (sc == NULL) {
+        tg_cli_error("state show: out of memory");
+        return TG_EXIT_FAILURE;
+    }
+    sc->target = a->target;
+    tg_err err;
+    tg_err_clear(&err);
+    tg_status s = tg_store_load(st, true, show_one, sc, &err);
+    if (s == TG_OK && sc->rows > 0) {
+        s = tg_store_journal(st, 0, keep_matching, sc, &err);
+    }
+    int rc = TG_EXIT_OK;
+    if (s != TG_OK) {
+        tg_cli_error("state show: %s", err.msg);
+        rc = TG_EXIT_FAILURE;
+    } else if (sc->rows == 0) {
+        tg_cli_error("state show: no position with symbol or key '%s' for account '%s'", a->target,
+                     a->account);
+        rc = TG_EXIT_USAGE;
+    } else {
+        int size = (int)(sizeof sc->ring / sizeof sc->ring[0]);
+        int shown = sc->ring_n < JOURNAL_SHOWN_MAX ? sc->ring_n : JOURNAL_SHOWN_MAX;
+        printf("\nlast %d journal entries:\n", shown);
+        for (int i = shown; i > 0; i--) {
+            put_entry_json(stdout, &sc->ring[(sc->ring_at - i + size) % size]);
+        }
+    }
+    free(sc);
+    return rc;
+}
+
+static bool export_row(void *ctx, const tg_store_row *row) {
+    put_row_json(ctx, row);
+    return true;
+}
+
+static bool export_entry(void *ctx, const tg_journal_entry *e) {
+    put_entry_json(ctx, e);
+    return true;
+}
+
+static int run(tg_store *st, const state_args *a) {
+    tg_err err;
+    tg_err_clear(&err);
+    tg_status s = TG_OK;
+    if (strcmp(a->verb, "show") == 0) {
+        return show(st, a);
+    }
+    if (strcmp(a->verb, "list") == 0) {
+        list_ctx lc = {a, 0};
+        s = tg_store_load(st, a->all, list_one, &lc, &err);
+        if (s == TG_OK && lc.rows == 0) {
+            printf("no %spositions for account '%s'\n", a->all ? "" : "open ", a->account);
+        }
+    } else {
+        s = tg_store_load(st, true, export_row, stdout, &err);
+        if (s == TG_OK && a->journal) {
+            s = tg_store_journal(st, 0, export_entry, stdout, &err);
+        }
+    }
+    if (s != TG_OK) {
+        tg_cli_error("state %s: %s", a->verb, err.msg);
+        return TG_EXIT_FAILURE;
+    }
+    if (fflush(stdout) != 0) {
+        tg_cli_error("state %s: writing the output failed", a->verb);
+        return TG_EXIT_FAILURE;
+    }
+    return TG_EXIT_OK;
+}
+
+int tg_cli_state(int argc, char **argv) {
+    state_args a = {.uri = TG_STORE_DEFAULT_URI, .account = TG_STORE_DEFAULT_ACCOUNT};
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) {
+        return rc;
+    }
+    tg_store *st = NULL;
+    tg_err err;
+    tg_err_clear(&err);
+    if (tg_cli_store_open(a.uri, a.account, false, &st, &err) != TG_OK) {
+        tg_cli_error("state: %s", err.msg);
+        return TG_EXIT_FAILURE;
+    }
+    rc = run(st, &a);
+    tg_store_close(st);
+    return rc;
+}
