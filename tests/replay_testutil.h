@@ -19,7 +19,7 @@
 #include "trailguard/decimal.h"
 
 #define TU_PATH_MAX 1024 /* bytes of a temporary path */
-#define TU_CMD_MAX  4096 /* bytes of a shell command */
+#define TU_CMD_MAX  8192 /* bytes of a shell command */
 #define TU_BTC_CSV  TG_SHARED_DIR "/data/btc-perp-20211231-20220201_1m.csv"
 
 static inline tg_dec tu_dec(const char *text) {
