@@ -62,7 +62,7 @@ static void replay_is_journaled_and_listed(void **state) {
 
     assert_int_equal(tu_run_cli(out, errp, "state show BTCUSDT --store '%s'", db), 0);
     char *show = tu_read(out, NULL);
-    assert_non_null(strstr(show, "stop_confirmed"));
+    assert_non_null(strstr(show, "confirmed_stop               51740"));
     assert_non_null(strstr(show, "\"event\":\"activated\""));
     assert_non_null(strstr(show, "\"event\":\"closed\""));
     free(show);
