@@ -15,9 +15,14 @@ cd "$root"
 out=demo-out
 mkdir -p "$out"
 "$bin" genpath --seed "$seed" --output "$out/path.csv"
-"$bin" replay --data "$out/path.csv" \
+rm -f "$out/trailguard.db" "$out/trailguard.db-wal" "$out/trailguard.db-shm"
+"$bin" replay --data "$out/path.csv" --symbol DEMOUSDT --store "$out/trailguard.db" \
   --events-jsonl "$out/events.jsonl" --chart "$out/chart.svg"
+echo
+echo "the journaled state (trailguard state list --all --store $out/trailguard.db):"
+"$bin" state list --all --store "$out/trailguard.db"
 echo
 echo "price path  $root/$out/path.csv (seed $seed: a chop, a rally, a pullback; docs/replay.md)"
 echo "events      $root/$out/events.jsonl (one engine event per line)"
 echo "chart       $root/$out/chart.svg (open it in a browser)"
+echo "store       $root/$out/trailguard.db (trailguard state show DEMOUSDT --store ...)"
