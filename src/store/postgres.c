@@ -10,13 +10,13 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "store/sql.h"
 
-#define SQL_MAX                8192 /* bytes of one generated statement */
-#define URI_SHOWN_MAX          512  /* bytes of the password-free URI kept for messages */
-#define COLS_MAX               64   /* columns of trailing_stop this file can bind */
-#define INT_TEXT_MAX           24   /* bytes of an int64 in decimal, NUL included */
-#define PAGE_ROWS_MAX          256  /* rows one read round trip brings back */
-#define CONNECT_ATTEMPTS_MAX   2    /* a begin on a dead connection reconnects once */
+#define URI_SHOWN_MAX          512 /* bytes of the password-free URI kept for messages */
+#define COLS_MAX               64  /* columns of trailing_stop this file can bind */
+#define INT_TEXT_MAX           24  /* bytes of an int64 in decimal, NUL included */
+#define PAGE_ROWS_MAX          256 /* rows one read round trip brings back */
+#define CONNECT_ATTEMPTS_MAX   2   /* a begin on a dead connection reconnects once */
 #define MIGRATION_LOCK_TIMEOUT "60s"
 #define SESSION_LOCK_TIMEOUT   "10s" /* a row another writer holds longer is "unavailable" */
 
@@ -280,12 +280,6 @@ static tg_status query_int(pg_impl *p, const char *sql, const char *what, int64_
     return st;
 }
 
-static size_t put_sql(char *buf, size_t len, const char *fmt, const char *arg) {
-    int n = snprintf(buf + len, SQL_MAX - len, fmt, arg);
-    assert(n >= 0 && (size_t)n < SQL_MAX - len);
-    return len + (size_t)n;
-}
-
 static const tg_col_def *journal_column(int i) {
     assert(i >= 0 && i < TG_JOURNAL_COLS);
     return &tg_journal_columns[i];
@@ -293,121 +287,53 @@ static const tg_col_def *journal_column(int i) {
 
 /* Byte-order ("C") collation: keys sort as in SQLite, whatever the
  * database's locale. */
-static void sql_create(char *buf, const char *table, int n, const tg_col_def *(*col)(int),
-                       const char *key) {
-    size_t len = put_sql(buf, 0, "CREATE TABLE %s (", table);
-    for (int i = 0; i < n; i++) {
-        const tg_col_def *c = col(i);
-        len = put_sql(buf, len, i ? ", \"%s\"" : "\"%s\"", c->name);
-        len = put_sql(buf, len, " %s", c->type == TG_COL_INT ? "BIGINT" : "TEXT COLLATE \"C\"");
-        len = put_sql(buf, len, "%s", c->nullable ? "" : " NOT NULL");
-    }
-    put_sql(buf, len, ", PRIMARY KEY (%s))", key);
-}
-
-static size_t sql_names(char *buf, size_t len, int n, const tg_col_def *(*col)(int)) {
-    for (int i = 0; i < n; i++) {
-        len = put_sql(buf, len, i ? ", \"%s\"" : "\"%s\"", col(i)->name);
-    }
-    return len;
-}
-
-static void sql_insert(char *buf, const char *table, int n, const tg_col_def *(*col)(int),
-                       const char *key) {
-    size_t len = put_sql(buf, 0, "INSERT INTO %s (", table);
-    len = sql_names(buf, len, n, col);
-    len = put_sql(buf, len, "%s", ") VALUES (");
-    for (int i = 0; i < n; i++) {
-        char param[16];
-        snprintf(param, sizeof param, "%s$%d", i ? ", " : "", i + 1);
-        len = put_sql(buf, len, "%s", param);
-    }
-    put_sql(buf, len, ") ON CONFLICT (%s) DO NOTHING", key);
-}
-
-/* The insert of a position: the key of a closed position is taken over by
- * the next one and the version count goes on, so a stale writer can never
- * match it; RETURNING gives the version written (no row: a conflict). */
-static void sql_insert_stop(char *buf) {
-    int n = tg_codec_column_count();
-    sql_insert(buf, "trailing_stop", n, tg_codec_column, "account, position_key");
-    size_t len = strlen(buf) - strlen("DO NOTHING");
-    len = put_sql(buf, len, "%s", "DO UPDATE SET ");
-    for (int i = 2; i < n; i++) {
-        const char *name = tg_codec_column(i)->name;
-        char col[160];
-        if (strcmp(name, "version") == 0) {
-            snprintf(col, sizeof col, "%s", "\"version\" = trailing_stop.version + 1");
-        } else {
-            snprintf(col, sizeof col, "\"%s\" = excluded.\"%s\"", name, name);
-        }
-        len = put_sql(buf, len, i > 2 ? ", %s" : "%s", col);
-    }
-    put_sql(buf, len, "%s", " WHERE trailing_stop.state = 'closed' RETURNING version");
-}
-
-static void sql_update(char *buf) {
-    size_t len = put_sql(buf, 0, "%s", "UPDATE trailing_stop SET ");
-    int n = tg_codec_column_count();
-    for (int i = 2; i < n; i++) { /* the key columns do not change */
-        char col[128];
-        snprintf(col, sizeof col, "%s\"%s\" = $%d", i > 2 ? ", " : "", tg_codec_column(i)->name,
-                 i + 1);
-        len = put_sql(buf, len, "%s", col);
-    }
-    char where[128];
-    snprintf(where, sizeof where, " WHERE account = $1 AND position_key = $2 AND version = $%d",
-             n + 1);
-    put_sql(buf, len, "%s", where);
-}
+static const tg_sql_dialect pg_sql = {'$', "BIGINT", "TEXT COLLATE \"C\"", ""};
 
 /* Reads are paged by key: $2 is the last key seen, NULL at first. */
-static void sql_select_rows(char *buf, const char *filter) {
-    size_t len = put_sql(buf, 0, "%s", "SELECT ");
-    len = sql_names(buf, len, tg_codec_column_count(), tg_codec_column);
-    len = put_sql(buf, len, " FROM trailing_stop WHERE account = $1 %s", filter);
+static void sql_select_rows(char *buf, const char *where) {
     char tail[64];
     snprintf(tail, sizeof tail, " ORDER BY position_key LIMIT %d", PAGE_ROWS_MAX);
-    put_sql(buf, len, "%s", tail);
+    tg_sql_select_stop(buf, where, tail);
 }
 
 static void build_sql(int which, char *buf) {
     size_t len;
     switch (which) {
     case ST_INSERT:
-        sql_insert_stop(buf);
+        tg_sql_insert_stop(&pg_sql, buf);
         break;
     case ST_UPDATE:
-        sql_update(buf);
+        tg_sql_update_stop(&pg_sql, buf);
         break;
     case ST_APPEND: /* a taken seq is a conflict without aborting the batch, as in SQLite */
-        sql_insert(buf, "stop_event", TG_JOURNAL_COLS, journal_column, "account, seq");
+        tg_sql_insert(&pg_sql, buf, "stop_event", TG_JOURNAL_COLS, journal_column, "account, seq");
         break;
     case ST_LAST_SEQ:
-        snprintf(buf, SQL_MAX,
+        snprintf(buf, TG_SQL_MAX,
                  "SELECT GREATEST((SELECT COALESCE(MAX(seq), 0) FROM stop_event WHERE account = "
                  "$1), (SELECT COALESCE(MAX(last_seq), 0) FROM journal_seq WHERE account = $1))");
         break;
     case ST_LOAD_OPEN:
-        sql_select_rows(buf, "AND state <> 'closed' AND ($2::text IS NULL OR position_key > $2)");
+        sql_select_rows(
+            buf, "account = $1 AND state <> 'closed' AND ($2::text IS NULL OR position_key > $2)");
         break;
     case ST_LOAD_ALL:
-        sql_select_rows(buf, "AND ($2::text IS NULL OR position_key > $2)");
+        sql_select_rows(buf, "account = $1 AND ($2::text IS NULL OR position_key > $2)");
         break;
     case ST_LOAD_ONE:
-        sql_select_rows(buf, "AND position_key = $2");
+        sql_select_rows(buf, "account = $1 AND position_key = $2");
         break;
     case ST_JOURNAL:
-        len = put_sql(buf, 0, "%s", "SELECT ");
-        len = sql_names(buf, len, TG_JOURNAL_COLS, journal_column);
-        snprintf(buf + len, SQL_MAX - len,
+        len = tg_sql_put(buf, 0, "%s", "SELECT ");
+        len = tg_sql_names(buf, len, TG_JOURNAL_COLS, journal_column);
+        snprintf(buf + len, TG_SQL_MAX - len,
                  " FROM stop_event WHERE account = $1 AND seq > $2 ORDER BY seq LIMIT %d",
                  PAGE_ROWS_MAX);
         break;
     default:
         /* The last number is kept in journal_seq before the entries
          * holding it may go (both see the same snapshot). */
-        snprintf(buf, SQL_MAX,
+        snprintf(buf, TG_SQL_MAX,
                  "WITH mark AS (INSERT INTO journal_seq (account, last_seq) SELECT account, "
                  "MAX(seq) FROM stop_event WHERE account = $1 GROUP BY account ON CONFLICT "
                  "(account) DO UPDATE SET last_seq = GREATEST(journal_seq.last_seq, "
@@ -422,10 +348,11 @@ static void build_sql(int which, char *buf) {
 /* Schema migrations: index v holds the statements that take version v to
  * v + 1. Appending a version here is the whole of a migration. */
 static tg_status migrate_to_1(pg_impl *p, tg_err *err) {
-    char stop_sql[SQL_MAX], event_sql[SQL_MAX];
-    sql_create(stop_sql, "trailing_stop", tg_codec_column_count(), tg_codec_column,
-               "account, position_key");
-    sql_create(event_sql, "stop_event", TG_JOURNAL_COLS, journal_column, "account, seq");
+    char stop_sql[TG_SQL_MAX], event_sql[TG_SQL_MAX];
+    tg_sql_create(&pg_sql, stop_sql, "trailing_stop", tg_codec_column_count(), tg_codec_column,
+                  "account, position_key");
+    tg_sql_create(&pg_sql, event_sql, "stop_event", TG_JOURNAL_COLS, journal_column,
+                  "account, seq");
     const char *stmts[] = {stop_sql, event_sql,
                            "CREATE INDEX stop_event_position ON stop_event (account, "
                            "position_key)"};
@@ -502,7 +429,7 @@ static tg_status migrate(pg_impl *p, int64_t target, tg_err *err) {
 }
 
 static tg_status prepare_all(pg_impl *p, tg_err *err) {
-    char sql[SQL_MAX];
+    char sql[TG_SQL_MAX];
     for (int i = 0; i < ST_COUNT; i++) {
         build_sql(i, sql);
         PGresult *r = PQprepare(p->conn, stmt_names[i], sql, 0, NULL);

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "store/sql.h"
 
-#define SQL_MAX         8192 /* bytes of one generated statement */
 #define BUSY_TIMEOUT_MS 5000 /* wait this long for another writer's lock */
 
 enum {
@@ -44,84 +44,24 @@ static tg_status fail(sqlite_impl *s, const char *what, int rc, tg_err *err) {
                       s != NULL ? s->path : "", what, detail, rc);
 }
 
-static size_t put_sql(char *buf, size_t len, const char *fmt, const char *arg) {
-    int n = snprintf(buf + len, SQL_MAX - len, fmt, arg);
-    assert(n >= 0 && (size_t)n < SQL_MAX - len);
-    return len + (size_t)n;
-}
+static const tg_sql_dialect sqlite_sql = {'?', "INTEGER", "TEXT", " WITHOUT ROWID"};
 
-static void sql_create_stop(char *buf) {
-    size_t len = put_sql(buf, 0, "%s", "CREATE TABLE trailing_stop (");
-    for (int i = 0; i < tg_codec_column_count(); i++) {
-        const tg_col_def *c = tg_codec_column(i);
-        len = put_sql(buf, len, i ? ", %s" : "%s", c->name);
-        len = put_sql(buf, len, " %s", c->type == TG_COL_INT ? "INTEGER" : "TEXT");
-        len = put_sql(buf, len, "%s", c->nullable ? "" : " NOT NULL");
-    }
-    put_sql(buf, len, "%s", ", PRIMARY KEY (account, position_key)) WITHOUT ROWID");
+static const tg_col_def *journal_column(int i) {
+    assert(i >= 0 && i < TG_JOURNAL_COLS);
+    return &tg_journal_columns[i];
 }
-
-static void sql_insert(char *buf) {
-    size_t len = put_sql(buf, 0, "%s", "INSERT INTO trailing_stop (");
-    for (int i = 0; i < tg_codec_column_count(); i++) {
-        len = put_sql(buf, len, i ? ", %s" : "%s", tg_codec_column(i)->name);
-    }
-    len = put_sql(buf, len, "%s", ") VALUES (");
-    for (int i = 0; i < tg_codec_column_count(); i++) {
-        len = put_sql(buf, len, "%s", i ? ", ?" : "?");
-    }
-    /* The key of a closed position is taken over by the next one; the
-     * version count goes on, so a stale writer can never match it. */
-    len = put_sql(buf, len, "%s", ") ON CONFLICT (account, position_key) DO UPDATE SET ");
-    for (int i = 2; i < tg_codec_column_count(); i++) {
-        const char *name = tg_codec_column(i)->name;
-        char col[160];
-        if (strcmp(name, "version") == 0) {
-            snprintf(col, sizeof col, "%s", "version = trailing_stop.version + 1");
-        } else {
-            snprintf(col, sizeof col, "%s = excluded.%s", name, name);
-        }
-        len = put_sql(buf, len, i > 2 ? ", %s" : "%s", col);
-    }
-    put_sql(buf, len, "%s", " WHERE trailing_stop.state = 'closed' RETURNING version");
-}
-
-static void sql_update(char *buf) {
-    size_t len = put_sql(buf, 0, "%s", "UPDATE trailing_stop SET ");
-    int n = tg_codec_column_count();
-    for (int i = 2; i < n; i++) { /* the key columns do not change */
-        char col[128];
-        snprintf(col, sizeof col, "%s = ?%d", tg_codec_column(i)->name, i + 1);
-        len = put_sql(buf, len, i > 2 ? ", %s" : "%s", col);
-    }
-    char where[128];
-    snprintf(where, sizeof where, " WHERE account = ?1 AND position_key = ?2 AND version = ?%d",
-             n + 1);
-    put_sql(buf, len, "%s", where);
-}
-
-static void sql_select(char *buf, const char *where) {
-    size_t len = put_sql(buf, 0, "%s", "SELECT ");
-    for (int i = 0; i < tg_codec_column_count(); i++) {
-        len = put_sql(buf, len, i ? ", %s" : "%s", tg_codec_column(i)->name);
-    }
-    len = put_sql(buf, len, " FROM trailing_stop WHERE %s", where);
-    put_sql(buf, len, "%s", " ORDER BY position_key");
-}
-
-static const char *const journal_sql =
-    "CREATE TABLE stop_event (account TEXT NOT NULL, seq INTEGER NOT NULL, "
-    "position_key TEXT NOT NULL, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, "
-    "reason TEXT, state TEXT, price TEXT, stop TEXT, prev_stop TEXT, latency_us INTEGER, "
-    "PRIMARY KEY (account, seq)) WITHOUT ROWID";
 
 /* Schema migrations: index v holds the statements that take version v to
  * v + 1. Appending a version here is the whole of a migration. */
 static tg_status migrate_to_1(sqlite_impl *s, tg_err *err) {
-    char sql[SQL_MAX];
-    sql_create_stop(sql);
+    char stop_sql[TG_SQL_MAX], event_sql[TG_SQL_MAX];
+    tg_sql_create(&sqlite_sql, stop_sql, "trailing_stop", tg_codec_column_count(), tg_codec_column,
+                  "account, position_key");
+    tg_sql_create(&sqlite_sql, event_sql, "stop_event", TG_JOURNAL_COLS, journal_column,
+                  "account, seq");
     const char *stmts[] = {
-        sql, journal_sql, "CREATE INDEX stop_event_position ON stop_event (account, position_key)"};
+        stop_sql, event_sql,
+        "CREATE INDEX stop_event_position ON stop_event (account, position_key)"};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         int rc = sqlite3_exec(s->db, stmts[i], NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
@@ -213,44 +153,44 @@ static tg_status migrate(sqlite_impl *s, int64_t target, tg_err *err) {
 static void build_sql(int which, char *buf) {
     switch (which) {
     case ST_INSERT:
-        sql_insert(buf);
+        tg_sql_insert_stop(&sqlite_sql, buf);
         break;
     case ST_UPDATE:
-        sql_update(buf);
+        tg_sql_update_stop(&sqlite_sql, buf);
         break;
     case ST_APPEND:
-        snprintf(buf, SQL_MAX,
+        snprintf(buf, TG_SQL_MAX,
                  "INSERT INTO stop_event (account, seq, position_key, ts_ms, kind, type, reason, "
                  "state, price, stop, prev_stop, latency_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
         break;
     case ST_LAST_SEQ:
-        snprintf(buf, SQL_MAX,
+        snprintf(buf, TG_SQL_MAX,
                  "SELECT MAX(COALESCE((SELECT MAX(seq) FROM stop_event WHERE account = ?1), 0), "
                  "COALESCE((SELECT last_seq FROM journal_seq WHERE account = ?1), 0))");
         break;
     case ST_SEQ_MARK:
-        snprintf(buf, SQL_MAX,
+        snprintf(buf, TG_SQL_MAX,
                  "INSERT INTO journal_seq (account, last_seq) SELECT account, MAX(seq) FROM "
                  "stop_event WHERE account = ?1 GROUP BY account ON CONFLICT (account) DO UPDATE "
                  "SET last_seq = MAX(last_seq, excluded.last_seq)");
         break;
     case ST_LOAD_OPEN:
-        sql_select(buf, "account = ?1 AND state <> 'closed'");
+        tg_sql_select_stop(buf, "account = ?1 AND state <> 'closed'", " ORDER BY position_key");
         break;
     case ST_LOAD_ALL:
-        sql_select(buf, "account = ?1");
+        tg_sql_select_stop(buf, "account = ?1", " ORDER BY position_key");
         break;
     case ST_LOAD_ONE:
-        sql_select(buf, "account = ?1 AND position_key = ?2");
+        tg_sql_select_stop(buf, "account = ?1 AND position_key = ?2", "");
         break;
     case ST_JOURNAL:
-        snprintf(buf, SQL_MAX,
+        snprintf(buf, TG_SQL_MAX,
                  "SELECT account, seq, position_key, ts_ms, kind, type, reason, state, price, "
                  "stop, prev_stop, latency_us FROM stop_event WHERE account = ?1 AND seq > ?2 "
                  "ORDER BY seq");
         break;
     default:
-        snprintf(buf, SQL_MAX,
+        snprintf(buf, TG_SQL_MAX,
                  "DELETE FROM stop_event WHERE account = ?1 AND position_key IN (SELECT "
                  "position_key FROM trailing_stop WHERE account = ?1 AND state = 'closed' AND "
                  "closed_ms < ?2)");
@@ -259,7 +199,7 @@ static void build_sql(int which, char *buf) {
 }
 
 static tg_status prepare_all(sqlite_impl *s, tg_err *err) {
-    char sql[SQL_MAX];
+    char sql[TG_SQL_MAX];
     for (int i = 0; i < ST_COUNT; i++) {
         build_sql(i, sql);
         int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);

@@ -1,0 +1,85 @@
+#include "store/sql.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+size_t tg_sql_put(char *buf, size_t len, const char *fmt, const char *arg) {
+    assert(len < TG_SQL_MAX);
+    int n = snprintf(buf + len, TG_SQL_MAX - len, fmt, arg);
+    assert(n >= 0 && (size_t)n < TG_SQL_MAX - len);
+    return len + (size_t)n;
+}
+
+void tg_sql_create(const tg_sql_dialect *d, char *buf, const char *table, int n,
+                   tg_sql_column_fn col, const char *key) {
+    size_t len = tg_sql_put(buf, 0, "CREATE TABLE %s (", table);
+    for (int i = 0; i < n; i++) {
+        const tg_col_def *c = col(i);
+        len = tg_sql_put(buf, len, i ? ", \"%s\"" : "\"%s\"", c->name);
+        len = tg_sql_put(buf, len, " %s", c->type == TG_COL_INT ? d->int_type : d->text_type);
+        len = tg_sql_put(buf, len, "%s", c->nullable ? "" : " NOT NULL");
+    }
+    len = tg_sql_put(buf, len, ", PRIMARY KEY (%s))", key);
+    tg_sql_put(buf, len, "%s", d->table_tail);
+}
+
+size_t tg_sql_names(char *buf, size_t len, int n, tg_sql_column_fn col) {
+    for (int i = 0; i < n; i++) {
+        len = tg_sql_put(buf, len, i ? ", \"%s\"" : "\"%s\"", col(i)->name);
+    }
+    return len;
+}
+
+void tg_sql_insert(const tg_sql_dialect *d, char *buf, const char *table, int n,
+                   tg_sql_column_fn col, const char *key) {
+    size_t len = tg_sql_put(buf, 0, "INSERT INTO %s (", table);
+    len = tg_sql_names(buf, len, n, col);
+    len = tg_sql_put(buf, len, "%s", ") VALUES (");
+    for (int i = 0; i < n; i++) {
+        char param[16];
+        snprintf(param, sizeof param, "%s%c%d", i ? ", " : "", d->param, i + 1);
+        len = tg_sql_put(buf, len, "%s", param);
+    }
+    tg_sql_put(buf, len, ") ON CONFLICT (%s) DO NOTHING", key);
+}
+
+void tg_sql_insert_stop(const tg_sql_dialect *d, char *buf) {
+    int n = tg_codec_column_count();
+    tg_sql_insert(d, buf, "trailing_stop", n, tg_codec_column, "account, position_key");
+    size_t len = strlen(buf) - strlen("DO NOTHING");
+    len = tg_sql_put(buf, len, "%s", "DO UPDATE SET ");
+    for (int i = 2; i < n; i++) { /* the key columns stay */
+        const char *name = tg_codec_column(i)->name;
+        char col[160];
+        if (strcmp(name, "version") == 0) {
+            snprintf(col, sizeof col, "%s", "\"version\" = trailing_stop.version + 1");
+        } else {
+            snprintf(col, sizeof col, "\"%s\" = excluded.\"%s\"", name, name);
+        }
+        len = tg_sql_put(buf, len, i > 2 ? ", %s" : "%s", col);
+    }
+    tg_sql_put(buf, len, "%s", " WHERE trailing_stop.state = 'closed' RETURNING version");
+}
+
+void tg_sql_update_stop(const tg_sql_dialect *d, char *buf) {
+    size_t len = tg_sql_put(buf, 0, "%s", "UPDATE trailing_stop SET ");
+    int n = tg_codec_column_count();
+    for (int i = 2; i < n; i++) { /* the key columns do not change */
+        char col[160];
+        snprintf(col, sizeof col, "%s\"%s\" = %c%d", i > 2 ? ", " : "", tg_codec_column(i)->name,
+                 d->param, i + 1);
+        len = tg_sql_put(buf, len, "%s", col);
+    }
+    char where[128];
+    snprintf(where, sizeof where, " WHERE account = %c1 AND position_key = %c2 AND version = %c%d",
+             d->param, d->param, d->param, n + 1);
+    tg_sql_put(buf, len, "%s", where);
+}
+
+void tg_sql_select_stop(char *buf, const char *where, const char *tail) {
+    size_t len = tg_sql_put(buf, 0, "%s", "SELECT ");
+    len = tg_sql_names(buf, len, tg_codec_column_count(), tg_codec_column);
+    len = tg_sql_put(buf, len, " FROM trailing_stop WHERE %s", where);
+    tg_sql_put(buf, len, "%s", tail);
+}
