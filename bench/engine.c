@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "trailguard/book.h"
 
 #define POSITIONS_DEFAULT 10000
@@ -93,25 +94,6 @@ static void *xcalloc(size_t n, size_t size) {
         die("out of memory", "");
     }
     return p;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-    assert(n > 0 && n <= RUNS_MAX);
-    double sorted[RUNS_MAX];
-    memcpy(sorted, v, (size_t)n * sizeof *v);
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
-    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
 }
 
 static uint64_t splitmix64(uint64_t *s) {
@@ -289,7 +271,7 @@ static run_result run_once(const bench_opts *o, const bench_input *in, uint32_t 
     memset(&r, 0, sizeof r);
     r.sink.queue = queue;
     r.sink.queue_max = queue_max;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (uint64_t t = 0; t < o->ticks; t++) {
         int64_t ts_ms = OPEN_TS_MS + (int64_t)(t + 1) * TICK_INTERVAL_MS;
         tg_book_tick(book, symbol_ids[in->symbol[t]], ts_ms, in->price[t], on_output, &r.sink);
@@ -297,7 +279,7 @@ static run_result run_once(const bench_opts *o, const bench_input *in, uint32_t 
             confirm_queued(book, &r.sink, ts_ms);
         }
     }
-    r.seconds = now_s() - t0;
+    r.seconds = bench_now_s() - t0;
     tg_book_stats st = tg_book_get_stats(book);
     assert(st.ticks == o->ticks && st.unknown_symbol_ticks == 0);
     r.position_updates = st.position_updates;
@@ -365,8 +347,8 @@ int main(int argc, char **argv) {
                i + 1, r.seconds, tps[i], ns[i], (double)r.position_updates / r.seconds,
                r.sink.events, r.sink.commands, r.sink.set_stops);
     }
-    printf("ticks_per_s=%.0f ns_per_tick=%.1f bytes_per_position=%zu\n", median(tps, o.runs),
-           median(ns, o.runs), bytes_per_position);
+    printf("ticks_per_s=%.0f ns_per_tick=%.1f bytes_per_position=%zu\n",
+           bench_median(tps, (size_t)o.runs), bench_median(ns, (size_t)o.runs), bytes_per_position);
     free(queue);
     free(symbol_ids);
     free_input(&in);

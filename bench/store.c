@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "trailguard/writer.h"
 
 #define RUNS          5      /* measurements per number; the median is reported */
@@ -42,22 +43,6 @@
 static void die(const char *what, const tg_err *err) {
     fprintf(stderr, "bench/store: %s: %s\n", what, err != NULL ? err->msg : "");
     exit(1);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
 }
 
 static tg_dec cents(int64_t n) {
@@ -124,7 +109,7 @@ static double updates_run(const char *uri, const char *account, int turns) {
         die("first flush", &err);
     }
     uint64_t moves = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int t = 1; t <= turns; t++) {
         int64_t ts = 1000 + (int64_t)t * 1000;
         tg_dec price = cents(10200 + 25 * t); /* +0.25 % a turn: every stop moves */
@@ -147,7 +132,7 @@ static double updates_run(const char *uri, const char *account, int turns) {
             die("flushing", &err);
         }
     }
-    double elapsed = now_s() - t0;
+    double elapsed = bench_now_s() - t0;
     if (moves != (uint64_t)turns * TURN_ROWS) {
         die("not every tick moved its stop", NULL);
     }
@@ -181,7 +166,7 @@ static double sqlite_updates(const char *dir) {
         printf("sqlite run %d: %.0f durable updates/s\n", r + 1, v[r]);
         remove_db(path);
     }
-    return median(v, RUNS);
+    return bench_median(v, RUNS);
 }
 
 static double postgres_updates(const char *uri) {
@@ -192,7 +177,7 @@ static double postgres_updates(const char *uri) {
         v[r] = updates_run(uri, account, PG_TURNS);
         printf("postgresql run %d: %.0f durable updates/s\n", r + 1, v[r]);
     }
-    return median(v, RUNS);
+    return bench_median(v, RUNS);
 }
 
 /* ---- restore ---------------------------------------------------------------- */
@@ -254,15 +239,15 @@ static double restore_ms(const char *dir, double *load_ms) {
         tg_store *store = NULL;
         tg_err err = {0};
         r.n = 0;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (tg_store_open(path, "bench", &store, &err) != TG_OK) {
             die("opening the restore file", &err);
         }
-        double t1 = now_s();
+        double t1 = bench_now_s();
         if (tg_store_load(store, false, take_stop, &r, &err) != TG_OK) {
             die("loading", &err);
         }
-        double t2 = now_s();
+        double t2 = bench_now_s();
         if (r.n != RESTORE_ROWS) {
             die("not every stop came back", NULL);
         }
@@ -274,8 +259,8 @@ static double restore_ms(const char *dir, double *load_ms) {
     }
     free(r.stops);
     remove_db(path);
-    *load_ms = median(load, RUNS);
-    return median(total, RUNS);
+    *load_ms = bench_median(load, RUNS);
+    return bench_median(total, RUNS);
 }
 
 /* ---- PostgreSQL server ---------------------------------------------------- */
