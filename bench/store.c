@@ -7,7 +7,7 @@
  * each turn is one transaction (group commit). SQLite runs with the store's
  * own settings (WAL, synchronous=FULL); PostgreSQL is the server given by
  * TG_BENCH_PG_URI, else a throw-away cluster from scripts/pg-test-cluster.sh
- * (Unix socket, fsync on), else reported as NA. Restore is tg_store_open +
+ * (TCP on 127.0.0.1, fsync on), else reported as NA. Restore is tg_store_open +
  * tg_store_load of RESTORE_ROWS stops into tg_stop structs. Every number is
  * the median of RUNS runs. Databases go under $TMPDIR (default /tmp).
  *
@@ -276,8 +276,8 @@ static void script_path(char *buf, size_t cap) {
 /* Starts a throw-away cluster in dir; false (with why) when there is none. */
 static bool cluster_start(const char *script, const char *dir, char *uri, size_t cap,
                           const char **why) {
-    char cmd[PATH_BYTES * 2 + 32];
-    snprintf(cmd, sizeof cmd, "'%s' start '%s'", script, dir);
+    char cmd[PATH_BYTES * 2 + 48];
+    snprintf(cmd, sizeof cmd, "TG_PG_TCP=1 '%s' start '%s'", script, dir);
     FILE *p = popen(cmd, "r");
     if (p == NULL) {
         *why = "cannot run the cluster script";
@@ -298,7 +298,7 @@ static bool cluster_start(const char *script, const char *dir, char *uri, size_t
 }
 
 static void cluster_stop(const char *script, const char *dir) {
-    char cmd[PATH_BYTES * 2 + 32];
+    char cmd[PATH_BYTES * 2 + 48];
     snprintf(cmd, sizeof cmd, "'%s' stop '%s' >/dev/null 2>&1", script, dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "bench/store: could not stop the cluster in %s\n", dir);

@@ -8,7 +8,10 @@
 #                                  (pg_ctl -m immediate); DIR and its data stay
 #   pg-test-cluster.sh stop DIR    stops the server and removes DIR
 #
-# The server listens only on a Unix socket in DIR (no TCP port is opened), with
+# The server listens on a Unix socket in DIR and, with TG_PG_TCP=1 at start,
+# also on 127.0.0.1 (port $TG_PG_PORT, else a free one), the URI then naming
+# the TCP address (benchmarks measure loopback TCP, as a remote server is
+# reached). Either way, with
 # fsync on and password authentication (scram-sha-256) for every connection:
 # the superuser "trailguard" has a random password, part of the printed URI.
 #
@@ -94,12 +97,28 @@ uri_encode() {
   printf '%s' "$out"
 }
 
+# A TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$(( 20000 + RANDOM % 30000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  die "no free TCP port found on 127.0.0.1"
+}
+
 print_uri() {
   if [ ! -f "$dir/password" ] || [ ! -f "$dir/port" ]; then
     die "$dir holds no cluster made by this script"
   fi
+  local host
+  host=$(uri_encode "$dir")
+  [ -f "$dir/tcp" ] && host=127.0.0.1
   printf 'postgresql:///%s?host=%s&port=%s&user=%s&password=%s\n' "$db_name" \
-    "$(uri_encode "$dir")" "$(cat "$dir/port")" "$db_user" "$(cat "$dir/password")"
+    "$host" "$(cat "$dir/port")" "$db_user" "$(cat "$dir/password")"
 }
 
 is_running() {
@@ -108,6 +127,12 @@ is_running() {
 
 init_cluster() {
   local port=${TG_PG_PORT:-5432}
+  local listen=''
+  if [ "${TG_PG_TCP:-0}" = 1 ]; then
+    [ -n "${TG_PG_PORT:-}" ] || port=$(free_port)
+    listen=127.0.0.1
+    touch "$dir/tcp"
+  fi
   local sock="$dir/.s.PGSQL.$port"
   [ ${#sock} -le $socket_path_max ] ||
     die "socket path $sock is longer than $socket_path_max bytes; use a shorter DIR"
@@ -127,7 +152,7 @@ init_cluster() {
   cat >>"$dir/data/postgresql.conf" <<EOF
 
 # pg-test-cluster.sh
-listen_addresses = ''
+listen_addresses = '$listen'
 unix_socket_directories = '$dir'
 port = $port
 fsync = on
