@@ -368,6 +368,26 @@ static tg_status sq_last_seq(void *impl, const char *account, int64_t *seq, tg_e
     return rc == SQLITE_ROW ? TG_OK : fail(s, "reading the journal's last number", rc, err);
 }
 
+/* Column i of the current row: an integer as such (its text is not read),
+ * anything else as text; a text too long for the value is cut, and the
+ * codec then reports the row as unreadable. */
+static void read_value(sqlite3_stmt *q, int i, tg_col_value *v) {
+    int type = sqlite3_column_type(q, i);
+    v->null = type == SQLITE_NULL;
+    v->i = type == SQLITE_INTEGER ? sqlite3_column_int64(q, i) : 0;
+    v->text[0] = '\0';
+    if (type == SQLITE_NULL || type == SQLITE_INTEGER) {
+        return;
+    }
+    const unsigned char *text = sqlite3_column_text(q, i);
+    size_t len = (size_t)sqlite3_column_bytes(q, i);
+    len = len < sizeof v->text - 1 ? len : sizeof v->text - 1;
+    if (text != NULL) {
+        memcpy(v->text, text, len);
+    }
+    v->text[text != NULL ? len : 0] = '\0';
+}
+
 /* Reads rows of q into column values and hands each to fn. */
 static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols,
                            bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
@@ -379,11 +399,7 @@ static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols,
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         for (int i = 0; i < cols; i++) {
-            tg_col_value *v = &vals[i];
-            v->null = sqlite3_column_type(q, i) == SQLITE_NULL;
-            v->i = sqlite3_column_int64(q, i);
-            const unsigned char *text = sqlite3_column_text(q, i);
-            snprintf(v->text, sizeof v->text, "%s", text != NULL ? (const char *)text : "");
+            read_value(q, i, &vals[i]);
         }
         if (!fn(ctx, vals)) {
             rc = SQLITE_DONE;
