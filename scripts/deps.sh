@@ -19,7 +19,22 @@ done
 # elsewhere than Debian (with its own npm), which is as good.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
-[ ${#missing[@]} -eq 0 ] && exit 0
+install_ccxt() {
+  # The ccxt conformance test (tests/ccxt) runs the ccxt client from npm
+  # against the emulator; its version is pinned in package-lock.json.
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/ccxt"
+  if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules/ccxt" ] && command -v npm >/dev/null 2>&1; then
+    echo "installing ccxt for the conformance test (npm ci in tests/ccxt)" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+      echo "deps: npm ci failed; the ccxt conformance test will be skipped" >&2
+  fi
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  install_ccxt
+  exit 0
+fi
 
 echo "installing missing Debian packages: ${missing[*]}" >&2
 sudo=""
@@ -30,3 +45,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null || $sudo apt-get update
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_ccxt
