@@ -369,11 +369,9 @@ static tg_status migrate_to_1(pg_impl *p, tg_err *err) {
  * numbers are never handed out twice; the index on position_key goes (only
  * the hourly prune used it, and every append paid for it). */
 static tg_status migrate_to_2(pg_impl *p, tg_err *err) {
-    const char *stmts[] = {
-        "CREATE TABLE journal_seq (account TEXT COLLATE \"C\" PRIMARY KEY, last_seq BIGINT NOT "
-        "NULL)",
-        "INSERT INTO journal_seq SELECT account, MAX(seq) FROM stop_event GROUP BY account",
-        "DROP INDEX IF EXISTS stop_event_position"};
+    char create[TG_SQL_MAX];
+    tg_sql_create_journal_seq(&pg_sql, create);
+    const char *stmts[] = {create, TG_SQL_FILL_JOURNAL_SEQ, TG_SQL_DROP_POSITION_INDEX};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         tg_status st = exec(p, stmts[i], "migrating the schema to version 2", err);
         if (st != TG_OK) {

@@ -83,3 +83,17 @@ void tg_sql_select_stop(char *buf, const char *where, const char *tail) {
     len = tg_sql_put(buf, len, " FROM trailing_stop WHERE %s", where);
     tg_sql_put(buf, len, "%s", tail);
 }
+
+static const tg_col_def journal_seq_columns[] = {
+    {"account", TG_COL_TEXT, false},
+    {"last_seq", TG_COL_INT, false},
+};
+
+static const tg_col_def *journal_seq_column(int i) {
+    assert(i >= 0 && i < 2);
+    return &journal_seq_columns[i];
+}
+
+void tg_sql_create_journal_seq(const tg_sql_dialect *d, char *buf) {
+    tg_sql_create(d, buf, "journal_seq", 2, journal_seq_column, "account");
+}

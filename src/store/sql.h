@@ -46,6 +46,13 @@ void tg_sql_insert_stop(const tg_sql_dialect *d, char *buf);
  * n + 1). */
 void tg_sql_update_stop(const tg_sql_dialect *d, char *buf);
 
+/* Schema version 2 (both backends): journal_seq keeps each account's last
+ * journal number before a prune; the position index of the journal goes. */
+void tg_sql_create_journal_seq(const tg_sql_dialect *d, char *buf);
+#define TG_SQL_FILL_JOURNAL_SEQ                                                                    \
+    "INSERT INTO journal_seq SELECT account, MAX(seq) FROM stop_event GROUP BY account"
+#define TG_SQL_DROP_POSITION_INDEX "DROP INDEX IF EXISTS stop_event_position"
+
 /* SELECT every position column FROM trailing_stop WHERE where, then tail. */
 void tg_sql_select_stop(char *buf, const char *where, const char *tail);
 

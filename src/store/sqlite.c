@@ -75,11 +75,9 @@ static tg_status migrate_to_1(sqlite_impl *s, tg_err *err) {
  * numbers are never handed out twice; the index on position_key goes (it
  * halved the write rate, and only the hourly prune used it). */
 static tg_status migrate_to_2(sqlite_impl *s, tg_err *err) {
-    const char *stmts[] = {
-        "CREATE TABLE journal_seq (account TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) "
-        "WITHOUT ROWID",
-        "INSERT INTO journal_seq SELECT account, MAX(seq) FROM stop_event GROUP BY account",
-        "DROP INDEX IF EXISTS stop_event_position"};
+    char create[TG_SQL_MAX];
+    tg_sql_create_journal_seq(&sqlite_sql, create);
+    const char *stmts[] = {create, TG_SQL_FILL_JOURNAL_SEQ, TG_SQL_DROP_POSITION_INDEX};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         int rc = sqlite3_exec(s->db, stmts[i], NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
