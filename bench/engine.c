@@ -10,7 +10,9 @@
  * (tg_stop_confirmed) right after tg_book_tick() returns, as a perfect
  * exchange would. Each run builds a fresh book (not timed) and times only the
  * tick loop. Every run must produce the same outputs (determinism), and every
- * stop must pass tg_stop_check() afterwards.
+ * stop must pass tg_stop_check() afterwards. --exhaustive 1 turns the book's
+ * fast path off (tg_book_set_exhaustive()): the outputs, and stop_digest,
+ * must not change, only the speed.
  *
  * Last line: ticks_per_s=N ns_per_tick=X bytes_per_position=B (medians)
  */
@@ -50,6 +52,7 @@ typedef struct bench_opts {
     uint32_t symbols;   /* symbols they are spread over */
     uint64_t ticks;     /* ticks per run */
     int runs;           /* timed runs */
+    bool exhaustive;    /* evaluate every position on every tick */
 } bench_opts;
 
 /* The pre-generated input: start prices, entries and the tick stream. */
@@ -80,6 +83,7 @@ typedef struct bench_sink {
 typedef struct run_result {
     double seconds;            /* tick loop only */
     uint64_t position_updates; /* (tick, position) pairs evaluated */
+    uint64_t dismissed;        /* (tick, position) pairs dismissed by the fast path */
     bench_sink sink;           /* counters (queue unused after the run) */
 } run_result;
 
@@ -127,11 +131,13 @@ static uint64_t parse_count(const char *flag, const char *text, uint64_t max) {
 }
 
 static bench_opts parse_args(int argc, char **argv) {
-    bench_opts o = {POSITIONS_DEFAULT, SYMBOLS_DEFAULT, TICKS_DEFAULT, RUNS_DEFAULT};
+    bench_opts o = {POSITIONS_DEFAULT, SYMBOLS_DEFAULT, TICKS_DEFAULT, RUNS_DEFAULT, false};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (i + 1 >= argc) {
-            fprintf(stderr, "usage: %s [--ticks N] [--positions N] [--symbols N] [--runs N]\n",
+            fprintf(stderr,
+                    "usage: %s [--ticks N] [--positions N] [--symbols N] [--runs N] "
+                    "[--exhaustive 0|1]\n",
                     argv[0]);
             exit(2);
         }
@@ -144,6 +150,12 @@ static bench_opts parse_args(int argc, char **argv) {
             o.symbols = (uint32_t)parse_count(flag, value, SYMBOLS_MAX);
         } else if (strcmp(flag, "--runs") == 0) {
             o.runs = (int)parse_count(flag, value, RUNS_MAX);
+        } else if (strcmp(flag, "--exhaustive") == 0) {
+            if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+                fprintf(stderr, "bench/engine: --exhaustive wants 0 or 1, not '%s'\n", value);
+                exit(2);
+            }
+            o.exhaustive = value[0] == '1';
         } else {
             fprintf(stderr, "bench/engine: unknown option '%s'\n", flag);
             exit(2);
@@ -267,6 +279,7 @@ static void confirm_queued(tg_book *book, bench_sink *k, int64_t ts_ms) {
 static run_result run_once(const bench_opts *o, const bench_input *in, uint32_t *symbol_ids,
                            pending_confirm *queue, uint32_t queue_max) {
     tg_book *book = build_book(o, in, symbol_ids);
+    tg_book_set_exhaustive(book, o->exhaustive);
     run_result r;
     memset(&r, 0, sizeof r);
     r.sink.queue = queue;
@@ -283,6 +296,7 @@ static run_result run_once(const bench_opts *o, const bench_input *in, uint32_t 
     tg_book_stats st = tg_book_get_stats(book);
     assert(st.ticks == o->ticks && st.unknown_symbol_ticks == 0);
     r.position_updates = st.position_updates;
+    r.dismissed = st.positions_dismissed;
     for (uint32_t p = 0; p < o->positions; p++) {
         tg_err err = {0};
         const tg_stop *s = tg_book_get(book, p);
@@ -323,8 +337,8 @@ int main(int argc, char **argv) {
     size_t bytes_per_position = tg_book_bytes_per_position(probe);
     tg_book_free(probe);
 
-    printf("positions=%" PRIu32 " symbols=%" PRIu32 " ticks=%" PRIu64 " runs=%d\n", o.positions,
-           o.symbols, o.ticks, o.runs);
+    printf("positions=%" PRIu32 " symbols=%" PRIu32 " ticks=%" PRIu64 " runs=%d exhaustive=%d\n",
+           o.positions, o.symbols, o.ticks, o.runs, o.exhaustive);
     double tps[RUNS_MAX], ns[RUNS_MAX];
     run_result first;
     memset(&first, 0, sizeof first);
@@ -342,10 +356,10 @@ int main(int argc, char **argv) {
         tps[i] = (double)o.ticks / r.seconds;
         ns[i] = r.seconds * 1e9 / (double)o.ticks;
         printf("run=%d seconds=%.3f ticks_per_s=%.0f ns_per_tick=%.1f "
-               "position_updates_per_s=%.0f events=%" PRIu64 " commands=%" PRIu64
-               " set_stops=%" PRIu64 "\n",
-               i + 1, r.seconds, tps[i], ns[i], (double)r.position_updates / r.seconds,
-               r.sink.events, r.sink.commands, r.sink.set_stops);
+               "position_updates_per_s=%.0f dismissed_pairs=%" PRIu64 " events=%" PRIu64
+               " commands=%" PRIu64 " set_stops=%" PRIu64 " stop_digest=%016" PRIx64 "\n",
+               i + 1, r.seconds, tps[i], ns[i], (double)r.position_updates / r.seconds, r.dismissed,
+               r.sink.events, r.sink.commands, r.sink.set_stops, r.sink.stop_sum);
     }
     printf("ticks_per_s=%.0f ns_per_tick=%.1f bytes_per_position=%zu\n",
            bench_median(tps, (size_t)o.runs), bench_median(ns, (size_t)o.runs), bytes_per_position);

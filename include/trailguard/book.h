@@ -8,10 +8,19 @@
  * Because a position enters the book only through tg_book_open(), which
  * creates its stop state, an open position without a trailing stop cannot
  * exist here.
+ *
+ * Fast path: each symbol keeps the intersection of its positions' wake bands
+ * (tg_stop_wake()). A tick inside it would change nothing for any position
+ * but its last tick time and price, so it is dismissed in O(1) and those two
+ * are written into the positions later, before anything reads them
+ * (tg_book_get(), the next evaluated tick). Events, commands and the state
+ * seen through tg_book_get() are the same as when every position is
+ * evaluated on every tick (docs/engine.md, tests/test_book_fastpath.c).
  */
 #ifndef TRAILGUARD_BOOK_H
 #define TRAILGUARD_BOOK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +34,9 @@ typedef struct tg_book tg_book;
 typedef struct tg_book_stats {
     uint64_t ticks;                /* ticks received */
     uint64_t unknown_symbol_ticks; /* ticks for a symbol with no open position */
-    uint64_t position_updates;     /* (tick, position) pairs evaluated */
+    uint64_t position_updates;     /* (tick, position) pairs evaluated by tg_stop_tick() */
+    uint64_t positions_dismissed;  /* (tick, position) pairs dismissed by the fast path */
+    uint64_t ticks_dismissed;      /* ticks dismissed whole by the fast path */
     uint32_t open_positions;       /* positions currently open */
 } tg_book_stats;
 
@@ -59,7 +70,10 @@ void tg_book_tick(tg_book *book, uint32_t symbol_id, int64_t ts_ms, tg_dec price
 void tg_book_tick_name(tg_book *book, const char *symbol, int64_t ts_ms, tg_dec price,
                        tg_book_sink sink, void *ctx);
 
-/* The position, or NULL if the id is not in use. */
+/* The position, or NULL if the id is not in use. The caller may feed it
+ * inputs (tg_stop_confirmed(), ...) through the pointer until its next call
+ * on the book: the book re-reads the symbol's positions on the next tick.
+ * Keep no pointer across calls. */
 tg_stop *tg_book_get(tg_book *book, uint32_t position_id);
 
 /* Ends a position: tg_stop_closed() and its slot returns to the free list. */
@@ -67,6 +81,10 @@ void tg_book_close(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec pr
                    tg_reason reason, tg_out *out);
 
 tg_book_stats tg_book_get_stats(const tg_book *book);
+
+/* On: every tick evaluates every position of its symbol (no fast path), as a
+ * reference for tests and for debugging. Off by default. */
+void tg_book_set_exhaustive(tg_book *book, bool on);
 
 /* Bytes the book holds per position slot, all tables included. */
 size_t tg_book_bytes_per_position(const tg_book *book);

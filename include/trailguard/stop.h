@@ -200,6 +200,28 @@ void tg_stop_triggered(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out);
  * cancelled so that no orphan order is left behind. */
 void tg_stop_closed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reason reason, tg_out *out);
 
+/* The ticks that a position can ignore, for the book's fast path. A tick with
+ * since_ms ≤ ts_ms < due_ms and lo ≤ price ≤ hi would make tg_stop_tick()
+ * emit nothing and change nothing but last_tick_ms, last_price and
+ * TG_F_LAST_PRICE (for an open position; a closed, triggered or closing one
+ * ignores every tick, and its band is every valid tick). An empty band has
+ * lo > hi. The band only shrinks what tg_stop_tick() would do to nothing: it
+ * is exact on the quiet side, conservative on the other (a tick outside it
+ * may still turn out quiet). */
+typedef struct tg_wake {
+    int64_t since_ms; /* earlier ticks are stale (counted): not quiet */
+    int64_t due_ms;   /* later ticks may act: time activation, rate limit, momentum */
+    tg_dec lo;        /* lowest quiet price */
+    tg_dec hi;        /* highest quiet price */
+} tg_wake;
+
+/* The band of s in its current state. */
+void tg_stop_wake(const tg_stop *s, tg_wake *w);
+
+/* What tg_stop_tick() does with a tick inside tg_stop_wake()'s band: records
+ * it as the last tick, nothing else, and no output. */
+void tg_stop_tick_quiet(tg_stop *s, int64_t ts_ms, tg_dec price);
+
 /* True while the position is open (INACTIVE, WAITING or ACTIVE). */
 bool tg_stop_is_open(const tg_stop *s);
 

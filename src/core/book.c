@@ -1,31 +1,56 @@
 #include "trailguard/book.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BOOK_POSITIONS_MAX 10000000u /* slots; a bound on what one book may hold */
 #define BOOK_SYMBOLS_MAX   1000000u
+#define CACHE_LINE_BYTES   64
 
 typedef struct book_symbol {
     char name[TG_SYMBOL_MAX]; /* NUL-terminated */
     uint32_t head;            /* first position slot of this symbol, or TG_BOOK_NONE */
-    uint32_t open_count;      /* open positions on this symbol */
 } book_symbol;
+
+/* A symbol's wake summary: the intersection of its positions' tg_wake bands.
+ * A tick inside it is dismissed without touching any position; it is only
+ * remembered (pending_*) and written into the positions, as tg_stop_tick()
+ * would have, before anything reads or evaluates them. One cache line, read
+ * on every tick. */
+typedef struct book_wake {
+    int64_t since_ms;     /* no position would find a tick from here on stale */
+    int64_t due_ms;       /* a tick at or after this is evaluated */
+    int64_t lo_units;     /* lowest price dismissed, tg_dec units */
+    int64_t hi_units;     /* highest price dismissed, tg_dec units */
+    int64_t pending_ms;   /* last dismissed tick's time (when pending) */
+    tg_dec pending_price; /* last dismissed tick's price (when pending) */
+    uint32_t open_count;  /* positions in the symbol's list (not yet tg_book_close()d) */
+    uint8_t valid;        /* the band matches the positions' state */
+    uint8_t pending;      /* a dismissed tick is not yet written into the positions */
+    uint8_t any_live;     /* some position takes ticks (open and not closing) */
+    uint8_t unused_[9];   /* pads the entry to one cache line */
+} book_wake;
 
 struct tg_book {
     tg_stop *stops;         /* positions_max slots */
     uint32_t *next;         /* next slot of the same symbol, or of the free list */
     uint32_t *symbol_of;    /* symbol id of each used slot, TG_BOOK_NONE when free */
     book_symbol *symbols;   /* symbols_max entries, symbol_count used */
+    book_wake *wake;        /* symbols_max entries, parallel to symbols */
     uint32_t *hash;         /* open-addressed symbol index, hash_mask + 1 entries */
     uint32_t hash_mask;     /* table size − 1 (a power of two ≥ 2 × symbols_max) */
     uint32_t positions_max; /* slots */
     uint32_t symbols_max;   /* symbol entries */
     uint32_t symbol_count;  /* symbols in use */
     uint32_t free_head;     /* first free slot, or TG_BOOK_NONE */
+    uint64_t generation;    /* bumped by every call that may change a position */
+    bool exhaustive;        /* evaluate every position on every tick (no fast path) */
     tg_book_stats stats;    /* counters */
 };
+
+_Static_assert(sizeof(book_wake) == 64, "book_wake is one cache line");
 
 static uint32_t hash_name(const char *name) {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -33,6 +58,32 @@ static uint32_t hash_name(const char *name) {
         h = (h ^ *p) * 16777619u;
     }
     return h;
+}
+
+/* Writes a symbol's last dismissed tick into its positions, as tg_stop_tick()
+ * would have done, so that they read as if every tick had been evaluated.
+ * Positions do not change between the dismissal and this, so a position that
+ * takes ticks now took that one. */
+static void wake_flush(tg_book *b, uint32_t sym) {
+    book_wake *w = &b->wake[sym];
+    if (!w->pending) {
+        return;
+    }
+    w->pending = 0;
+    assert(w->pending_price.units >= w->lo_units && w->pending_price.units <= w->hi_units);
+    uint32_t visited = 0;
+    for (uint32_t i = b->symbols[sym].head; i != TG_BOOK_NONE; i = b->next[i]) {
+        assert(visited++ < b->positions_max);
+        tg_stop_tick_quiet(&b->stops[i], w->pending_ms, w->pending_price);
+    }
+}
+
+/* A position of sym may change outside tg_book_tick(): bring the positions up
+ * to date and let the next tick rebuild the summary. */
+static void wake_touch(tg_book *b, uint32_t sym) {
+    wake_flush(b, sym);
+    b->wake[sym].valid = 0;
+    b->generation++;
 }
 
 tg_status tg_book_new(uint32_t positions_max, uint32_t symbols_max, tg_book **out, tg_err *err) {
@@ -53,9 +104,11 @@ tg_status tg_book_new(uint32_t positions_max, uint32_t symbols_max, tg_book **ou
         b->next = malloc(positions_max * sizeof *b->next);
         b->symbol_of = malloc(positions_max * sizeof *b->symbol_of);
         b->symbols = calloc(symbols_max, sizeof *b->symbols);
+        b->wake = aligned_alloc(CACHE_LINE_BYTES, symbols_max * sizeof *b->wake);
         b->hash = malloc(hash_size * sizeof *b->hash);
     }
-    if (b == NULL || !b->stops || !b->next || !b->symbol_of || !b->symbols || !b->hash) {
+    if (b == NULL || !b->stops || !b->next || !b->symbol_of || !b->symbols || !b->wake ||
+        !b->hash) {
         tg_book_free(b);
         return tg_err_set(err, TG_E_NOMEM, "out of memory for a book of %u positions",
                           positions_max);
@@ -64,6 +117,7 @@ tg_status tg_book_new(uint32_t positions_max, uint32_t symbols_max, tg_book **ou
     b->symbols_max = symbols_max;
     b->hash_mask = hash_size - 1;
     memset(b->hash, 0xff, hash_size * sizeof *b->hash);
+    memset(b->wake, 0, symbols_max * sizeof *b->wake);
     for (uint32_t i = 0; i < positions_max; i++) {
         b->next[i] = i + 1 < positions_max ? i + 1 : TG_BOOK_NONE;
         b->symbol_of[i] = TG_BOOK_NONE;
@@ -81,6 +135,7 @@ void tg_book_free(tg_book *book) {
     free(book->next);
     free(book->symbol_of);
     free(book->symbols);
+    free(book->wake);
     free(book->hash);
     free(book);
 }
@@ -150,10 +205,11 @@ tg_status tg_book_open(tg_book *book, const char *symbol, const tg_open *o, uint
     if (st != TG_OK) {
         return st;
     }
+    wake_touch(book, sym); /* the dismissed ticks predate the new position */
     book->free_head = book->next[slot];
     book->next[slot] = book->symbols[sym].head;
     book->symbols[sym].head = slot;
-    book->symbols[sym].open_count++;
+    book->wake[sym].open_count++;
     book->symbol_of[slot] = sym;
     book->stats.open_positions++;
     if (position_id != NULL) {
@@ -162,26 +218,75 @@ tg_status tg_book_open(tg_book *book, const char *symbol, const tg_open *o, uint
     return TG_OK;
 }
 
+/* Evaluates every position of sym and rebuilds the symbol's wake summary
+ * from their bands, unless a sink changed the book meanwhile. */
+static void tick_evaluate(tg_book *b, uint32_t sym, int64_t ts_ms, tg_dec price, tg_book_sink sink,
+                          void *ctx) {
+    book_wake *w = &b->wake[sym];
+    wake_flush(b, sym);
+    w->valid = 0;
+    uint64_t generation = ++b->generation;
+    tg_wake sum = {INT64_MIN, INT64_MAX, {INT64_MIN}, {INT64_MAX}};
+    bool any_live = false;
+    tg_out out;
+    uint32_t visited = 0;
+    for (uint32_t i = b->symbols[sym].head; i != TG_BOOK_NONE; i = b->next[i]) {
+        assert(visited++ < b->positions_max);
+        tg_stop *s = &b->stops[i];
+        out.n_events = 0;
+        out.n_cmds = 0;
+        tg_stop_tick(s, ts_ms, price, &out);
+        b->stats.position_updates++;
+        if ((out.n_events | out.n_cmds) != 0 && sink != NULL) {
+            sink(ctx, s, &out);
+        }
+        if (b->exhaustive) {
+            continue;
+        }
+        tg_wake band;
+        tg_stop_wake(s, &band);
+        any_live |= tg_stop_is_open(s) && (s->flags & TG_F_CLOSING) == 0;
+        sum.since_ms = band.since_ms > sum.since_ms ? band.since_ms : sum.since_ms;
+        sum.due_ms = band.due_ms < sum.due_ms ? band.due_ms : sum.due_ms;
+        sum.lo = tg_dec_max(sum.lo, band.lo);
+        sum.hi = tg_dec_min(sum.hi, band.hi);
+    }
+    if (b->generation != generation || b->exhaustive) {
+        w->valid = 0; /* a sink changed the book, maybe with a tick of this symbol */
+        return;
+    }
+    w->since_ms = sum.since_ms;
+    w->due_ms = sum.due_ms;
+    w->lo_units = sum.lo.units;
+    w->hi_units = sum.hi.units;
+    w->any_live = any_live;
+    w->valid = 1;
+}
+
 void tg_book_tick(tg_book *book, uint32_t symbol_id, int64_t ts_ms, tg_dec price, tg_book_sink sink,
                   void *ctx) {
     assert(book != NULL);
     book->stats.ticks++;
-    if (symbol_id >= book->symbol_count || book->symbols[symbol_id].open_count == 0) {
+    if (symbol_id >= book->symbol_count || book->wake[symbol_id].open_count == 0) {
         book->stats.unknown_symbol_ticks++;
         return;
     }
-    tg_out out;
-    uint32_t visited = 0;
-    for (uint32_t i = book->symbols[symbol_id].head; i != TG_BOOK_NONE; i = book->next[i]) {
-        assert(visited++ < book->positions_max);
-        out.n_events = 0;
-        out.n_cmds = 0;
-        tg_stop_tick(&book->stops[i], ts_ms, price, &out);
-        book->stats.position_updates++;
-        if ((out.n_events | out.n_cmds) != 0 && sink != NULL) {
-            sink(ctx, &book->stops[i], &out);
+    book_wake *w = &book->wake[symbol_id];
+    if (w->valid && ts_ms >= w->since_ms && ts_ms < w->due_ms && price.units >= w->lo_units &&
+        price.units <= w->hi_units) {
+        /* Every position would only record the tick as its last one. */
+        assert(!w->pending || w->pending_ms <= ts_ms);
+        if (w->any_live) {
+            w->pending = 1;
+            w->pending_ms = ts_ms;
+            w->pending_price = price;
+            w->since_ms = ts_ms;
         }
+        book->stats.ticks_dismissed++;
+        book->stats.positions_dismissed += w->open_count;
+        return;
     }
+    tick_evaluate(book, symbol_id, ts_ms, price, sink, ctx);
 }
 
 void tg_book_tick_name(tg_book *book, const char *symbol, int64_t ts_ms, tg_dec price,
@@ -200,6 +305,7 @@ tg_stop *tg_book_get(tg_book *book, uint32_t position_id) {
     if (position_id >= book->positions_max || book->symbol_of[position_id] == TG_BOOK_NONE) {
         return NULL;
     }
+    wake_touch(book, book->symbol_of[position_id]); /* the caller may change it */
     return &book->stops[position_id];
 }
 
@@ -218,11 +324,19 @@ void tg_book_close(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec pr
         link = &book->next[*link];
     }
     *link = book->next[position_id];
-    book->symbols[sym].open_count--;
+    book->wake[sym].open_count--;
     book->symbol_of[position_id] = TG_BOOK_NONE;
     book->next[position_id] = book->free_head;
     book->free_head = position_id;
     book->stats.open_positions--;
+}
+
+void tg_book_set_exhaustive(tg_book *book, bool on) {
+    assert(book != NULL);
+    book->exhaustive = on;
+    for (uint32_t sym = 0; sym < book->symbol_count; sym++) {
+        book->wake[sym].valid = 0;
+    }
 }
 
 tg_book_stats tg_book_get_stats(const tg_book *book) {
@@ -233,7 +347,7 @@ tg_book_stats tg_book_get_stats(const tg_book *book) {
 size_t tg_book_bytes_per_position(const tg_book *book) {
     assert(book != NULL);
     size_t per_slot = sizeof(tg_stop) + sizeof(uint32_t) * 2;
-    size_t shared = (size_t)book->symbols_max * sizeof(book_symbol) +
+    size_t shared = (size_t)book->symbols_max * (sizeof(book_symbol) + sizeof(book_wake)) +
                     ((size_t)book->hash_mask + 1) * sizeof(uint32_t) + sizeof(tg_book);
     return per_slot + (shared + book->positions_max - 1) / book->positions_max;
 }

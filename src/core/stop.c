@@ -476,6 +476,8 @@ tg_status tg_stop_open(tg_stop *s, const tg_open *o, tg_out *out, tg_err *err) {
     return TG_OK;
 }
 
+/* Each rule of a tick has its counterpart in tg_stop_wake(), which the book
+ * uses to skip ticks that change nothing: change one, change the other. */
 void tg_stop_tick(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
     assert(s != NULL && out != NULL);
     if (s->state > TG_STATE_ACTIVE || has(s, TG_F_CLOSING)) {
@@ -499,6 +501,127 @@ void tg_stop_tick(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
     } else {
         before_activation(s, ts_ms, price, out);
     }
+}
+
+/* ---- the wake band: ticks that tg_stop_tick() would ignore ---------------
+ *
+ * Each rule below mirrors one branch of tg_stop_tick() and keeps a tick out
+ * of the band whenever that branch could act. Keep the two in step: a branch
+ * added to the tick path needs its rule here (test_book_fastpath.c compares
+ * the fast path with evaluating every position on every tick). */
+
+static int64_t add_sat(int64_t a, int64_t b) {
+    assert(b >= 0);
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static void wake_below(tg_wake *w, int64_t hi_units) {
+    if (hi_units < w->hi.units) {
+        w->hi.units = hi_units;
+    }
+}
+
+static void wake_above(tg_wake *w, int64_t lo_units) {
+    if (lo_units > w->lo.units) {
+        w->lo.units = lo_units;
+    }
+}
+
+static void wake_by(tg_wake *w, int64_t due_ms) {
+    if (due_ms < w->due_ms) {
+        w->due_ms = due_ms;
+    }
+}
+
+static void wake_never_quiet(tg_wake *w) {
+    w->lo.units = 1;
+    w->hi.units = 0;
+}
+
+/* Quiet while the price stays short of level in the position's favour: a
+ * long below it, a short above it, and at it too when inclusive. */
+static void wake_until_reached(const tg_stop *s, tg_wake *w, int64_t level_units, bool inclusive) {
+    if (is_long(s)) {
+        wake_below(w, inclusive ? level_units : level_units - 1);
+    } else {
+        wake_above(w, inclusive ? level_units : level_units + 1);
+    }
+}
+
+/* retry_deferred(): due on time (interval) or on price (safe side). */
+static void wake_deferred(const tg_stop *s, tg_wake *w) {
+    if (s->deferred == TG_DEFER_INTERVAL) {
+        if (!has(s, TG_F_MOVED)) {
+            wake_never_quiet(w);
+        } else {
+            wake_by(w, add_sat(s->last_move_ms, s->params.min_update_interval_ms));
+        }
+    } else if (s->deferred == TG_DEFER_PRICE && has(s, TG_F_CANDIDATE)) {
+        /* due once the candidate is strictly on the safe side */
+        wake_until_reached(s, w, s->candidate.units, true);
+    }
+}
+
+/* before_activation(): activation by profit, by time, breakeven, deferred. */
+static void wake_before_activation(const tg_stop *s, tg_wake *w) {
+    const tg_params *p = &s->params;
+    wake_until_reached(s, w, s->activation_price.units, false);
+    if (p->time_activation_ms > 0) {
+        if (s->last_tick_ms - s->opened_ms >= p->time_activation_ms) {
+            /* every later tick is past the time: quiet only out of profit */
+            wake_until_reached(s, w, s->entry.units, true);
+        } else {
+            wake_by(w, add_sat(s->opened_ms, p->time_activation_ms));
+        }
+    }
+    if (s->state == TG_STATE_INACTIVE && tg_dec_is_pos(p->breakeven_pct)) {
+        wake_until_reached(s, w, s->breakeven_price.units, false);
+    }
+    wake_deferred(s, w);
+}
+
+void tg_stop_wake(const tg_stop *s, tg_wake *w) {
+    assert(s != NULL && w != NULL);
+    w->since_ms = INT64_MIN;
+    w->due_ms = INT64_MAX;
+    w->lo.units = 1;
+    w->hi.units = PRICE_MAX_UNITS;
+    if (s->state > TG_STATE_ACTIVE || has(s, TG_F_CLOSING)) {
+        return; /* tg_stop_tick() returns before looking at the tick */
+    }
+    w->since_ms = s->last_tick_ms;
+    /* track_extremes(): a new high or low is a change */
+    if (!has(s, TG_F_HIGH) || !has(s, TG_F_LOW)) {
+        wake_never_quiet(w);
+        return;
+    }
+    wake_above(w, s->lowest.units);
+    wake_below(w, s->highest.units);
+    /* track_momentum(): anchoring and closing a window are changes */
+    if (tg_dec_is_pos(s->params.momentum_pct_per_min)) {
+        if (!has(s, TG_F_ANCHOR)) {
+            wake_never_quiet(w);
+            return;
+        }
+        wake_by(w, add_sat(s->anchor_ms, MOMENTUM_WINDOW_MS));
+    }
+    if (s->state == TG_STATE_ACTIVE) {
+        wake_deferred(s, w);
+    } else {
+        wake_before_activation(s, w);
+    }
+    assert(w->lo.units >= 1 && w->hi.units <= PRICE_MAX_UNITS);
+}
+
+void tg_stop_tick_quiet(tg_stop *s, int64_t ts_ms, tg_dec price) {
+    assert(s != NULL && price_ok(price));
+    if (s->state > TG_STATE_ACTIVE || has(s, TG_F_CLOSING)) {
+        return;
+    }
+    assert(ts_ms >= s->last_tick_ms);
+    s->last_tick_ms = ts_ms;
+    s->last_price = price;
+    s->flags |= TG_F_LAST_PRICE;
 }
 
 void tg_stop_confirmed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
