@@ -19,6 +19,7 @@
 
 int tg_cli_replay(int argc, char **argv);
 int tg_cli_genpath(int argc, char **argv);
+int tg_cli_sim(int argc, char **argv);
 int tg_cli_state(int argc, char **argv);
 
 /* Opens the store at uri for account. Unless create, a SQLite file that

@@ -15,6 +15,7 @@ static const char usage_text[] =
     "commands:\n"
     "  replay    back-test the trailing stop on a historical price file\n"
     "  genpath   write the seeded synthetic price path used by the demo\n"
+    "  sim       run the loopback exchange emulator (Binance and Bybit)\n"
     "  state     list, show or export the guarded positions kept in the store\n"
     "\n"
     "  trailguard <command> --help   options of a command\n"
@@ -48,6 +49,9 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "genpath") == 0) {
         return tg_cli_genpath(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "sim") == 0) {
+        return tg_cli_sim(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "state") == 0) {
         return tg_cli_state(argc - 1, argv + 1);

@@ -1,0 +1,464 @@
+/*
+ * sim/sim_int.h — the emulator's internal state, shared by its files.
+ *
+ * All state below is owned by the loop thread; other threads reach it only
+ * through tg_sim_call, which runs the request inside the loop. So there is no
+ * lock around the market, only around the hand-over of one call.
+ *
+ * Files: http.c (byte parsers), buf.c (response text), crypto.c (HMAC,
+ * WebSocket accept key), market.c (instruments, accounts, positions, orders,
+ * triggers, unprotected windows, request log, faults, rate limits),
+ * binance.c / bybit.c (REST endpoints), control.c (/sim/ endpoints),
+ * scenario.c (accounts and scenario files, price paths), ws.c (streams),
+ * server.c (libuv sockets, thread, public API).
+ */
+#ifndef TG_SIM_INT_H
+#define TG_SIM_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "sim/http.h"
+#include "trailguard/decimal.h"
+#include "trailguard/error.h"
+#include "trailguard/sim.h"
+
+#define SIM_ACCOUNTS_MAX     16         /* accounts over both venues */
+#define SIM_SYMBOLS_MAX      8          /* instruments in the built-in table */
+#define SIM_ORDERS_MAX       1024       /* open orders over all accounts */
+#define SIM_STOPS_PER_SYMBOL 10         /* open conditional orders per account and symbol */
+#define SIM_LOG_MAX          8192       /* request-log entries kept (a ring) */
+#define SIM_FAULTS_MAX       32         /* fault rules at once */
+#define SIM_CONNS_MAX        256        /* open TCP connections */
+#define SIM_SUBS_MAX         32         /* stream subscriptions per WebSocket */
+#define SIM_NAME_MAX         32         /* bytes of an account name */
+#define SIM_KEY_MAX          96         /* bytes of an API key or secret */
+#define SIM_CLIENT_ID_MAX    40         /* bytes of a client order id (36 + NUL) */
+#define SIM_LOG_PARAMS_MAX   384        /* bytes of parameters kept per logged request */
+#define SIM_LOG_PATH_MAX     64         /* bytes of a logged path */
+#define SIM_FAULT_PATH_MAX   64         /* bytes of a fault's path or stream name */
+#define SIM_WINDOWS_KEPT     16         /* most recent unprotected windows listed per position */
+#define SIM_BYBIT_BUCKETS    64         /* (account, endpoint) rate-limit counters */
+#define SIM_RESP_MAX         (8u << 20) /* bytes of one response body */
+#define SIM_LISTEN_KEY_LEN   64         /* characters of a listenKey */
+#define SIM_TICK_MS          100        /* period of the loop's timer */
+#define SIM_PATH_PRICES_MAX  1000000    /* prices of one price path */
+#define SIM_HISTORY_MAX      256        /* closed orders kept for lookups (a ring) */
+#define SIM_STATUS_MAX       16         /* bytes of a final order status */
+
+typedef enum sim_venue { SIM_BINANCE = 0, SIM_BYBIT = 1, SIM_VENUES = 2 } sim_venue;
+
+const char *sim_venue_name(sim_venue v);
+
+/* ---- buf.c: a bounded, growable text buffer for responses ---- */
+
+typedef struct sim_buf {
+    char *p;       /* text, NUL-terminated */
+    size_t len;    /* bytes used */
+    size_t cap;    /* bytes allocated */
+    bool overflow; /* SIM_RESP_MAX was reached; the text is cut */
+} sim_buf;
+
+void sim_buf_init(sim_buf *b);
+void sim_buf_free(sim_buf *b);
+void sim_buf_reset(sim_buf *b);
+void sim_buf_add(sim_buf *b, const char *s, size_t n);
+void sim_buf_puts(sim_buf *b, const char *s);
+void sim_buf_printf(sim_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string literal, quoted and escaped. */
+void sim_buf_jstr(sim_buf *b, const char *s);
+/* A decimal as a quoted JSON string with at least dp places. */
+void sim_buf_jdec(sim_buf *b, tg_dec v, int dp);
+/* Copies src into dst[cap], cut to fit and always terminated. */
+void sim_strlcpy(char *dst, const char *src, size_t cap);
+
+/* ---- crypto.c ---- */
+
+#define SIM_HEX_SHA256 65 /* bytes of a hex SHA-256 with the NUL */
+
+/* hex(HMAC-SHA256(key=secret, msg)) in lower case. */
+void sim_hmac_hex(const char *secret, const char *msg, size_t msg_len, char out[SIM_HEX_SHA256]);
+/* Does the hex signature (any case) equal HMAC(secret, msg)? Constant time. */
+bool sim_hmac_verify(const char *secret, const char *msg, size_t msg_len, const char *sig_hex);
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key; out holds 32 bytes. */
+bool sim_ws_accept_key(const char *client_key, char out[32]);
+
+/* ---- instruments (market.c) ---- */
+
+typedef struct sim_instrument {
+    const char *symbol;    /* "BTCUSDT" */
+    const char *base;      /* "BTC" */
+    const char *tick;      /* price tick, as on the wire */
+    const char *min_price; /* PRICE_FILTER minPrice */
+    const char *max_price; /* PRICE_FILTER maxPrice */
+    const char *step;      /* quantity step */
+    const char *min_qty;   /* LOT_SIZE minQty */
+    const char *max_qty;   /* LOT_SIZE maxQty */
+    const char *max_mkt;   /* MARKET_LOT_SIZE maxQty */
+    const char *notional;  /* MIN_NOTIONAL */
+    const char *mark0;     /* mark price at start */
+    int price_precision;   /* pricePrecision: more decimals than this is -1111 */
+} sim_instrument;
+
+extern const sim_instrument sim_instruments[];
+extern const size_t sim_instrument_count;
+
+/* Index of symbol in sim_instruments, or -1. */
+int sim_instrument_find(const char *symbol);
+tg_dec sim_idec(const char *literal); /* a table literal as tg_dec */
+int sim_price_dp(int symbol);         /* decimal places of the symbol's tick */
+int sim_price_precision(int symbol);  /* decimal places a price may have */
+int sim_qty_dp(int symbol);           /* decimal places of the symbol's step */
+
+/* ---- accounts, positions, orders ---- */
+
+/* When an open position had no stop on the exchange, measured on the
+ * emulator's monotonic clock. */
+typedef struct sim_windows {
+    bool open;                                 /* a window is open now */
+    int64_t since_us;                          /* when the open one started */
+    uint64_t count;                            /* windows closed so far */
+    int64_t total_us;                          /* their summed length */
+    int64_t longest_us;                        /* the longest one */
+    int64_t recent_start_us[SIM_WINDOWS_KEPT]; /* starts of the latest windows (a ring) */
+    int64_t recent_len_us[SIM_WINDOWS_KEPT];   /* their lengths */
+} sim_windows;
+
+typedef struct sim_position {
+    tg_dec size;        /* signed: > 0 long, < 0 short, 0 flat */
+    tg_dec entry;       /* average entry price */
+    tg_dec stop_loss;   /* Bybit position stopLoss (trading-stop); 0 = none */
+    uint64_t sl_order;  /* id of the Bybit StopLoss order bound to it, 0 = none */
+    int64_t updated_ms; /* server time of the last change */
+    sim_windows win;    /* unprotected windows */
+} sim_position;
+
+typedef struct sim_account {
+    sim_venue venue;                         /* which exchange */
+    char name[SIM_NAME_MAX];                 /* name used by the control endpoint */
+    char key[SIM_KEY_MAX];                   /* API key */
+    char secret[SIM_KEY_MAX];                /* API secret; never logged or echoed */
+    char listen_key[SIM_LISTEN_KEY_LEN + 1]; /* Binance user-stream key, "" if none */
+    int64_t listen_key_expiry_ms;            /* server time it expires */
+    sim_position pos[SIM_SYMBOLS_MAX];       /* one-way positions by symbol index */
+} sim_account;
+
+typedef enum sim_otype {
+    SIM_OT_LIMIT,
+    SIM_OT_MARKET,
+    SIM_OT_STOP_MARKET,
+    SIM_OT_TAKE_PROFIT_MARKET,
+} sim_otype;
+
+const char *sim_otype_name(sim_otype t);
+
+typedef struct sim_order {
+    bool live;                         /* slot in use: the order is open */
+    bool conditional;                  /* a stop (Binance algo order / Bybit conditional) */
+    bool position_sl;                  /* Bybit: the StopLoss of trading-stop */
+    int account;                       /* index into accounts */
+    int symbol;                        /* index into sim_instruments */
+    uint64_t id;                       /* algoId / orderId */
+    char client_id[SIM_CLIENT_ID_MAX]; /* clientAlgoId / orderLinkId */
+    sim_otype type;                    /* order type */
+    bool buy;                          /* side */
+    bool rise;                         /* fires when mark >= trigger (else mark <= trigger) */
+    tg_dec qty;                        /* quantity; 0 with close_position */
+    tg_dec price;                      /* limit price; 0 for market */
+    tg_dec trigger;                    /* trigger price of a conditional */
+    bool close_position;               /* closes the whole position */
+    bool reduce_only;                  /* may only reduce */
+    bool mark_price;                   /* workingType MARK_PRICE / triggerBy MarkPrice */
+    bool price_protect;                /* echoed only */
+    int64_t created_ms;                /* server time */
+    int64_t updated_ms;                /* server time */
+} sim_order;
+
+/* ---- faults ---- */
+
+typedef enum sim_fault_kind {
+    SIM_FAULT_LATENCY,
+    SIM_FAULT_DROP,
+    SIM_FAULT_HTTP5XX,
+    SIM_FAULT_TIMEOUT,
+    SIM_FAULT_STALE,
+    SIM_FAULT_REORDER,
+} sim_fault_kind;
+
+typedef struct sim_fault {
+    bool live;                     /* rule in force */
+    char path[SIM_FAULT_PATH_MAX]; /* REST path, "stream:<name>" or "*" */
+    sim_fault_kind kind;           /* what happens */
+    int64_t ms;                    /* latency, or stale duration (0 = count only) */
+    int64_t remaining;             /* requests/messages still affected; -1 = until reset */
+    int64_t until_us;              /* stale by duration: end time once started */
+} sim_fault;
+
+/* ---- request log ---- */
+
+typedef struct sim_log_entry {
+    uint64_t seq;                    /* 1, 2, … in arrival order */
+    sim_venue venue;                 /* which port */
+    char account[SIM_NAME_MAX];      /* account name, "" if none matched */
+    char method[SIM_METHOD_MAX];     /* HTTP method */
+    char path[SIM_LOG_PATH_MAX];     /* path */
+    char params[SIM_LOG_PARAMS_MAX]; /* query‖body without the signature */
+    int64_t recv_us;                 /* emulator clock at receipt */
+    int64_t resp_us;                 /* emulator clock at the answer; 0 = never answered */
+    int status;                      /* HTTP status */
+    int code;                        /* Binance code / Bybit retCode; 0 = success */
+} sim_log_entry;
+
+/* ---- price paths ---- */
+
+typedef enum sim_path_kind { SIM_PATH_NONE, SIM_PATH_WALK, SIM_PATH_LIST } sim_path_kind;
+
+typedef struct sim_path {
+    sim_path_kind kind;  /* none, seeded walk, or a list (CSV or explicit steps) */
+    int64_t interval_ms; /* time between steps */
+    int64_t step_bps;    /* walk: largest move per step, basis points */
+    tg_dec *prices;      /* list: prices in order */
+    size_t count;        /* list: number of prices */
+    size_t next;         /* list: next index */
+    bool loop;           /* list: start over at the end */
+    int64_t due_ms;      /* loop-relative time of the next step */
+} sim_path;
+
+/* ---- rate limits ---- */
+
+typedef struct sim_bybit_bucket {
+    int account;                 /* account index */
+    char path[SIM_LOG_PATH_MAX]; /* endpoint */
+    int64_t second;              /* server-time second of the counter */
+    int used;                    /* requests in that second */
+} sim_bybit_bucket;
+
+typedef struct sim_rate {
+    int64_t bn_minute;       /* server-time minute of the Binance counters */
+    int64_t bn_weight;       /* weight used this minute (all loopback is one IP) */
+    int64_t bn_orders;       /* orders placed this minute */
+    int64_t bn_weight_max;   /* REQUEST_WEIGHT per minute (2400) */
+    int64_t bn_orders_max;   /* ORDERS per minute (1200) */
+    bool bn_limited;         /* a 429 was answered this minute */
+    int64_t bn_ban_until_ms; /* 418 until this server time */
+    int bybit_max;           /* 0 = documented per-endpoint limits, else this per second */
+    sim_bybit_bucket bucket[SIM_BYBIT_BUCKETS]; /* per account and endpoint */
+} sim_rate;
+
+/* ---- the server side ---- */
+
+typedef struct sim_conn sim_conn;
+
+/* An answer being built for one request. */
+typedef struct sim_resp {
+    int status;         /* HTTP status */
+    int code;           /* error code for the log */
+    sim_buf body;       /* body text */
+    char headers[1024]; /* extra header lines, each ending in CRLF */
+    size_t headers_len; /* bytes used */
+    const char *ctype;  /* Content-Type */
+    int64_t delay_ms;   /* latency fault */
+    bool drop;          /* close without answering */
+    bool hang;          /* never answer */
+    bool stale;         /* stale-read fault: open orders are not seen */
+    int account;        /* account that signed it, -1 if none */
+} sim_resp;
+
+void sim_resp_header(sim_resp *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A call from another thread waiting for the loop. */
+typedef struct sim_call {
+    const char *method; /* HTTP method */
+    const char *target; /* path and query */
+    const char *body;   /* JSON or NULL */
+    char *out;          /* answer */
+    size_t out_cap;     /* bytes of out */
+    int status;         /* HTTP status of the answer */
+    bool done;          /* the loop has answered */
+} sim_call;
+
+struct tg_sim {
+    tg_sim_config cfg;                                    /* as given (paths copied below) */
+    char scenario_path[1024];                             /* copy of cfg.scenario_path */
+    char accounts_path[1024];                             /* copy of cfg.accounts_path */
+    uint64_t rng;                                         /* xorshift state from the seed */
+    sim_account acct[SIM_ACCOUNTS_MAX];                   /* accounts */
+    size_t acct_count;                                    /* accounts in use */
+    tg_dec mark[SIM_SYMBOLS_MAX];                         /* mark price per symbol */
+    tg_dec mark_prev[SIM_SYMBOLS_MAX];                    /* previous mark (tick direction) */
+    sim_path path[SIM_SYMBOLS_MAX];                       /* price path per symbol */
+    sim_order orders[SIM_ORDERS_MAX];                     /* open orders */
+    sim_order history[SIM_HISTORY_MAX];                   /* closed orders, a ring */
+    char history_status[SIM_HISTORY_MAX][SIM_STATUS_MAX]; /* their final status */
+    uint64_t history_count;                               /* orders closed so far */
+    uint64_t next_order_id;                               /* next orderId / algoId */
+    uint64_t event_seq;                                   /* sequence for stream ids */
+    sim_fault faults[SIM_FAULTS_MAX];                     /* fault rules */
+    sim_log_entry *log;                                   /* SIM_LOG_MAX entries */
+    uint64_t log_seq;                                     /* last sequence number given */
+    int64_t clock_offset_ms;                              /* server-time skew */
+    int64_t mono0_us;                                     /* monotonic time at creation */
+    sim_rate rate;                                        /* rate-limit counters */
+    /* server */
+    uv_loop_t loop;                 /* the emulator's loop */
+    uv_tcp_t listener[SIM_VENUES];  /* one per venue */
+    uint16_t port[SIM_VENUES];      /* bound ports */
+    uv_timer_t timer;               /* SIM_TICK_MS period: paths, streams */
+    uv_async_t wake;                /* calls and stop requests */
+    pthread_t thread;               /* runs the loop */
+    bool started;                   /* the thread runs */
+    bool stopping;                  /* stop was asked */
+    int64_t ticks;                  /* timer ticks so far */
+    sim_conn *conns[SIM_CONNS_MAX]; /* open connections */
+    uint64_t next_conn_id;          /* ids for connections */
+    pthread_mutex_t call_mu;        /* guards call and stopping */
+    pthread_cond_t call_cv;         /* signals call->done */
+    sim_call *call;                 /* pending call, or NULL */
+};
+
+/* ---- clocks (market.c) ---- */
+
+int64_t sim_mono_us(const tg_sim *sim); /* µs since the emulator was created */
+int64_t sim_now_ms(const tg_sim *sim);  /* emulated server time, epoch ms */
+
+/* ---- market.c ---- */
+
+void sim_market_init(tg_sim *sim);
+int sim_account_by_key(const tg_sim *sim, sim_venue v, const char *key);
+int sim_account_by_name(const tg_sim *sim, const char *name);
+sim_order *sim_order_new(tg_sim *sim);
+sim_order *sim_order_find(tg_sim *sim, int account, uint64_t id, const char *client_id);
+int sim_stops_open(const tg_sim *sim, int account, int symbol);
+/* Frees an open order's slot and keeps it in the history with its final
+ * status ("CANCELED", "EXPIRED", "FINISHED" or "FILLED"). */
+void sim_order_close(tg_sim *sim, sim_order *o, const char *status);
+/* The latest closed order of account with that id or client id, or NULL;
+ * its final status goes to *status. */
+const sim_order *sim_history_find(const tg_sim *sim, int account, uint64_t id,
+                                  const char *client_id, const char **status);
+/* Opens, replaces or (size 0) closes a position; updates windows. */
+void sim_position_set(tg_sim *sim, int account, int symbol, tg_dec size, tg_dec entry);
+/* Adds a fill of qty (signed: + buy) at price to the position. */
+void sim_position_fill(tg_sim *sim, int account, int symbol, tg_dec signed_qty, tg_dec price);
+/* Re-evaluates whether the position is protected and opens/closes a window. */
+void sim_protection_update(tg_sim *sim, int account, int symbol);
+/* Sets the mark, fires the stops it crosses and pushes the streams. */
+void sim_mark_set(tg_sim *sim, int symbol, tg_dec price);
+/* Places a conditional order that passed validation: emits its NEW event
+ * and updates protection. */
+void sim_stop_placed(tg_sim *sim, sim_order *o);
+/* Cancels an open order (by the client): emits the event, frees the slot. */
+void sim_order_cancel(tg_sim *sim, sim_order *o);
+/* A market order of signed qty filled at the mark now (events included). */
+void sim_market_fill(tg_sim *sim, int account, int symbol, tg_dec signed_qty, bool reduce_only,
+                     const char *client_id, uint64_t order_id);
+/* The position went flat: its reduce-only stops expire (events sent). */
+void sim_expire_stops(tg_sim *sim, int account, int symbol);
+/* Bybit: the position's trading-stop changed; emits the position message. */
+void sim_emit_position(tg_sim *sim, int account, int symbol);
+
+/* Shapes shared by REST answers and stream messages (bybit.c). */
+void sim_by_order_json(tg_sim *sim, sim_buf *b, const sim_order *o, const char *status);
+void sim_by_position_json(tg_sim *sim, sim_buf *b, int account, int symbol);
+uint64_t sim_rand(tg_sim *sim);
+void sim_log_add(tg_sim *sim, const sim_log_entry *e);
+
+/* Faults: the rule that applies to this request or stream message now, with
+ * one use consumed, or NULL. method is NULL for streams; a rule's path is
+ * "/exact/path", "METHOD /exact/path", "stream:<name>" or "*" (every REST
+ * request). */
+const sim_fault *sim_fault_take(tg_sim *sim, const char *method, const char *path);
+bool sim_fault_kind_parse(const char *s, sim_fault_kind *out);
+const char *sim_fault_kind_name(sim_fault_kind k);
+
+/* ---- venue endpoints ---- */
+
+void sim_binance_handle(tg_sim *sim, const sim_http_req *req, sim_resp *resp, sim_log_entry *log);
+void sim_bybit_handle(tg_sim *sim, const sim_http_req *req, sim_resp *resp, sim_log_entry *log);
+void sim_control_handle(tg_sim *sim, const char *method, const char *path, const char *query,
+                        const char *body, size_t body_len, sim_resp *resp);
+
+/* ---- scenario.c ---- */
+
+tg_status sim_accounts_load(tg_sim *sim, const char *path, tg_err *err);
+void sim_accounts_builtin(tg_sim *sim);
+tg_status sim_scenario_load(tg_sim *sim, const char *path, tg_err *err);
+/* Applies a scenario given as JSON text (also used by POST /sim/scenario). */
+tg_status sim_scenario_apply(tg_sim *sim, const char *json, size_t len, tg_err *err);
+void sim_paths_free(tg_sim *sim);
+/* Advances every price path that is due at loop-relative time now_ms. */
+void sim_paths_tick(tg_sim *sim, int64_t now_ms);
+/* Advances the path of symbol by one step now; false if it has none. */
+bool sim_path_step(tg_sim *sim, int symbol);
+/* Adds a fault rule; false when the table is full or the rule is bad. */
+bool sim_fault_add(tg_sim *sim, const char *path, sim_fault_kind kind, int64_t ms, int64_t count);
+
+/* ---- ws.c ---- */
+
+typedef enum sim_ws_kind {
+    SIM_WS_NONE,
+    SIM_WS_BN_MARKET,  /* Binance market streams */
+    SIM_WS_BN_USER,    /* Binance user data (listenKey) */
+    SIM_WS_BY_PUBLIC,  /* Bybit public linear */
+    SIM_WS_BY_PRIVATE, /* Bybit private */
+} sim_ws_kind;
+
+/* Decides from the upgrade request's path what the socket serves; fills the
+ * initial subscriptions. Returns false (→ 404) when the path is not a stream. */
+bool sim_ws_route(tg_sim *sim, sim_conn *c, sim_venue v, const sim_http_req *req);
+/* Handles one complete text message from the client. */
+void sim_ws_on_text(tg_sim *sim, sim_conn *c, const char *msg, size_t len);
+/* Pushes a mark-price update of symbol to every subscriber. */
+void sim_ws_push_mark(tg_sim *sim, int symbol, bool periodic_1s, bool periodic_3s);
+/* Pushes a Binance user-data event (whole JSON) to the account's streams. */
+void sim_ws_push_user(tg_sim *sim, int account, const char *json);
+/* Pushes a Bybit private message for topic with the data array text. */
+void sim_ws_push_private(tg_sim *sim, int account, const char *topic, const char *data_array);
+/* Sends listenKeyExpired and closes the user streams of the key. */
+void sim_ws_listen_key_expired(tg_sim *sim, int account, const char *key);
+
+/* ---- server.c: one TCP connection ---- */
+
+#define SIM_CONN_IN_MAX (SIM_HEAD_BYTES_MAX + SIM_BODY_MAX) /* bytes buffered from a client */
+#define SIM_TOPIC_MAX   64                                  /* bytes of a stream or topic name */
+
+struct sim_conn {
+    tg_sim *sim;        /* owner */
+    uint64_t id;        /* unique per emulator */
+    int slot;           /* index in sim->conns */
+    sim_venue venue;    /* port it came in on */
+    uv_tcp_t tcp;       /* the socket */
+    uv_timer_t delay;   /* latency fault on a REST answer */
+    int handles_open;   /* handles not yet closed */
+    bool closing;       /* close started */
+    bool hung;          /* timeout fault: ignore everything */
+    bool busy;          /* an answer is delayed: parse nothing more */
+    bool close_after;   /* close once the answer is written */
+    char *in;           /* received bytes, SIM_CONN_IN_MAX */
+    size_t in_len;      /* bytes in `in` */
+    char *pending;      /* delayed answer bytes */
+    size_t pending_len; /* its length */
+    /* WebSocket */
+    sim_ws_kind ws;                        /* SIM_WS_NONE while HTTP */
+    int account;                           /* user/private stream account, -1 if none */
+    bool combined;                         /* Binance /stream?streams= wrapping */
+    bool authed;                           /* Bybit private auth done */
+    size_t sub_count;                      /* subscriptions */
+    char sub[SIM_SUBS_MAX][SIM_TOPIC_MAX]; /* subscribed streams/topics */
+    bool sub_snap[SIM_SUBS_MAX];           /* Bybit: snapshot sent */
+    char *held;                            /* reorder fault: message sent after the next */
+    size_t held_len;                       /* its length */
+};
+
+sim_conn *sim_conn_by_id(tg_sim *sim, uint64_t id);
+/* Sends a text frame now. */
+void sim_conn_ws_send(tg_sim *sim, sim_conn *c, const char *text, size_t len);
+/* Sends a text frame after ms milliseconds (if the connection still lives). */
+void sim_conn_ws_send_later(tg_sim *sim, sim_conn *c, const char *text, size_t len, int64_t ms);
+void sim_conn_close(tg_sim *sim, sim_conn *c);
+
+#endif
