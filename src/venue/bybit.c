@@ -1,0 +1,369 @@
+/* Bybit v5, category=linear: the protective stop is the position's own
+ * Full stop-loss, set, moved and removed by one call to
+ * /v5/position/trading-stop, so a replace leaves no unprotected window. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "venue/internal.h"
+
+#define BY_SETTLE_COIN "USDT" /* positions and orders listed by settle coin */
+
+enum {
+    BY_START = 0,
+    BY_LIST,       /* pages of a listing */
+    BY_FIND,       /* order/realtime by id */
+    BY_SET_POS,    /* re-reading positions before setting */
+    BY_SET_STOP,   /* trading-stop */
+    BY_SET_CANCEL, /* cancel a previous stand-alone stop order */
+    BY_CANCEL,
+};
+
+static bool by_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char *url, tg_qs *body,
+                     char headers[][TG_HTTP_HEADER_MAX], size_t *headers_count) {
+    bool post = strcmp(req->method, "GET") != 0;
+    const tg_qs *q = &req->params;
+    int n = snprintf(url, TG_HTTP_URL_MAX, "%s%s%s%s", v->cfg.rest_url, req->path,
+                     !post && q->len > 0 ? "?" : "", post ? "" : q->buf);
+    if (post) {
+        *body = *q;
+    }
+    size_t h = 0;
+    if (post) {
+        snprintf(headers[h++], TG_HTTP_HEADER_MAX, "Content-Type: application/json");
+    }
+    if (req->sign) {
+        char sig[TG_SIGN_HEX_LEN + 1];
+        tg_sign_bybit(v->cfg.api_secret, ts_ms, v->cfg.api_key, v->cfg.recv_window_ms, q->buf, sig);
+        snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-API-KEY: %s", v->cfg.api_key);
+        snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-TIMESTAMP: %" PRId64, ts_ms);
+        snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-RECV-WINDOW: %" PRId64,
+                 v->cfg.recv_window_ms);
+        snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-SIGN-TYPE: 2");
+        snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-SIGN: %s", sig);
+    }
+    *headers_count = h;
+    return n > 0 && n < TG_HTTP_URL_MAX;
+}
+
+static void by_decode_error(const tg_venue *v, const tg_http_resp *resp, tg_venue_error *e) {
+    tg_wire_status st;
+    bool has = tg_by_parse_error(resp->body, resp->len, &st);
+    e->exchange_code = has && st.code > 0 ? st.code : 0;
+    tg_venue_code code =
+        has ? tg_by_map_error(resp->status, st.code, st.msg) : tg_by_map_error(resp->status, 0, "");
+    if (has && code == TG_VENUE_OK) {
+        code = TG_VENUE_E_TRANSPORT; /* no envelope at all */
+    }
+    if (code != TG_VENUE_OK) {
+        char detail[TG_WIRE_MSG_MAX + 32];
+        snprintf(detail, sizeof detail, "HTTP %d %s", resp->status, has ? st.msg : "");
+        tg_venue_fail(v, e, code, "request", detail);
+    }
+}
+
+static void by_time_req(tg_vreq *req) {
+    tg_vreq_init(req, "GET", "/v5/market/time", false, 1);
+}
+
+static void clear_error(tg_vop *op) {
+    memset(&op->reply.error, 0, sizeof op->reply.error);
+}
+
+static tg_vnext bad_body(const tg_venue *v, tg_vop *op, const tg_err *err) {
+    tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response", err->msg);
+    return TG_VNEXT_DONE;
+}
+
+/* The first (or, with op->cursor set, the next) page of a listing. */
+static void req_list(tg_vop *op) {
+    tg_vreq *req = &op->req;
+    switch (op->reply.op) {
+    case TG_VOP_RULES:
+        tg_vreq_init(req, "GET", "/v5/market/instruments-info", false, 1);
+        tg_qs_add(&req->params, "category", "linear");
+        tg_qs_add(&req->params, "limit", "1000");
+        break;
+    case TG_VOP_POSITIONS:
+        tg_vreq_init(req, "GET", "/v5/position/list", true, 1);
+        tg_qs_add(&req->params, "category", "linear");
+        tg_qs_add(&req->params, "settleCoin", BY_SETTLE_COIN);
+        tg_qs_add(&req->params, "limit", "200");
+        break;
+    default:
+        tg_vreq_init(req, "GET", "/v5/order/realtime", true, 1);
+        tg_qs_add(&req->params, "category", "linear");
+        if (op->symbol[0] != '\0') {
+            tg_qs_add(&req->params, "symbol", op->symbol);
+        } else {
+            tg_qs_add(&req->params, "settleCoin", BY_SETTLE_COIN);
+        }
+        tg_qs_add(&req->params, "orderFilter", "StopOrder");
+        tg_qs_add(&req->params, "limit", "50");
+        break;
+    }
+    if (op->cursor[0] != '\0') {
+        tg_qs_add(&req->params, "cursor", op->cursor);
+    }
+    op->step = BY_LIST;
+}
+
+/* One page decoded and appended; then the next page or done. */
+static tg_vnext by_page(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
+    tg_err err;
+    tg_wire_page page;
+    tg_status st;
+    bool first = op->pages++ == 0;
+    if (op->reply.op == TG_VOP_RULES) {
+        v->rules_count = first ? 0 : v->rules_count;
+        st = tg_by_parse_rules(resp->body, resp->len, v->rules + v->rules_count,
+                               TG_VENUE_RULES_MAX - v->rules_count, &page, &err);
+        v->rules_count += st == TG_OK ? page.count : 0;
+        op->reply.rules = v->rules;
+        op->reply.rules_count = v->rules_count;
+    } else if (op->reply.op == TG_VOP_POSITIONS) {
+        v->positions_count = first ? 0 : v->positions_count;
+        st = tg_by_parse_positions(resp->body, resp->len, v->positions + v->positions_count,
+                                   TG_VENUE_POSITIONS_MAX - v->positions_count, &page, &err);
+        v->positions_count += st == TG_OK ? page.count : 0;
+        op->reply.positions = v->positions;
+        op->reply.positions_count = v->positions_count;
+    } else {
+        v->stops_count = first ? 0 : v->stops_count;
+        st = tg_by_parse_orders(resp->body, resp->len, v->stops + v->stops_count,
+                                TG_VENUE_STOPS_MAX - v->stops_count, &page, &err);
+        v->stops_count += st == TG_OK ? page.count : 0;
+        op->reply.stops = v->stops;
+        op->reply.stops_count = v->stops_count;
+    }
+    if (st != TG_OK) {
+        return bad_body(v, op, &err);
+    }
+    if (page.cursor[0] != '\0' && page.count > 0 && op->pages < TG_VENUE_PAGES_MAX) {
+        snprintf(op->cursor, sizeof op->cursor, "%s", page.cursor);
+        req_list(op);
+        return TG_VNEXT_SEND;
+    }
+    v->positions_known = v->positions_known || op->reply.op == TG_VOP_POSITIONS;
+    return TG_VNEXT_DONE;
+}
+
+static void req_trading_stop(tg_vreq *req, const char *symbol, int position_idx,
+                             const char *price) {
+    tg_vreq_init(req, "POST", "/v5/position/trading-stop", true, 1);
+    tg_qs *q = &req->params;
+    tg_qs_json_begin(q);
+    tg_qs_json_str(q, "category", "linear");
+    tg_qs_json_str(q, "symbol", symbol);
+    tg_qs_json_str(q, "tpslMode", "Full");
+    tg_qs_json_num(q, "positionIdx", position_idx);
+    tg_qs_json_str(q, "stopLoss", price);
+    tg_qs_json_str(q, "slTriggerBy", "MarkPrice");
+    tg_qs_json_end(q);
+}
+
+static void req_cancel_order(tg_vreq *req, const tg_venue_stop *s) {
+    tg_vreq_init(req, "POST", "/v5/order/cancel", true, 1);
+    tg_qs *q = &req->params;
+    tg_qs_json_begin(q);
+    tg_qs_json_str(q, "category", "linear");
+    tg_qs_json_str(q, "symbol", s->symbol);
+    if (s->order_id[0] != '\0') {
+        tg_qs_json_str(q, "orderId", s->order_id);
+    } else {
+        tg_qs_json_str(q, "orderLinkId", s->client_id);
+    }
+    tg_qs_json_end(q);
+}
+
+static void req_find(tg_vop *op) {
+    tg_vreq *req = &op->req;
+    tg_vreq_init(req, "GET", "/v5/order/realtime", true, 1);
+    tg_qs_add(&req->params, "category", "linear");
+    tg_qs_add(&req->params, "symbol", op->target.symbol);
+    if (op->target.order_id[0] != '\0') {
+        tg_qs_add(&req->params, "orderId", op->target.order_id);
+    } else {
+        tg_qs_add(&req->params, "orderLinkId", op->target.client_id);
+    }
+    op->step = BY_FIND;
+}
+
+static tg_vnext set_send(tg_venue *v, tg_vop *op) {
+    (void)v;
+    char price[TG_DEC_STR_MAX];
+    tg_dec_format(op->set.trigger, 0, price);
+    req_trading_stop(&op->req, op->set.symbol, op->set.position_idx, price);
+    op->step = BY_SET_STOP;
+    return TG_VNEXT_SEND;
+}
+
+static tg_vnext set_start(tg_venue *v, tg_vop *op) {
+    const tg_venue_stop_req *s = &op->set;
+    if (tg_dec_is_pos(s->prev.trigger) && tg_dec_eq(s->prev.trigger, s->trigger) &&
+        (s->prev.position_level || s->prev.order_id[0] == '\0')) {
+        op->reply.stop = s->prev;
+        op->reply.mode = TG_REPLACE_NONE;
+        return TG_VNEXT_DONE;
+    }
+    char key[TG_VENUE_KEY_MAX];
+    (void)tg_venue_position_key(s->symbol, s->side, key, sizeof key);
+    if (tg_venue_position_find(v, key) == NULL) { /* unknown here: ask the exchange */
+        op->cursor[0] = '\0';
+        op->pages = 0;
+        tg_vreq_init(&op->req, "GET", "/v5/position/list", true, 1);
+        tg_qs_add(&op->req.params, "category", "linear");
+        tg_qs_add(&op->req.params, "symbol", s->symbol);
+        op->step = BY_SET_POS;
+        return TG_VNEXT_SEND;
+    }
+    return set_send(v, op);
+}
+
+static tg_vnext set_positions_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
+    tg_err err;
+    tg_wire_page page;
+    tg_venue_position found[8];
+    if (tg_by_parse_positions(resp->body, resp->len, found, 8, &page, &err) != TG_OK) {
+        return bad_body(v, op, &err);
+    }
+    for (size_t i = 0; i < page.count; i++) {
+        tg_venue_position_seen(v, &found[i]);
+    }
+    char key[TG_VENUE_KEY_MAX];
+    (void)tg_venue_position_key(op->set.symbol, op->set.side, key, sizeof key);
+    if (tg_venue_position_find(v, key) == NULL) {
+        tg_venue_fail(v, &op->reply.error, TG_VENUE_E_NO_POSITION, "set stop",
+                      "the exchange has no open position for it");
+        return TG_VNEXT_DONE;
+    }
+    return set_send(v, op);
+}
+
+/* The stop now on the position. */
+static void set_stop_of(tg_vop *op) {
+    const tg_venue_stop_req *r = &op->set;
+    tg_venue_stop *s = &op->reply.stop;
+    memset(s, 0, sizeof *s);
+    snprintf(s->symbol, sizeof s->symbol, "%s", r->symbol);
+    (void)tg_venue_position_key(r->symbol, r->side, s->position_key, sizeof s->position_key);
+    s->side = r->side;
+    s->trigger = r->trigger;
+    s->position_idx = r->position_idx;
+    s->position_level = true;
+    s->owned = true;
+}
+
+static tg_vnext set_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+                         const tg_venue_error *e) {
+    const tg_venue_stop *prev = &op->set.prev;
+    if (op->step == BY_SET_POS) {
+        return e->code == TG_VENUE_OK ? set_positions_read(v, op, resp) : TG_VNEXT_DONE;
+    }
+    if (op->step == BY_SET_STOP) {
+        if (e->code != TG_VENUE_OK && e->code != TG_VENUE_E_NOT_MODIFIED) {
+            return TG_VNEXT_DONE;
+        }
+        clear_error(op);
+        set_stop_of(op);
+        op->reply.mode = tg_dec_is_pos(prev->trigger) ? TG_REPLACE_ATOMIC : TG_REPLACE_FIRST;
+        if (tg_dec_is_pos(prev->trigger) && !prev->position_level &&
+            (prev->order_id[0] != '\0' || prev->client_id[0] != '\0')) {
+            req_cancel_order(&op->req, prev); /* a stand-alone stop from before */
+            op->step = BY_SET_CANCEL;
+            return TG_VNEXT_SEND;
+        }
+        return TG_VNEXT_DONE;
+    }
+    assert(op->step == BY_SET_CANCEL);
+    op->reply.old_left = e->code != TG_VENUE_OK && e->code != TG_VENUE_E_UNKNOWN_ORDER;
+    op->reply.mode = TG_REPLACE_PLACE_THEN_CANCEL;
+    clear_error(op);
+    return TG_VNEXT_DONE;
+}
+
+static tg_vnext find_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+                          const tg_venue_error *e) {
+    if (e->code != TG_VENUE_OK) {
+        return TG_VNEXT_DONE;
+    }
+    tg_err err;
+    tg_wire_page page;
+    if (tg_by_parse_orders(resp->body, resp->len, v->stops, TG_VENUE_STOPS_MAX, &page, &err) !=
+        TG_OK) {
+        return bad_body(v, op, &err);
+    }
+    v->stops_count = page.count;
+    if (page.count > 0) {
+        op->reply.stop = v->stops[0];
+        op->reply.found = true;
+        return TG_VNEXT_DONE;
+    }
+    if (++op->reads < TG_VENUE_FIND_READS) {
+        op->not_before_us = tg_http_now_us() + TG_VENUE_FIND_DELAY_MS * 1000LL;
+        return TG_VNEXT_DELAY;
+    }
+    return TG_VNEXT_DONE;
+}
+
+static tg_vnext by_start(tg_venue *v, tg_vop *op) {
+    switch (op->reply.op) {
+    case TG_VOP_RULES:
+    case TG_VOP_POSITIONS:
+    case TG_VOP_STOPS:
+        req_list(op);
+        return TG_VNEXT_SEND;
+    case TG_VOP_FIND_STOP:
+        req_find(op);
+        return TG_VNEXT_SEND;
+    case TG_VOP_SET_STOP:
+        return set_start(v, op);
+    case TG_VOP_CANCEL_STOP:
+        if (op->target.position_level) {
+            req_trading_stop(&op->req, op->target.symbol, op->target.position_idx, "0");
+        } else {
+            req_cancel_order(&op->req, &op->target);
+        }
+        op->step = BY_CANCEL;
+        return TG_VNEXT_SEND;
+    default:
+        assert(0 && "time is the queue's");
+        return TG_VNEXT_DONE;
+    }
+}
+
+static tg_vnext by_advance(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+                           const tg_venue_error *e) {
+    if (resp == NULL) {
+        return by_start(v, op);
+    }
+    switch (op->reply.op) {
+    case TG_VOP_RULES:
+    case TG_VOP_POSITIONS:
+    case TG_VOP_STOPS:
+        return e->code == TG_VENUE_OK ? by_page(v, op, resp) : TG_VNEXT_DONE;
+    case TG_VOP_FIND_STOP:
+        return find_step(v, op, resp, e);
+    case TG_VOP_SET_STOP:
+        return set_step(v, op, resp, e);
+    default:
+        assert(op->reply.op == TG_VOP_CANCEL_STOP);
+        /* Unknown order, or no stop-loss left to remove: already gone. */
+        if (e->code == TG_VENUE_E_UNKNOWN_ORDER || e->code == TG_VENUE_E_NOT_MODIFIED) {
+            op->reply.already_gone = true;
+            clear_error(op);
+        }
+        return TG_VNEXT_DONE;
+    }
+}
+
+const tg_vadapter tg_venue_bybit = {
+    .advance = by_advance,
+    .decode_error = by_decode_error,
+    .build = by_build,
+    .time_req = by_time_req,
+    .parse_time = tg_by_parse_time,
+};

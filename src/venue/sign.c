@@ -1,0 +1,157 @@
+#include "venue/sign.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#define SIGN_MSG_MAX (TG_QS_MAX * 2 + 128) /* bytes of a Bybit string to sign */
+
+static void hex_encode(const unsigned char *in, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void tg_sign_hmac_hex(const char *secret, const void *msg, size_t len, char *out) {
+    assert(secret != NULL && out != NULL);
+    assert(msg != NULL || len == 0);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    unsigned char *r = HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, len, mac, &mac_len);
+    assert(r != NULL && mac_len == 32);
+    (void)r;
+    hex_encode(mac, mac_len, out);
+    assert(strlen(out) == TG_SIGN_HEX_LEN);
+}
+
+void tg_sign_binance(const char *secret, const char *query, const char *body, char *out) {
+    assert(query != NULL && body != NULL);
+    size_t q = strlen(query), b = strlen(body);
+    char msg[TG_QS_MAX * 2];
+    assert(q + b < sizeof msg);
+    memcpy(msg, query, q);
+    memcpy(msg + q, body, b);
+    tg_sign_hmac_hex(secret, msg, q + b, out);
+}
+
+void tg_sign_bybit(const char *secret, int64_t ts_ms, const char *api_key, int64_t recv_window_ms,
+                   const char *payload, char *out) {
+    assert(api_key != NULL && payload != NULL);
+    assert(ts_ms >= 0 && recv_window_ms > 0);
+    char msg[SIGN_MSG_MAX];
+    int n = snprintf(msg, sizeof msg, "%" PRId64 "%s%" PRId64 "%s", ts_ms, api_key, recv_window_ms,
+                     payload);
+    assert(n > 0 && (size_t)n < sizeof msg);
+    tg_sign_hmac_hex(secret, msg, (size_t)n, out);
+}
+
+void tg_sign_bybit_ws(const char *secret, int64_t expires_ms, char *out) {
+    assert(expires_ms > 0);
+    char msg[64];
+    int n = snprintf(msg, sizeof msg, "GET/realtime%" PRId64, expires_ms);
+    assert(n > 0 && (size_t)n < sizeof msg);
+    tg_sign_hmac_hex(secret, msg, (size_t)n, out);
+}
+
+void tg_qs_init(tg_qs *qs) {
+    assert(qs != NULL);
+    qs->buf[0] = '\0';
+    qs->len = 0;
+    qs->overflow = false;
+}
+
+static void qs_put(tg_qs *qs, const char *text, size_t n) {
+    if (qs->overflow || qs->len + n >= sizeof qs->buf) {
+        qs->overflow = true;
+        return;
+    }
+    memcpy(qs->buf + qs->len, text, n);
+    qs->len += n;
+    qs->buf[qs->len] = '\0';
+}
+
+void tg_qs_raw(tg_qs *qs, const char *text) {
+    assert(text != NULL);
+    qs_put(qs, text, strlen(text));
+}
+
+static bool unreserved(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
+}
+
+void tg_qs_add(tg_qs *qs, const char *name, const char *value) {
+    assert(name != NULL && value != NULL);
+    if (qs->len > 0) {
+        qs_put(qs, "&", 1);
+    }
+    qs_put(qs, name, strlen(name));
+    qs_put(qs, "=", 1);
+    for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
+        if (unreserved(*p)) {
+            qs_put(qs, (const char *)p, 1);
+        } else {
+            char esc[4];
+            snprintf(esc, sizeof esc, "%%%02X", *p);
+            qs_put(qs, esc, 3);
+        }
+    }
+}
+
+void tg_qs_add_i64(tg_qs *qs, const char *name, int64_t value) {
+    char num[24];
+    snprintf(num, sizeof num, "%" PRId64, value);
+    tg_qs_add(qs, name, num);
+}
+
+void tg_qs_json_begin(tg_qs *qs) {
+    tg_qs_init(qs);
+    qs_put(qs, "{", 1);
+}
+
+static void json_name(tg_qs *qs, const char *name) {
+    assert(name != NULL && strchr(name, '"') == NULL);
+    if (qs->len > 1) {
+        qs_put(qs, ",", 1);
+    }
+    qs_put(qs, "\"", 1);
+    qs_put(qs, name, strlen(name));
+    qs_put(qs, "\":", 2);
+}
+
+void tg_qs_json_str(tg_qs *qs, const char *name, const char *value) {
+    assert(value != NULL);
+    json_name(qs, name);
+    qs_put(qs, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            qs_put(qs, "\\", 1);
+            qs_put(qs, (const char *)p, 1);
+        } else if (*p < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            qs_put(qs, esc, 6);
+        } else {
+            qs_put(qs, (const char *)p, 1);
+        }
+    }
+    qs_put(qs, "\"", 1);
+}
+
+void tg_qs_json_num(tg_qs *qs, const char *name, int64_t value) {
+    char num[24];
+    int n = snprintf(num, sizeof num, "%" PRId64, value);
+    json_name(qs, name);
+    qs_put(qs, num, (size_t)n);
+}
+
+void tg_qs_json_end(tg_qs *qs) {
+    qs_put(qs, "}", 1);
+}

@@ -1,0 +1,427 @@
+/* Decoders of Binance USD-M futures responses and stream frames. */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "venue/wire.h"
+#include "venue/wire_json.h"
+
+bool tg_bn_parse_error(const char *body, size_t len, tg_wire_status *st) {
+    assert(st != NULL);
+    st->code = 0;
+    st->msg[0] = '\0';
+    cJSON *root = tg_wj_parse(body, len, "binance", NULL);
+    if (root == NULL) {
+        return false;
+    }
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "code");
+    bool is_err = cJSON_IsNumber(code) && code->valuedouble <= -1 && code->valuedouble > -100000;
+    if (is_err) {
+        st->code = (int)code->valuedouble;
+        const char *msg = tg_wj_str(root, "msg");
+        snprintf(st->msg, sizeof st->msg, "%s", msg != NULL ? msg : "");
+    }
+    cJSON_Delete(root);
+    return is_err;
+}
+
+tg_status tg_bn_parse_time(const char *body, size_t len, int64_t *ms, tg_err *err) {
+    cJSON *root = tg_wj_parse(body, len, "binance time", err);
+    if (root == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    int64_t t = 0;
+    bool ok = tg_wj_i64(root, "serverTime", &t) && t > 0;
+    cJSON_Delete(root);
+    if (!ok) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "binance time: no positive serverTime in the response");
+    }
+    *ms = t;
+    return TG_OK;
+}
+
+static bool rules_filters(const cJSON *filters, tg_venue_rules *r) {
+    bool price = false, lot = false;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, filters) {
+        const char *type = tg_wj_str(f, "filterType");
+        if (type == NULL) {
+            continue;
+        }
+        if (strcmp(type, "PRICE_FILTER") == 0) {
+            price = tg_wj_dec(f, "tickSize", &r->tick) && tg_wj_dec(f, "minPrice", &r->min_price);
+            if (!tg_wj_dec(f, "maxPrice", &r->max_price)) {
+                r->max_price = tg_dec_from_units(0);
+            }
+        } else if (strcmp(type, "LOT_SIZE") == 0) {
+            lot = tg_wj_dec(f, "stepSize", &r->step) && tg_wj_dec(f, "minQty", &r->min_qty);
+        }
+    }
+    return price && lot && tg_dec_is_pos(r->tick) && tg_dec_is_pos(r->step) &&
+           !tg_dec_is_neg(r->min_price) && !tg_dec_is_neg(r->min_qty);
+}
+
+tg_status tg_bn_parse_rules(const char *body, size_t len, tg_venue_rules *rules, size_t cap,
+                            tg_wire_page *page, tg_err *err) {
+    assert(page != NULL && (rules != NULL || cap == 0));
+    memset(page, 0, sizeof *page);
+    cJSON *root = tg_wj_parse(body, len, "binance exchangeInfo", err);
+    if (root == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    const cJSON *symbols = cJSON_GetObjectItemCaseSensitive(root, "symbols");
+    if (!cJSON_IsArray(symbols)) {
+        cJSON_Delete(root);
+        return tg_err_set(err, TG_E_INVALID, "binance exchangeInfo: no symbols array");
+    }
+    const cJSON *s;
+    tg_status st = TG_OK;
+    cJSON_ArrayForEach(s, symbols) {
+        tg_venue_rules r;
+        memset(&r, 0, sizeof r);
+        const char *status = tg_wj_str(s, "status");
+        if (!tg_wj_symbol(s, "symbol", r.symbol, sizeof r.symbol) ||
+            !rules_filters(cJSON_GetObjectItemCaseSensitive(s, "filters"), &r)) {
+            page->skipped++;
+            continue;
+        }
+        r.trading = status != NULL && strcmp(status, "TRADING") == 0;
+        if (page->count == cap) {
+            st = tg_err_set(err, TG_E_CAPACITY, "binance exchangeInfo: more than %zu symbols", cap);
+            break;
+        }
+        rules[page->count++] = r;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+static int position_idx_of(const char *ps) {
+    if (ps == NULL || strcmp(ps, "BOTH") == 0) {
+        return 0;
+    }
+    return strcmp(ps, "LONG") == 0 ? 1 : strcmp(ps, "SHORT") == 0 ? 2 : -1;
+}
+
+/* One positionRisk element or ACCOUNT_UPDATE "P" element. Returns false when
+ * malformed; a flat position decodes with size 0. */
+static bool position_of(const cJSON *p, const char *amt_name, const char *entry_name,
+                        tg_venue_position *out) {
+    memset(out, 0, sizeof *out);
+    const char *symbol_name = cJSON_GetObjectItemCaseSensitive(p, "symbol") ? "symbol" : "s";
+    const char *ps_name =
+        cJSON_GetObjectItemCaseSensitive(p, "positionSide") ? "positionSide" : "ps";
+    tg_dec amt;
+    if (!tg_wj_symbol(p, symbol_name, out->symbol, sizeof out->symbol) ||
+        !tg_wj_dec(p, amt_name, &amt)) {
+        return false;
+    }
+    out->position_idx = position_idx_of(tg_wj_str(p, ps_name));
+    if (out->position_idx < 0) {
+        return false;
+    }
+    if (out->position_idx == 0) {
+        out->side = tg_dec_is_neg(amt) ? TG_SIDE_SHORT : TG_SIDE_LONG;
+    } else {
+        out->side = out->position_idx == 1 ? TG_SIDE_LONG : TG_SIDE_SHORT;
+    }
+    if (tg_dec_abs(amt, &out->size) != TG_DEC_OK) {
+        return false;
+    }
+    if (!tg_wj_dec(p, entry_name, &out->entry)) {
+        out->entry = tg_dec_from_units(0);
+    }
+    if (!tg_wj_dec(p, "markPrice", &out->mark)) {
+        out->mark = tg_dec_from_units(0);
+    }
+    (void)tg_wj_i64(p, "updateTime", &out->update_ms);
+    return tg_venue_position_key(out->symbol, out->side, out->key, sizeof out->key);
+}
+
+tg_status tg_bn_parse_positions(const char *body, size_t len, tg_venue_position *pos, size_t cap,
+                                tg_wire_page *page, tg_err *err) {
+    assert(page != NULL && (pos != NULL || cap == 0));
+    memset(page, 0, sizeof *page);
+    cJSON *root = tg_wj_parse(body, len, "binance positionRisk", err);
+    if (root == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    if (!cJSON_IsArray(root)) {
+        cJSON_Delete(root);
+        return tg_err_set(err, TG_E_INVALID, "binance positionRisk: response is not an array");
+    }
+    tg_status st = TG_OK;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, root) {
+        tg_venue_position one;
+        if (!position_of(p, "positionAmt", "entryPrice", &one)) {
+            st = tg_err_set(err, TG_E_INVALID, "binance positionRisk: malformed position entry");
+            break;
+        }
+        if (tg_dec_is_zero(one.size)) {
+            page->skipped++;
+            continue;
+        }
+        if (page->count == cap) {
+            st = tg_err_set(err, TG_E_CAPACITY, "binance positionRisk: more than %zu positions",
+                            cap);
+            break;
+        }
+        pos[page->count++] = one;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+static tg_venue_stop_state algo_state(const char *status) {
+    if (status == NULL) {
+        return TG_VSTOP_OPEN;
+    }
+    if (strcmp(status, "CANCELED") == 0 || strcmp(status, "EXPIRED") == 0) {
+        return TG_VSTOP_CANCELLED;
+    }
+    if (strcmp(status, "TRIGGERING") == 0 || strcmp(status, "TRIGGERED") == 0) {
+        return TG_VSTOP_TRIGGERED;
+    }
+    if (strcmp(status, "FINISHED") == 0) {
+        return TG_VSTOP_FILLED;
+    }
+    return strcmp(status, "REJECTED") == 0 ? TG_VSTOP_REJECTED : TG_VSTOP_OPEN;
+}
+
+/* Field names differ between the REST object and the ALGO_UPDATE "o". */
+typedef struct algo_names {
+    const char *id, *client, *symbol, *side, *ps, *type, *trigger, *qty, *status, *time, *close;
+} algo_names;
+
+static const algo_names REST_NAMES = {"algoId",       "clientAlgoId", "symbol",       "side",
+                                      "positionSide", "orderType",    "triggerPrice", "quantity",
+                                      "algoStatus",   "updateTime",   "closePosition"};
+static const algo_names WS_NAMES = {"aid", "caid", "s", "S", "ps", "o", "tp", "q", "X", "T", "cp"};
+
+/* Returns 1 for a stop, 0 for another kind of algo order, -1 if malformed. */
+static int algo_of(const cJSON *o, const algo_names *n, tg_venue_stop *out) {
+    memset(out, 0, sizeof *out);
+    const char *side = tg_wj_str(o, n->side);
+    const char *type = tg_wj_str(o, n->type);
+    if (type == NULL && n == &REST_NAMES) {
+        type = tg_wj_str(o, "type"); /* some listings name it "type" */
+    }
+    if (!tg_wj_id(o, n->id, out->order_id, sizeof out->order_id) ||
+        !tg_wj_symbol(o, n->symbol, out->symbol, sizeof out->symbol) || side == NULL ||
+        type == NULL) {
+        return -1;
+    }
+    if (strcmp(type, "STOP_MARKET") != 0 && strcmp(type, "STOP") != 0) {
+        return 0;
+    }
+    out->position_idx = position_idx_of(tg_wj_str(o, n->ps));
+    if (out->position_idx < 0 || (strcmp(side, "SELL") != 0 && strcmp(side, "BUY") != 0) ||
+        !tg_wj_dec(o, n->trigger, &out->trigger) || !tg_dec_is_pos(out->trigger)) {
+        return -1;
+    }
+    out->side = strcmp(side, "SELL") == 0 ? TG_SIDE_LONG : TG_SIDE_SHORT;
+    bool close = false;
+    (void)tg_wj_bool(o, n->close, &close);
+    if (close || !tg_wj_dec(o, n->qty, &out->qty)) {
+        out->qty = tg_dec_from_units(0);
+    }
+    (void)tg_wj_ident(o, n->client, out->client_id, sizeof out->client_id);
+    out->owned =
+        tg_venue_client_id_parse(out->client_id, out->position_key, sizeof out->position_key);
+    if (!out->owned) {
+        (void)tg_venue_position_key(out->symbol, out->side, out->position_key,
+                                    sizeof out->position_key);
+    }
+    out->state = algo_state(tg_wj_str(o, n->status));
+    (void)tg_wj_i64(o, n->time, &out->update_ms);
+    return 1;
+}
+
+tg_status tg_bn_parse_algo(const char *body, size_t len, tg_venue_stop *stop, tg_err *err) {
+    cJSON *root = tg_wj_parse(body, len, "binance algoOrder", err);
+    if (root == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    int r = algo_of(root, &REST_NAMES, stop);
+    cJSON_Delete(root);
+    if (r != 1) {
+        return tg_err_set(err, TG_E_INVALID, "binance algoOrder: %s",
+                          r == 0 ? "the order is not a stop" : "malformed algo order");
+    }
+    return TG_OK;
+}
+
+tg_status tg_bn_parse_algos(const char *body, size_t len, tg_venue_stop *stops, size_t cap,
+                            tg_wire_page *page, tg_err *err) {
+    assert(page != NULL && (stops != NULL || cap == 0));
+    memset(page, 0, sizeof *page);
+    cJSON *root = tg_wj_parse(body, len, "binance openAlgoOrders", err);
+    if (root == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    const cJSON *list =
+        cJSON_IsArray(root) ? root : cJSON_GetObjectItemCaseSensitive(root, "orders");
+    if (!cJSON_IsArray(list)) {
+        cJSON_Delete(root);
+        return tg_err_set(err, TG_E_INVALID, "binance openAlgoOrders: response is not an array");
+    }
+    tg_status st = TG_OK;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, list) {
+        tg_venue_stop one;
+        int r = algo_of(o, &REST_NAMES, &one);
+        if (r < 0) {
+            st = tg_err_set(err, TG_E_INVALID, "binance openAlgoOrders: malformed algo order");
+            break;
+        }
+        if (r == 0 || one.state != TG_VSTOP_OPEN) {
+            page->skipped++;
+            continue;
+        }
+        if (page->count == cap) {
+            st = tg_err_set(err, TG_E_CAPACITY, "binance openAlgoOrders: more than %zu stops", cap);
+            break;
+        }
+        stops[page->count++] = one;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+tg_status tg_bn_parse_listen_key(const char *body, size_t len, char *key, size_t size,
+                                 tg_err *err) {
+    cJSON *root = tg_wj_parse(body, len, "binance listenKey", err);
+    if (root == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    bool ok = tg_wj_copy(root, "listenKey", key, size) && key[0] != '\0';
+    cJSON_Delete(root);
+    if (!ok) {
+        return tg_err_set(err, TG_E_INVALID, "binance listenKey: no listenKey in the response");
+    }
+    return TG_OK;
+}
+
+static tg_venue_event *frame_next(tg_wire_frame *out) {
+    if (out->count == TG_WIRE_EVENTS_MAX) {
+        return NULL;
+    }
+    tg_venue_event *ev = &out->events[out->count++];
+    memset(ev, 0, sizeof *ev);
+    return ev;
+}
+
+static bool ws_mark(const cJSON *d, int64_t ts, tg_wire_frame *out) {
+    tg_venue_event *ev = frame_next(out);
+    if (ev == NULL) {
+        return false;
+    }
+    ev->kind = TG_VEV_MARK;
+    ev->stream = TG_VSTREAM_MARKET;
+    ev->ts_ms = ts;
+    if (!tg_wj_symbol(d, "s", ev->symbol, sizeof ev->symbol) || !tg_wj_dec(d, "p", &ev->mark) ||
+        !tg_dec_is_pos(ev->mark)) {
+        out->count--;
+        return false;
+    }
+    return true;
+}
+
+static bool ws_account(const cJSON *d, int64_t ts, tg_wire_frame *out) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(d, "a");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(a, "P");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, list) {
+        tg_venue_event *ev = frame_next(out);
+        if (ev == NULL) {
+            return false;
+        }
+        ev->kind = TG_VEV_POSITION;
+        ev->stream = TG_VSTREAM_ACCOUNT;
+        ev->ts_ms = ts;
+        if (!position_of(p, "pa", "ep", &ev->position)) {
+            out->count--;
+            return false;
+        }
+        ev->position.update_ms = ts;
+    }
+    return true;
+}
+
+static bool ws_algo(const cJSON *d, int64_t ts, tg_wire_frame *out) {
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(d, "o");
+    tg_venue_stop stop;
+    int r = algo_of(o, &WS_NAMES, &stop);
+    if (r <= 0) {
+        return r == 0;
+    }
+    tg_venue_event *ev = frame_next(out);
+    if (ev == NULL) {
+        return false;
+    }
+    ev->kind = TG_VEV_STOP;
+    ev->stream = TG_VSTREAM_ACCOUNT;
+    ev->ts_ms = ts;
+    ev->stop = stop;
+    if (ev->stop.update_ms == 0) {
+        ev->stop.update_ms = ts;
+    }
+    return true;
+}
+
+static bool ws_event(const cJSON *d, tg_wire_frame *out) {
+    const char *e = tg_wj_str(d, "e");
+    int64_t ts = 0;
+    (void)tg_wj_i64(d, "E", &ts);
+    if (e == NULL) {
+        /* {"result":null,"id":1}: a (un)subscribe reply. */
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(d, "id");
+        out->ack = id != NULL;
+        out->ack_ok = out->ack && cJSON_GetObjectItemCaseSensitive(d, "error") == NULL;
+        return out->ack;
+    }
+    if (strcmp(e, "markPriceUpdate") == 0) {
+        return ws_mark(d, ts, out);
+    }
+    if (strcmp(e, "ACCOUNT_UPDATE") == 0) {
+        return ws_account(d, ts, out);
+    }
+    if (strcmp(e, "ALGO_UPDATE") == 0) {
+        return ws_algo(d, ts, out);
+    }
+    if (strcmp(e, "listenKeyExpired") == 0) {
+        out->listen_key_expired = true;
+    }
+    return true; /* other events are not ours to read */
+}
+
+tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_err *err) {
+    assert(out != NULL);
+    memset(out, 0, sizeof *out);
+    cJSON *root = tg_wj_parse(frame, len, "binance stream", err);
+    if (root == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    bool ok = true;
+    if (cJSON_IsArray(root)) {
+        const cJSON *it; /* !markPrice@arr */
+        cJSON_ArrayForEach(it, root) {
+            ok = ok && ws_event(it, out);
+        }
+    } else if (cJSON_IsArray(data)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, data) {
+            ok = ok && ws_event(it, out);
+        }
+    } else {
+        ok = ws_event(cJSON_IsObject(data) ? data : root, out);
+    }
+    cJSON_Delete(root);
+    if (!ok) {
+        return tg_err_set(err, TG_E_INVALID, "binance stream: malformed or oversized event");
+    }
+    return TG_OK;
+}

@@ -1,0 +1,145 @@
+#include "venue/wire_json.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cJSON *tg_wj_parse(const char *body, size_t len, const char *what, tg_err *err) {
+    assert(what != NULL);
+    if (body == NULL || len == 0) {
+        tg_err_set(err, TG_E_INVALID, "%s: empty response body", what);
+        return NULL;
+    }
+    if (len > TG_WIRE_BODY_MAX) {
+        tg_err_set(err, TG_E_CAPACITY, "%s: response body of %zu bytes is over the limit", what,
+                   len);
+        return NULL;
+    }
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (root == NULL) {
+        tg_err_set(err, TG_E_INVALID, "%s: response is not JSON", what);
+    }
+    return root;
+}
+
+const char *tg_wj_str(const cJSON *obj, const char *name) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+bool tg_wj_copy(const cJSON *obj, const char *name, char *buf, size_t size) {
+    assert(buf != NULL && size > 0);
+    const char *s = tg_wj_str(obj, name);
+    if (s == NULL) {
+        return false;
+    }
+    size_t n = strlen(s);
+    if (n >= size) {
+        return false;
+    }
+    memcpy(buf, s, n + 1);
+    return true;
+}
+
+bool tg_wj_symbol(const cJSON *obj, const char *name, char *buf, size_t size) {
+    if (!tg_wj_copy(obj, name, buf, size) || buf[0] == '\0') {
+        return false;
+    }
+    for (const char *p = buf; *p != '\0'; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) {
+            buf[0] = '\0';
+            return false;
+        }
+    }
+    return true;
+}
+
+bool tg_wj_ident(const cJSON *obj, const char *name, char *buf, size_t size) {
+    if (!tg_wj_copy(obj, name, buf, size)) {
+        return false;
+    }
+    for (const char *p = buf; *p != '\0'; p++) {
+        if (*p <= ' ' || *p > '~') {
+            buf[0] = '\0';
+            return false;
+        }
+    }
+    return true;
+}
+
+bool tg_wj_dec(const cJSON *obj, const char *name, tg_dec *out) {
+    assert(out != NULL);
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (cJSON_IsString(it)) {
+        const char *s = it->valuestring;
+        return s[0] != '\0' && tg_dec_parse(s, strlen(s), out, NULL) == TG_DEC_OK;
+    }
+    if (cJSON_IsNumber(it)) {
+        /* Only whole numbers are taken from a JSON number: the digits of a
+         * fraction would already have passed through a double. */
+        double d = it->valuedouble;
+        if (!(d >= -9.0e10 && d <= 9.0e10) || d != floor(d)) {
+            return false;
+        }
+        return tg_dec_from_int((int64_t)d, out) == TG_DEC_OK;
+    }
+    return false;
+}
+
+bool tg_wj_i64(const cJSON *obj, const char *name, int64_t *out) {
+    assert(out != NULL);
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (cJSON_IsNumber(it)) {
+        double d = it->valuedouble;
+        if (!(d >= -9.0e15 && d <= 9.0e15)) {
+            return false;
+        }
+        *out = (int64_t)d;
+        return true;
+    }
+    if (cJSON_IsString(it)) {
+        const char *s = it->valuestring;
+        char *end = NULL;
+        if (s[0] == '\0' || strlen(s) > 20) {
+            return false;
+        }
+        long long v = strtoll(s, &end, 10);
+        if (*end != '\0') {
+            return false;
+        }
+        *out = (int64_t)v;
+        return true;
+    }
+    return false;
+}
+
+bool tg_wj_bool(const cJSON *obj, const char *name, bool *out) {
+    assert(out != NULL);
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (cJSON_IsBool(it)) {
+        *out = cJSON_IsTrue(it);
+        return true;
+    }
+    if (cJSON_IsString(it)) {
+        *out = strcmp(it->valuestring, "true") == 0 || strcmp(it->valuestring, "TRUE") == 0;
+        return true;
+    }
+    return false;
+}
+
+bool tg_wj_id(const cJSON *obj, const char *name, char *buf, size_t size) {
+    assert(buf != NULL && size > 0);
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (cJSON_IsNumber(it)) {
+        double d = it->valuedouble;
+        if (!(d >= 0 && d <= 9.0e15) || d != floor(d)) {
+            return false;
+        }
+        int n = snprintf(buf, size, "%" PRId64, (int64_t)d);
+        return n > 0 && (size_t)n < size;
+    }
+    return tg_wj_ident(obj, name, buf, size) && buf[0] != '\0';
+}

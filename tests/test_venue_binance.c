@@ -1,0 +1,160 @@
+/* The Binance USD-M adapter against the emulator over loopback: the common
+ * cases (venue_cases.h) and Binance's own — idempotent placements, reading
+ * a just-placed algo order, the closePosition fallback, 429 and 418. */
+#include "venue_cases.h"
+
+static tg_venue_kind vt_kind(void) {
+    return TG_VENUE_BINANCE;
+}
+
+/* The same gen gives the same clientAlgoId: a placement sent twice (an ack
+ * lost, a retry) leaves one stop. */
+static void placement_is_idempotent(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 42);
+    tg_venue_reply a = vt_set(e, &req);
+    vt_expect_ok(&a);
+    tg_venue_reply b = vt_set(e, &req);
+    vt_expect_ok(&b);
+    assert_string_equal(a.stop.client_id, b.stop.client_id);
+    assert_string_equal(a.stop.order_id, b.stop.order_id);
+    (void)vt_only_stop(e, "59000");
+}
+
+/* An order the exchange reads as unknown for a moment is looked up again
+ * before it is called missing. */
+static void just_placed_order_is_found(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    tg_venue_waiter w = {0};
+    tg_err err;
+    assert_int_equal(
+        tg_venue_find_stop(e->v, VT_SYM, "", r.stop.client_id, tg_venue_waiter_fn, &w, &err),
+        TG_OK);
+    tg_venue_reply f = vt_wait(e, &w);
+    vt_expect_ok(&f);
+    assert_true(f.found);
+    assert_string_equal(f.stop.order_id, r.stop.order_id);
+    memset(&w, 0, sizeof w);
+    assert_int_equal(
+        tg_venue_find_stop(e->v, VT_SYM, "", "tg-BTCUSDT:l-zz", tg_venue_waiter_fn, &w, &err),
+        TG_OK);
+    f = vt_wait(e, &w);
+    vt_expect_ok(&f);
+    assert_false(f.found);
+}
+
+/* closePosition stops cannot coexist on one side (-4130): the replace falls
+ * back to cancel-then-place and reports the window it opened. */
+static void close_position_fallback_reports_window(void **state) {
+    vt_env *e = *state;
+    vt_venue_free(e, e->v);
+    e->cfg.close_position = true;
+    e->v = vt_venue_new(e, &e->cfg);
+    vt_long(e);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    req = vt_req(VT_SYM, TG_SIDE_LONG, "59500", "0.01", 2);
+    req.prev = r.stop;
+    r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    assert_int_equal(r.mode, TG_REPLACE_CANCEL_THEN_PLACE);
+    assert_true(r.unprotected_us > 0);
+    vt_protection p = vt_protection_get(e, VT_SYM);
+    assert_true(p.count >= 2); /* before the first stop, and during this replace */
+    assert_true(p.longest_ms * 1000 <= r.unprotected_us + 1000);
+    (void)vt_only_stop(e, "59500");
+}
+
+/* With the venue's limit set to the exchange's, requests are held back
+ * before the exchange would refuse them. */
+static void requests_are_paced(void **state) {
+    vt_env *e = *state;
+    vt_ctl_ok(e, "POST", "/sim/limits", "{\"binance_weight_1m\":30}");
+    vt_venue_free(e, e->v);
+    e->cfg.weight_limit_per_min = 30; /* 90 % of it: 27, five position reads of weight 5 */
+    e->v = vt_venue_new(e, &e->cfg);
+    tg_err err;
+    tg_venue_waiter w[6];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(tg_venue_get_positions(e->v, tg_venue_waiter_fn, &w[i], &err), TG_OK);
+    }
+    for (int i = 0; i < 5; i++) {
+        tg_venue_reply r = vt_wait(e, &w[i]);
+        vt_expect_ok(&r);
+    }
+    assert_int_equal(tg_venue_wait(e->v, &w[5], 300, &err), TG_E_UNAVAILABLE); /* held */
+    tg_venue_stats s = tg_venue_get_stats(e->v);
+    assert_true(s.rate_waits >= 1);
+    assert_int_equal(s.requests, 5);
+    vt_venue_free(e, e->v); /* the held request completes, closed, while w is in scope */
+    assert_true(w[5].done);
+    assert_int_equal(w[5].reply.error.code, TG_VENUE_E_TRANSPORT);
+    e->v = vt_venue_new(e, &e->cfg);
+}
+
+/* Over the weight limit: 429 pauses the venue for Retry-After; a request
+ * sent anyway is answered 418, which opens the circuit. */
+static void rate_limit_then_ban(void **state) {
+    vt_env *e = *state;
+    vt_ctl_ok(e, "POST", "/sim/limits", "{\"binance_weight_1m\":30}");
+    tg_venue_config cfg = e->cfg;
+    cfg.weight_limit_per_min = 1000000; /* no pacing: reach the exchange's limit */
+    cfg.retry_count_max = 0;
+    tg_venue *greedy = vt_venue_new(e, &cfg);
+    tg_venue_reply r;
+    memset(&r, 0, sizeof r);
+    tg_err err;
+    for (int i = 0; i < 20 && r.error.code != TG_VENUE_E_RATE_LIMIT; i++) {
+        tg_venue_waiter w = {0};
+        assert_int_equal(tg_venue_get_positions(greedy, tg_venue_waiter_fn, &w, &err), TG_OK);
+        assert_int_equal(tg_venue_wait(greedy, &w, VT_WAIT_MS, &err), TG_OK);
+        r = w.reply;
+        vt_keep_msg(e, r.error.err.msg);
+    }
+    assert_int_equal(r.error.code, TG_VENUE_E_RATE_LIMIT);
+    assert_int_equal(r.error.http_status, 429);
+    assert_true(tg_venue_get_stats(greedy).used_weight_1m > 30);
+    /* The greedy venue now holds its requests until Retry-After. */
+    tg_venue_waiter held = {0};
+    assert_int_equal(tg_venue_get_positions(greedy, tg_venue_waiter_fn, &held, &err), TG_OK);
+    assert_int_equal(tg_venue_wait(greedy, &held, 300, &err), TG_E_UNAVAILABLE);
+    /* A second client ignores the 429 and is banned. */
+    tg_venue *other = vt_venue_new(e, &cfg);
+    tg_venue_waiter w = {0};
+    assert_int_equal(tg_venue_get_positions(other, tg_venue_waiter_fn, &w, &err), TG_OK);
+    assert_int_equal(tg_venue_wait(other, &w, VT_WAIT_MS, &err), TG_OK);
+    assert_int_equal(w.reply.error.code, TG_VENUE_E_BANNED);
+    assert_true(tg_venue_get_stats(other).breaker_open);
+    uint64_t sent = tg_venue_get_stats(other).requests;
+    memset(&w, 0, sizeof w);
+    assert_int_equal(tg_venue_get_positions(other, tg_venue_waiter_fn, &w, &err), TG_OK);
+    assert_int_equal(tg_venue_wait(other, &w, VT_WAIT_MS, &err), TG_OK);
+    assert_int_equal(w.reply.error.code, TG_VENUE_E_CIRCUIT_OPEN);
+    assert_int_equal(tg_venue_get_stats(other).requests, sent);
+    vt_venue_free(e, other);
+    vt_venue_free(e, greedy);
+}
+
+int main(void) {
+    int probe = vt_probe();
+    if (probe != 0) {
+        return probe;
+    }
+    const struct CMUnitTest tests[] = {
+        VT_COMMON_TESTS,
+        cmocka_unit_test_setup_teardown(placement_is_idempotent, vt_setup, vt_teardown),
+        cmocka_unit_test_setup_teardown(just_placed_order_is_found, vt_setup, vt_teardown),
+        cmocka_unit_test_setup_teardown(close_position_fallback_reports_window, vt_setup,
+                                        vt_teardown),
+        cmocka_unit_test_setup_teardown(requests_are_paced, vt_setup, vt_teardown),
+        cmocka_unit_test_setup_teardown(rate_limit_then_ban, vt_setup, vt_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

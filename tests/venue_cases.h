@@ -1,0 +1,391 @@
+/*
+ * venue_cases.h — the adapter behaviours both exchanges must show against
+ * the emulator; test_venue_binance.c and test_venue_bybit.c include it after
+ * venue_testutil.h and add their exchange's own cases.
+ */
+#ifndef TG_TEST_VENUE_CASES_H
+#define TG_TEST_VENUE_CASES_H
+
+#include "venue_testutil.h"
+
+#define VT_SYM "BTCUSDT"
+
+/* A long position of 0.01 at 60000 with the mark there too. */
+static void vt_long(vt_env *e) {
+    vt_mark(e, VT_SYM, "60000");
+    vt_position(e, VT_SYM, "long", "0.01", "60000");
+}
+
+/* The emulator saw no unprotected window since p0 was read. */
+static void vt_expect_no_new_window(vt_env *e, vt_protection p0) {
+    vt_protection p = vt_protection_get(e, VT_SYM);
+    assert_true(p.count >= 0 && p.longest_ms >= 0);
+    if (p.count != p0.count || p.longest_ms != p0.longest_ms) {
+        fail_msg("unprotected windows: %lld (longest %lld ms), before %lld (longest %lld ms)",
+                 (long long)p.count, (long long)p.longest_ms, (long long)p0.count,
+                 (long long)p0.longest_ms);
+    }
+}
+
+static void time_and_rules(void **state) {
+    vt_env *e = *state;
+    tg_venue_waiter w = {0};
+    tg_err err;
+    assert_int_equal(tg_venue_sync_time(e->v, tg_venue_waiter_fn, &w, &err), TG_OK);
+    tg_venue_reply r = vt_wait(e, &w);
+    vt_expect_ok(&r);
+    assert_true(r.server_time_ms > 0);
+    assert_true(r.offset_ms > -2000 && r.offset_ms < 2000);
+    r = vt_rules(e);
+    vt_expect_ok(&r);
+    assert_true(r.rules_count > 0);
+    bool found = false;
+    for (size_t i = 0; i < r.rules_count; i++) {
+        assert_true(tg_dec_is_pos(r.rules[i].tick) && tg_dec_is_pos(r.rules[i].step));
+        found = found || strcmp(r.rules[i].symbol, VT_SYM) == 0;
+    }
+    assert_true(found);
+}
+
+static void positions(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    vt_mark(e, "ETHUSDT", "3000");
+    vt_position(e, "ETHUSDT", "short", "0.5", "3000");
+    tg_venue_reply r = vt_positions(e);
+    vt_expect_ok(&r);
+    assert_int_equal(r.positions_count, 2);
+    for (size_t i = 0; i < r.positions_count; i++) {
+        const tg_venue_position *p = &r.positions[i];
+        if (strcmp(p->symbol, VT_SYM) == 0) {
+            assert_string_equal(p->key, "BTCUSDT:long");
+            assert_true(tg_dec_eq(p->size, vt_dec("0.01")));
+            assert_true(tg_dec_eq(p->entry, vt_dec("60000")));
+        } else {
+            assert_string_equal(p->key, "ETHUSDT:short");
+            assert_true(tg_dec_eq(p->size, vt_dec("0.5")));
+        }
+    }
+}
+
+/* The single open stop of the symbol, owned by trailguard. */
+static tg_venue_stop vt_only_stop(vt_env *e, const char *trigger) {
+    tg_venue_reply r = vt_stops(e, VT_SYM);
+    vt_expect_ok(&r);
+    if (r.stops_count != 1) {
+        fail_msg("%zu open stops, want exactly 1", r.stops_count);
+    }
+    assert_true(r.stops[0].owned);
+    assert_string_equal(r.stops[0].position_key, "BTCUSDT:long");
+    assert_true(tg_dec_eq(r.stops[0].trigger, vt_dec(trigger)));
+    return r.stops[0];
+}
+
+static void place_replace_cancel(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    assert_int_equal(r.mode, TG_REPLACE_FIRST);
+    tg_venue_stop first = vt_only_stop(e, "59000");
+    vt_protection p0 = vt_protection_get(e, VT_SYM); /* the window before the first stop */
+    req = vt_req(VT_SYM, TG_SIDE_LONG, "59500", "0.01", 2);
+    req.prev = first;
+    r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    assert_false(r.old_left);
+    assert_int_equal(r.unprotected_us, 0);
+    assert_int_equal(r.mode, vt_kind() == TG_VENUE_BYBIT ? TG_REPLACE_ATOMIC
+                                                         : TG_REPLACE_PLACE_THEN_CANCEL);
+    tg_venue_stop second = vt_only_stop(e, "59500");
+    vt_expect_no_new_window(e, p0);
+    r = vt_cancel(e, &second);
+    vt_expect_ok(&r);
+    assert_false(r.already_gone);
+    r = vt_stops(e, VT_SYM);
+    assert_int_equal(r.stops_count, 0);
+    r = vt_cancel(e, &second); /* gone already: never fatal */
+    vt_expect_ok(&r);
+    assert_true(r.already_gone);
+}
+
+static void same_price_is_not_resent(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    int64_t before = vt_request_count(e);
+    req.prev = r.stop;
+    req.gen = 2;
+    r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    assert_int_equal(r.mode, TG_REPLACE_NONE);
+    assert_int_equal(r.requests, 0);
+    assert_int_equal(vt_request_count(e), before);
+}
+
+static void stop_needs_a_position(void **state) {
+    vt_env *e = *state;
+    vt_mark(e, "ETHUSDT", "3000");
+    tg_venue_stop_req req = vt_req("ETHUSDT", TG_SIDE_LONG, "2900", "0.5", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    assert_int_equal(r.error.code, TG_VENUE_E_NO_POSITION);
+    assert_int_equal(r.requests, 1); /* the position read, no order */
+    r = vt_stops(e, "ETHUSDT");
+    assert_int_equal(r.stops_count, 0);
+}
+
+static void would_trigger_and_precision(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "61000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    assert_int_equal(r.error.code, TG_VENUE_E_WOULD_TRIGGER);
+    assert_true(r.error.exchange_code != 0);
+    assert_non_null(strstr(r.error.err.msg, vt_venue_name()));
+    req = vt_req(VT_SYM, TG_SIDE_LONG, "59000.00001", "0.01", 2);
+    r = vt_set(e, &req);
+    assert_int_equal(r.error.code, TG_VENUE_E_PRECISION);
+    r = vt_stops(e, VT_SYM);
+    assert_int_equal(r.stops_count, 0);
+}
+
+static void unknown_order_cancel_is_gone(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    tg_venue_stop ghost;
+    memset(&ghost, 0, sizeof ghost);
+    snprintf(ghost.symbol, sizeof ghost.symbol, "%s", VT_SYM);
+    snprintf(ghost.order_id, sizeof ghost.order_id, "%s", "987654321");
+    tg_venue_reply r = vt_cancel(e, &ghost);
+    vt_expect_ok(&r);
+    assert_true(r.already_gone);
+}
+
+static void clock_offset_recovery(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    vt_ctl_ok(e, "POST", "/sim/clock", "{\"offset_ms\":30000}");
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    tg_venue_stats s = tg_venue_get_stats(e->v);
+    assert_true(s.time_resyncs >= 1);
+    int64_t off = tg_venue_clock_offset_ms(e->v);
+    assert_true(off > 28000 && off < 32000);
+}
+
+static void server_error_is_retried(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    tg_venue_reply r = vt_positions(e); /* the position is known: one request per set */
+    vt_expect_ok(&r);
+    const char *path =
+        vt_kind() == TG_VENUE_BINANCE ? "/fapi/v1/algoOrder" : "/v5/position/trading-stop";
+    vt_ctl_ok(e, "POST", "/sim/fault", "{\"path\":\"%s\",\"kind\":\"http5xx\",\"count\":1}", path);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    assert_int_equal(r.requests, 2);
+    (void)vt_only_stop(e, "59000");
+}
+
+/* Both exchanges cap conditional orders per symbol: replacing must never
+ * leave more than one behind. */
+static void replaces_never_pile_up(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    tg_venue_stop prev;
+    memset(&prev, 0, sizeof prev);
+    char price[32];
+    vt_protection p0 = {0, 0, 0};
+    for (int i = 0; i < 15; i++) {
+        snprintf(price, sizeof price, "%d", 58000 + i * 50);
+        tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, price, "0.01", (uint64_t)i + 1);
+        req.prev = prev;
+        tg_venue_reply r = vt_set(e, &req);
+        vt_expect_ok(&r);
+        assert_int_equal(r.unprotected_us, 0);
+        prev = vt_only_stop(e, price);
+        p0 = i == 0 ? vt_protection_get(e, VT_SYM) : p0;
+    }
+    vt_expect_no_new_window(e, p0);
+}
+
+static void wrong_secret_is_not_echoed(void **state) {
+    vt_env *e = *state;
+    tg_venue_config cfg = e->cfg;
+    snprintf(cfg.api_secret, sizeof cfg.api_secret, "%s", "anotherSecretThatIsWrong42");
+    tg_venue *bad = vt_venue_new(e, &cfg);
+    tg_venue_waiter w = {0};
+    tg_err err;
+    assert_int_equal(tg_venue_get_positions(bad, tg_venue_waiter_fn, &w, &err), TG_OK);
+    assert_int_equal(tg_venue_wait(bad, &w, VT_WAIT_MS, &err), TG_OK);
+    assert_int_equal(w.reply.error.code, TG_VENUE_E_AUTH);
+    assert_null(strstr(w.reply.error.err.msg, "anotherSecretThatIsWrong42"));
+    assert_null(strstr(w.reply.error.err.msg, VT_KEY));
+    vt_keep_msg(e, w.reply.error.err.msg);
+    vt_venue_free(e, bad);
+}
+
+static void config_refuses_plain_remote(void **state) {
+    (void)state;
+    tg_venue_config cfg = tg_venue_config_default(vt_kind());
+    snprintf(cfg.api_key, sizeof cfg.api_key, "k0123");
+    snprintf(cfg.api_secret, sizeof cfg.api_secret, "s0123");
+    snprintf(cfg.rest_url, sizeof cfg.rest_url, "http://example.com");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tg_venue *v = NULL;
+    tg_err err;
+    assert_int_equal(tg_venue_new(&cfg, &loop, &v, &err), TG_E_INVALID);
+    snprintf(cfg.rest_url, sizeof cfg.rest_url, "https://example.com");
+    cfg.insecure_loopback_tls = true;
+    assert_int_equal(tg_venue_new(&cfg, &loop, &v, &err), TG_E_INVALID);
+    cfg.insecure_loopback_tls = false;
+    snprintf(cfg.rest_url, sizeof cfg.rest_url, "http://[::1]:9");
+    snprintf(cfg.ws_url, sizeof cfg.ws_url, "ws://127.0.0.1:9");
+    assert_int_equal(tg_venue_new(&cfg, &loop, &v, &err), TG_OK);
+    tg_venue_close(v);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    tg_venue_free(v);
+    uv_loop_close(&loop);
+}
+
+static bool is_mark_of(const tg_venue_event *ev, const void *arg) {
+    const char *const *want = arg; /* {symbol, price} */
+    tg_dec price;
+    return ev->kind == TG_VEV_MARK && strcmp(ev->symbol, want[0]) == 0 &&
+           tg_dec_parse_cstr(want[1], &price) == TG_DEC_OK && tg_dec_eq(ev->mark, price);
+}
+
+static bool is_kind(const tg_venue_event *ev, const void *arg) {
+    const int *want = arg; /* {kind, stream} */
+    return (int)ev->kind == want[0] && (int)ev->stream == want[1];
+}
+
+/* Sets the mark and waits for the stream to carry it. */
+static bool vt_mark_seen(vt_env *e, const char *symbol, const char *price) {
+    size_t from = e->events_count;
+    vt_mark(e, symbol, price);
+    const char *want[2] = {symbol, price};
+    return vt_await(e, from, is_mark_of, want, 5000) >= 0;
+}
+
+static void mark_stream_subscribe_unsubscribe(void **state) {
+    vt_env *e = *state;
+    tg_err err;
+    vt_mark(e, VT_SYM, "60000");
+    vt_mark(e, "ETHUSDT", "3000");
+    assert_int_equal(tg_venue_mark_subscribe(e->v, VT_SYM, &err), TG_OK);
+    int connected[2] = {TG_VEV_CONNECTED, TG_VSTREAM_MARKET};
+    assert_true(vt_await(e, 0, is_kind, connected, 5000) >= 0);
+    assert_true(vt_mark_seen(e, VT_SYM, "60010.5"));
+    assert_int_equal(tg_venue_mark_subscribe(e->v, "ETHUSDT", &err), TG_OK); /* while connected */
+    assert_true(vt_mark_seen(e, "ETHUSDT", "3001.25"));
+    assert_int_equal(tg_venue_mark_unsubscribe(e->v, VT_SYM, &err), TG_OK);
+    int never[2] = {-1, -1};
+    (void)vt_await(e, e->events_count, is_kind, never, 300); /* the emulator reads it */
+    assert_false(vt_mark_seen(e, VT_SYM, "60020"));
+    assert_true(vt_mark_seen(e, "ETHUSDT", "3002"));
+    assert_int_equal(tg_venue_mark_unsubscribe(e->v, VT_SYM, &err), TG_E_INVALID);
+}
+
+/* The emulator drops every stream once: the venue reconnects by itself and
+ * subscribes again to everything it had. */
+static void mark_stream_reconnects_and_resubscribes(void **state) {
+    vt_env *e = *state;
+    tg_err err;
+    vt_mark(e, VT_SYM, "60000");
+    vt_mark(e, "ETHUSDT", "3000");
+    assert_int_equal(tg_venue_mark_subscribe(e->v, VT_SYM, &err), TG_OK);
+    assert_int_equal(tg_venue_mark_subscribe(e->v, "ETHUSDT", &err), TG_OK);
+    assert_true(vt_mark_seen(e, VT_SYM, "60001"));
+    size_t from = e->events_count;
+    vt_ctl_ok(e, "POST", "/sim/fault", "{\"path\":\"stream:*\",\"kind\":\"drop\",\"count\":1}");
+    vt_mark(e, VT_SYM, "60002"); /* a push that meets the dropped connection */
+    int down[2] = {TG_VEV_DISCONNECTED, TG_VSTREAM_MARKET};
+    long at = vt_await(e, from, is_kind, down, 5000);
+    assert_true(at >= 0);
+    int up[2] = {TG_VEV_CONNECTED, TG_VSTREAM_MARKET};
+    assert_true(vt_await(e, (size_t)at, is_kind, up, 5000) >= 0);
+    assert_true(vt_mark_seen(e, VT_SYM, "60003"));
+    assert_true(vt_mark_seen(e, "ETHUSDT", "3003"));
+    assert_true(tg_venue_get_stats(e->v).ws_connects >= 2);
+}
+
+static bool is_stop_at(const tg_venue_event *ev, const void *arg) {
+    const char *const *want = arg; /* {price, state} */
+    tg_dec price;
+    return ev->kind == TG_VEV_STOP && tg_dec_parse_cstr(want[0], &price) == TG_DEC_OK &&
+           tg_dec_eq(ev->stop.trigger, price) && (int)ev->stop.state == atoi(want[1]);
+}
+
+static bool is_position_of(const tg_venue_event *ev, const void *arg) {
+    const char *const *want = arg; /* {key, size} */
+    tg_dec size;
+    return ev->kind == TG_VEV_POSITION && strcmp(ev->position.key, want[0]) == 0 &&
+           tg_dec_parse_cstr(want[1], &size) == TG_DEC_OK && tg_dec_eq(ev->position.size, size);
+}
+
+/* Positions opened and closed and stops placed and triggered arrive on the
+ * account stream. */
+static void account_stream(void **state) {
+    vt_env *e = *state;
+    tg_err err;
+    assert_int_equal(tg_venue_account_start(e->v, &err), TG_OK);
+    int up[2] = {TG_VEV_CONNECTED, TG_VSTREAM_ACCOUNT};
+    assert_true(vt_await(e, 0, is_kind, up, 5000) >= 0);
+    size_t from = e->events_count;
+    vt_long(e);
+    const char *opened[2] = {"BTCUSDT:long", "0.01"};
+    assert_true(vt_await(e, from, is_position_of, opened, 5000) >= 0);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    const char *placed[2] = {"59000", "0"}; /* TG_VSTOP_OPEN */
+    assert_true(vt_await(e, from, is_stop_at, placed, 5000) >= 0);
+    vt_mark(e, VT_SYM, "58900"); /* through the stop: it triggers and closes */
+    const char *closed[2] = {"BTCUSDT:long", "0"};
+    assert_true(vt_await(e, from, is_position_of, closed, 5000) >= 0);
+    r = vt_positions(e);
+    vt_expect_ok(&r);
+    assert_int_equal(r.positions_count, 0);
+}
+
+/* 0 when the emulator starts, 77 (skip) otherwise. */
+static int vt_probe(void) {
+    tg_sim_config sc = tg_sim_config_default();
+    tg_sim *sim = NULL;
+    tg_err err;
+    if (tg_sim_new(&sc, &sim, &err) != TG_OK || tg_sim_start(sim, &err) != TG_OK) {
+        fprintf(stderr, "skipped: the emulator does not start: %s\n", err.msg);
+        tg_sim_free(sim);
+        return 77;
+    }
+    tg_sim_stop(sim);
+    tg_sim_free(sim);
+    return 0;
+}
+
+#define VT_COMMON_TESTS                                                                            \
+    cmocka_unit_test(config_refuses_plain_remote),                                                 \
+        cmocka_unit_test_setup_teardown(time_and_rules, vt_setup, vt_teardown),                    \
+        cmocka_unit_test_setup_teardown(positions, vt_setup, vt_teardown),                         \
+        cmocka_unit_test_setup_teardown(place_replace_cancel, vt_setup, vt_teardown),              \
+        cmocka_unit_test_setup_teardown(same_price_is_not_resent, vt_setup, vt_teardown),          \
+        cmocka_unit_test_setup_teardown(stop_needs_a_position, vt_setup, vt_teardown),             \
+        cmocka_unit_test_setup_teardown(would_trigger_and_precision, vt_setup, vt_teardown),       \
+        cmocka_unit_test_setup_teardown(unknown_order_cancel_is_gone, vt_setup, vt_teardown),      \
+        cmocka_unit_test_setup_teardown(clock_offset_recovery, vt_setup, vt_teardown),             \
+        cmocka_unit_test_setup_teardown(server_error_is_retried, vt_setup, vt_teardown),           \
+        cmocka_unit_test_setup_teardown(replaces_never_pile_up, vt_setup, vt_teardown),            \
+        cmocka_unit_test_setup_teardown(wrong_secret_is_not_echoed, vt_setup, vt_teardown),        \
+        cmocka_unit_test_setup_teardown(mark_stream_subscribe_unsubscribe, vt_setup, vt_teardown), \
+        cmocka_unit_test_setup_teardown(mark_stream_reconnects_and_resubscribes, vt_setup,         \
+                                        vt_teardown),                                              \
+        cmocka_unit_test_setup_teardown(account_stream, vt_setup, vt_teardown)
+
+#endif
