@@ -10,7 +10,9 @@
 // opens positions through the control endpoint, then drives ccxt through:
 // load markets, fetch positions, place a reduce-only stop (Binance: an algo
 // STOP_MARKET; Bybit: the position's stop through /v5/position/trading-stop),
-// fetch the open stop orders, cancel, and one mapped error per venue.
+// fetch the open stop orders, cancel, a stop that fires on the mark, and the
+// mapped errors; then the WebSocket side through ccxt.pro (mark price and
+// ticker streams, the private order streams).
 // Exits 0 when every step passed, 1 otherwise, 77 when ccxt is not installed.
 'use strict';
 
@@ -102,6 +104,10 @@ async function binance(rest) {
       ex.urls.api[k] = ex.urls.api[k].replace('https://fapi.binance.com', rest);
     }
   }
+  // ccxt picks its per-market error table from the host name of the URL
+  // (https://fapi.binance.com → "linear"); a loopback URL cannot say that, so
+  // pick the table the real host would select.
+  ex.getExceptionsByUrl = (url, kind) => ex.safeDict(ex.safeDict(ex.exceptions, 'linear', {}), kind, {});
   await ex.loadMarkets();
   const m = ex.market(SYMBOL);
   check(m.id === 'BTCUSDT' && m.linear && m.swap, 'binance loadMarkets: BTCUSDT linear swap');
@@ -124,15 +130,29 @@ async function binance(rest) {
   await expectError(
     ex.createOrder(SYMBOL, 'market', 'sell', 0.01, undefined, { stopLossPrice: 51000, reduceOnly: true }),
     ccxt.OrderImmediatelyFillable, 'binance stop above the mark of a long (-2021)');
-  await expectError(
-    ex.createOrder(SYMBOL, 'market', 'sell', 0.01, undefined, { stopLossPrice: 49000.05, reduceOnly: true }),
-    ccxt.InvalidOrder, 'binance stop off the tick (-4014)');
+  // createOrder rounds prices to the tick before sending, so an off-tick
+  // trigger is sent through the raw endpoint; ccxt maps -4014 to BadRequest.
+  await expectError(ex.fapiPrivatePostAlgoOrder({
+    algoType: 'CONDITIONAL', symbol: 'BTCUSDT', side: 'SELL', type: 'STOP_MARKET',
+    triggerPrice: '49000.05', quantity: '0.010', reduceOnly: 'true',
+  }), ccxt.BadRequest, 'binance stop off the tick (-4014)');
 
   await ex.cancelOrder(order.id, SYMBOL, { trigger: true });
   open = await ex.fetchOpenOrders(SYMBOL, undefined, undefined, { trigger: true });
   check(!open.some((o) => String(o.id) === String(order.id)), 'binance cancelOrder(trigger): the stop is gone');
   await expectError(ex.cancelOrder(order.id, SYMBOL, { trigger: true }), ccxt.OrderNotFound,
     'binance cancel of a cancelled stop');
+
+  // the stop fires on the mark price and ccxt sees the position closed
+  const again = await ex.createOrder(SYMBOL, 'market', 'sell', 0.01, undefined,
+    { stopLossPrice: 49500, reduceOnly: true, workingType: 'MARK_PRICE' });
+  check(again.id !== undefined, 'binance second stop placed');
+  await control(rest, 'POST', '/sim/mark', { symbol: 'BTCUSDT', price: '49400' });
+  const after = await ex.fetchPositions([SYMBOL]);
+  check(!after.some((p) => p.symbol === SYMBOL && p.contracts > 0),
+    'binance the stop fired on the mark: fetchPositions shows no position');
+  open = await ex.fetchOpenOrders(SYMBOL, undefined, undefined, { trigger: true });
+  check(open.length === 0, `binance no stop left after the trigger (${open.length} left)`);
 
   const bad = new ccxt.binanceusdm({ apiKey: acct.api_key, secret: 'wrong-secret', options: { fetchCurrencies: false } });
   bad.urls.api = ex.urls.api;
@@ -194,6 +214,87 @@ async function bybit(rest) {
   check(open.length === 0, `bybit stopLoss 0 cancels the stop (${open.length} left)`);
   await expectError(ex.cancelOrder('00000000-0000-0000-0000-000000000000', SYMBOL), ccxt.OrderNotFound,
     'bybit cancel of an unknown order (110001)');
+
+  // the position's stop fires on the mark price and ccxt sees the position closed
+  await ex.privatePostV5PositionTradingStop({
+    category: 'linear', symbol: 'BTCUSDT', stopLoss: '49500', tpslMode: 'Full',
+    slTriggerBy: 'MarkPrice', positionIdx: 0,
+  });
+  await control(rest, 'POST', '/sim/mark', { symbol: 'BTCUSDT', price: '49400' });
+  const after = await ex.fetchPositions([SYMBOL]);
+  check(!after.some((p) => p.symbol === SYMBOL && p.contracts > 0),
+    'bybit the stop fired on the mark: fetchPositions shows no position');
+}
+
+// Resolves like promise, or rejects after ms.
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// The WebSocket side through ccxt.pro: public mark/ticker streams and the
+// private order streams (Binance listenKey, Bybit auth).
+async function streams(urls) {
+  const [bnAcct, byAcct] = ACCOUNTS;
+  const bnRest = urls.binance.rest;
+  const byRest = urls.bybit.rest;
+  const bn = new ccxt.pro.binanceusdm({
+    apiKey: bnAcct.api_key, secret: bnAcct.api_secret,
+    options: { fetchCurrencies: false, adjustForTimeDifference: false },
+  });
+  for (const k of Object.keys(bn.urls.api)) {
+    if (typeof bn.urls.api[k] === 'string' && bn.urls.api[k].startsWith('https://fapi.binance.com')) {
+      bn.urls.api[k] = bn.urls.api[k].replace('https://fapi.binance.com', bnRest);
+    }
+  }
+  bn.urls.api.ws.future = urls.binance.ws + '/ws';
+  await bn.loadHttpProxyAgent(); // ccxt wants it for plain ws:// URLs
+  await bn.loadMarkets();
+  const mark = bn.watchMarkPrice(SYMBOL);
+  setTimeout(() => control(bnRest, 'POST', '/sim/mark', { symbol: 'BTCUSDT', price: '50123.4' }), 300);
+  const mp = await withTimeout(mark, 5000, 'binance watchMarkPrice');
+  check(mp.symbol === SYMBOL && Number(mp.markPrice) === 50123.4,
+    `binance watchMarkPrice: 50123.4 (got ${mp.markPrice})`);
+  await control(bnRest, 'POST', '/sim/position',
+    { account: bnAcct.name, symbol: 'BTCUSDT', side: 'long', size: '0.010', entry: '50000' });
+  const orders = bn.watchOrders(SYMBOL);
+  setTimeout(() => bn.createOrder(SYMBOL, 'market', 'sell', 0.01, undefined,
+    { stopLossPrice: 49000, reduceOnly: true, workingType: 'MARK_PRICE' }).catch(() => {}), 500);
+  const bo = await withTimeout(orders, 5000, 'binance watchOrders');
+  check(bo.length >= 1 && Number(bo[0].triggerPrice) === 49000,
+    `binance watchOrders: the new stop at 49000 (got ${JSON.stringify(bo.map((o) => o.triggerPrice))})`);
+  await bn.close();
+
+  const by = new ccxt.pro.bybit({
+    apiKey: byAcct.api_key, secret: byAcct.api_secret,
+    options: { enableUnifiedAccount: true, enableUnifiedMargin: false, adjustForTimeDifference: false,
+      fetchMarkets: { types: ['linear'] }, loadAllOptions: false },
+  });
+  by.has.fetchCurrencies = false;
+  by.urls.api = { ...by.urls.api, spot: byRest, futures: byRest, v2: byRest, public: byRest, private: byRest };
+  const priv = urls.bybit.ws + '/v5/private';
+  by.urls.api.ws = { public: { linear: urls.bybit.ws + '/v5/public/linear' },
+    private: { contract: priv, spot: { unified: priv } } };
+  await by.loadHttpProxyAgent();
+  await by.loadMarkets();
+  const tk = await withTimeout(by.watchTicker(SYMBOL), 5000, 'bybit watchTicker');
+  check(tk.symbol === SYMBOL && tk.markPrice !== undefined, `bybit watchTicker snapshot (mark ${tk.markPrice})`);
+  const next = by.watchTicker(SYMBOL);
+  setTimeout(() => control(byRest, 'POST', '/sim/mark', { symbol: 'BTCUSDT', price: '50200' }), 300);
+  const tk2 = await withTimeout(next, 5000, 'bybit watchTicker delta');
+  check(Number(tk2.markPrice) === 50200, `bybit watchTicker delta: 50200 (got ${tk2.markPrice})`);
+  await control(byRest, 'POST', '/sim/position',
+    { account: byAcct.name, symbol: 'BTCUSDT', side: 'long', size: '0.010', entry: '50200' });
+  const byOrders = by.watchOrders(SYMBOL);
+  setTimeout(() => by.privatePostV5PositionTradingStop({ category: 'linear', symbol: 'BTCUSDT',
+    stopLoss: '49000', tpslMode: 'Full', slTriggerBy: 'MarkPrice', positionIdx: 0 }).catch(() => {}), 500);
+  const yo = await withTimeout(byOrders, 5000, 'bybit watchOrders');
+  check(yo.length >= 1 && Number(yo[0].triggerPrice) === 49000,
+    `bybit watchOrders (private auth): the StopLoss at 49000 (got ${JSON.stringify(yo.map((o) => o.triggerPrice))})`);
+  await by.close();
 }
 
 async function main() {
@@ -214,6 +315,12 @@ async function main() {
       } catch (e) {
         check(false, `${name}: ${e.constructor.name}: ${e.message}`);
       }
+    }
+    try {
+      await control(urls.binance.rest, 'DELETE', '/sim/reset');
+      await streams(urls);
+    } catch (e) {
+      check(false, `streams: ${e.constructor.name}: ${e.message}`);
     }
   } finally {
     sim.kill('SIGTERM');
