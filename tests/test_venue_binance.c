@@ -48,6 +48,36 @@ static void just_placed_order_is_found(void **state) {
     assert_false(f.found);
 }
 
+/* Just after placement Binance may answer -2013 for an algo order that
+ * exists: the lookup reads again before calling it missing, and never
+ * places a second stop on its own. */
+static void transient_unknown_is_read_again(void **state) {
+    vt_env *e = *state;
+    vt_long(e);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    /* the next two reads of the order come from a view without it */
+    vt_ctl_ok(e, "POST", "/sim/fault",
+              "{\"path\":\"GET /fapi/v1/algoOrder\",\"kind\":\"stale\",\"count\":2}");
+    tg_venue_waiter w = {0};
+    tg_err err;
+    assert_int_equal(
+        tg_venue_find_stop(e->v, VT_SYM, r.stop.order_id, "", tg_venue_waiter_fn, &w, &err), TG_OK);
+    tg_venue_reply f = vt_wait(e, &w);
+    vt_expect_ok(&f);
+    assert_true(f.found);
+    assert_string_equal(f.stop.order_id, r.stop.order_id);
+    vt_ctl_ok(e, "GET", "/sim/requests?venue=binance", NULL);
+    int unknown = 0; /* the two stale reads were answered -2013 */
+    for (const char *p = strstr(e->out, "\"code\":-2013"); p != NULL;
+         p = strstr(p + 1, "\"code\":-2013")) {
+        unknown++;
+    }
+    assert_int_equal(unknown, 2);
+    (void)vt_only_stop(e, "59000"); /* still exactly one stop */
+}
+
 /* closePosition stops cannot coexist on one side (-4130): the replace falls
  * back to cancel-then-place and reports the window it opened. */
 static void close_position_fallback_reports_window(void **state) {
@@ -151,6 +181,7 @@ int main(void) {
         VT_COMMON_TESTS,
         cmocka_unit_test_setup_teardown(placement_is_idempotent, vt_setup, vt_teardown),
         cmocka_unit_test_setup_teardown(just_placed_order_is_found, vt_setup, vt_teardown),
+        cmocka_unit_test_setup_teardown(transient_unknown_is_read_again, vt_setup, vt_teardown),
         cmocka_unit_test_setup_teardown(close_position_fallback_reports_window, vt_setup,
                                         vt_teardown),
         cmocka_unit_test_setup_teardown(requests_are_paced, vt_setup, vt_teardown),
