@@ -288,7 +288,10 @@ static void instrument_json(sim_buf *b, int i) {
                    in->notional);
 }
 
-static void ep_instruments(by_ctx *c) {
+/* The linear list of instruments (or the one named by `symbol`), each
+ * written by item, in the envelope; list_tail closes the result object. */
+static void instrument_list(by_ctx *c, void (*item)(by_ctx *, sim_buf *, int),
+                            const char *list_tail) {
     if (empty_category(c) || !need_linear(c)) {
         return;
     }
@@ -306,10 +309,19 @@ static void ep_instruments(by_ctx *c) {
         }
         sim_buf_puts(b, first ? "" : ",");
         first = false;
-        instrument_json(b, (int)i);
+        item(c, b, (int)i);
     }
-    sim_buf_puts(b, "],\"nextPageCursor\":\"\"}");
+    sim_buf_puts(b, list_tail);
     ok_end(c);
+}
+
+static void instrument_item(by_ctx *c, sim_buf *b, int i) {
+    (void)c;
+    instrument_json(b, i);
+}
+
+static void ep_instruments(by_ctx *c) {
+    instrument_list(c, instrument_item, "],\"nextPageCursor\":\"\"}");
 }
 
 static void ticker_json(by_ctx *c, sim_buf *b, int i) {
@@ -344,27 +356,7 @@ static void ticker_json(by_ctx *c, sim_buf *b, int i) {
 }
 
 static void ep_tickers(by_ctx *c) {
-    if (empty_category(c) || !need_linear(c)) {
-        return;
-    }
-    int only = -1;
-    if (arg(c, "symbol") != NULL && (only = need_symbol(c)) < 0) {
-        return;
-    }
-    ok_begin(c);
-    sim_buf *b = &c->resp->body;
-    sim_buf_puts(b, "{\"category\":\"linear\",\"list\":[");
-    bool first = true;
-    for (size_t i = 0; i < sim_instrument_count; i++) {
-        if (only >= 0 && (int)i != only) {
-            continue;
-        }
-        sim_buf_puts(b, first ? "" : ",");
-        first = false;
-        ticker_json(c, b, (int)i);
-    }
-    sim_buf_puts(b, "]}");
-    ok_end(c);
+    instrument_list(c, ticker_json, "]}");
 }
 
 /* ---- positions ---- */
