@@ -35,6 +35,10 @@ const ACCOUNTS = [
   { venue: 'bybit', name: 'ccxt-by', api_key: 'ccxtBybitKey0001', api_secret: 'ccxtBybitSecret0001' },
 ];
 const READY_TIMEOUT_MS = 10000;
+// A watch subscribes on its first call; what it waits for is triggered this
+// long after, so that a loaded machine has connected by then.
+const SUBSCRIBE_WAIT_MS = 1500;
+const WATCH_TIMEOUT_MS = 15000;
 
 let failures = 0;
 function check(ok, what) {
@@ -237,6 +241,17 @@ function withTimeout(promise, ms, what) {
 
 // The WebSocket side through ccxt.pro: public mark/ticker streams and the
 // private order streams (Binance listenKey, Bybit auth).
+// Calls watch() until pass(result) holds or WATCH_TIMEOUT_MS passed: a
+// stream may deliver other updates first (the 1 s mark-price push, say).
+async function watchUntil(watch, pass, what) {
+  const deadline = Date.now() + WATCH_TIMEOUT_MS;
+  let last;
+  do {
+    last = await withTimeout(watch(), Math.max(deadline - Date.now(), 1), what);
+  } while (!pass(last) && Date.now() < deadline);
+  return last;
+}
+
 async function streams(urls) {
   const [bnAcct, byAcct] = ACCOUNTS;
   const bnRest = urls.binance.rest;
@@ -253,18 +268,18 @@ async function streams(urls) {
   bn.urls.api.ws.future = urls.binance.ws + '/ws';
   await bn.loadHttpProxyAgent(); // ccxt wants it for plain ws:// URLs
   await bn.loadMarkets();
-  const mark = bn.watchMarkPrice(SYMBOL);
-  setTimeout(() => control(bnRest, 'POST', '/sim/mark', { symbol: 'BTCUSDT', price: '50123.4' }), 300);
-  const mp = await withTimeout(mark, 5000, 'binance watchMarkPrice');
+  setTimeout(() => control(bnRest, 'POST', '/sim/mark', { symbol: 'BTCUSDT', price: '50123.4' }), SUBSCRIBE_WAIT_MS);
+  const mp = await watchUntil(() => bn.watchMarkPrice(SYMBOL), (m) => Number(m.markPrice) === 50123.4,
+    'binance watchMarkPrice');
   check(mp.symbol === SYMBOL && Number(mp.markPrice) === 50123.4,
     `binance watchMarkPrice: 50123.4 (got ${mp.markPrice})`);
   await control(bnRest, 'POST', '/sim/position',
     { account: bnAcct.name, symbol: 'BTCUSDT', side: 'long', size: '0.010', entry: '50000' });
-  const orders = bn.watchOrders(SYMBOL);
   setTimeout(() => bn.createOrder(SYMBOL, 'market', 'sell', 0.01, undefined,
-    { stopLossPrice: 49000, reduceOnly: true, workingType: 'MARK_PRICE' }).catch(() => {}), 500);
-  const bo = await withTimeout(orders, 5000, 'binance watchOrders');
-  check(bo.length >= 1 && Number(bo[0].triggerPrice) === 49000,
+    { stopLossPrice: 49000, reduceOnly: true, workingType: 'MARK_PRICE' }).catch(() => {}), SUBSCRIBE_WAIT_MS);
+  const bo = await watchUntil(() => bn.watchOrders(SYMBOL),
+    (os) => os.some((o) => Number(o.triggerPrice) === 49000), 'binance watchOrders');
+  check(bo.some((o) => Number(o.triggerPrice) === 49000),
     `binance watchOrders: the new stop at 49000 (got ${JSON.stringify(bo.map((o) => o.triggerPrice))})`);
   await bn.close();
 
@@ -280,19 +295,19 @@ async function streams(urls) {
     private: { contract: priv, spot: { unified: priv } } };
   await by.loadHttpProxyAgent();
   await by.loadMarkets();
-  const tk = await withTimeout(by.watchTicker(SYMBOL), 5000, 'bybit watchTicker');
+  const tk = await withTimeout(by.watchTicker(SYMBOL), WATCH_TIMEOUT_MS, 'bybit watchTicker');
   check(tk.symbol === SYMBOL && tk.markPrice !== undefined, `bybit watchTicker snapshot (mark ${tk.markPrice})`);
-  const next = by.watchTicker(SYMBOL);
-  setTimeout(() => control(byRest, 'POST', '/sim/mark', { symbol: 'BTCUSDT', price: '50200' }), 300);
-  const tk2 = await withTimeout(next, 5000, 'bybit watchTicker delta');
+  setTimeout(() => control(byRest, 'POST', '/sim/mark', { symbol: 'BTCUSDT', price: '50200' }), SUBSCRIBE_WAIT_MS);
+  const tk2 = await watchUntil(() => by.watchTicker(SYMBOL), (t) => Number(t.markPrice) === 50200,
+    'bybit watchTicker delta');
   check(Number(tk2.markPrice) === 50200, `bybit watchTicker delta: 50200 (got ${tk2.markPrice})`);
   await control(byRest, 'POST', '/sim/position',
     { account: byAcct.name, symbol: 'BTCUSDT', side: 'long', size: '0.010', entry: '50200' });
-  const byOrders = by.watchOrders(SYMBOL);
   setTimeout(() => by.privatePostV5PositionTradingStop({ category: 'linear', symbol: 'BTCUSDT',
-    stopLoss: '49000', tpslMode: 'Full', slTriggerBy: 'MarkPrice', positionIdx: 0 }).catch(() => {}), 500);
-  const yo = await withTimeout(byOrders, 5000, 'bybit watchOrders');
-  check(yo.length >= 1 && Number(yo[0].triggerPrice) === 49000,
+    stopLoss: '49000', tpslMode: 'Full', slTriggerBy: 'MarkPrice', positionIdx: 0 }).catch(() => {}), SUBSCRIBE_WAIT_MS);
+  const yo = await watchUntil(() => by.watchOrders(SYMBOL),
+    (os) => os.some((o) => Number(o.triggerPrice) === 49000), 'bybit watchOrders');
+  check(yo.some((o) => Number(o.triggerPrice) === 49000),
     `bybit watchOrders (private auth): the StopLoss at 49000 (got ${JSON.stringify(yo.map((o) => o.triggerPrice))})`);
   await by.close();
 }
