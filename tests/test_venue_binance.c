@@ -78,6 +78,54 @@ static void transient_unknown_is_read_again(void **state) {
     (void)vt_only_stop(e, "59000"); /* still exactly one stop */
 }
 
+static bool any_event(const tg_venue_event *ev, const void *arg) {
+    (void)ev;
+    (void)arg;
+    return false;
+}
+
+static int count_in(const char *text, const char *part) {
+    int n = 0;
+    for (const char *p = strstr(text, part); p != NULL; p = strstr(p + 1, part)) {
+        n++;
+    }
+    return n;
+}
+
+/* The user-data stream's listenKey is kept alive (PUT) on schedule; when it
+ * expires (the emulator's clock jumps 61 minutes: listenKeyExpired, then the
+ * stream closes) a new key is made (POST), the stream reconnects, and
+ * account events flow again. */
+static void listen_key_kept_alive_and_renewed(void **state) {
+    vt_env *e = *state;
+    vt_venue_free(e, e->v);
+    e->cfg.listen_key_keepalive_ms = 300;
+    e->v = vt_venue_new(e, &e->cfg);
+    tg_venue_on_event(e->v, vt_on_event, e);
+    tg_err err;
+    assert_int_equal(tg_venue_account_start(e->v, &err), TG_OK);
+    int up[2] = {TG_VEV_CONNECTED, TG_VSTREAM_ACCOUNT};
+    assert_true(vt_await(e, 0, is_kind, up, 5000) >= 0);
+    const char *put = "\"method\":\"PUT\",\"path\":\"/fapi/v1/listenKey\"";
+    int puts = 0;
+    for (int i = 0; i < 40 && puts < 2; i++) { /* two keep-alives, within 10 s */
+        (void)vt_await(e, 0, any_event, NULL, 250);
+        vt_ctl_ok(e, "GET", "/sim/requests?venue=binance", NULL);
+        puts = count_in(e->out, put);
+    }
+    assert_true(puts >= 2);
+
+    size_t from = e->events_count;
+    vt_ctl_ok(e, "POST", "/sim/clock", "{\"offset_ms\":3660000}");
+    assert_true(vt_await(e, from, is_kind, up, 5000) >= 0); /* connected again */
+    vt_ctl_ok(e, "GET", "/sim/requests?venue=binance", NULL);
+    assert_true(count_in(e->out, "\"method\":\"POST\",\"path\":\"/fapi/v1/listenKey\"") >= 2);
+    from = e->events_count;
+    vt_long(e);
+    const char *opened[2] = {"BTCUSDT:long", "0.01"};
+    assert_true(vt_await(e, from, is_position_of, opened, 5000) >= 0);
+}
+
 /* closePosition stops cannot coexist on one side (-4130): the replace falls
  * back to cancel-then-place and reports the window it opened. */
 static void close_position_fallback_reports_window(void **state) {
@@ -182,6 +230,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(placement_is_idempotent, vt_setup, vt_teardown),
         cmocka_unit_test_setup_teardown(just_placed_order_is_found, vt_setup, vt_teardown),
         cmocka_unit_test_setup_teardown(transient_unknown_is_read_again, vt_setup, vt_teardown),
+        cmocka_unit_test_setup_teardown(listen_key_kept_alive_and_renewed, vt_setup, vt_teardown),
         cmocka_unit_test_setup_teardown(close_position_fallback_reports_window, vt_setup,
                                         vt_teardown),
         cmocka_unit_test_setup_teardown(requests_are_paced, vt_setup, vt_teardown),

@@ -94,6 +94,7 @@ typedef struct tg_venue_config {
     int64_t backoff_ms_max;               /* longest retry delay, ms */
     uint32_t breaker_failures_max;        /* consecutive failures that open the circuit */
     int64_t breaker_open_ms;              /* how long the circuit stays open, ms */
+    int64_t listen_key_keepalive_ms;      /* Binance: user-data listenKey extended this often */
     uint32_t weight_limit_per_min;        /* Binance request weight per minute */
     uint32_t order_limit_per_min;         /* Binance orders per minute */
     bool close_position;                  /* Binance: closePosition stops, no qty */
@@ -103,7 +104,7 @@ typedef struct tg_venue_config {
 
 /* Defaults for kind: production URLs, recvWindow 5000, timeouts 3 s/10 s,
  * 3 retries 100..2000 ms, breaker 5 failures / 30 s, 2400 weight and 1200
- * orders per minute. */
+ * orders per minute, listenKey keep-alive every 30 min (it lives 60). */
 tg_venue_config tg_venue_config_default(tg_venue_kind kind);
 
 /* "binance" / "bybit". */

@@ -33,6 +33,7 @@ tg_venue_config tg_venue_config_default(tg_venue_kind kind) {
     c.backoff_ms_max = 2000;
     c.breaker_failures_max = 5;
     c.breaker_open_ms = 30000;
+    c.listen_key_keepalive_ms = 30 * 60 * 1000;
     c.weight_limit_per_min = 2400;
     c.order_limit_per_min = 1200;
     return c;
@@ -148,10 +149,13 @@ static tg_status check_config(const tg_venue_config *c, tg_err *err) {
     if (c->recv_window_ms <= 0 || c->recv_window_ms > 60000 || c->connect_timeout_ms <= 0 ||
         c->request_timeout_ms <= 0 || c->backoff_ms_min <= 0 ||
         c->backoff_ms_max < c->backoff_ms_min || c->retry_count_max > 10 ||
-        c->breaker_failures_max == 0 || c->breaker_open_ms <= 0) {
-        return tg_err_set(err, TG_E_INVALID,
-                          "%s: recvWindow, timeouts, backoff or breaker settings out of range",
-                          c->account);
+        c->breaker_failures_max == 0 || c->breaker_open_ms <= 0 ||
+        c->listen_key_keepalive_ms <= 0 || c->listen_key_keepalive_ms > 59 * 60 * 1000) {
+        return tg_err_set(
+            err, TG_E_INVALID,
+            "%s: recvWindow, timeouts, backoff, breaker or listenKey keep-alive settings "
+            "out of range",
+            c->account);
     }
     return TG_OK;
 }

@@ -16,16 +16,15 @@
 
 #include "venue/internal.h"
 
-#define WS_RX_MAX         (1u << 20)       /* bytes of one incoming message */
-#define WS_TXQ_MAX        64               /* outgoing messages queued */
-#define WS_MSG_MAX        2048             /* bytes of one outgoing message */
-#define WS_PATH_MAX       1024             /* bytes of a connect path */
-#define WS_PING_MS        20000            /* Bybit heartbeat */
-#define WS_BACKOFF_MS_MIN 100              /* first reconnect delay */
-#define WS_BACKOFF_MS_MAX 5000             /* longest reconnect delay */
-#define WS_KEEPALIVE_MS   (30 * 60 * 1000) /* Binance listenKey keep-alive */
-#define WS_TOPICS_PER_MSG 10               /* subscribe arguments per message */
-#define WS_AUTH_EXPIRY_MS 10000            /* Bybit auth signature validity */
+#define WS_RX_MAX         (1u << 20) /* bytes of one incoming message */
+#define WS_TXQ_MAX        64         /* outgoing messages queued */
+#define WS_MSG_MAX        2048       /* bytes of one outgoing message */
+#define WS_PATH_MAX       1024       /* bytes of a connect path */
+#define WS_PING_MS        20000      /* Bybit heartbeat */
+#define WS_BACKOFF_MS_MIN 100        /* first reconnect delay */
+#define WS_BACKOFF_MS_MAX 5000       /* longest reconnect delay */
+#define WS_TOPICS_PER_MSG 10         /* subscribe arguments per message */
+#define WS_AUTH_EXPIRY_MS 10000      /* Bybit auth signature validity */
 
 struct tg_ws {
     tg_venue *v;                                       /* owner */
@@ -241,12 +240,12 @@ static void on_retry(uv_timer_t *t) {
     }
     if (ws->keepalive_due_us != 0 && now >= ws->keepalive_due_us && ws->wsi != NULL) {
         tg_err err; /* the key is good for 60 min; a failed PUT is retried next time */
-        ws->keepalive_due_us = now + WS_KEEPALIVE_MS * 1000LL;
+        ws->keepalive_due_us = now + ws->v->cfg.listen_key_keepalive_ms * 1000LL;
         (void)tg_venue_listen_key(ws->v, true, on_listen_key, ws, &err);
         ws->key_pending = true;
     }
     if (ws->keepalive_due_us != 0 && ws->wsi != NULL) {
-        uv_timer_start(&ws->retry, on_retry, (uint64_t)WS_KEEPALIVE_MS, 0);
+        uv_timer_start(&ws->retry, on_retry, (uint64_t)ws->v->cfg.listen_key_keepalive_ms, 0);
     }
 }
 
@@ -316,8 +315,8 @@ static void on_established(tg_ws *ws) {
         (void)ws_send(ws, msg);
         memset(msg, 0, sizeof msg);
     } else {
-        ws->keepalive_due_us = tg_http_now_us() + WS_KEEPALIVE_MS * 1000LL;
-        uv_timer_start(&ws->retry, on_retry, (uint64_t)WS_KEEPALIVE_MS, 0);
+        ws->keepalive_due_us = tg_http_now_us() + ws->v->cfg.listen_key_keepalive_ms * 1000LL;
+        uv_timer_start(&ws->retry, on_retry, (uint64_t)ws->v->cfg.listen_key_keepalive_ms, 0);
         emit_simple(ws, TG_VEV_CONNECTED);
     }
 }
