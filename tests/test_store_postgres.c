@@ -4,6 +4,7 @@
  * started at once, reads longer than one page. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, popen, fork, pthread barriers */
 #include "store_conformance.h"
+#include "writer_run.h"
 
 #ifdef TG_HAVE_POSTGRES
 
@@ -643,6 +644,44 @@ static int cluster_start(void) {
     return 0;
 }
 
+/* The engine writes through the writer while the server is down (killed as
+ * a crash would): every flush fails with a sentence, the engine keeps
+ * trailing, the queue holds every change; once the server is back one flush
+ * makes it all durable, nothing lost, the journal gap-free. */
+static void writer_survives_server_outage(void **state) {
+    (void)state;
+    char uri[URI_MAX];
+    fresh_database("tg_outage", uri, sizeof uri);
+    run *r = run_start(uri, 65536);
+    play(r, 20);
+    assert_store_is_engine(r);
+    uint64_t set_stops = r->sim.set_stops;
+    cluster_ok("halt");
+    for (int t = 0; t < 20; t++) {
+        step(r);
+        tg_err err = {0};
+        assert_int_equal(flush(r, &err), TG_E_UNAVAILABLE);
+        assert_no_secret(&err);
+        assert_msg_has(&err, "postgresql");
+    }
+    assert_true(r->sim.set_stops > set_stops); /* the engine went on trailing */
+    tg_writer_stats ws = tg_writer_get_stats(r->writer);
+    assert_int_equal(ws.flush_failures, 20);
+    assert_int_equal(ws.entries_dropped, 0);
+    cluster_ok("start");
+    tg_err err = {0};
+    ok(flush(r, &err), &err);
+    ws = tg_writer_get_stats(r->writer);
+    assert_int_equal(ws.pending_rows, 0);
+    assert_int_equal(ws.pending_entries, 0);
+    assert_store_is_engine(r);
+    assert_journal(r, 0, 0);
+    play(r, 5);
+    assert_store_is_engine(r);
+    assert_journal(r, 0, 0);
+    run_end(r);
+}
+
 static void migrates_from_version_1(void **state) {
     (void)state;
     char uri[URI_MAX];
@@ -661,6 +700,7 @@ int main(void) {
         cmocka_unit_test(race_one_writer_wins),
         cmocka_unit_test(waiting_writer_sees_the_outcome),
         cmocka_unit_test_teardown(server_crash_and_return, server_back),
+        cmocka_unit_test_teardown(writer_survives_server_outage, server_back),
         cmocka_unit_test(passwords_stay_out_of_messages),
         cmocka_unit_test(newer_schema_is_refused),
         cmocka_unit_test(migrates_from_version_1),
