@@ -9,7 +9,9 @@
  * trading-stop). Round trips per second = replacements / wall time. The
  * client's cost of a request is its operation's latency minus the time spent
  * waiting on HTTP responses (queueing, signing, building, decoding, the
- * loop's hand-offs), divided by the requests it sent.
+ * loop's hand-offs), divided by the requests it sent. Each venue runs RUNS
+ * times (a fresh emulator each): the rate is the median run, the client
+ * cost's percentiles are over every request of every run.
  *
  * Last line: binance_set_stop_per_s=N bybit_set_stop_per_s=N client_us_p50=X client_us_p99=Y
  */
@@ -23,20 +25,22 @@
 
 #include <uv.h>
 
+#include "bench_util.h"
 #include "trailguard/sim.h"
 #include "trailguard/venue.h"
 
 #define ROUNDS_DEFAULT 2000
 #define ROUNDS_MAX     1000000 /* bound of --rounds */
 #define WARMUP         50      /* replacements before timing */
+#define RUNS           5       /* runs per venue; the median rate is reported */
 #define KEY            "benchKey0123456789"
 #define SECRET         "benchSecret0123456789abcdef"
 #define ACCOUNT        "bench"
 
 typedef struct bench_run {
-    double per_s;       /* replacements per second */
-    int64_t *client_ns; /* client cost per request, ns, one per replacement */
-    size_t count;       /* entries in client_ns */
+    double per_s;      /* replacements per second */
+    double *client_us; /* client cost per request, µs, one per replacement */
+    size_t count;      /* entries in client_ns */
 } bench_run;
 
 static int die(const char *what, const char *msg) {
@@ -115,7 +119,10 @@ static bench_run run_venue(tg_venue_kind kind, size_t rounds) {
     if (tg_venue_new(&cfg, &loop, &v, &err) != TG_OK) {
         die("venue", err.msg);
     }
-    bench_run run = {0, calloc(rounds, sizeof(int64_t)), 0};
+    bench_run run = {0, calloc(rounds, sizeof(double)), 0};
+    if (run.client_us == NULL) {
+        die("memory", "out of memory");
+    }
     tg_venue_stop_req req;
     memset(&req, 0, sizeof req);
     snprintf(req.symbol, sizeof req.symbol, "BTCUSDT");
@@ -131,7 +138,7 @@ static bench_run run_venue(tg_venue_kind kind, size_t rounds) {
         req.prev = r.stop;
         if (i >= WARMUP && r.requests > 0) {
             int64_t client_us = r.latency_us - r.transport_us;
-            run.client_ns[run.count++] = client_us * 1000 / r.requests;
+            run.client_us[run.count++] = (double)client_us / (double)r.requests;
         }
     }
     run.per_s = (double)rounds * 1e9 / (double)(now_ns() - t0);
@@ -145,9 +152,19 @@ static bench_run run_venue(tg_venue_kind kind, size_t rounds) {
     return run;
 }
 
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+/* RUNS runs of one venue: the median rate; every client cost appended to
+ * costs (from *n on). */
+static double median_rate(tg_venue_kind kind, size_t rounds, double *costs, size_t *n) {
+    double rates[RUNS];
+    for (int i = 0; i < RUNS; i++) {
+        bench_run run = run_venue(kind, rounds);
+        rates[i] = run.per_s;
+        memcpy(costs + *n, run.client_us, run.count * sizeof *costs);
+        *n += run.count;
+        free(run.client_us);
+        printf("%s run %d: %.0f set-stops/s\n", tg_venue_kind_str(kind), i + 1, run.per_s);
+    }
+    return bench_median(rates, RUNS);
 }
 
 int main(int argc, char **argv) {
@@ -164,20 +181,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench/venue: --rounds must be 1..%d\n", ROUNDS_MAX);
         return 2;
     }
-    bench_run bn = run_venue(TG_VENUE_BINANCE, rounds);
-    bench_run by = run_venue(TG_VENUE_BYBIT, rounds);
-    size_t n = bn.count + by.count;
-    int64_t *all = malloc(n * sizeof *all);
-    memcpy(all, bn.client_ns, bn.count * sizeof *all);
-    memcpy(all + bn.count, by.client_ns, by.count * sizeof *all);
-    qsort(all, n, sizeof *all, cmp_i64);
-    double p50 = (double)all[n / 2] / 1000.0, p99 = (double)all[n * 99 / 100] / 1000.0;
-    printf("rounds=%zu binance_requests_per_set=2 bybit_requests_per_set=1\n", rounds);
+    double *costs = malloc(2 * RUNS * rounds * sizeof *costs);
+    if (costs == NULL) {
+        die("memory", "out of memory");
+    }
+    size_t n = 0;
+    double bn = median_rate(TG_VENUE_BINANCE, rounds, costs, &n);
+    double by = median_rate(TG_VENUE_BYBIT, rounds, costs, &n);
+    double p50 = bench_percentile(costs, n, 50), p99 = bench_percentile(costs, n, 99);
+    printf("rounds=%zu runs=%d binance_requests_per_set=2 bybit_requests_per_set=1\n", rounds,
+           RUNS);
     printf("binance_set_stop_per_s=%.0f bybit_set_stop_per_s=%.0f client_us_p50=%.1f "
            "client_us_p99=%.1f\n",
-           bn.per_s, by.per_s, p50, p99);
-    free(all);
-    free(bn.client_ns);
-    free(by.client_ns);
+           bn, by, p50, p99);
+    free(costs);
     return 0;
 }
