@@ -105,6 +105,40 @@ static void invalid_open_leaves_book_unchanged(void **state) {
     tg_book_free(b);
 }
 
+/* A confirmation through the book moves the symbol's fast path with it: the
+ * next tick that must move the stop again is evaluated, not dismissed. */
+static void answers_through_the_book(void **state) {
+    (void)state;
+    tg_book *b = NULL;
+    tg_err err = {0};
+    assert_int_equal(tg_book_new(4, 2, &b, &err), TG_OK);
+    tg_out out = {0};
+    uint32_t id = 0;
+    tg_open o = long_at("50000");
+    o.params.min_update_interval_ms = 0;
+    assert_int_equal(tg_book_open(b, "BTCUSDT", &o, &id, &out, &err), TG_OK);
+    uint32_t sym = tg_book_symbol_find(b, "BTCUSDT");
+    seen s = {0};
+    tg_book_tick(b, sym, 1000, D("51500"), count_sink, &s); /* activates: stop 51242.50 */
+    assert_int_equal(s.set_stops, 1);
+    memset(&out, 0, sizeof out);
+    tg_book_confirmed(b, id, 1100, D("51242.50"), &out);
+    assert_true(tg_dec_eq(tg_book_get(b, id)->stop_confirmed, D("51242.50")));
+    tg_book_tick(b, sym, 2000, D("51400"), count_sink, &s); /* below the high: nothing */
+    assert_int_equal(s.set_stops, 1);
+    tg_book_tick(b, sym, 3000, D("52000"), count_sink, &s); /* new high: stop 51740 */
+    assert_int_equal(s.set_stops, 2);
+    memset(&out, 0, sizeof out);
+    tg_book_rejected(b, id, 3100, D("51740"), TG_REJECT_OTHER, &out);
+    memset(&out, 0, sizeof out);
+    tg_book_triggered(b, id, 4000, D("51242.50"), &out);
+    assert_int_equal(tg_book_get(b, id)->state, TG_STATE_TRIGGERED);
+    memset(&out, 0, sizeof out);
+    tg_book_confirmed(b, 3, 5000, D("1"), &out); /* not in use: ignored */
+    assert_int_equal(out.n_events + out.n_cmds, 0);
+    tg_book_free(b);
+}
+
 static void memory_per_position_within_budget(void **state) {
     (void)state;
     tg_book *b = NULL;
@@ -122,6 +156,7 @@ int main(void) {
         cmocka_unit_test(ticks_reach_only_their_symbol),
         cmocka_unit_test(capacity_and_slot_reuse),
         cmocka_unit_test(invalid_open_leaves_book_unchanged),
+        cmocka_unit_test(answers_through_the_book),
         cmocka_unit_test(memory_per_position_within_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,6 +76,17 @@ void tg_book_tick_name(tg_book *book, const char *symbol, int64_t ts_ms, tg_dec 
  * Keep no pointer across calls. */
 tg_stop *tg_book_get(tg_book *book, uint32_t position_id);
 
+/* The exchange's answers for one position, through the book: the symbol's
+ * fast path stays exact whatever the caller keeps. Prefer these to feeding
+ * the tg_stop_* inputs through a pointer from tg_book_get(). A position id
+ * not in use is ignored (out stays empty). */
+void tg_book_confirmed(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
+                       tg_out *out);
+void tg_book_rejected(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
+                      tg_reject_kind kind, tg_out *out);
+void tg_book_triggered(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
+                       tg_out *out);
+
 /* Ends a position: tg_stop_closed() and its slot returns to the free list. */
 void tg_book_close(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
                    tg_reason reason, tg_out *out);

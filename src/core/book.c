@@ -309,6 +309,35 @@ tg_stop *tg_book_get(tg_book *book, uint32_t position_id) {
     return &book->stops[position_id];
 }
 
+/* tg_book_get() writes a dismissed tick into the symbol's positions and
+ * marks its summary stale before the input changes the position. */
+void tg_book_confirmed(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
+                       tg_out *out) {
+    assert(out != NULL);
+    tg_stop *s = tg_book_get(book, position_id);
+    if (s != NULL) {
+        tg_stop_confirmed(s, ts_ms, price, out);
+    }
+}
+
+void tg_book_rejected(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
+                      tg_reject_kind kind, tg_out *out) {
+    assert(out != NULL);
+    tg_stop *s = tg_book_get(book, position_id);
+    if (s != NULL) {
+        tg_stop_rejected(s, ts_ms, price, kind, out);
+    }
+}
+
+void tg_book_triggered(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
+                       tg_out *out) {
+    assert(out != NULL);
+    tg_stop *s = tg_book_get(book, position_id);
+    if (s != NULL) {
+        tg_stop_triggered(s, ts_ms, price, out);
+    }
+}
+
 void tg_book_close(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
                    tg_reason reason, tg_out *out) {
     assert(book != NULL && out != NULL);
