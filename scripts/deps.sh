@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages trailguard needs, only those missing.
+# Installs the Debian packages trailguard needs, only those missing, and the
+# pinned ccxt (npm) for the conformance test.
 # Runs as root (the project's machines do); otherwise uses sudo if present.
 set -euo pipefail
 
@@ -15,34 +16,38 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-# Node.js runs the ccxt conformance test; a machine may have it from
+# Node.js runs the ccxt conformance test only; a machine may have it from
 # elsewhere than Debian (with its own npm), which is as good.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
-install_ccxt() {
-  # The ccxt conformance test (tests/ccxt) runs the ccxt client from npm
-  # against the emulator; its version is pinned in package-lock.json.
-  local dir
-  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/ccxt"
-  if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules/ccxt" ] && command -v npm >/dev/null 2>&1; then
-    echo "installing ccxt for the conformance test (npm ci in tests/ccxt)" >&2
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
-      echo "deps: npm ci failed; the ccxt conformance test will be skipped" >&2
-  fi
-}
+optional=()
+command -v node >/dev/null 2>&1 || optional+=(nodejs)
+command -v npm >/dev/null 2>&1 || optional+=(npm)
 
-if [ ${#missing[@]} -eq 0 ]; then
-  install_ccxt
-  exit 0
-fi
-
-echo "installing missing Debian packages: ${missing[*]}" >&2
 sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-  sudo="sudo"
+if [ ${#missing[@]} -gt 0 ] || [ ${#optional[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 ||
+      { echo "need root (or sudo) to install: ${missing[*]} ${optional[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >/dev/null || $sudo apt-get update
 fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq >/dev/null || $sudo apt-get update
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-install_ccxt
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing missing Debian packages: ${missing[*]}" >&2
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ ${#optional[@]} -gt 0 ]; then
+  echo "installing ${optional[*]} for the ccxt conformance test" >&2
+  $sudo apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null ||
+    echo "deps: could not install ${optional[*]}; the ccxt conformance test will be skipped" >&2
+fi
+
+# The ccxt client from npm, its version pinned in tests/ccxt/package-lock.json.
+ccxt_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/ccxt"
+if [ -f "$ccxt_dir/package-lock.json" ] && [ ! -d "$ccxt_dir/node_modules/ccxt" ] &&
+   command -v npm >/dev/null 2>&1; then
+  echo "installing ccxt for the conformance test (npm ci in tests/ccxt)" >&2
+  (cd "$ccxt_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    echo "deps: npm ci failed; the ccxt conformance test will be skipped" >&2
+fi
+exit 0
