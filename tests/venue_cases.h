@@ -200,7 +200,7 @@ static void replaces_never_pile_up(void **state) {
     tg_venue_stop prev;
     memset(&prev, 0, sizeof prev);
     char price[32];
-    vt_protection p0 = {0, 0, 0};
+    vt_protection p0 = {0, 0, 0, -1};
     for (int i = 0; i < 15; i++) {
         snprintf(price, sizeof price, "%d", 58000 + i * 50);
         tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, price, "0.01", (uint64_t)i + 1);

@@ -232,6 +232,7 @@ typedef struct vt_protection {
     int64_t open_stops; /* stops open now */
     int64_t count;      /* windows */
     int64_t longest_ms; /* longest window */
+    int64_t last_us;    /* the most recent closed window, µs; -1 if none */
 } vt_protection;
 
 static vt_protection vt_protection_get(vt_env *e, const char *symbol) {
@@ -242,7 +243,13 @@ static vt_protection vt_protection_get(vt_env *e, const char *symbol) {
     cJSON *root = cJSON_Parse(e->out);
     assert_non_null(root);
     vt_protection p = {vt_json_find(root, "open_stops"), vt_json_find(root, "count"),
-                       vt_json_find(root, "longest_ms")};
+                       vt_json_find(root, "longest_ms"), -1};
+    const cJSON *un = cJSON_GetObjectItemCaseSensitive(root, "unprotected");
+    const cJSON *windows = cJSON_GetObjectItemCaseSensitive(un, "windows");
+    int n = cJSON_GetArraySize(windows);
+    if (n > 0) {
+        p.last_us = vt_json_find(cJSON_GetArrayItem(windows, n - 1), "len_us");
+    }
     cJSON_Delete(root);
     return p;
 }
