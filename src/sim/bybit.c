@@ -288,6 +288,27 @@ static void instrument_json(sim_buf *b, int i) {
                    in->notional);
 }
 
+/* A result holding a list: list_open() starts the envelope and the list,
+ * list_item() separates items, list_close() ends them with tail. */
+#define LIST_LINEAR "{\"category\":\"linear\",\"list\":["
+#define LIST_PAGED  "],\"nextPageCursor\":\"\"}"
+
+static sim_buf *list_open(by_ctx *c, const char *head) {
+    ok_begin(c);
+    sim_buf_puts(&c->resp->body, head);
+    return &c->resp->body;
+}
+
+static void list_item(sim_buf *b, bool *first) {
+    sim_buf_puts(b, *first ? "" : ",");
+    *first = false;
+}
+
+static void list_close(by_ctx *c, const char *tail) {
+    sim_buf_puts(&c->resp->body, tail);
+    ok_end(c);
+}
+
 /* The linear list of instruments (or the one named by `symbol`), each
  * written by item, in the envelope; list_tail closes the result object. */
 static void instrument_list(by_ctx *c, void (*item)(by_ctx *, sim_buf *, int),
@@ -299,20 +320,16 @@ static void instrument_list(by_ctx *c, void (*item)(by_ctx *, sim_buf *, int),
     if (arg(c, "symbol") != NULL && (only = need_symbol(c)) < 0) {
         return;
     }
-    ok_begin(c);
-    sim_buf *b = &c->resp->body;
-    sim_buf_puts(b, "{\"category\":\"linear\",\"list\":[");
+    sim_buf *b = list_open(c, LIST_LINEAR);
     bool first = true;
     for (size_t i = 0; i < sim_instrument_count; i++) {
         if (only >= 0 && (int)i != only) {
             continue;
         }
-        sim_buf_puts(b, first ? "" : ",");
-        first = false;
+        list_item(b, &first);
         item(c, b, (int)i);
     }
-    sim_buf_puts(b, list_tail);
-    ok_end(c);
+    list_close(c, list_tail);
 }
 
 static void instrument_item(by_ctx *c, sim_buf *b, int i) {
@@ -321,7 +338,7 @@ static void instrument_item(by_ctx *c, sim_buf *b, int i) {
 }
 
 static void ep_instruments(by_ctx *c) {
-    instrument_list(c, instrument_item, "],\"nextPageCursor\":\"\"}");
+    instrument_list(c, instrument_item, LIST_PAGED);
 }
 
 static void ticker_json(by_ctx *c, sim_buf *b, int i) {
@@ -387,21 +404,17 @@ static void ep_position_list(by_ctx *c) {
     if (only == -1) {
         return;
     }
-    ok_begin(c);
-    sim_buf *b = &c->resp->body;
-    sim_buf_puts(b, "{\"category\":\"linear\",\"list\":[");
+    sim_buf *b = list_open(c, LIST_LINEAR);
     bool first = true;
     for (size_t i = 0; i < sim_instrument_count; i++) {
         bool flat = tg_dec_is_zero(c->sim->acct[c->account].pos[i].size);
         if ((only >= 0 && (int)i != only) || (only == -2 && flat)) {
             continue;
         }
-        sim_buf_puts(b, first ? "" : ",");
-        first = false;
+        list_item(b, &first);
         sim_by_position_json(c->sim, b, c->account, (int)i);
     }
-    sim_buf_puts(b, "],\"nextPageCursor\":\"\"}");
-    ok_end(c);
+    list_close(c, LIST_PAGED);
 }
 
 /* ---- orders ---- */
@@ -434,21 +447,17 @@ static void ep_order_realtime(by_ctx *c) {
     if (only == -1) {
         return;
     }
-    ok_begin(c);
-    sim_buf *b = &c->resp->body;
-    sim_buf_puts(b, "{\"category\":\"linear\",\"list\":[");
+    sim_buf *b = list_open(c, LIST_LINEAR);
     bool first = true;
     for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
         const sim_order *o = &c->sim->orders[i];
         if (!order_selected(c, o, only)) {
             continue;
         }
-        sim_buf_puts(b, first ? "" : ",");
-        first = false;
+        list_item(b, &first);
         sim_by_order_json(c->sim, b, o, o->conditional ? "Untriggered" : "New");
     }
-    sim_buf_puts(b, "],\"nextPageCursor\":\"\"}");
-    ok_end(c);
+    list_close(c, LIST_PAGED);
 }
 
 /* Removes the position's stop loss (stopLoss "0"). */
@@ -729,24 +738,20 @@ static void ep_order_cancel_all(by_ctx *c) {
     if (only == -1) {
         return;
     }
-    ok_begin(c);
-    sim_buf *b = &c->resp->body;
-    sim_buf_puts(b, "{\"list\":[");
+    sim_buf *b = list_open(c, "{\"list\":[");
     bool first = true;
     for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
         sim_order *o = &c->sim->orders[i];
         if (!order_selected(c, o, only)) {
             continue;
         }
-        sim_buf_printf(b, "%s{\"orderId\":\"%llu\",\"orderLinkId\":", first ? "" : ",",
-                       (unsigned long long)o->id);
+        list_item(b, &first);
+        sim_buf_printf(b, "{\"orderId\":\"%llu\",\"orderLinkId\":", (unsigned long long)o->id);
         sim_buf_jstr(b, o->client_id);
         sim_buf_puts(b, "}");
-        first = false;
         sim_order_cancel(c->sim, o);
     }
-    sim_buf_puts(b, "],\"success\":\"1\"}");
-    ok_end(c);
+    list_close(c, "],\"success\":\"1\"}");
 }
 
 /* ---- dispatch ---- */
