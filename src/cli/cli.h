@@ -21,6 +21,7 @@ int tg_cli_replay(int argc, char **argv);
 int tg_cli_genpath(int argc, char **argv);
 int tg_cli_sim(int argc, char **argv);
 int tg_cli_state(int argc, char **argv);
+int tg_cli_check_config(int argc, char **argv);
 
 /* Opens the store at uri for account. Unless create, a SQLite file that
  * does not exist is an error rather than a new empty store. */

@@ -17,6 +17,7 @@ static const char usage_text[] =
     "  genpath   write the seeded synthetic price path used by the demo\n"
     "  sim       run the loopback exchange emulator (Binance and Bybit)\n"
     "  state     list, show or export the guarded positions kept in the store\n"
+    "  check-config  load a daemon configuration file and report every error\n"
     "\n"
     "  trailguard <command> --help   options of a command\n"
     "  trailguard --version          the version\n";
@@ -55,6 +56,9 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "state") == 0) {
         return tg_cli_state(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "check-config") == 0) {
+        return tg_cli_check_config(argc - 1, argv + 1);
     }
     tg_cli_error("unknown command '%s'", cmd);
     fputs(usage_text, stderr);

@@ -39,8 +39,8 @@
 #define MS_PER_S           1000
 
 typedef enum section_kind {
-    SEC_NONE,     /* before the first header */
-    SEC_BAD,      /* a header already reported as wrong: its keys are skipped */
+    SEC_NONE, /* before the first header */
+    SEC_BAD,  /* a header already reported as wrong: its keys are skipped */
     SEC_STORE,
     SEC_ACCOUNT,
     SEC_DEFAULTS,
@@ -52,15 +52,16 @@ typedef enum section_kind {
 
 /* Where an account's key or secret comes from. */
 typedef struct secret_source {
-    char env[ENV_NAME_MAX];          /* *_env: variable name */
-    char file[TG_CONFIG_PATH_MAX];   /* *_file: path */
-    int line;                        /* line of the key that named it; 0 = none */
-    bool from_file;                  /* which of the two */
+    char env[ENV_NAME_MAX];        /* *_env: variable name */
+    char file[TG_CONFIG_PATH_MAX]; /* *_file: path */
+    int line;                      /* line of the key that named it; 0 = none */
+    bool from_file;                /* which of the two */
 } secret_source;
 
 /* An [account] section while it is read; resolved after the whole file. */
 typedef struct account_draft {
-    bool has_venue;                  /* venue given */
+    bool has_venue;                  /* venue given and valid */
+    bool venue_given;                /* venue given, valid or not */
     bool has_close_position;         /* close_position given */
     int close_position_line;         /* its line */
     char rest_url[TG_VENUE_URL_MAX]; /* "" = the venue's default */
@@ -70,31 +71,32 @@ typedef struct account_draft {
 } account_draft;
 
 typedef struct parser {
-    tg_config *cfg;                               /* being filled */
-    tg_config_errors errors;                      /* every error so far */
-    int error_lines[TG_CONFIG_ERRORS_MAX];        /* line of each kept error, for sorting */
-    const char *name;                             /* file name for messages */
-    const char *text;                             /* the whole file */
-    size_t len, pos;                              /* its length, reader position */
-    int line;                                     /* line the reader returned last */
-    const char *raw;                              /* that line, leading blanks skipped */
-    section_kind kind;                            /* section being read */
-    char title[TITLE_MAX];                        /* its title, for messages */
-    int section_line;                             /* its header line */
-    char seen[KEYS_SEEN_MAX][KEY_NAME_MAX];       /* valid keys of the section so far */
-    int seen_line[KEYS_SEEN_MAX];                 /* their lines */
-    size_t seen_count;                            /* entries used */
+    tg_config *cfg;                                   /* being filled */
+    tg_config_errors errors;                          /* every error so far */
+    int error_lines[TG_CONFIG_ERRORS_MAX];            /* line of each kept error, for sorting */
+    const char *name;                                 /* file name for messages */
+    const char *text;                                 /* the whole file */
+    size_t len, pos;                                  /* its length, reader position */
+    int line;                                         /* line the reader returned last */
+    const char *raw;                                  /* that line, leading blanks skipped */
+    section_kind kind;                                /* section being read */
+    char title[TITLE_MAX];                            /* its title, for messages */
+    int section_line;                                 /* its header line */
+    char seen[KEYS_SEEN_MAX][KEY_NAME_MAX];           /* valid keys of the section so far */
+    int seen_line[KEYS_SEEN_MAX];                     /* their lines */
+    size_t seen_count;                                /* entries used */
     int store_line, http_line, notify_line, log_line; /* headers seen; 0 = not yet */
-    bool token_file_given;                        /* [http] token_file */
-    char token_file[TG_CONFIG_PATH_MAX];          /* its path */
-    int token_line;                               /* its line */
-    tg_config_layer *layer;                       /* [defaults] or [symbol] being read */
-    account_draft drafts[TG_CONFIG_ACCOUNTS_MAX]; /* one per cfg->accounts entry */
+    bool token_file_given;                            /* [http] token_file */
+    char token_file[TG_CONFIG_PATH_MAX];              /* its path */
+    int token_line;                                   /* its line */
+    tg_config_layer *layer;                           /* [defaults] or [symbol] being read */
+    account_draft drafts[TG_CONFIG_ACCOUNTS_MAX];     /* one per cfg->accounts entry */
 } parser;
 
 /* ---- errors ---- */
 
-static void add_error(parser *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_error(parser *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void add_error(parser *p, int line, const char *fmt, ...) {
     if (p->errors.count == TG_CONFIG_ERRORS_MAX) {
@@ -303,20 +305,20 @@ static bool env_name_printable(const char *s) {
 
 static const char *const store_keys[] = {"uri", NULL};
 static const char *const account_keys[] = {
-    "venue",           "rest_url",       "ws_url",         "api_key_env", "api_key_file",
-    "api_secret_env",  "api_secret_file", "close_position", "recv_window_ms", NULL};
+    "venue",          "rest_url",        "ws_url",         "api_key_env",    "api_key_file",
+    "api_secret_env", "api_secret_file", "close_position", "recv_window_ms", NULL};
 static const char *const http_keys[] = {"listen", "token_file", NULL};
 static const char *const notify_keys[] = {"webhook_url", "queue_max", NULL};
 static const char *const log_keys[] = {"file", "level", NULL};
 static const char *const setting_keys[] = {"foreign_stops", "reconcile_interval_seconds",
                                            "stale_seconds", "max_update_delay_seconds", NULL};
-static const char *const section_names[] = {"store",  "account", "defaults", "symbol",
-                                            "http",   "notify",  "log",      NULL};
+static const char *const section_names[] = {"store", "account", "defaults", "symbol",
+                                            "http",  "notify",  "log",      NULL};
 
 /* Keys that would hold a secret in the file itself. */
 static bool is_secret_key(const char *key) {
-    static const char *const words[] = {"secret", "password", "passwd", "token",
-                                        "passphrase", "api_key", "apikey", "private_key", NULL};
+    static const char *const words[] = {"secret",  "password", "passwd",      "token", "passphrase",
+                                        "api_key", "apikey",   "private_key", NULL};
     for (size_t i = 0; words[i] != NULL; i++) {
         if (strstr(key, words[i]) != NULL) {
             return true;
@@ -500,8 +502,7 @@ static section_kind begin_symbol(parser *p, const char *name) {
         return SEC_BAD;
     }
     if (cfg->symbols_count == TG_CONFIG_SYMBOLS_MAX) {
-        add_error(p, p->line, "[%s] more than %d symbol sections", p->title,
-                  TG_CONFIG_SYMBOLS_MAX);
+        add_error(p, p->line, "[%s] more than %d symbol sections", p->title, TG_CONFIG_SYMBOLS_MAX);
         return SEC_BAD;
     }
     tg_config_layer *l = &cfg->symbols[cfg->symbols_count++];
@@ -522,8 +523,11 @@ static section_kind classify(parser *p, const char *word, const char *rest) {
     static const struct {
         const char *word;
         section_kind kind;
-    } singles[] = {{"store", SEC_STORE},   {"defaults", SEC_DEFAULTS}, {"http", SEC_HTTP},
-                   {"notify", SEC_NOTIFY}, {"log", SEC_LOG}};
+    } singles[] = {{"store", SEC_STORE},
+                   {"defaults", SEC_DEFAULTS},
+                   {"http", SEC_HTTP},
+                   {"notify", SEC_NOTIFY},
+                   {"log", SEC_LOG}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) {
         if (strcmp(word, singles[i].word) != 0) {
             continue;
@@ -608,8 +612,7 @@ static void key_store(parser *p, const char *key, const char *value) {
         KEY_ERROR(p, key, "must be 1 to %d bytes", TG_CONFIG_PATH_MAX - 1);
     } else if (strstr(value, "://") != NULL && !starts_with(value, "postgresql://") &&
                !starts_with(value, "postgres://")) {
-        KEY_ERROR(p, key, "%s",
-                  "only a file path, sqlite:PATH or postgresql://... is supported");
+        KEY_ERROR(p, key, "%s", "only a file path, sqlite:PATH or postgresql://... is supported");
     } else if (strcmp(value, "sqlite:") == 0) {
         KEY_ERROR(p, key, "%s", "sqlite: needs a path (sqlite:/var/lib/trailguard/tg.db)");
     }
@@ -618,7 +621,8 @@ static void key_store(parser *p, const char *key, const char *value) {
 static void set_source(parser *p, const char *key, const char *value, secret_source *src,
                        bool from_file, const char *what) {
     if (src->line != 0) {
-        KEY_ERROR(p, key, "the API %s already comes from line %d; give exactly one of %s_env and %s_file",
+        KEY_ERROR(p, key,
+                  "the API %s already comes from line %d; give exactly one of %s_env and %s_file",
                   what, src->line, what, what);
         return;
     }
@@ -654,6 +658,7 @@ static void key_account(parser *p, const char *key, const char *value) {
     tg_config_account *a = &p->cfg->accounts[p->cfg->accounts_count - 1];
     account_draft *d = &p->drafts[p->cfg->accounts_count - 1];
     if (strcmp(key, "venue") == 0) {
+        d->venue_given = true;
         if (strcmp(value, "binance") == 0) {
             a->venue.kind = TG_VENUE_BINANCE;
         } else if (strcmp(value, "bybit") == 0) {
@@ -727,9 +732,8 @@ static void key_layer(parser *p, const char *key, const char *value) {
         key_setting(p, l, key, value);
         return;
     }
-    static const char *const callbacks[] = {"callback_percent", "callback_ticks",
-                                            "callback_price"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const callbacks[] = {"callback_percent", "callback_ticks", "callback_price"};
+    for (size_t i = 0; i < 3 && starts_with(key, "callback_"); i++) {
         int line = strcmp(key, callbacks[i]) != 0 ? seen_at(p, callbacks[i]) : 0;
         if (line != 0) {
             KEY_ERROR(p, key, "the callback is already given by %s at line %d; give one",
@@ -831,8 +835,10 @@ static int on_pair(void *user, const char *section, const char *key, const char 
     /* libinih continues a value on an indented line; the line then does not
      * start with the key. */
     if (!starts_with(p->raw, key)) {
-        add_error(p, p->line, "[%s] an indented line continues the value of %s; multi-line "
-                  "values are not supported", p->title, key);
+        add_error(p, p->line,
+                  "[%s] an indented line continues the value of %s; multi-line "
+                  "values are not supported",
+                  p->title, key);
         return 1;
     }
     if (p->kind == SEC_NONE) {
@@ -951,8 +957,8 @@ static bool read_secret_file(parser *p, int line, const char *what, const char *
                   (unsigned)st.st_uid, (unsigned)geteuid());
     } else if ((st.st_mode & 077) != 0) {
         add_error(p, line,
-                  "%s: '%s' has mode %04o; it must be 0600 or stricter (chmod 600 the file)",
-                  what, path, (unsigned)(st.st_mode & 07777));
+                  "%s: '%s' has mode %04o; it must be 0600 or stricter (chmod 600 the file)", what,
+                  path, (unsigned)(st.st_mode & 07777));
     } else {
         ssize_t n = read(fd, buf, cap);
         if (n < 0) {
@@ -991,8 +997,7 @@ static bool read_secret(parser *p, const secret_source *src, const char *what, c
     }
     size_t len = strlen(v);
     if (len >= cap) {
-        add_error(p, src->line, "%s from the environment is longer than %zu bytes", what,
-                  cap - 1);
+        add_error(p, src->line, "%s from the environment is longer than %zu bytes", what, cap - 1);
         return false;
     }
     memcpy(buf, v, len + 1);
@@ -1009,6 +1014,9 @@ static void resolve_account(parser *p, size_t i) {
     tg_config_account *a = &p->cfg->accounts[i];
     const account_draft *d = &p->drafts[i];
     if (!d->has_venue) {
+        if (d->venue_given) {
+            return; /* reported at its line */
+        }
         add_error(p, a->line, "[account %s] venue is missing; give venue = binance or bybit",
                   a->name);
         return;
@@ -1212,8 +1220,7 @@ tg_status tg_config_load(const char *path, tg_config **out, tg_err *err) {
     return load_first(path, NULL, out, err);
 }
 
-tg_status tg_config_load_string(const char *text, const char *name, tg_config **out,
-                                tg_err *err) {
+tg_status tg_config_load_string(const char *text, const char *name, tg_config **out, tg_err *err) {
     assert(text != NULL);
     return load_first(name != NULL ? name : "(string)", text, out, err);
 }

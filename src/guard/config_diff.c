@@ -53,8 +53,8 @@ static const value_def defs[] = {
      false},
     {"on_crossed", V_ON_CROSSED, TG_P_ON_CROSSED, 0, 0, false},
     {"foreign_stops", V_FOREIGN, TG_S_FOREIGN_STOPS, S(foreign_stops), 0, false},
-    {"reconcile_interval_seconds", V_SETTING_MS, TG_S_RECONCILE_INTERVAL,
-     S(reconcile_interval_ms), 0, false},
+    {"reconcile_interval_seconds", V_SETTING_MS, TG_S_RECONCILE_INTERVAL, S(reconcile_interval_ms),
+     0, false},
     {"stale_seconds", V_SETTING_MS, TG_S_STALE, S(stale_ms), 0, false},
     {"max_update_delay_seconds", V_SETTING_MS, TG_S_MAX_UPDATE_DELAY, S(max_update_delay_ms), 0,
      false},
@@ -102,7 +102,8 @@ static void format_value(const value_def *d, const tg_params *p, const tg_guard_
         tg_params_format_steps(p, buf);
         return;
     case V_ON_CROSSED:
-        snprintf(buf, VALUE_TEXT_MAX, "%s", p->on_crossed == TG_ON_CROSSED_ALERT ? "alert" : "close");
+        snprintf(buf, VALUE_TEXT_MAX, "%s",
+                 p->on_crossed == TG_ON_CROSSED_ALERT ? "alert" : "close");
         return;
     case V_FOREIGN:
         snprintf(buf, VALUE_TEXT_MAX, "%s", tg_foreign_stops_str(s->foreign_stops));
