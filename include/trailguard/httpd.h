@@ -80,10 +80,10 @@ uint16_t tg_httpd_port(const tg_httpd *h);
  * frees itself once the loop has closed them (run the loop). */
 void tg_httpd_stop(tg_httpd *h);
 
-/* Requests answered, and of those answered 413 (body too large). */
 typedef struct tg_httpd_stats {
-    uint64_t requests;  /* requests answered */
-    uint64_t too_large; /* of which 413 */
+    uint64_t requests;    /* requests answered */
+    uint64_t too_large;   /* of which 413 (body too large) */
+    uint64_t connections; /* connections open now */
 } tg_httpd_stats;
 tg_httpd_stats tg_httpd_get_stats(const tg_httpd *h);
 

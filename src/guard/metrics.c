@@ -12,25 +12,25 @@
 #include <string.h>
 
 struct tg_metrics_series {
-    tg_metrics_family *family;                                 /* owner */
-    char values[TG_METRICS_LABELS_MAX][TG_METRICS_VALUE_MAX];  /* label values */
-    double value;                                              /* counter/gauge; histogram sum */
-    uint64_t count;                                            /* histogram observations */
-    uint64_t buckets[TG_METRICS_BUCKETS_MAX + 1];              /* per bucket, not cumulative; last = +Inf */
-    tg_metrics_series *next;                                   /* next series of the family */
+    tg_metrics_family *family;                                /* owner */
+    char values[TG_METRICS_LABELS_MAX][TG_METRICS_VALUE_MAX]; /* label values */
+    double value;                                             /* counter/gauge; histogram sum */
+    uint64_t count;                                           /* histogram observations */
+    uint64_t buckets[TG_METRICS_BUCKETS_MAX + 1]; /* per bucket, not cumulative; last = +Inf */
+    tg_metrics_series *next;                      /* next series of the family */
 };
 
 struct tg_metrics_family {
-    tg_metrics *registry;                                     /* owner */
-    tg_metrics_kind kind;                                     /* counter, gauge, histogram */
-    char name[TG_METRICS_NAME_MAX];                           /* metric name */
-    char help[TG_METRICS_HELP_MAX];                           /* HELP text */
-    char labels[TG_METRICS_LABELS_MAX][TG_METRICS_NAME_MAX];  /* label names */
-    size_t labels_count;                                      /* used entries of labels */
-    double bounds[TG_METRICS_BUCKETS_MAX];                    /* histogram upper bounds */
-    size_t bounds_count;                                      /* used entries of bounds */
-    tg_metrics_series *first;                                 /* series, registration order */
-    tg_metrics_series *last;                                  /* tail of that list */
+    tg_metrics *registry;                                    /* owner */
+    tg_metrics_kind kind;                                    /* counter, gauge, histogram */
+    char name[TG_METRICS_NAME_MAX];                          /* metric name */
+    char help[TG_METRICS_HELP_MAX];                          /* HELP text */
+    char labels[TG_METRICS_LABELS_MAX][TG_METRICS_NAME_MAX]; /* label names */
+    size_t labels_count;                                     /* used entries of labels */
+    double bounds[TG_METRICS_BUCKETS_MAX];                   /* histogram upper bounds */
+    size_t bounds_count;                                     /* used entries of bounds */
+    tg_metrics_series *first;                                /* series, registration order */
+    tg_metrics_series *last;                                 /* tail of that list */
 };
 
 struct tg_metrics {
@@ -97,8 +97,9 @@ static bool parse_labels(tg_metrics_family *f, const char *labels, tg_err *err) 
         const char *end = strchr(p, ',');
         size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
         if (f->labels_count == TG_METRICS_LABELS_MAX || len == 0 || len >= TG_METRICS_NAME_MAX) {
-            tg_err_set(err, TG_E_INVALID, "metrics: labels \"%s\" of %s: empty, too long or over %d",
-                       labels, f->name, TG_METRICS_LABELS_MAX);
+            tg_err_set(err, TG_E_INVALID,
+                       "metrics: labels \"%s\" of %s: empty, too long or over %d", labels, f->name,
+                       TG_METRICS_LABELS_MAX);
             return false;
         }
         char *dst = f->labels[f->labels_count];
@@ -149,9 +150,8 @@ static tg_metrics_family *add_family(tg_metrics *m, tg_metrics_kind kind, const 
     memset(&f, 0, sizeof f);
     f.registry = m;
     f.kind = kind;
-    const char *suffix = kind == TG_METRICS_COUNTER && name != NULL && !ends_with(name, "_total")
-                             ? "_total"
-                             : "";
+    const char *suffix =
+        kind == TG_METRICS_COUNTER && name != NULL && !ends_with(name, "_total") ? "_total" : "";
     if (!name_ok(name, true) || strlen(name) + strlen(suffix) >= TG_METRICS_NAME_MAX) {
         tg_err_set(err, TG_E_INVALID, "metrics: \"%s\" is not a valid metric name",
                    name != NULL ? name : "(null)");
