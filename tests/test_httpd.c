@@ -137,7 +137,8 @@ static reply request(uint16_t port, const char *method, const char *target, cons
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, chunked ? (curl_off_t)-1 : (curl_off_t)body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         chunked ? (curl_off_t)-1 : (curl_off_t)body_len);
     }
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
@@ -168,8 +169,8 @@ static void get_with_query(void **state) {
 static void put_body_and_bearer(void **state) {
     (void)state;
     server *s = server_start(10);
-    reply r = request(s->port, "PUT", "/stops/BTCUSDT", "Authorization: Bearer s3cr3t",
-                      "{\"a\":1}", 7, false);
+    reply r = request(s->port, "PUT", "/stops/BTCUSDT", "Authorization: Bearer s3cr3t", "{\"a\":1}",
+                      7, false);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "PUT /stops/BTCUSDT q= bearer=s3cr3t len=7\n{\"a\":1}");
     r = request(s->port, "GET", "/", "Authorization: Basic Zm9vOmJhcg==", NULL, 0, false);
@@ -273,8 +274,7 @@ static void ephemeral_port_and_errors(void **state) {
     snprintf(listen, sizeof listen, "127.0.0.1:%u", s->port);
     assert_int_equal(tg_httpd_start(&loop, listen, echo, NULL, &h, &err), TG_E_IO);
     assert_int_equal(tg_httpd_start(&loop, "localhost:80", echo, NULL, &h, &err), TG_E_INVALID);
-    assert_int_equal(tg_httpd_start(&loop, "127.0.0.1:99999", echo, NULL, &h, &err),
-                     TG_E_INVALID);
+    assert_int_equal(tg_httpd_start(&loop, "127.0.0.1:99999", echo, NULL, &h, &err), TG_E_INVALID);
     assert_int_equal(tg_httpd_start(&loop, "[::1]:0", echo, NULL, &h, &err), TG_OK);
     assert_true(tg_httpd_port(h) != 0);
     tg_httpd_stop(h);

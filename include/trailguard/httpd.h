@@ -32,12 +32,13 @@
 
 /* One request, valid during the handler call only. */
 typedef struct tg_httpd_request {
-    const char *method; /* "GET", "PUT", ... */
-    const char *path;   /* URL path, percent-decoded, without the query: "/metrics" */
-    const char *query;  /* raw query after '?', still percent-encoded; "" when none */
-    const char *body;   /* request body, NUL-terminated; "" when none */
-    size_t body_len;    /* bytes of body */
-    const char *bearer; /* token from "Authorization: Bearer <token>", or NULL */
+    const char *method;       /* "GET", "PUT", ... */
+    const char *path;         /* URL path, percent-decoded, without the query: "/metrics" */
+    const char *query;        /* raw query after '?', still percent-encoded; "" when none */
+    const char *body;         /* request body, NUL-terminated; "" when none */
+    size_t body_len;          /* bytes of body */
+    const char *bearer;       /* token from "Authorization: Bearer <token>", or NULL */
+    const char *content_type; /* Content-Type header, or NULL */
 } tg_httpd_request;
 
 /* The handler's answer. The server pre-fills status 200, content_type

@@ -20,26 +20,26 @@
 /* One request being received: created by the URI callback (which sees the
  * raw URI, query included), freed by the completion callback. */
 typedef struct httpd_req {
-    char *query;      /* raw query, "" when none */
-    char *body;       /* body received so far, NUL-terminated */
-    size_t len;       /* bytes of body */
-    size_t cap;       /* bytes allocated for body */
+    char *query;       /* raw query, "" when none */
+    char *body;        /* body received so far, NUL-terminated */
+    size_t len;        /* bytes of body */
+    size_t cap;        /* bytes allocated for body */
     bool headers_seen; /* the first access call (headers only) happened */
-    bool too_big;     /* the body passed body_max: answered 413 */
+    bool too_big;      /* the body passed body_max: answered 413 */
 } httpd_req;
 
 struct tg_httpd {
-    uv_loop_t *loop;       /* caller's loop */
-    struct MHD_Daemon *d;  /* the server */
-    uv_poll_t poll;        /* MHD's epoll descriptor */
-    uv_timer_t timer;      /* MHD's next timeout */
-    tg_httpd_handler fn;   /* answers requests */
-    void *ctx;             /* fn's context */
-    tg_httpd_opts opts;    /* bounds */
-    uint16_t port;         /* bound port */
-    tg_httpd_stats stats;  /* counters */
-    uint64_t closed;       /* connections closed so far */
-    int handles_open;      /* uv handles not yet closed */
+    uv_loop_t *loop;      /* caller's loop */
+    struct MHD_Daemon *d; /* the server */
+    uv_poll_t poll;       /* MHD's epoll descriptor */
+    uv_timer_t timer;     /* MHD's next timeout */
+    tg_httpd_handler fn;  /* answers requests */
+    void *ctx;            /* fn's context */
+    tg_httpd_opts opts;   /* bounds */
+    uint16_t port;        /* bound port */
+    tg_httpd_stats stats; /* counters */
+    uint64_t closed;      /* connections closed so far */
+    int handles_open;     /* uv handles not yet closed */
 };
 
 #define PUMP_RUNS_MAX 4 /* MHD_run calls per loop wake-up */
@@ -177,7 +177,8 @@ static bool body_append(httpd_req *r, const char *data, size_t n) {
 }
 
 static const char *bearer_of(struct MHD_Connection *conn) {
-    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *v =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0) {
         return NULL;
     }
@@ -197,6 +198,8 @@ static enum MHD_Result call_handler(tg_httpd *h, struct MHD_Connection *conn, co
         .body = r->body != NULL ? r->body : "",
         .body_len = r->len,
         .bearer = bearer_of(conn),
+        .content_type =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
     };
     tg_httpd_response resp = {200, "text/plain; charset=utf-8", NULL, 0};
     h->fn(h->ctx, &req, &resp);
@@ -291,8 +294,8 @@ static void on_poll(uv_poll_t *p, int status, int events) {
     pump(p->data);
 }
 
-tg_status tg_httpd_start(struct uv_loop_s *loop, const char *listen, tg_httpd_handler fn,
-                         void *ctx, tg_httpd **out, tg_err *err) {
+tg_status tg_httpd_start(struct uv_loop_s *loop, const char *listen, tg_httpd_handler fn, void *ctx,
+                         tg_httpd **out, tg_err *err) {
     tg_httpd_opts o = tg_httpd_opts_default();
     if (listen == NULL || strlen(listen) >= sizeof o.listen) {
         return tg_err_set(err, TG_E_INVALID, "httpd: listen address missing or too long");
