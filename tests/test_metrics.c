@@ -31,8 +31,8 @@ static tg_metrics *sample(void) {
     tg_metrics *m = NULL;
     tg_err err;
     assert_int_equal(tg_metrics_new(8, &m, &err), TG_OK);
-    tg_metrics_family *skips = tg_metrics_counter(m, "trailguard_skips", "Stop updates skipped, by reason.",
-                                                  "reason", &err);
+    tg_metrics_family *skips = tg_metrics_counter(
+        m, "trailguard_skips", "Stop updates skipped, by reason.", "reason", &err);
     assert_non_null(skips);
     tg_metrics_series *rl = tg_metrics_series_get(skips, (const char *[]){"rate_limited"});
     tg_metrics_inc(rl);
@@ -40,9 +40,8 @@ static tg_metrics *sample(void) {
     tg_metrics_add(tg_metrics_series_get(skips, (const char *[]){"min_improvement"}), 5);
     assert_ptr_equal(tg_metrics_series_get(skips, (const char *[]){"rate_limited"}), rl);
 
-    tg_metrics_family *rej = tg_metrics_counter(m, "trailguard_rejects_total",
-                                                "Rejected stop requests, by exchange code.", "code",
-                                                &err);
+    tg_metrics_family *rej = tg_metrics_counter(
+        m, "trailguard_rejects_total", "Rejected stop requests, by exchange code.", "code", &err);
     tg_metrics_inc(tg_metrics_series_get(rej, (const char *[]){"-2021"}));
 
     tg_metrics_family *st = tg_metrics_gauge(m, "trailguard_feed_staleness_seconds",
@@ -53,8 +52,8 @@ static tg_metrics *sample(void) {
     tg_metrics_set(tg_metrics_series_get(st, (const char *[]){"we\"ird\\", "a\nb"}), -1.5);
 
     static const double bounds[] = {0.005, 0.01, 0.1, 1};
-    tg_metrics_family *lat = tg_metrics_histogram(
-        m, "trailguard_replace_seconds", "Stop replace latency.", NULL, bounds, 4, &err);
+    tg_metrics_family *lat = tg_metrics_histogram(m, "trailguard_replace_seconds",
+                                                  "Stop replace latency.", NULL, bounds, 4, &err);
     assert_non_null(lat);
     tg_metrics_series *l = tg_metrics_series_get(lat, NULL);
     tg_metrics_observe(l, 0.003);
