@@ -58,9 +58,26 @@ uint32_t tg_book_symbol_find(const tg_book *book, const char *symbol);
 const char *tg_book_symbol_name(const tg_book *book, uint32_t symbol_id);
 
 /* Opens a position on symbol; o->id is ignored and replaced by the book's
- * position id, written to *position_id. */
+ * position id (the most recently freed slot), written to *position_id. */
 tg_status tg_book_open(tg_book *book, const char *symbol, const tg_open *o, uint32_t *position_id,
                        tg_out *out, tg_err *err);
+
+/* Puts a stop's whole state, as read back from the store, into the book,
+ * byte for byte: it takes slot state->id when that slot is free (so ids
+ * survive a restart), otherwise the lowest free slot, and then rewrites only
+ * the id (read it back from *position_id). The state is checked first
+ * (tg_stop_check(), whose sentence is returned); a CLOSED state is refused
+ * with TG_E_STATE. No output: the state is already stored. */
+tg_status tg_book_restore(tg_book *book, const char *symbol, const tg_stop *state,
+                          uint32_t *position_id, tg_err *err);
+
+/* The next position id in use after `after` (TG_BOOK_NONE to start), in id
+ * order; TG_BOOK_NONE at the end. The book may not change during a walk,
+ * except for tg_book_close() of the id just returned. */
+uint32_t tg_book_next(const tg_book *book, uint32_t after);
+
+/* The symbol id of a position, or TG_BOOK_NONE if the id is not in use. */
+uint32_t tg_book_position_symbol(const tg_book *book, uint32_t position_id);
 
 /* A tick for every open position of symbol_id. */
 void tg_book_tick(tg_book *book, uint32_t symbol_id, int64_t ts_ms, tg_dec price, tg_book_sink sink,
@@ -75,6 +92,20 @@ void tg_book_tick_name(tg_book *book, const char *symbol, int64_t ts_ms, tg_dec 
  * on the book: the book re-reads the symbol's positions on the next tick.
  * Keep no pointer across calls. */
 tg_stop *tg_book_get(tg_book *book, uint32_t position_id);
+
+/* The position for reading, or NULL if the id is not in use. Unlike
+ * tg_book_get() it keeps the symbol's fast path: a dismissed tick is
+ * written into the positions first, so the state reads as if every tick had
+ * been evaluated, and the wake summary stays valid. Keep no pointer across
+ * calls. */
+const tg_stop *tg_book_peek(tg_book *book, uint32_t position_id);
+
+/* Changes to a live position, applied at once: the next tick uses them
+ * (tg_stop_set_params(), tg_stop_set_quantity()). Both invalidate the
+ * symbol's wake band, since they may change what a tick does. An id not in
+ * use is TG_E_INVALID. No output: the caller persists the state. */
+tg_status tg_book_set_params(tg_book *book, uint32_t id, const tg_params *params, tg_err *err);
+tg_status tg_book_set_quantity(tg_book *book, uint32_t id, tg_dec quantity, tg_err *err);
 
 /* The exchange's answers for one position, through the book: the symbol's
  * fast path stays exact whatever the caller keeps. Prefer these to feeding

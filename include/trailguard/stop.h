@@ -200,6 +200,18 @@ void tg_stop_triggered(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out);
  * cancelled so that no orphan order is left behind. */
 void tg_stop_closed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reason reason, tg_out *out);
 
+/* New parameters for an open position (validated first; on error nothing
+ * changes). Before activation the activation and breakeven levels are
+ * recomputed from the entry; while trailing, a candidate that the new trail
+ * distance changes is decided on the next tick under the update policy
+ * (rate limit, minimum improvement, never loosen). No output: the caller
+ * persists the state. */
+tg_status tg_stop_set_params(tg_stop *s, const tg_params *params, tg_err *err);
+
+/* The position was resized on the exchange; quantity must be > 0. No
+ * output: the caller persists the state and re-sizes a reduce-only stop. */
+tg_status tg_stop_set_quantity(tg_stop *s, tg_dec quantity, tg_err *err);
+
 /* The ticks that a position can ignore, for the book's fast path. A tick with
  * since_ms ≤ ts_ms < due_ms and lo ≤ price ≤ hi would make tg_stop_tick()
  * emit nothing and change nothing but last_tick_ms, last_price and

@@ -8,6 +8,7 @@
 #define BOOK_POSITIONS_MAX 10000000u /* slots; a bound on what one book may hold */
 #define BOOK_SYMBOLS_MAX   1000000u
 #define CACHE_LINE_BYTES   64
+#define WORD_BITS          64u
 
 typedef struct book_symbol {
     char name[TG_SYMBOL_MAX]; /* NUL-terminated */
@@ -36,6 +37,7 @@ typedef struct book_wake {
 struct tg_book {
     tg_stop *stops;         /* positions_max slots */
     uint32_t *next;         /* next slot of the same symbol, or of the free list */
+    uint32_t *free_prev;    /* previous slot of the free list, or TG_BOOK_NONE */
     uint32_t *symbol_of;    /* symbol id of each used slot, TG_BOOK_NONE when free */
     book_symbol *symbols;   /* symbols_max entries, symbol_count used */
     book_wake *wake;        /* symbols_max entries, parallel to symbols */
@@ -44,8 +46,14 @@ struct tg_book {
     uint32_t positions_max; /* slots */
     uint32_t symbols_max;   /* symbol entries */
     uint32_t symbol_count;  /* symbols in use */
-    uint32_t free_head;     /* first free slot, or TG_BOOK_NONE */
+    uint64_t *used;         /* bit i of word i/64: slot i in use (bits past the end set) */
+    uint64_t *full;         /* bit w of word w/64: used[w] is all ones (past the end set) */
+    uint32_t used_words;    /* words of used */
+    uint32_t full_words;    /* words of full */
+    uint32_t full_low;      /* every full[] word below this is all ones */
+    uint32_t free_head;     /* most recently freed slot, or TG_BOOK_NONE */
     uint64_t generation;    /* bumped by every call that may change a position */
+    uint32_t depth;         /* tick_evaluate() calls in progress (a sink may tick) */
     bool exhaustive;        /* evaluate every position on every tick (no fast path) */
     tg_book_stats stats;    /* counters */
 };
@@ -102,13 +110,18 @@ tg_status tg_book_new(uint32_t positions_max, uint32_t symbols_max, tg_book **ou
     if (b != NULL) {
         b->stops = calloc(positions_max, sizeof *b->stops);
         b->next = malloc(positions_max * sizeof *b->next);
+        b->free_prev = malloc(positions_max * sizeof *b->free_prev);
+        b->used_words = (positions_max + WORD_BITS - 1) / WORD_BITS;
+        b->full_words = (b->used_words + WORD_BITS - 1) / WORD_BITS;
+        b->used = calloc(b->used_words, sizeof *b->used);
+        b->full = calloc(b->full_words, sizeof *b->full);
         b->symbol_of = malloc(positions_max * sizeof *b->symbol_of);
         b->symbols = calloc(symbols_max, sizeof *b->symbols);
         b->wake = aligned_alloc(CACHE_LINE_BYTES, symbols_max * sizeof *b->wake);
         b->hash = malloc(hash_size * sizeof *b->hash);
     }
     if (b == NULL || !b->stops || !b->next || !b->symbol_of || !b->symbols || !b->wake ||
-        !b->hash) {
+        !b->hash || !b->used || !b->full || !b->free_prev) {
         tg_book_free(b);
         return tg_err_set(err, TG_E_NOMEM, "out of memory for a book of %u positions",
                           positions_max);
@@ -120,9 +133,20 @@ tg_status tg_book_new(uint32_t positions_max, uint32_t symbols_max, tg_book **ou
     memset(b->wake, 0, symbols_max * sizeof *b->wake);
     for (uint32_t i = 0; i < positions_max; i++) {
         b->next[i] = i + 1 < positions_max ? i + 1 : TG_BOOK_NONE;
+        b->free_prev[i] = i > 0 ? i - 1 : TG_BOOK_NONE;
         b->symbol_of[i] = TG_BOOK_NONE;
     }
     b->free_head = 0;
+    /* Slots past the end read as in use, words past the end as full, so
+     * that neither is ever handed out. */
+    uint32_t tail = positions_max % WORD_BITS;
+    if (tail != 0) {
+        b->used[b->used_words - 1] = ~0ull << tail;
+    }
+    uint32_t full_tail = b->used_words % WORD_BITS;
+    if (full_tail != 0) {
+        b->full[b->full_words - 1] = ~0ull << full_tail;
+    }
     *out = b;
     return TG_OK;
 }
@@ -133,10 +157,13 @@ void tg_book_free(tg_book *book) {
     }
     free(book->stops);
     free(book->next);
+    free(book->free_prev);
     free(book->symbol_of);
     free(book->symbols);
     free(book->wake);
     free(book->hash);
+    free(book->used);
+    free(book->full);
     free(book);
 }
 
@@ -184,6 +211,104 @@ const char *tg_book_symbol_name(const tg_book *book, uint32_t symbol_id) {
     return symbol_id < book->symbol_count ? book->symbols[symbol_id].name : NULL;
 }
 
+/* ---- slots: a two-level bitmap, so the lowest free slot, a given slot and
+ * the next slot in use are found without walking a list ---------------- */
+
+static bool slot_used(const tg_book *b, uint32_t slot) {
+    return (b->used[slot / WORD_BITS] >> (slot % WORD_BITS) & 1u) != 0;
+}
+
+/* The lowest free slot, or TG_BOOK_NONE when the book is full. */
+static uint32_t slot_lowest_free(tg_book *b) {
+    for (uint32_t fw = b->full_low; fw < b->full_words; fw++) {
+        if (b->full[fw] != ~0ull) {
+            b->full_low = fw;
+            uint32_t w = fw * WORD_BITS + (uint32_t)__builtin_ctzll(~b->full[fw]);
+            assert(w < b->used_words && b->used[w] != ~0ull);
+            uint32_t slot = w * WORD_BITS + (uint32_t)__builtin_ctzll(~b->used[w]);
+            assert(slot < b->positions_max);
+            return slot;
+        }
+    }
+    b->full_low = b->full_words;
+    return TG_BOOK_NONE;
+}
+
+static void slot_take(tg_book *b, uint32_t slot) {
+    assert(slot < b->positions_max && !slot_used(b, slot));
+    uint32_t w = slot / WORD_BITS;
+    b->used[w] |= 1ull << (slot % WORD_BITS);
+    if (b->used[w] == ~0ull) {
+        b->full[w / WORD_BITS] |= 1ull << (w % WORD_BITS);
+    }
+}
+
+static void slot_release(tg_book *b, uint32_t slot) {
+    assert(slot < b->positions_max && slot_used(b, slot));
+    uint32_t w = slot / WORD_BITS;
+    b->used[w] &= ~(1ull << (slot % WORD_BITS));
+    b->full[w / WORD_BITS] &= ~(1ull << (w % WORD_BITS));
+    if (w / WORD_BITS < b->full_low) {
+        b->full_low = w / WORD_BITS;
+    }
+}
+
+/* The free list (doubly linked, so that a restore can take any free slot out
+ * of it) hands out the most recently freed slot first. */
+static void free_remove(tg_book *b, uint32_t slot) {
+    uint32_t prev = b->free_prev[slot], next = b->next[slot];
+    if (prev == TG_BOOK_NONE) {
+        assert(b->free_head == slot);
+        b->free_head = next;
+    } else {
+        b->next[prev] = next;
+    }
+    if (next != TG_BOOK_NONE) {
+        b->free_prev[next] = prev;
+    }
+}
+
+static void free_push(tg_book *b, uint32_t slot) {
+    b->next[slot] = b->free_head;
+    b->free_prev[slot] = TG_BOOK_NONE;
+    if (b->free_head != TG_BOOK_NONE) {
+        b->free_prev[b->free_head] = slot;
+    }
+    b->free_head = slot;
+}
+
+/* Takes a free slot out of the free list and links it into its symbol's
+ * list. */
+static void slot_link(tg_book *b, uint32_t slot, uint32_t sym) {
+    free_remove(b, slot);
+    slot_take(b, slot);
+    b->next[slot] = b->symbols[sym].head;
+    b->symbols[sym].head = slot;
+    b->wake[sym].open_count++;
+    b->symbol_of[slot] = sym;
+    b->stats.open_positions++;
+}
+
+uint32_t tg_book_next(const tg_book *book, uint32_t after) {
+    assert(book != NULL);
+    uint32_t start = after == TG_BOOK_NONE ? 0 : after + 1;
+    if (after != TG_BOOK_NONE && after >= book->positions_max - 1) {
+        return TG_BOOK_NONE;
+    }
+    uint32_t w = start / WORD_BITS;
+    uint64_t bits = book->used[w] & (~0ull << (start % WORD_BITS));
+    for (;;) {
+        if (bits != 0) {
+            uint32_t slot = w * WORD_BITS + (uint32_t)__builtin_ctzll(bits);
+            return slot < book->positions_max ? slot : TG_BOOK_NONE;
+        }
+        if (++w == book->used_words) {
+            return TG_BOOK_NONE;
+        }
+        bits = book->used[w];
+    }
+}
+
 tg_status tg_book_open(tg_book *book, const char *symbol, const tg_open *o, uint32_t *position_id,
                        tg_out *out, tg_err *err) {
     assert(book != NULL && symbol != NULL && o != NULL && out != NULL);
@@ -206,12 +331,45 @@ tg_status tg_book_open(tg_book *book, const char *symbol, const tg_open *o, uint
         return st;
     }
     wake_touch(book, sym); /* the dismissed ticks predate the new position */
-    book->free_head = book->next[slot];
-    book->next[slot] = book->symbols[sym].head;
-    book->symbols[sym].head = slot;
-    book->wake[sym].open_count++;
-    book->symbol_of[slot] = sym;
-    book->stats.open_positions++;
+    slot_link(book, slot, sym);
+    if (position_id != NULL) {
+        *position_id = slot;
+    }
+    return TG_OK;
+}
+
+tg_status tg_book_restore(tg_book *book, const char *symbol, const tg_stop *state,
+                          uint32_t *position_id, tg_err *err) {
+    assert(book != NULL && symbol != NULL && state != NULL);
+    tg_status st = tg_stop_check(state, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    if (state->state == TG_STATE_CLOSED) {
+        return tg_err_set(err, TG_E_STATE,
+                          "position %u is closed: a closed position is not restored into the book",
+                          (unsigned)state->id);
+    }
+    uint32_t sym = tg_book_symbol(book, symbol);
+    if (sym == TG_BOOK_NONE) {
+        return tg_err_set(err, TG_E_CAPACITY,
+                          "symbol '%s' is empty, longer than %d bytes, or the book's %u symbols "
+                          "are taken",
+                          symbol, TG_SYMBOL_MAX - 1, book->symbols_max);
+    }
+    uint32_t slot = state->id;
+    if (slot >= book->positions_max || slot_used(book, slot)) {
+        slot = slot_lowest_free(book);
+    }
+    if (slot == TG_BOOK_NONE) {
+        return tg_err_set(err, TG_E_CAPACITY, "the book is full (%u positions)",
+                          book->positions_max);
+    }
+    wake_touch(book, sym);
+    memcpy(&book->stops[slot], state, sizeof *state); /* padding included: byte-identical */
+    book->stops[slot].id = slot;
+    slot_link(book, slot, sym);
+    assert(tg_stop_check(&book->stops[slot], NULL) == TG_OK);
     if (position_id != NULL) {
         *position_id = slot;
     }
@@ -226,6 +384,7 @@ static void tick_evaluate(tg_book *b, uint32_t sym, int64_t ts_ms, tg_dec price,
     wake_flush(b, sym);
     w->valid = 0;
     uint64_t generation = ++b->generation;
+    b->depth++;
     tg_wake sum = {INT64_MIN, INT64_MAX, {INT64_MIN}, {INT64_MAX}};
     bool any_live = false;
     tg_out out;
@@ -251,7 +410,11 @@ static void tick_evaluate(tg_book *b, uint32_t sym, int64_t ts_ms, tg_dec price,
         sum.lo = tg_dec_max(sum.lo, band.lo);
         sum.hi = tg_dec_min(sum.hi, band.hi);
     }
-    if (b->generation != generation || b->exhaustive) {
+    b->depth--;
+    /* A tick from inside a sink is evaluated while an outer tick is still
+     * walking the positions: its band would not include what the outer one
+     * does next, so only the outermost evaluation may build the summary. */
+    if (b->generation != generation || b->exhaustive || b->depth != 0) {
         w->valid = 0; /* a sink changed the book, maybe with a tick of this symbol */
         return;
     }
@@ -309,6 +472,40 @@ tg_stop *tg_book_get(tg_book *book, uint32_t position_id) {
     return &book->stops[position_id];
 }
 
+const tg_stop *tg_book_peek(tg_book *book, uint32_t position_id) {
+    assert(book != NULL);
+    if (position_id >= book->positions_max || book->symbol_of[position_id] == TG_BOOK_NONE) {
+        return NULL;
+    }
+    /* Writing the dismissed tick in leaves every band as it was: the summary
+     * stays valid and the next quiet tick is still dismissed. */
+    wake_flush(book, book->symbol_of[position_id]);
+    return &book->stops[position_id];
+}
+
+uint32_t tg_book_position_symbol(const tg_book *book, uint32_t position_id) {
+    assert(book != NULL);
+    return position_id < book->positions_max ? book->symbol_of[position_id] : TG_BOOK_NONE;
+}
+
+tg_status tg_book_set_params(tg_book *book, uint32_t id, const tg_params *params, tg_err *err) {
+    assert(book != NULL && params != NULL);
+    tg_stop *s = tg_book_get(book, id); /* invalidates the symbol's band */
+    if (s == NULL) {
+        return tg_err_set(err, TG_E_INVALID, "no position %u in the book", (unsigned)id);
+    }
+    return tg_stop_set_params(s, params, err);
+}
+
+tg_status tg_book_set_quantity(tg_book *book, uint32_t id, tg_dec quantity, tg_err *err) {
+    assert(book != NULL);
+    tg_stop *s = tg_book_get(book, id); /* invalidates the symbol's band */
+    if (s == NULL) {
+        return tg_err_set(err, TG_E_INVALID, "no position %u in the book", (unsigned)id);
+    }
+    return tg_stop_set_quantity(s, quantity, err);
+}
+
 /* tg_book_get() writes a dismissed tick into the symbol's positions and
  * marks its summary stale before the input changes the position. */
 void tg_book_confirmed(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec price,
@@ -355,8 +552,8 @@ void tg_book_close(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec pr
     *link = book->next[position_id];
     book->wake[sym].open_count--;
     book->symbol_of[position_id] = TG_BOOK_NONE;
-    book->next[position_id] = book->free_head;
-    book->free_head = position_id;
+    slot_release(book, position_id);
+    free_push(book, position_id);
     book->stats.open_positions--;
 }
 
@@ -375,7 +572,7 @@ tg_book_stats tg_book_get_stats(const tg_book *book) {
 
 size_t tg_book_bytes_per_position(const tg_book *book) {
     assert(book != NULL);
-    size_t per_slot = sizeof(tg_stop) + sizeof(uint32_t) * 2;
+    size_t per_slot = sizeof(tg_stop) + sizeof(uint32_t) * 3 + 1; /* 1 byte ≥ 1 + 1/64 bit */
     size_t shared = (size_t)book->symbols_max * (sizeof(book_symbol) + sizeof(book_wake)) +
                     ((size_t)book->hash_mask + 1) * sizeof(uint32_t) + sizeof(tg_book);
     return per_slot + (shared + book->positions_max - 1) / book->positions_max;

@@ -708,6 +708,61 @@ void tg_stop_closed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reason reason, t
     persist(out, s);
 }
 
+tg_status tg_stop_set_params(tg_stop *s, const tg_params *params, tg_err *err) {
+    assert(s != NULL && params != NULL);
+    if (s->state == TG_STATE_CLOSED) {
+        return tg_err_set(err, TG_E_STATE, "position %u is closed: its parameters are final",
+                          (unsigned)s->id);
+    }
+    tg_status st = tg_params_validate(params, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    tg_stop next = *s;
+    next.params = *params;
+    if (next.state == TG_STATE_INACTIVE || next.state == TG_STATE_WAITING) {
+        bool be_on = tg_dec_is_pos(next.params.breakeven_pct);
+        if (!entry_offset(&next, next.params.activation_pct, true, &next.activation_price) ||
+            (be_on &&
+             !entry_offset(&next, next.params.breakeven_pct, true, &next.breakeven_price))) {
+            return tg_err_set(err, TG_E_INVALID,
+                              "activation or breakeven percent puts the level at or below zero "
+                              "for this %s position",
+                              tg_side_str((tg_side)next.side));
+        }
+        if (!be_on) {
+            next.breakeven_price = dec_zero;
+        }
+    } else if (next.state == TG_STATE_ACTIVE) {
+        /* The trail distance may have changed: the next tick decides about
+         * the new candidate under the update policy, as after a skip. */
+        tg_dec cand;
+        if (compute_candidate(&next, &cand) &&
+            !(has(&next, TG_F_CANDIDATE) && tg_dec_eq(cand, next.candidate))) {
+            next.candidate = cand;
+            next.flags |= TG_F_CANDIDATE;
+            next.deferred = TG_DEFER_INTERVAL;
+        }
+    }
+    *s = next;
+    return TG_OK;
+}
+
+tg_status tg_stop_set_quantity(tg_stop *s, tg_dec quantity, tg_err *err) {
+    assert(s != NULL);
+    if (!tg_dec_is_pos(quantity)) {
+        char a[TG_DEC_STR_MAX];
+        tg_dec_format(quantity, 0, a);
+        return tg_err_set(err, TG_E_INVALID, "quantity %s must be > 0", a);
+    }
+    if (s->state == TG_STATE_CLOSED) {
+        return tg_err_set(err, TG_E_STATE, "position %u is closed: it has no size to change",
+                          (unsigned)s->id);
+    }
+    s->quantity = quantity;
+    return TG_OK;
+}
+
 bool tg_stop_is_open(const tg_stop *s) {
     return s->state <= TG_STATE_ACTIVE;
 }
