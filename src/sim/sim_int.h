@@ -6,11 +6,13 @@
  * lock around the market, only around the hand-over of one call.
  *
  * Files: http.c (byte parsers), buf.c (response text), crypto.c (HMAC,
- * WebSocket accept key), market.c (instruments, accounts, positions, orders,
- * triggers, unprotected windows, request log, faults, rate limits),
- * binance.c / bybit.c (REST endpoints), control.c (/sim/ endpoints),
- * scenario.c (accounts and scenario files, price paths), ws.c (streams),
- * server.c (libuv sockets, thread, public API).
+ * WebSocket accept key), market.c (instruments, clocks, accounts, positions,
+ * orders and their history, unprotected windows, request log, fault rules),
+ * trigger.c (stop triggers on the mark and the events of both venues),
+ * binance.c / bybit.c (REST endpoints and their rate limits), control.c
+ * (/sim/ endpoints), scenario.c (accounts and scenario files, price paths),
+ * ws.c (streams), server.c (libuv sockets, connection limits, thread, public
+ * API).
  */
 #ifndef TG_SIM_INT_H
 #define TG_SIM_INT_H
@@ -373,7 +375,6 @@ void sim_log_add(tg_sim *sim, const sim_log_entry *e);
  * request). */
 const sim_fault *sim_fault_take(tg_sim *sim, const char *method, const char *path);
 bool sim_fault_kind_parse(const char *s, sim_fault_kind *out);
-const char *sim_fault_kind_name(sim_fault_kind k);
 
 /* ---- venue endpoints ---- */
 
