@@ -5,11 +5,19 @@
 #define _POSIX_C_SOURCE 200809L /* pthread types through uv.h */
 
 #include <assert.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include "sim/sim_int.h"
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* BSDs: SO_NOSIGPIPE on the socket does the same */
+#endif
 
 #define SIM_BACKLOG      128    /* pending connections per listener */
 #define SIM_DELAYED_MAX  256    /* stream messages waiting on a latency fault */
@@ -45,15 +53,52 @@ static void on_written(uv_write_t *req, int status) {
     sim_conn *c = w->conn;
     free(w->data);
     free(w);
-    if (status < 0 || c->close_after) {
+    assert(c->writes_queued > 0);
+    c->writes_queued--;
+    if (status < 0 || (c->close_after && c->writes_queued == 0)) {
         sim_conn_close(c->sim, c);
     }
 }
 
-/* Takes ownership of data. */
+/* Writes what the socket takes now with send(MSG_NOSIGNAL), so a peer that
+ * has gone raises EPIPE instead of SIGPIPE; returns the bytes written, or -1
+ * when the connection is broken. Only when nothing is queued in libuv, or
+ * the bytes would go out of order. */
+static ssize_t conn_send_now(sim_conn *c, const char *data, size_t len) {
+    uv_os_fd_t fd;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) != 0 || c->writes_queued != 0 ||
+        uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
+        return 0;
+    }
+    ssize_t n;
+    do {
+        n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+    return n;
+}
+
+/* Takes ownership of data. What the socket does not take at once is queued
+ * in libuv (whose own writes cannot raise SIGPIPE: the loop thread blocks
+ * it). */
 static void conn_write(sim_conn *c, char *data, size_t len) {
     if (c->closing) {
         free(data);
+        return;
+    }
+    ssize_t sent = conn_send_now(c, data, len);
+    if (sent < 0) {
+        free(data);
+        sim_conn_close(c->sim, c);
+        return;
+    }
+    if ((size_t)sent == len) {
+        free(data);
+        if (c->close_after) {
+            sim_conn_close(c->sim, c);
+        }
         return;
     }
     sim_write *w = malloc(sizeof *w);
@@ -64,11 +109,20 @@ static void conn_write(sim_conn *c, char *data, size_t len) {
     }
     w->conn = c;
     w->data = data;
-    uv_buf_t buf = uv_buf_init(data, (unsigned)len);
+    uv_buf_t buf = uv_buf_init(data + sent, (unsigned)(len - (size_t)sent));
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
         free(data);
         free(w);
         sim_conn_close(c->sim, c);
+        return;
+    }
+    c->writes_queued++;
+}
+
+void sim_conn_finish(tg_sim *sim, sim_conn *c) {
+    c->close_after = true;
+    if (c->writes_queued == 0) {
+        sim_conn_close(sim, c);
     }
 }
 
@@ -439,7 +493,7 @@ void sim_conn_ws_send(tg_sim *sim, sim_conn *c, const char *text, size_t len) {
 static void ws_close_with(sim_conn *c, uint16_t code) {
     char payload[2] = {(char)(code >> 8), (char)(code & 0xff)};
     ws_send_frame(c, 8, payload, 2);
-    c->close_after = true;
+    sim_conn_finish(c->sim, c);
 }
 
 /* Consumes complete frames; returns false when the connection ends. */
@@ -467,7 +521,7 @@ static bool process_ws(tg_sim *sim, sim_conn *c) {
             ws_send_frame(c, 10, (const char *)payload, (size_t)f.payload_len);
         } else if (f.opcode == 8) {
             ws_send_frame(c, 8, (const char *)payload, f.payload_len >= 2 ? 2 : 0);
-            c->close_after = true;
+            sim_conn_finish(sim, c);
             alive = false;
         }
     }
@@ -658,6 +712,14 @@ static void on_wake(uv_async_t *a) {
 
 static void *loop_main(void *arg) {
     tg_sim *sim = arg;
+    /* libuv writes with write(2): a peer that has closed would raise SIGPIPE,
+     * whose default kills the whole process. Blocked here it stays pending on
+     * this thread only and the write fails with EPIPE, whatever the program
+     * that embeds the emulator does with the signal. */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     uv_run(&sim->loop, UV_RUN_DEFAULT);
     return NULL;
 }

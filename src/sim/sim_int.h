@@ -439,6 +439,7 @@ struct sim_conn {
     bool hung;          /* timeout fault: ignore everything */
     bool busy;          /* an answer is delayed: parse nothing more */
     bool close_after;   /* close once the answer is written */
+    int writes_queued;  /* writes handed to libuv and not completed */
     char *in;           /* received bytes, SIM_CONN_IN_MAX */
     size_t in_len;      /* bytes in `in` */
     char *pending;      /* delayed answer bytes */
@@ -461,5 +462,7 @@ void sim_conn_ws_send(tg_sim *sim, sim_conn *c, const char *text, size_t len);
 /* Sends a text frame after ms milliseconds (if the connection still lives). */
 void sim_conn_ws_send_later(tg_sim *sim, sim_conn *c, const char *text, size_t len, int64_t ms);
 void sim_conn_close(tg_sim *sim, sim_conn *c);
+/* Closes the connection once everything written so far has gone out. */
+void sim_conn_finish(tg_sim *sim, sim_conn *c);
 
 #endif

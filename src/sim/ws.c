@@ -533,7 +533,7 @@ void sim_ws_listen_key_expired(tg_sim *sim, int account, const char *key) {
         sim_conn *c = sim->conns[k];
         if (c != NULL && !c->closing && c->ws == SIM_WS_BN_USER && c->account == account) {
             reply(sim, c, out);
-            c->close_after = true; /* closes once the event is written */
+            sim_conn_finish(sim, c); /* closes once the event is written */
         }
     }
 }
