@@ -103,10 +103,132 @@ static void test_closed_client_no_sigpipe(void **state) {
     tu_sim_stop(&t);
 }
 
+/* ---- 2. idle and slow connections ---- */
+
+#define IDLE_SOCKETS 300 /* more than a port admits */
+
+static void test_idle_connections_do_not_lock_out(void **state) {
+    (void)state;
+    tu_sim t;
+    tu_sim_start(&t);
+    int fds[IDLE_SOCKETS];
+    for (int i = 0; i < IDLE_SOCKETS; i++) {
+        fds[i] = raw_connect(t.port.binance);
+    }
+    tu_sleep_ms(300);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v5/market/time", (unsigned)t.port.bybit);
+    tu_resp r = tu_http("GET", url, NULL, NULL, 3000);
+    assert_int_equal(r.status, 200);
+    tu_resp_free(&r);
+    r = tu_bn_public(&t, "/fapi/v1/time");
+    assert_int_equal(r.status, 200);
+    tu_resp_free(&r);
+    assert_true(state_num(&t, "evictions") >= IDLE_SOCKETS - 240);
+    for (int i = 0; i < IDLE_SOCKETS; i++) {
+        close(fds[i]);
+    }
+    tu_sim_stop(&t);
+}
+
+/* Is fd closed by the peer within timeout_ms (after any bytes it sends)? */
+static bool closed_within(int fd, int timeout_ms, char *out, size_t cap) {
+    size_t len = 0;
+    int64_t end = tu_now_ms() + timeout_ms;
+    while (tu_now_ms() < end) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)(end - tu_now_ms()) + 1) <= 0) {
+            continue;
+        }
+        ssize_t n = recv(fd, out + len, cap - 1 - len, 0);
+        if (n <= 0) {
+            return true;
+        }
+        len += (size_t)n;
+        out[len] = '\0';
+    }
+    return false;
+}
+
+static void test_header_and_idle_timeouts(void **state) {
+    (void)state;
+    tu_sim t;
+    tu_sim_start(&t);
+    tu_ctl_ok(&t, "POST", "/sim/limits", "{\"header_timeout_ms\":300,\"idle_timeout_ms\":600}");
+    int slow = raw_connect(t.port.binance);
+    int silent = raw_connect(t.port.bybit);
+    int kept = raw_connect(t.port.binance);
+    char out[4096] = "";
+    raw_exchange(kept, "GET /fapi/v1/time HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out, 2000);
+    assert_int_equal(raw_status(out), 200);
+    assert_int_equal(send(slow, "GET /fapi/v1/time HTTP/1.1\r\nHo", 32, 0), 32);
+    out[0] = '\0';
+    assert_true(closed_within(slow, 3000, out, sizeof out));
+    assert_int_equal(raw_status(out), 408);
+    assert_true(closed_within(silent, 3000, out, sizeof out));
+    assert_true(closed_within(kept, 3000, out, sizeof out));
+    assert_true(state_num(&t, "timeout_closes") >= 3);
+    close(slow);
+    close(silent);
+    close(kept);
+    tu_sim_stop(&t);
+}
+
+/* ---- 3. stream clients that never read ---- */
+
+#define SLOW_READERS 20 /* stream clients that never read */
+
+static double call_state_num(tg_sim *sim, const char *name) {
+    char out[8192];
+    assert_int_equal(tg_sim_call(sim, "GET", "/sim/state", NULL, out, sizeof out), 200);
+    cJSON *j = cJSON_Parse(out);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    if (strcmp(name, "connections") == 0) {
+        d = cJSON_GetObjectItemCaseSensitive(v, "binance")->valuedouble;
+    }
+    cJSON_Delete(j);
+    return d;
+}
+
+static void test_slow_stream_readers_cut_off(void **state) {
+    (void)state;
+    tu_sim t;
+    tu_sim_start(&t);
+    tu_ws *ws = calloc(SLOW_READERS, sizeof *ws);
+    assert_non_null(ws);
+    for (int i = 0; i < SLOW_READERS; i++) {
+        assert_int_equal(tu_ws_open(&ws[i], t.port.binance, "/ws/btcusdt@markPrice"), 101);
+        int small = 4096;
+        setsockopt(ws[i].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    }
+    char out[256];
+    int64_t end = tu_now_ms() + 60000;
+    int rounds = 0;
+    while (call_state_num(t.sim, "slow_disconnects") < SLOW_READERS && tu_now_ms() < end) {
+        for (int k = 0; k < 500; k++, rounds++) {
+            const char *body = rounds % 2 ? "{\"symbol\":\"BTCUSDT\",\"price\":\"50000\"}"
+                                          : "{\"symbol\":\"BTCUSDT\",\"price\":\"50000.1\"}";
+            assert_int_equal(tg_sim_call(t.sim, "POST", "/sim/mark", body, out, sizeof out), 200);
+        }
+    }
+    assert_int_equal(call_state_num(t.sim, "slow_disconnects"), SLOW_READERS);
+    tu_sleep_ms(100);
+    assert_int_equal(call_state_num(t.sim, "connections"), 0);
+    for (int i = 0; i < SLOW_READERS; i++) {
+        tu_ws_close(&ws[i]);
+    }
+    free(ws);
+    tu_sim_stop(&t);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_closed_client_no_sigpipe),
+        cmocka_unit_test(test_idle_connections_do_not_lock_out),
+        cmocka_unit_test(test_header_and_idle_timeouts),
+        cmocka_unit_test(test_slow_stream_readers_cut_off),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

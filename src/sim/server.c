@@ -45,6 +45,8 @@ typedef struct sim_write {
 
 static void on_close(uv_handle_t *h);
 static void process_input(tg_sim *sim, sim_conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
 /* ---- writing ---- */
 
@@ -55,9 +57,23 @@ static void on_written(uv_write_t *req, int status) {
     free(w);
     assert(c->writes_queued > 0);
     c->writes_queued--;
+    c->active_ms = (int64_t)uv_now(&c->sim->loop);
     if (status < 0 || (c->close_after && c->writes_queued == 0)) {
         sim_conn_close(c->sim, c);
+        return;
     }
+    if (c->read_paused && !c->closing &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= SIM_OUT_BYTES_MAX / 4) {
+        c->read_paused = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        process_input(c->sim, c);
+    }
+}
+
+/* Is the output queued for c over its bounds? */
+static bool conn_backlogged(const sim_conn *c, size_t limit) {
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) > limit ||
+           c->writes_queued > SIM_OUT_MSGS_MAX;
 }
 
 /* Writes what the socket takes now with send(MSG_NOSIGNAL), so a peer that
@@ -117,6 +133,12 @@ static void conn_write(sim_conn *c, char *data, size_t len) {
         return;
     }
     c->writes_queued++;
+    if (c->ws != SIM_WS_NONE && conn_backlogged(c, SIM_OUT_BYTES_MAX)) {
+        /* A stream client that does not read: the exchanges disconnect it,
+         * and closing returns the queued bytes (their writes are canceled). */
+        c->sim->slow_disconnects++;
+        sim_conn_close(c->sim, c);
+    }
 }
 
 void sim_conn_finish(tg_sim *sim, sim_conn *c) {
@@ -142,6 +164,8 @@ static const char *status_text(int status) {
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
     case 413:
         return "Payload Too Large";
     case 418:
@@ -234,9 +258,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         sim_conn_close(c->sim, c);
         return;
     }
+    c->active_ms = (int64_t)uv_now(&c->sim->loop);
     if (c->hung) {
         c->in_len = 0; /* a hung request never answers: drop what follows */
         return;
+    }
+    if (c->in_len == 0) {
+        c->req_ms = c->active_ms;
     }
     c->in_len += (size_t)n;
     assert(c->in_len <= SIM_CONN_IN_MAX);
@@ -262,9 +290,50 @@ static void reject_connection(tg_sim *sim, uv_stream_t *server) {
     uv_close((uv_handle_t *)reject, on_reject_closed);
 }
 
+size_t sim_conn_count(const tg_sim *sim, sim_venue v) {
+    size_t n = 0;
+    for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
+        const sim_conn *c = sim->conns[i];
+        n += c != NULL && !c->closing && c->venue == v;
+    }
+    return n;
+}
+
+/* An HTTP connection waiting for its next request, with nothing in flight:
+ * closing it loses no answer. */
+static bool conn_idle(const sim_conn *c) {
+    return !c->closing && c->ws == SIM_WS_NONE && !c->busy && c->writes_queued == 0 &&
+           (c->in_len == 0 || c->hung);
+}
+
+/* The port of v is full: closes its least recently active idle connection.
+ * False when every connection there is a stream or mid-request. */
+static bool evict_idle(tg_sim *sim, sim_venue v) {
+    sim_conn *oldest = NULL;
+    for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
+        sim_conn *c = sim->conns[i];
+        if (c != NULL && c->venue == v && conn_idle(c) &&
+            (oldest == NULL || c->active_ms < oldest->active_ms)) {
+            oldest = c;
+        }
+    }
+    if (oldest == NULL) {
+        return false;
+    }
+    sim->evictions++;
+    sim_conn_close(sim, oldest);
+    return true;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
     tg_sim *sim = server->data;
     if (status < 0) {
+        return;
+    }
+    sim_venue venue =
+        server == (uv_stream_t *)&sim->listener[SIM_BINANCE] ? SIM_BINANCE : SIM_BYBIT;
+    if (sim_conn_count(sim, venue) >= SIM_CONNS_PORT_MAX && !evict_idle(sim, venue)) {
+        reject_connection(sim, server);
         return;
     }
     int slot = -1;
@@ -283,7 +352,8 @@ static void on_connection(uv_stream_t *server, int status) {
     c->id = ++sim->next_conn_id;
     c->slot = slot;
     c->account = -1;
-    c->venue = server == (uv_stream_t *)&sim->listener[SIM_BINANCE] ? SIM_BINANCE : SIM_BYBIT;
+    c->venue = venue;
+    c->active_ms = c->req_ms = (int64_t)uv_now(&sim->loop);
     uv_tcp_init(&sim->loop, &c->tcp);
     uv_timer_init(&sim->loop, &c->delay);
     c->tcp.data = c->delay.data = c;
@@ -536,6 +606,13 @@ static void process_input(tg_sim *sim, sim_conn *c) {
             process_ws(sim, c);
             return;
         }
+        if (conn_backlogged(c, SIM_OUT_BYTES_MAX / 2)) {
+            /* a client pipelining faster than it reads: stop reading until
+             * its answers drain (on_written) instead of queueing more */
+            c->read_paused = true;
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            return;
+        }
         sim_http_req *req = malloc(sizeof *req);
         if (req == NULL) {
             sim_conn_close(sim, c);
@@ -555,6 +632,7 @@ static void process_input(tg_sim *sim, sim_conn *c) {
             if (!c->hung) {
                 memmove(c->in, c->in + used, c->in_len - used);
                 c->in_len -= used;
+                c->req_ms = (int64_t)uv_now(&sim->loop);
             }
         } else if (p != SIM_PARSE_MORE) {
             send_plain_error(c, p == SIM_PARSE_TOO_BIG ? 413 : 400);
@@ -637,9 +715,32 @@ static void ping_binance_streams(tg_sim *sim) {
     }
 }
 
+/* Slowloris and idle keep-alive: a request that has started must be
+ * complete within header_timeout_ms (else 408), a connection without one
+ * closes after idle_timeout_ms. Streams, answers in flight and the timeout
+ * fault's silent connections are left alone. */
+static void expire_connections(tg_sim *sim) {
+    int64_t now = (int64_t)uv_now(&sim->loop);
+    for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
+        sim_conn *c = sim->conns[i];
+        if (c == NULL || c->closing || c->ws != SIM_WS_NONE || c->busy || c->hung ||
+            c->close_after || c->writes_queued != 0 || c->read_paused) {
+            continue;
+        }
+        if (c->in_len > 0 && now - c->req_ms >= sim->header_timeout_ms) {
+            sim->timeout_closes++;
+            send_plain_error(c, 408);
+        } else if (c->in_len == 0 && now - c->active_ms >= sim->idle_timeout_ms) {
+            sim->timeout_closes++;
+            sim_conn_close(sim, c);
+        }
+    }
+}
+
 static void on_tick(uv_timer_t *t) {
     tg_sim *sim = t->data;
     sim->ticks++;
+    expire_connections(sim);
     sim_paths_tick(sim, (int64_t)uv_now(&sim->loop));
     bool one_s = sim->ticks % (1000 / SIM_TICK_MS) == 0;
     bool three_s = sim->ticks % (3000 / SIM_TICK_MS) == 0;
@@ -747,6 +848,8 @@ tg_status tg_sim_new(const tg_sim_config *config, tg_sim **out, tg_err *err) {
     sim->rng = config->seed;
     sim->mono0_us = 0;
     sim->mono0_us = sim_mono_us(sim);
+    sim->header_timeout_ms = SIM_HEADER_TIMEOUT_MS;
+    sim->idle_timeout_ms = SIM_IDLE_TIMEOUT_MS;
     pthread_mutex_init(&sim->call_mu, NULL);
     pthread_cond_init(&sim->call_cv, NULL);
     sim_market_init(sim);
