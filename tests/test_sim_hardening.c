@@ -222,6 +222,123 @@ static void test_slow_stream_readers_cut_off(void **state) {
     tu_sim_stop(&t);
 }
 
+/* ---- 5. numbers out of range ---- */
+
+#define DAY_MS 86400000LL
+
+static void test_binance_recv_window_range(void **state) {
+    (void)state;
+    tu_sim t;
+    tu_sim_start(&t);
+    int64_t old = tu_now_ms() - 30 * DAY_MS;
+    static const char *const windows[] = {"recvWindow=99999999999999999999", "recvWindow=-5",
+                                          "recvWindow=60001", "recvWindow=3000000000",
+                                          "recvWindow=1e3"};
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+        tu_resp r = tu_bn_full(&t, "GET", "/fapi/v2/positionRisk", windows[i], false, TU_BN_KEY,
+                               TU_BN_SECRET, old);
+        assert_int_equal(r.status, 400);
+        assert_int_equal(tu_code(&r), -1131);
+        tu_resp_free(&r);
+    }
+    tu_resp r = tu_bn_full(&t, "GET", "/fapi/v2/positionRisk", "recvWindow=60000", false, TU_BN_KEY,
+                           TU_BN_SECRET, old);
+    assert_int_equal(tu_code(&r), -1021);
+    tu_resp_free(&r);
+    r = tu_bn_full(&t, "GET", "/fapi/v2/positionRisk", "", false, TU_BN_KEY, TU_BN_SECRET,
+                   INT64_MIN);
+    assert_int_equal(tu_code(&r), -1102);
+    tu_resp_free(&r);
+    tu_sim_stop(&t);
+}
+
+/* A Bybit GET signed with the given X-BAPI-RECV-WINDOW text. */
+static tu_resp by_get_window(const tu_sim *t, const char *window, int64_t ts) {
+    char text[512], sig[65], h2[64], h3[128], h4[128], url[256];
+    snprintf(text, sizeof text, "%lld%s%scategory=linear&settleCoin=USDT", (long long)ts, TU_BY_KEY,
+             window);
+    tu_hmac(TU_BY_SECRET, text, sig);
+    snprintf(h2, sizeof h2, "X-BAPI-TIMESTAMP: %lld", (long long)ts);
+    snprintf(h3, sizeof h3, "X-BAPI-SIGN: %s", sig);
+    snprintf(h4, sizeof h4, "X-BAPI-RECV-WINDOW: %s", window);
+    const char *headers[] = {"X-BAPI-API-KEY: " TU_BY_KEY, h2, h3, h4, NULL};
+    snprintf(url, sizeof url,
+             "http://127.0.0.1:%u/v5/position/list?category=linear&settleCoin=USDT",
+             (unsigned)t->port.bybit);
+    return tu_http("GET", url, headers, NULL, 5000);
+}
+
+static void test_bybit_recv_window_range(void **state) {
+    (void)state;
+    tu_sim t;
+    tu_sim_start(&t);
+    int64_t old = tu_now_ms() - 30 * DAY_MS;
+    static const char *const windows[] = {
+        "9223372036854775807", "99999999999999999999", "-1", "0", "2592000000", "5000x"};
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+        tu_resp r = by_get_window(&t, windows[i], old);
+        assert_int_equal(tu_retcode(&r), 10001);
+        tu_resp_free(&r);
+    }
+    tu_resp r = by_get_window(&t, "60000", old);
+    assert_int_equal(tu_retcode(&r), 10002);
+    tu_resp_free(&r);
+    r = by_get_window(&t, "5000", tu_now_ms());
+    assert_int_equal(tu_retcode(&r), 0);
+    tu_resp_free(&r);
+    tu_sim_stop(&t);
+}
+
+static void test_ws_numbers_out_of_range(void **state) {
+    (void)state;
+    tu_sim t;
+    tu_sim_start(&t);
+    tu_ws w;
+    char out[4096];
+    assert_int_equal(tu_ws_open(&w, t.port.binance, "/ws"), 101);
+    tu_ws_send(&w, "{\"method\":\"SUBSCRIBE\",\"params\":[\"btcusdt@markPrice\"],\"id\":1e400}");
+    assert_true(tu_ws_wait(&w, "\"id\"", out, sizeof out, 3000));
+    assert_non_null(strstr(out, "\"error\""));
+    tu_ws_send(&w, "{\"method\":\"SUBSCRIBE\",\"params\":[\"btcusdt@markPrice\"],\"id\":-1e300}");
+    assert_true(tu_ws_wait(&w, "\"id\"", out, sizeof out, 3000));
+    assert_non_null(strstr(out, "\"error\""));
+    tu_ws_send(&w, "{\"method\":\"SUBSCRIBE\",\"params\":[\"btcusdt@markPrice\"],\"id\":7}");
+    assert_true(tu_ws_wait(&w, "\"id\":7", out, sizeof out, 3000));
+    assert_non_null(strstr(out, "\"result\":null"));
+    tu_ws_close(&w);
+    assert_int_equal(tu_ws_open(&w, t.port.bybit, "/v5/public/linear"), 101);
+    tu_ws_send(&w, "{\"op\":\"ping\",\"req_id\":1e400}");
+    assert_true(tu_ws_wait(&w, "pong", out, sizeof out, 3000));
+    assert_non_null(strstr(out, "\"req_id\":\"\""));
+    tu_ws_close(&w);
+    assert_int_equal(tu_ws_open(&w, t.port.bybit, "/v5/private"), 101);
+    tu_ws_send(&w, "{\"op\":\"auth\",\"args\":[\"" TU_BY_KEY "\",1e300,\"00\"]}");
+    assert_true(tu_ws_wait(&w, "auth", out, sizeof out, 3000));
+    assert_non_null(strstr(out, "\"success\":false"));
+    tu_ws_send(&w,
+               "{\"op\":\"auth\",\"args\":[\"" TU_BY_KEY "\",\"-99999999999999999999\",\"00\"]}");
+    assert_true(tu_ws_wait(&w, "auth", out, sizeof out, 3000));
+    assert_non_null(strstr(out, "\"success\":false"));
+    tu_ws_close(&w);
+    /* the control endpoint and scenarios read integers with a range too */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/sim/step", (unsigned)t.port.binance);
+    tu_resp r = tu_http("POST", url, NULL, "{\"symbol\":\"BTCUSDT\",\"count\":1e400}", 3000);
+    assert_int_equal(r.status, 400);
+    tu_resp_free(&r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/sim/clock", (unsigned)t.port.binance);
+    r = tu_http("POST", url, NULL, "{\"offset_ms\":-1e300}", 3000);
+    assert_int_equal(r.status, 400);
+    tu_resp_free(&r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/sim/scenario", (unsigned)t.port.binance);
+    r = tu_http("POST", url, NULL,
+                "{\"paths\":[{\"symbol\":\"BTCUSDT\",\"kind\":\"walk\",\"interval_ms\":1e400}]}",
+                3000);
+    assert_int_equal(r.status, 400);
+    tu_resp_free(&r);
+    tu_sim_stop(&t);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -229,6 +346,9 @@ int main(void) {
         cmocka_unit_test(test_idle_connections_do_not_lock_out),
         cmocka_unit_test(test_header_and_idle_timeouts),
         cmocka_unit_test(test_slow_stream_readers_cut_off),
+        cmocka_unit_test(test_binance_recv_window_range),
+        cmocka_unit_test(test_bybit_recv_window_range),
+        cmocka_unit_test(test_ws_numbers_out_of_range),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -77,9 +77,16 @@ static const char *jstr(const cJSON *o, const char *name) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* An integer field, the fallback when it is absent, and INT64_MIN (which
+ * every caller's range check refuses) when it is not an integer in
+ * ±SIM_JSON_INT_MAX: the cast of 1e400 would be undefined. */
 static int64_t jint(const cJSON *o, const char *name, int64_t fallback) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : fallback;
+    int64_t n = 0;
+    if (v == NULL) {
+        return fallback;
+    }
+    return sim_json_int(v, -SIM_JSON_INT_MAX, SIM_JSON_INT_MAX, &n) ? n : INT64_MIN;
 }
 
 static tg_status account_add(tg_sim *sim, const cJSON *item, size_t i, tg_err *err) {
@@ -239,7 +246,11 @@ static tg_status path_add(tg_sim *sim, const cJSON *item, tg_err *err) {
         }
     } else if (strcmp(kind, "csv") == 0 && jstr(item, "file") != NULL) {
         p.kind = SIM_PATH_LIST;
-        st = csv_load(jstr(item, "file"), jint(item, "limit", 0), &p, err);
+        int64_t limit = jint(item, "limit", 0);
+        if (limit < 0 || limit > SIM_PATH_PRICES_MAX) {
+            return tg_err_set(err, TG_E_INVALID, "limit must be 0..%d", SIM_PATH_PRICES_MAX);
+        }
+        st = csv_load(jstr(item, "file"), limit, &p, err);
     } else if (strcmp(kind, "steps") == 0) {
         p.kind = SIM_PATH_LIST;
         st = steps_load(cJSON_GetObjectItemCaseSensitive(item, "prices"), &p, err);
