@@ -339,6 +339,120 @@ static void test_ws_numbers_out_of_range(void **state) {
     tu_sim_stop(&t);
 }
 
+/* ---- 9. HTTP and WebSocket strictness ---- */
+
+static int raw_request(uint16_t port, const char *text, char *out, size_t cap) {
+    int fd = raw_connect(port);
+    raw_exchange(fd, text, out, cap, 3000);
+    close(fd);
+    return raw_status(out);
+}
+
+static void test_http_strictness(void **state) {
+    (void)state;
+    tu_sim t;
+    tu_sim_start(&t);
+    char out[8192];
+    assert_int_equal(raw_request(t.port.binance,
+                                 "POST /fapi/v1/listenKey HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Length: 0\r\nContent-Length: 5\r\n\r\nhello",
+                                 out, sizeof out),
+                     400);
+    assert_int_equal(
+        raw_request(t.port.binance, "GET /fapi/v1/time HTTP/1.1\nHost: x\n\n", out, sizeof out),
+        400);
+    assert_int_equal(
+        raw_request(t.port.bybit, "GET /v5/market/time HTTP/1.1\r\nHost: x\n\r\n", out, sizeof out),
+        400);
+    /* the same length twice is one length */
+    assert_int_equal(raw_request(t.port.binance,
+                                 "GET /fapi/v1/time HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Length: 0\r\nContent-Length: 0\r\n\r\n",
+                                 out, sizeof out),
+                     200);
+    static const char up[] = "GET /ws/btcusdt@markPrice HTTP/1.1\r\nHost: x\r\n"
+                             "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+    char req[1024];
+    static const char *const bad_keys[] = {
+        "x", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25j!Q==", "dGhlIHNhbXBsZSBub25jZQ==dGhl"};
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        snprintf(req, sizeof req, "%sSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 up, bad_keys[i]);
+        assert_int_equal(raw_request(t.port.binance, req, out, sizeof out), 400);
+    }
+    snprintf(req, sizeof req,
+             "%sSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+             up);
+    assert_int_equal(raw_request(t.port.binance, req, out, sizeof out), 426);
+    assert_non_null(strcasestr(out, "Sec-WebSocket-Version: 13\r\n"));
+    snprintf(req, sizeof req, "%sSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", up);
+    assert_int_equal(raw_request(t.port.binance, req, out, sizeof out), 400);
+    tu_sim_stop(&t);
+}
+
+/* The close code of the next close frame, or -1. */
+static int ws_close_code(tu_ws *w) {
+    char out[256];
+    for (int i = 0; i < 20; i++) {
+        int op = tu_ws_recv(w, out, sizeof out, 3000);
+        if (op == 8) {
+            return ((unsigned char)out[0] << 8) | (unsigned char)out[1];
+        }
+        if (op < 0) {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static void test_ws_frame_strictness(void **state) {
+    (void)state;
+    tu_sim t;
+    tu_sim_start(&t);
+    tu_ws w;
+    assert_int_equal(tu_ws_open(&w, t.port.binance, "/ws/btcusdt@markPrice"), 101);
+    tu_ws_send_op(&w, 3, "x", 1);
+    assert_int_equal(ws_close_code(&w), 1002);
+    tu_ws_close(&w);
+    assert_int_equal(tu_ws_open(&w, t.port.bybit, "/v5/public/linear"), 101);
+    tu_ws_send_op(&w, 0xB, "", 0);
+    assert_int_equal(ws_close_code(&w), 1002);
+    tu_ws_close(&w);
+    static const char *const bad_utf8[] = {"{\"op\":\"\xff\"}", "\xc0\xaf", "\xed\xa0\x80",
+                                           "\xf4\x90\x80\x80", "ok\xe2\x82"};
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+        assert_int_equal(tu_ws_open(&w, t.port.bybit, "/v5/public/linear"), 101);
+        tu_ws_send(&w, bad_utf8[i]);
+        assert_int_equal(ws_close_code(&w), 1007);
+        tu_ws_close(&w);
+    }
+    /* valid multi-byte text is served */
+    assert_int_equal(tu_ws_open(&w, t.port.bybit, "/v5/public/linear"), 101);
+    tu_ws_send(&w, "{\"op\":\"ping\",\"req_id\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}");
+    char out[512];
+    assert_true(tu_ws_wait(&w, "pong", out, sizeof out, 3000));
+    tu_ws_close(&w);
+    tu_sim_stop(&t);
+}
+
+static void test_accounts_empty_secret_refused(void **state) {
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/accounts_empty_secret.json", TG_TEST_TMPDIR);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("[{\"venue\":\"binance\",\"name\":\"bn1\",\"api_key\":\"k\",\"api_secret\":\"\"}]", f);
+    fclose(f);
+    tg_sim_config cfg = tg_sim_config_default();
+    cfg.accounts_path = path;
+    tg_sim *sim = NULL;
+    tg_err err = {0};
+    assert_int_equal(tg_sim_new(&cfg, &sim, &err), TG_E_INVALID);
+    assert_null(sim);
+    assert_non_null(strstr(err.msg, "api_secret is empty"));
+    remove(path);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -349,6 +463,9 @@ int main(void) {
         cmocka_unit_test(test_binance_recv_window_range),
         cmocka_unit_test(test_bybit_recv_window_range),
         cmocka_unit_test(test_ws_numbers_out_of_range),
+        cmocka_unit_test(test_http_strictness),
+        cmocka_unit_test(test_ws_frame_strictness),
+        cmocka_unit_test(test_accounts_empty_secret_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

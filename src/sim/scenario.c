@@ -100,10 +100,17 @@ static tg_status account_add(tg_sim *sim, const cJSON *item, size_t i, tg_err *e
     if (!bn && strcmp(venue, "bybit") != 0) {
         return tg_err_set(err, TG_E_INVALID, "account %zu: venue must be binance or bybit", i);
     }
+    if (name[0] == '\0' || key[0] == '\0' || secret[0] == '\0') {
+        /* an empty secret would make every HMAC a public computation */
+        return tg_err_set(err, TG_E_INVALID, "account %zu ('%s'): %s is empty", i, name,
+                          name[0] == '\0' ? "name" : (key[0] == '\0' ? "api_key" : "api_secret"));
+    }
     if (strlen(name) >= SIM_NAME_MAX || strlen(key) >= SIM_KEY_MAX ||
-        strlen(secret) >= SIM_KEY_MAX || name[0] == '\0' || key[0] == '\0') {
-        return tg_err_set(err, TG_E_INVALID, "account %zu: name, key or secret too long or empty",
-                          i);
+        strlen(secret) >= SIM_KEY_MAX) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "account %zu ('%.31s'): name (< %d bytes), api_key or api_secret "
+                          "(< %d bytes) too long",
+                          i, name, SIM_NAME_MAX, SIM_KEY_MAX);
     }
     if (sim->acct_count >= SIM_ACCOUNTS_MAX) {
         return tg_err_set(err, TG_E_CAPACITY, "more than %d accounts", SIM_ACCOUNTS_MAX);

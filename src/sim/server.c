@@ -170,6 +170,8 @@ static const char *status_text(int status) {
         return "Payload Too Large";
     case 418:
         return "I'm a teapot";
+    case 426:
+        return "Upgrade Required";
     case 429:
         return "Too Many Requests";
     case 431:
@@ -369,8 +371,13 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* ---- HTTP ---- */
 
-static void send_plain_error(sim_conn *c, int status) {
+/* Answers status and closes; extra is one more header line (no CRLF)
+ * or NULL. */
+static void send_error_with(sim_conn *c, int status, const char *extra) {
     sim_resp r = {.status = status};
+    if (extra != NULL) {
+        sim_resp_header(&r, "%s", extra);
+    }
     sim_buf_init(&r.body);
     sim_buf_printf(&r.body, "{\"code\":-1100,\"msg\":\"%s\"}", status_text(status));
     size_t len = 0;
@@ -382,6 +389,10 @@ static void send_plain_error(sim_conn *c, int status) {
     } else {
         sim_conn_close(c->sim, c);
     }
+}
+
+static void send_plain_error(sim_conn *c, int status) {
+    send_error_with(c, status, NULL);
 }
 
 static void on_delay(uv_timer_t *t) {
@@ -517,8 +528,14 @@ static void handle_http(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
 static bool handshake(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
     char accept[32];
     const char *key = sim_http_header(req, "sec-websocket-key");
-    if (strcmp(req->method, "GET") != 0 || !sim_ws_accept_key(key, accept)) {
+    const char *version = sim_http_header(req, "sec-websocket-version");
+    if (strcmp(req->method, "GET") != 0 || !sim_ws_accept_key(key, accept) || version == NULL) {
         send_plain_error(c, 400);
+        return false;
+    }
+    if (strcmp(version, "13") != 0) {
+        /* RFC 6455 4.4: name the version this server speaks */
+        send_error_with(c, 426, "Sec-WebSocket-Version: 13");
         return false;
     }
     if (!sim_ws_route(sim, c, c->venue, req)) {
@@ -585,6 +602,16 @@ static bool process_ws(tg_sim *sim, sim_conn *c) {
         uint8_t *payload = (uint8_t *)c->in + off + f.header_len;
         sim_ws_unmask(payload, (size_t)f.payload_len, f.mask);
         off += f.header_len + (size_t)f.payload_len;
+        if ((f.opcode >= 3 && f.opcode <= 7) || f.opcode >= 11) {
+            ws_close_with(c, 1002); /* reserved opcode: a protocol error (RFC 6455 5.2) */
+            alive = false;
+            break;
+        }
+        if (f.opcode == 1 && !sim_utf8_valid(payload, (size_t)f.payload_len)) {
+            ws_close_with(c, 1007); /* a text frame must be UTF-8 (RFC 6455 8.1) */
+            alive = false;
+            break;
+        }
         if (f.opcode == 1) {
             sim_ws_on_text(sim, c, (const char *)payload, (size_t)f.payload_len);
         } else if (f.opcode == 9) {
