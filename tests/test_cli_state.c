@@ -3,6 +3,11 @@
  * read with. */
 #include "replay_testutil.h"
 
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/backend.h"
 #include "trailguard/store.h"
 
 #define PREFIX "cli-state"
@@ -147,12 +152,102 @@ static void store_password_is_not_printed(void **state) {
     free(e);
 }
 
+static void sql_on(const char *path, const char *sql) {
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+}
+
+static bool exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static void assert_err_has(const char *part) {
+    char *msg = tu_read(errp, NULL);
+    if (strstr(msg, part) == NULL) {
+        fail_msg("'%s' not in: %s", part, msg);
+    }
+    free(msg);
+}
+
+/* list, show and export only read: a store in rollback-journal mode stays
+ * byte for byte the same, and no -wal file appears. */
+static void reading_commands_never_write(void **state) {
+    (void)state;
+    fresh_store("ro.db");
+    tg_err err = {0};
+    assert_int_equal(tg_store_create_at(db, 1, &err), TG_OK); /* an older schema, unmigrated */
+    size_t len_before = 0, len_after = 0;
+    char *before = tu_read(db, &len_before);
+    assert_int_equal(tu_run_cli(out, errp, "state list --store '%s'", db), 0);
+    assert_int_equal(
+        tu_run_cli(out, errp, "state export --format jsonl --journal --store '%s'", db), 0);
+    assert_int_equal(tu_run_cli(out, errp, "state show X --store '%s'", db), 2);
+    char *after = tu_read(db, &len_after);
+    assert_int_equal(len_before, len_after);
+    assert_memory_equal(before, after, len_before);
+    char wal[TU_PATH_MAX + 8];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    assert_false(exists(wal));
+    free(before);
+    free(after);
+
+    /* the library: nothing can be written through a read-only store */
+    tg_store *s = NULL;
+    assert_int_equal(tg_store_open_readonly(db, "default", &s, &err), TG_OK);
+    assert_int_equal(tg_store_begin(s, &err), TG_E_STATE);
+    uint64_t deleted = 1;
+    assert_int_equal(tg_store_prune(s, 0, &deleted, &err), TG_E_STATE);
+    tg_store_close(s);
+
+    /* a file the user may only read (root reads it anyway) */
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(db, 0444), 0);
+        assert_int_equal(tu_run_cli(out, errp, "state list --store '%s'", db), 0);
+        chmod(db, 0644);
+    }
+}
+
+/* Files that are not a trailguard store say so, and stay as they were. */
+static void foreign_files_are_named(void **state) {
+    (void)state;
+    fresh_store("empty.db");
+    tu_write(db, "");
+    assert_int_equal(tu_run_cli(out, errp, "state list --store '%s'", db), 1);
+    assert_err_has("is not a trailguard store");
+    size_t len = 1;
+    free(tu_read(db, &len));
+    assert_int_equal(len, 0); /* still 0 bytes: not turned into a store */
+
+    fresh_store("text.db");
+    tu_write(db, "hello, I am not a database, just a text file of some length........\n");
+    assert_int_equal(tu_run_cli(out, errp, "state export --format jsonl --store '%s'", db), 1);
+    assert_err_has("is not a trailguard store");
+
+    fresh_store("other.db");
+    sql_on(db, "CREATE TABLE t (x)");
+    assert_int_equal(tu_run_cli(out, errp, "state list --store '%s'", db), 1);
+    assert_err_has("not a trailguard store (no schema_version table)");
+
+    fresh_store("newer.db");
+    tg_err err = {0};
+    assert_int_equal(tg_store_create_at(db, TG_STORE_SCHEMA_VERSION, &err), TG_OK);
+    sql_on(db, "UPDATE schema_version SET version = 99");
+    assert_int_equal(tu_run_cli(out, errp, "state list --store '%s'", db), 1);
+    assert_err_has("schema version 99, written by a newer trailguard; this one understands up to "
+                   "version 2");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_is_journaled_and_listed),
         cmocka_unit_test(journaled_row_restores),
         cmocka_unit_test(bad_use_is_explained),
         cmocka_unit_test(store_password_is_not_printed),
+        cmocka_unit_test(reading_commands_never_write),
+        cmocka_unit_test(foreign_files_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,6 +81,15 @@ typedef struct tg_store_stats {
  * A database written by a newer trailguard is refused with a sentence naming
  * both schema versions. */
 tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg_err *err);
+
+/* Opens the store at uri for reading only: nothing is created, migrated or
+ * changed (SQLite: SQLITE_OPEN_READONLY, the journal mode untouched;
+ * PostgreSQL: no DDL, a read-only session). A store that does not exist, a
+ * file or database that is not a trailguard store and a schema newer than
+ * this build's are refused with a sentence. An older schema is read as it
+ * is. Only tg_store_load, tg_store_get and tg_store_journal work on it;
+ * tg_store_begin and tg_store_prune fail with TG_E_STATE. */
+tg_status tg_store_open_readonly(const char *uri, const char *account, tg_store **out, tg_err *err);
 void tg_store_close(tg_store *store);
 
 /* "sqlite" or "postgresql". */

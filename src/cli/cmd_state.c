@@ -322,7 +322,7 @@ int tg_cli_state(int argc, char **argv) {
     tg_store *st = NULL;
     tg_err err;
     tg_err_clear(&err);
-    if (tg_cli_store_open(a.uri, a.account, false, &st, &err) != TG_OK) {
+    if (tg_store_open_readonly(a.uri, a.account, &st, &err) != TG_OK) {
         tg_cli_error("state: %s", err.msg);
         return TG_EXIT_FAILURE;
     }

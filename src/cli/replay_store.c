@@ -22,7 +22,7 @@ tg_status tg_replay_store_open(replay_store *rs, const char *uri, const char *ac
     snprintf(row->exchange, sizeof row->exchange, "%s", REPLAY_EXCHANGE);
     snprintf(row->symbol, sizeof row->symbol, "%s", symbol);
     snprintf(row->position_key, sizeof row->position_key, "%s:%s", symbol, tg_side_str(side));
-    tg_status st = tg_cli_store_open(uri, account, true, &rs->store, err);
+    tg_status st = tg_store_open(uri, account, &rs->store, err);
     if (st != TG_OK) {
         return st;
     }

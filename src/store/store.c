@@ -38,6 +38,7 @@ struct tg_store {
     uint32_t puts_cap;              /* room in puts */
     tg_store_stats stats;           /* counters */
     uint64_t batch_entries;         /* entries appended in this batch */
+    bool readonly;                  /* tg_store_open_readonly: reads only */
 };
 
 static bool starts_with(const char *s, const char *prefix) {
@@ -81,7 +82,8 @@ tg_status tg_store_create_at(const char *uri, int64_t version, tg_err *err) {
     return st == TG_OK ? be->create_at(target, version, err) : st;
 }
 
-tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg_err *err) {
+static tg_status open_store(const char *uri, const char *account, bool readonly, tg_store **out,
+                            tg_err *err) {
     assert(uri != NULL && account != NULL && out != NULL);
     if (account[0] == '\0' || strlen(account) >= TG_STORE_KEY_MAX) {
         return tg_err_set(err, TG_E_INVALID, "store: account name must be 1..%d bytes",
@@ -101,9 +103,10 @@ tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg
     s->puts_cap = BATCH_PUTS_FIRST;
     s->be = be;
     memcpy(s->account, account, strlen(account) + 1);
-    st = be->open(target, &s->impl, err);
+    s->readonly = readonly;
+    st = readonly ? be->open_readonly(target, &s->impl, err) : be->open(target, &s->impl, err);
     int64_t last = 0;
-    if (st == TG_OK) {
+    if (st == TG_OK && !readonly) {
         st = be->last_seq(s->impl, s->account, &last, err);
         if (st != TG_OK) {
             be->close(s->impl);
@@ -117,6 +120,15 @@ tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg
     s->next_seq = last + 1;
     *out = s;
     return TG_OK;
+}
+
+tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg_err *err) {
+    return open_store(uri, account, false, out, err);
+}
+
+tg_status tg_store_open_readonly(const char *uri, const char *account, tg_store **out,
+                                 tg_err *err) {
+    return open_store(uri, account, true, out, err);
 }
 
 void tg_store_close(tg_store *store) {
@@ -139,6 +151,9 @@ tg_status tg_store_begin(tg_store *store, tg_err *err) {
     assert(store != NULL);
     if (store->in_batch) {
         return tg_err_set(err, TG_E_STATE, "store: a batch is already open");
+    }
+    if (store->readonly) {
+        return tg_err_set(err, TG_E_STATE, "store: opened read-only; nothing can be written");
     }
     tg_status st = store->be->begin(store->impl, err);
     int64_t last = 0;
@@ -442,6 +457,10 @@ tg_status tg_store_journal(tg_store *store, int64_t after_seq, tg_store_entry_fn
 
 tg_status tg_store_prune(tg_store *store, int64_t cutoff_ms, uint64_t *deleted, tg_err *err) {
     assert(store != NULL && deleted != NULL);
+    if (store->readonly) {
+        *deleted = 0;
+        return tg_err_set(err, TG_E_STATE, "store: opened read-only; nothing can be pruned");
+    }
     return store->be->prune(store->impl, store->account, cutoff_ms, deleted, err);
 }
 
