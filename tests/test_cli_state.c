@@ -240,6 +240,41 @@ static void foreign_files_are_named(void **state) {
                    "version 2");
 }
 
+/* One corruption of a journaled store, then export must fail naming it. */
+static void export_refuses(const char *sql, const char *part) {
+    fresh_store("bad.db");
+    write_path();
+    assert_int_equal(tu_run_cli(out, errp, "replay --data '%s' --store '%s' --quiet", data, db), 0);
+    sql_on(db, sql);
+    assert_int_equal(
+        tu_run_cli(out, errp, "state export --format jsonl --journal --store '%s'", db), 1);
+    assert_err_has(part);
+}
+
+/* Every field read back is checked: a bad one is an error naming the row
+ * and the column, never a key silently left out. */
+static void malformed_fields_are_errors(void **state) {
+    (void)state;
+    export_refuses("UPDATE stop_event SET price = '1e5' WHERE seq = 2",
+                   "journal entry 2 of position 'REPLAY:long': column price is not an exact "
+                   "decimal ('1e5')");
+    export_refuses("UPDATE stop_event SET price = x'00ff' WHERE seq = 2",
+                   "journal entry 2 of position 'REPLAY:long': column price holds a value of the "
+                   "wrong type");
+    export_refuses("UPDATE stop_event SET price = '' WHERE seq = 2",
+                   "column price is not an exact");
+    export_refuses(
+        "UPDATE stop_event SET state = 'bogus' WHERE kind = 'event' AND seq = 1",
+        "journal entry 1 of position 'REPLAY:long': column state holds an unknown value");
+    export_refuses("UPDATE stop_event SET state = NULL WHERE kind = 'event' AND seq = 1",
+                   "column state is NULL");
+    export_refuses("UPDATE stop_event SET kind = 'gossip' WHERE seq = 1", "column kind is neither");
+    export_refuses("UPDATE stop_event SET ts_ms = 'soon' WHERE seq = 1", "column ts_ms holds");
+    export_refuses("UPDATE trailing_stop SET entry_price = x'3130'",
+                   "stored position 'REPLAY:long': column entry_price holds a value of the wrong "
+                   "type");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_is_journaled_and_listed),
@@ -248,6 +283,7 @@ int main(void) {
         cmocka_unit_test(store_password_is_not_printed),
         cmocka_unit_test(reading_commands_never_write),
         cmocka_unit_test(foreign_files_are_named),
+        cmocka_unit_test(malformed_fields_are_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

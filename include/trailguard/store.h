@@ -25,6 +25,7 @@
 #define TRAILGUARD_STORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "trailguard/book.h"
@@ -123,5 +124,13 @@ tg_status tg_store_journal(tg_store *store, int64_t after_seq, tg_store_entry_fn
 tg_status tg_store_prune(tg_store *store, int64_t cutoff_ms, uint64_t *deleted, tg_err *err);
 
 tg_store_stats tg_store_get_stats(const tg_store *store);
+
+/* Text read from a store, made safe for a terminal and for a JSON string:
+ * '"' and '\\' are escaped, control characters (C0, DEL, C1: ESC, OSC,
+ * newlines, ...) become \\u00XX. Writes at most cap − 1 bytes and a NUL
+ * into out, cutting between two escapes; returns the length written. Every
+ * text from a store that reaches a terminal or a JSON line goes through
+ * here. */
+size_t tg_store_escape(const char *text, char *out, size_t cap);
 
 #endif

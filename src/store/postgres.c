@@ -770,6 +770,7 @@ static tg_status pg_append(void *impl, const tg_col_value *vals, tg_err *err) {
 static tg_status get_value(const pg_impl *p, const PGresult *r, int row, int col,
                            const tg_col_def *def, tg_col_value *v, tg_err *err) {
     v->null = PQgetisnull(r, row, col) != 0;
+    v->bad = false;
     v->i = 0;
     v->text[0] = '\0';
     if (v->null) {

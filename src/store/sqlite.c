@@ -455,28 +455,37 @@ static tg_status sq_last_seq(void *impl, const char *account, int64_t *seq, tg_e
     return rc == SQLITE_ROW ? TG_OK : fail(s, "reading the journal's last number", rc, err);
 }
 
-/* Column i of the current row: an integer as such (its text is not read),
- * anything else as text; a text too long for the value is cut, and the
- * codec then reports the row as unreadable. */
-static void read_value(sqlite3_stmt *q, int i, tg_col_value *v) {
+/* Column i of the current row as the column def says it is: an INT column
+ * must hold an integer, a TEXT column text that fits; anything else (a
+ * blob, a REAL, a cut text) is marked bad and the decoder names it. */
+static void read_value(sqlite3_stmt *q, int i, const tg_col_def *def, tg_col_value *v) {
     int type = sqlite3_column_type(q, i);
     v->null = type == SQLITE_NULL;
+    v->bad = false;
     v->i = type == SQLITE_INTEGER ? sqlite3_column_int64(q, i) : 0;
     v->text[0] = '\0';
-    if (type == SQLITE_NULL || type == SQLITE_INTEGER) {
+    if (type == SQLITE_NULL) {
+        return;
+    }
+    if (type != (def->type == TG_COL_INT ? SQLITE_INTEGER : SQLITE_TEXT)) {
+        v->bad = true;
+        return;
+    }
+    if (type == SQLITE_INTEGER) {
         return;
     }
     const unsigned char *text = sqlite3_column_text(q, i);
     size_t len = (size_t)sqlite3_column_bytes(q, i);
-    len = len < sizeof v->text - 1 ? len : sizeof v->text - 1;
-    if (text != NULL) {
-        memcpy(v->text, text, len);
+    if (text == NULL || len >= sizeof v->text || memchr(text, '\0', len) != NULL) {
+        v->bad = true;
+        return;
     }
-    v->text[text != NULL ? len : 0] = '\0';
+    memcpy(v->text, text, len);
+    v->text[len] = '\0';
 }
 
 /* Reads rows of q into column values and hands each to fn. */
-static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols,
+static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols, const tg_col_def *(*col)(int),
                            bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
     tg_col_value *vals = calloc((size_t)cols, sizeof *vals);
     if (vals == NULL) {
@@ -486,7 +495,7 @@ static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols,
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         for (int i = 0; i < cols; i++) {
-            read_value(q, i, &vals[i]);
+            read_value(q, i, col(i), &vals[i]);
         }
         if (!fn(ctx, vals)) {
             rc = SQLITE_DONE;
@@ -509,7 +518,7 @@ static tg_status sq_load(void *impl, const char *account, const char *key, bool 
     if (key != NULL) {
         sqlite3_bind_text(q, 2, key, -1, SQLITE_TRANSIENT);
     }
-    return read_rows(s, q, tg_codec_column_count(), fn, ctx, err);
+    return read_rows(s, q, tg_codec_column_count(), tg_codec_column, fn, ctx, err);
 }
 
 static tg_status sq_journal(void *impl, const char *account, int64_t after,
@@ -518,7 +527,7 @@ static tg_status sq_journal(void *impl, const char *account, int64_t after,
     sqlite3_stmt *q = s->st[ST_JOURNAL];
     sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 2, after);
-    return read_rows(s, q, TG_JOURNAL_COLS, fn, ctx, err);
+    return read_rows(s, q, TG_JOURNAL_COLS, journal_column, fn, ctx, err);
 }
 
 static tg_status sq_prune(void *impl, const char *account, int64_t cutoff_ms, uint64_t *deleted,
