@@ -275,6 +275,32 @@ static void malformed_fields_are_errors(void **state) {
                    "type");
 }
 
+/* Control characters stored in a key or symbol reach the terminal escaped,
+ * from every command. */
+static void stored_text_is_escaped(void **state) {
+    (void)state;
+    fresh_store("esc.db");
+    write_path();
+    assert_int_equal(tu_run_cli(out, errp, "replay --data '%s' --store '%s' --quiet", data, db), 0);
+    sql_on(db, "UPDATE trailing_stop SET position_key = char(27) || ']0;pwned' || char(7) || "
+               "'K' || char(155), symbol = 'A' || char(10) || 'B'; UPDATE stop_event SET "
+               "position_key = char(27) || ']0;pwned' || char(7) || 'K' || char(155)");
+    const char *cmds[] = {"state list --all", "state show 'A\nB'",
+                          "state export --format jsonl --journal"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        assert_int_equal(tu_run_cli(out, errp, "%s --store '%s'", cmds[i], db), 0);
+        size_t len = 0;
+        char *text = tu_read(out, &len);
+        assert_null(memchr(text, 0x1b, len));
+        assert_null(memchr(text, 0x07, len));
+        assert_null(strstr(text, "\xc2\x9b"));
+        assert_null(strstr(text, "A\nB"));
+        assert_non_null(strstr(text, "\\u001b]0;pwned\\u0007K\\u009b"));
+        assert_non_null(strstr(text, "A\\u000aB"));
+        free(text);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_is_journaled_and_listed),
@@ -284,6 +310,7 @@ int main(void) {
         cmocka_unit_test(reading_commands_never_write),
         cmocka_unit_test(foreign_files_are_named),
         cmocka_unit_test(malformed_fields_are_errors),
+        cmocka_unit_test(stored_text_is_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "trailguard/book.h"
 #include "trailguard/error.h"
@@ -132,5 +133,22 @@ tg_store_stats tg_store_get_stats(const tg_store *store);
  * text from a store that reaches a terminal or a JSON line goes through
  * here. */
 size_t tg_store_escape(const char *text, char *out, size_t cap);
+
+/* Columns of the trailing_stop table (what tg_store_row_fields reports). */
+int tg_store_column_count(void);
+
+/* Every column of row in table order, as the store holds it: fn gets the
+ * column name, the value as text (NULL for SQL NULL; not escaped) and
+ * whether the column is an integer. */
+typedef void (*tg_store_field_fn)(void *ctx, const char *name, const char *value, bool is_int);
+tg_status tg_store_row_fields(const tg_store_row *row, tg_store_field_fn fn, void *ctx,
+                              tg_err *err);
+
+/* One JSON line (`trailguard state export`): a row with every column
+ * ("type":"position"), or a journal entry ("type":"journal"); prices as
+ * exact decimal strings, text escaped by tg_store_escape. TG_E_IO when f
+ * reports a write error. */
+tg_status tg_store_row_json(FILE *f, const tg_store_row *row, tg_err *err);
+tg_status tg_store_entry_json(FILE *f, const tg_journal_entry *e, tg_err *err);
 
 #endif
