@@ -376,6 +376,7 @@ static void check_numbers(const tg_replay_opts *o, const tg_replay_result *r) {
  * starting points spread over the month of real BTC prices. */
 static void real_data_runs_keep_the_invariants(void **state) {
     (void)state;
+    TU_NEED_FILE(TU_BTC_CSV);
     tg_pricefile pf;
     tg_err err = {0};
     assert_int_equal(tg_pricefile_load(TU_BTC_CSV, &pf, NULL, &err), TG_OK);
@@ -482,6 +483,7 @@ static void check_jsonl_file(const char *text, tg_side side, const tg_replay_res
  * is byte for byte the library's events, and reads as a sound run. */
 static void cli_jsonl_is_the_engine_events(void **state) {
     (void)state;
+    TU_NEED_FILE(TU_BTC_CSV);
     tg_pricefile pf;
     tg_err err = {0};
     assert_int_equal(tg_pricefile_load(TU_BTC_CSV, &pf, NULL, &err), TG_OK);
@@ -521,6 +523,7 @@ static void cli_jsonl_is_the_engine_events(void **state) {
 /* Two runs, byte-identical events and summary. */
 static void cli_is_deterministic(void **state) {
     (void)state;
+    TU_NEED_FILE(TU_BTC_CSV);
     char out[TU_PATH_MAX], ev[TU_PATH_MAX], errp[TU_PATH_MAX];
     char *events[2], *summary[2];
     size_t len[2];

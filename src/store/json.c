@@ -36,7 +36,10 @@ tg_status tg_store_row_fields(const tg_store_row *row, tg_store_field_fn fn, voi
         if (!vals[i].null && c->type == TG_COL_INT) {
             snprintf(num, sizeof num, "%" PRId64, vals[i].i);
         }
-        fn(ctx, c->name, vals[i].null ? NULL : c->type == TG_COL_INT ? num : vals[i].text,
+        fn(ctx, c->name,
+           vals[i].null            ? NULL
+           : c->type == TG_COL_INT ? num
+                                   : vals[i].text,
            c->type == TG_COL_INT);
     }
     free(vals);
