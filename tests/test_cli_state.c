@@ -301,6 +301,27 @@ static void stored_text_is_escaped(void **state) {
     }
 }
 
+/* A position still open at the end: the row holds the state the summary
+ * reports, ticks after the last engine output included. */
+static void open_position_row_is_final(void **state) {
+    (void)state;
+    fresh_store("open-final.db");
+    tu_path(data, PREFIX, "open-final.csv");
+    tu_write(data, "0,100\n1000,100.5\n2000,100.7\n");
+    assert_int_equal(tu_run_cli(out, errp, "replay --data '%s' --store '%s'", data, db), 0);
+    char *summary = tu_read(out, NULL);
+    assert_non_null(strstr(summary, "still open at the end, last price 100.7"));
+    free(summary);
+    tg_store *s = NULL;
+    tg_err err = {0};
+    assert_int_equal(tg_store_open_readonly(db, "default", &s, &err), TG_OK);
+    tg_store_row row;
+    assert_int_equal(tg_store_get(s, "REPLAY:long", &row, &err), TG_OK);
+    assert_int_equal(row.stop.last_tick_ms, 2000);
+    tu_assert_dec(row.stop.highest, "100.7");
+    tg_store_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_is_journaled_and_listed),
@@ -311,6 +332,7 @@ int main(void) {
         cmocka_unit_test(foreign_files_are_named),
         cmocka_unit_test(malformed_fields_are_errors),
         cmocka_unit_test(stored_text_is_escaped),
+        cmocka_unit_test(open_position_row_is_final),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,15 @@ void tg_replay_store_output(void *ctx, const tg_stop *stop, const tg_out *out) {
     }
 }
 
+void tg_replay_store_final(replay_store *rs, const tg_stop *final) {
+    assert(rs->writer != NULL && final != NULL);
+    if (rs->status != TG_OK) {
+        return;
+    }
+    rs->row.stop = *final;
+    rs->status = tg_writer_stage_row(rs->writer, &rs->row, &rs->err);
+}
+
 tg_status tg_replay_store_close(replay_store *rs, tg_err *err) {
     tg_status st = rs->status;
     if (st == TG_OK && rs->writer != NULL) {
