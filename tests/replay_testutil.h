@@ -22,6 +22,18 @@
 #define TU_CMD_MAX  8192 /* bytes of a shell command */
 #define TU_BTC_CSV  TG_SHARED_DIR "/data/btc-perp-20211231-20220201_1m.csv"
 
+/* Real market data lives beside the repository (../shared/data), never in
+ * it: a checkout without it skips the tests that need it, saying why. */
+#define TU_NEED_FILE(path)                                                                         \
+    do {                                                                                           \
+        FILE *tu_probe_ = fopen((path), "rb");                                                     \
+        if (tu_probe_ == NULL) {                                                                   \
+            fprintf(stderr, "skipped: %s is absent (shared market data)\n", (path));               \
+            skip();                                                                                \
+        }                                                                                          \
+        fclose(tu_probe_);                                                                         \
+    } while (0)
+
 static inline tg_dec tu_dec(const char *text) {
     tg_dec d;
     if (tg_dec_parse_cstr(text, &d) != TG_DEC_OK) {

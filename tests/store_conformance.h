@@ -425,10 +425,12 @@ __attribute__((unused)) static void conf_check_migration_from_v1(const char *fre
                                                                                  const char *sql)) {
     tg_err err = {0};
     conf_ok(tg_store_create_at(fresh_uri, 1, &err), &err);
-    raw_sql(fresh_uri, "INSERT INTO stop_event (account, seq, position_key, ts_ms, kind, type) "
-                       "VALUES ('old', 1, 'K', 1000, 'event', 'created'), "
-                       "('old', 2, 'K', 2000, 'event', 'activated'), "
-                       "('old', 3, 'K', 3000, 'event', 'stop_moved')");
+    /* as version 1 wrote them: every event carries the state after it */
+    raw_sql(fresh_uri,
+            "INSERT INTO stop_event (account, seq, position_key, ts_ms, kind, type, state) "
+            "VALUES ('old', 1, 'K', 1000, 'event', 'created', 'inactive'), "
+            "('old', 2, 'K', 2000, 'event', 'activated', 'active'), "
+            "('old', 3, 'K', 3000, 'event', 'stop_moved', 'active')");
     tg_store *st = NULL;
     conf_ok(tg_store_open(fresh_uri, "old", &st, &err), &err);
     int64_t last = 0;

@@ -52,8 +52,7 @@ static tg_open open_at(tg_side side, const char *entry, const char *tick, int64_
 
 /* Symbols and positions of the scenario: every state the book can hold. */
 enum { P_INACTIVE, P_WAITING, P_ACTIVE, P_SHORT, P_PENDING, P_TRIGGERED, P_COUNT };
-static const char *const sym_of[P_COUNT] = {"AUSDT", "BUSDT", "CUSDT",
-                                            "DUSDT", "CUSDT", "EUSDT"};
+static const char *const sym_of[P_COUNT] = {"AUSDT", "BUSDT", "CUSDT", "DUSDT", "CUSDT", "EUSDT"};
 
 /* Opens one position of each kind in b and drives it into its state;
  * confirmations only where the scenario wants a confirmed stop. */
@@ -113,8 +112,8 @@ static void build(tg_book *b, uint32_t ids[P_COUNT], rec *r) {
     tg_book_tick_name(b, "DUSDT", 2000, D("2955"), rec_sink, r);
     tg_book_tick_name(b, "EUSDT", 1000, D("10.2"), rec_sink, r);
     memset(&out, 0, sizeof out);
-    tg_book_confirmed(b, ids[P_TRIGGERED], 1100,
-                      tg_book_peek(b, ids[P_TRIGGERED])->stop_intended, &out);
+    tg_book_confirmed(b, ids[P_TRIGGERED], 1100, tg_book_peek(b, ids[P_TRIGGERED])->stop_intended,
+                      &out);
     tg_book_triggered(b, ids[P_TRIGGERED], 1200, D("10.1"), &out);
     rec_keep(r, &out);
     tg_book_tick_name(b, "AUSDT", 5000, D("101"), rec_sink, r); /* dismissed, pending */
@@ -124,7 +123,8 @@ static void build(tg_book *b, uint32_t ids[P_COUNT], rec *r) {
 static void save_all(tg_store *st, tg_book *b) {
     tg_err err = {0};
     assert_int_equal(tg_store_begin(st, &err), TG_OK);
-    for (uint32_t id = tg_book_next(b, TG_BOOK_NONE); id != TG_BOOK_NONE; id = tg_book_next(b, id)) {
+    for (uint32_t id = tg_book_next(b, TG_BOOK_NONE); id != TG_BOOK_NONE;
+         id = tg_book_next(b, id)) {
         tg_store_row row;
         memset(&row, 0, sizeof row);
         snprintf(row.account, sizeof row.account, "acct");
@@ -217,8 +217,7 @@ static void restore_round_trips_through_sqlite(void **state) {
         const tg_stop *y = tg_book_peek(b, ids[p]);
         assert_non_null(y);
         assert_memory_equal(x, y, sizeof *x);
-        assert_string_equal(tg_book_symbol_name(b, tg_book_position_symbol(b, ids[p])),
-                            sym_of[p]);
+        assert_string_equal(tg_book_symbol_name(b, tg_book_position_symbol(b, ids[p])), sym_of[p]);
     }
     assert_int_equal(tg_book_get_stats(b).open_positions, P_COUNT);
 
@@ -343,7 +342,7 @@ static void peek_keeps_the_fast_path(void **state) {
     uint32_t sym = tg_book_symbol_find(b, "AUSDT");
     rec r = {0};
     tg_book_tick(b, sym, 1000, D("100.1"), rec_sink, &r); /* the extremes */
-    tg_book_tick(b, sym, 1500, D("99.9"), rec_sink, &r);   /* builds the band */
+    tg_book_tick(b, sym, 1500, D("99.9"), rec_sink, &r);  /* builds the band */
     uint64_t dismissed = tg_book_get_stats(b).ticks_dismissed;
     for (int i = 0; i < 100; i++) {
         const char *p = i % 2 ? "100" : "100.05";

@@ -263,6 +263,7 @@ static void load_names_the_file(void **state) {
 /* The real data: every row read, times as the README documents. */
 static void load_real_ohlcv(void **state) {
     (void)state;
+    TU_NEED_FILE(TU_BTC_CSV);
     tg_pricefile pf;
     tg_err err = {0};
     assert_int_equal(tg_pricefile_load(TU_BTC_CSV, &pf, NULL, &err), TG_OK);

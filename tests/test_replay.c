@@ -2,7 +2,10 @@
  * real market data, determinism, and the command line's exit codes. */
 #define _POSIX_C_SOURCE 200809L
 
+#define _POSIX_C_SOURCE 200809L /* symlink, link */
 #include "replay_testutil.h"
+
+#include <unistd.h>
 
 #include "replay/chart.h"
 #include "replay/genpath.h"
@@ -376,6 +379,7 @@ static void check_numbers(const tg_replay_opts *o, const tg_replay_result *r) {
  * starting points spread over the month of real BTC prices. */
 static void real_data_runs_keep_the_invariants(void **state) {
     (void)state;
+    TU_NEED_FILE(TU_BTC_CSV);
     tg_pricefile pf;
     tg_err err = {0};
     assert_int_equal(tg_pricefile_load(TU_BTC_CSV, &pf, NULL, &err), TG_OK);
@@ -482,6 +486,7 @@ static void check_jsonl_file(const char *text, tg_side side, const tg_replay_res
  * is byte for byte the library's events, and reads as a sound run. */
 static void cli_jsonl_is_the_engine_events(void **state) {
     (void)state;
+    TU_NEED_FILE(TU_BTC_CSV);
     tg_pricefile pf;
     tg_err err = {0};
     assert_int_equal(tg_pricefile_load(TU_BTC_CSV, &pf, NULL, &err), TG_OK);
@@ -521,6 +526,7 @@ static void cli_jsonl_is_the_engine_events(void **state) {
 /* Two runs, byte-identical events and summary. */
 static void cli_is_deterministic(void **state) {
     (void)state;
+    TU_NEED_FILE(TU_BTC_CSV);
     char out[TU_PATH_MAX], ev[TU_PATH_MAX], errp[TU_PATH_MAX];
     char *events[2], *summary[2];
     size_t len[2];
@@ -692,8 +698,68 @@ static void genpath_is_seeded_and_always_triggers(void **state) {
     free(b);
 }
 
+/* The edges of the command: its output, its files, its numbers. */
+static void cli_edges(void **state) {
+    (void)state;
+    char data[TU_PATH_MAX], out[TU_PATH_MAX], errp[TU_PATH_MAX], other[TU_PATH_MAX];
+    tu_path(data, "replay", "edges.csv");
+    tu_path(out, "replay", "edges-out.txt");
+    tu_path(errp, "replay", "edges-err.txt");
+    const char *ticks = "0,100\n1000,101\n2000,90\n";
+    tu_write(data, ticks);
+
+    /* a summary that cannot be written is a failure */
+    assert_int_equal(tu_run_cli("/dev/full", errp, "replay --data '%s'", data), 1);
+    char *msg = tu_read(errp, NULL);
+    assert_non_null(strstr(msg, "writing the summary to standard output failed"));
+    free(msg);
+
+    /* an output naming the input, directly, by symlink or by hard link */
+    const char *flags[] = {"--events-jsonl", "--chart"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tu_run_cli(out, errp, "replay --data '%s' %s '%s'", data, flags[i], data),
+                         2);
+        tu_path(other, "replay", "edges-sym.csv");
+        remove(other);
+        assert_int_equal(symlink(data, other), 0);
+        assert_int_equal(tu_run_cli(out, errp, "replay --data '%s' %s '%s'", data, flags[i], other),
+                         2);
+        remove(other);
+        assert_int_equal(link(data, other), 0);
+        assert_int_equal(tu_run_cli(out, errp, "replay --data '%s' %s '%s'", other, flags[i], data),
+                         2);
+        remove(other);
+        msg = tu_read(errp, NULL);
+        assert_non_null(strstr(msg, "is the --data file; it would be overwritten"));
+        free(msg);
+        char *kept = tu_read(data, NULL);
+        assert_string_equal(kept, ticks);
+        free(kept);
+    }
+
+    /* an output that cannot be created is bad usage (2), the chart as the events (docs) */
+    assert_int_equal(
+        tu_run_cli(out, errp, "replay --data '%s' --chart /nonexistent-tg/c.svg", data), 2);
+    assert_int_equal(
+        tu_run_cli(out, errp, "replay --data '%s' --events-jsonl /nonexistent-tg/e.jsonl", data),
+        2);
+
+    /* not a price file at all: the first line fails, nothing more is read */
+    assert_int_equal(tu_run_cli(out, errp, "replay --data /dev/urandom"), 2);
+    msg = tu_read(errp, NULL);
+    assert_non_null(strstr(msg, "/dev/urandom: line 1"));
+    free(msg);
+
+    /* what overflowed is said */
+    assert_int_equal(tu_run_cli(out, errp, "replay --data '%s' --quantity 90000000000", data), 0);
+    msg = tu_read(out, NULL);
+    assert_non_null(strstr(msg, "n/a: the P&L (price difference × quantity) does not fit"));
+    free(msg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cli_edges),
         cmocka_unit_test(ticks_activate_trail_and_gap_through),
         cmocka_unit_test(short_mirrors_long),
         cmocka_unit_test(bar_crossing_fills_at_the_stop),

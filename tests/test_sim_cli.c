@@ -58,6 +58,62 @@ static void test_ready_lines(void **state) {
     fclose(out);
 }
 
+/* A client that closes while pipelined answers are still being written must
+ * not kill the command with SIGPIPE (exit status 141). */
+static void test_no_sigpipe_on_closed_client(void **state) {
+    (void)state;
+    const char *argv[] = {TG_CLI_PATH, "sim", "--listen", "127.0.0.1:0", NULL};
+    FILE *out = NULL;
+    pid_t pid = spawn(argv, &out);
+    char line1[256] = "";
+    assert_non_null(fgets(line1, sizeof line1, out));
+    unsigned port = 0;
+    assert_int_equal(sscanf(line1, "binance rest=http://127.0.0.1:%u", &port), 1);
+    static const char one[] = "GET /fapi/v1/exchangeInfo HTTP/1.1\r\nHost: x\r\n\r\n";
+    char req[50 * sizeof one];
+    size_t len = 0;
+    for (int i = 0; i < 50; i++) {
+        memcpy(req + len, one, sizeof one - 1);
+        len += sizeof one - 1;
+    }
+    for (int round = 0; round < 40; round++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        int small = 4096;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(send(fd, req, len, 0), (ssize_t)len);
+        char buf[100];
+        if (recv(fd, buf, sizeof buf, 0) <= 0) {
+            close(fd);
+            break; /* the emulator died: waitpid below says how */
+        }
+        struct linger lg = {1, 0}; /* close with a reset: the next write fails at once */
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(fd);
+    }
+    tu_sleep_ms(200);
+    int status = 0;
+    pid_t gone = waitpid(pid, &status, WNOHANG);
+    if (gone == pid) {
+        fail_msg("trailguard sim ended: %s %d", WIFSIGNALED(status) ? "signal" : "exit",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+    assert_int_equal(gone, 0); /* still running */
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/fapi/v1/time", port);
+    tu_resp r = tu_http("GET", url, NULL, NULL, 5000);
+    assert_int_equal(r.status, 200);
+    tu_resp_free(&r);
+    kill(pid, SIGTERM);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    fclose(out);
+}
+
 static int run_status(const char *const argv[]) {
     FILE *out = NULL;
     pid_t pid = spawn(argv, &out);
@@ -84,6 +140,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ready_lines),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_no_sigpipe_on_closed_client),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

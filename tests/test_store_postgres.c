@@ -453,6 +453,34 @@ static void newer_schema_is_refused(void **state) {
     refused(uri, TG_E_INVALID, part);
 }
 
+/* A read-only open runs no DDL: an empty database stays empty and is named
+ * as not a store; an older schema is read without being migrated; a newer
+ * one is refused; nothing can be written through it. */
+static void readonly_open_writes_nothing(void **state) {
+    (void)state;
+    char uri[URI_MAX], got[32];
+    fresh_database("tg_ro", uri, sizeof uri);
+    tg_store *s = NULL;
+    tg_err err = {0};
+    assert_int_equal(tg_store_open_readonly(uri, "acct", &s, &err), TG_E_INVALID);
+    assert_msg_has(&err, "database 'tg_ro' is not a trailguard store (no schema_version table)");
+    sql_text(uri, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", got, sizeof got);
+    assert_string_equal(got, "0");
+
+    conf_ok(tg_store_create_at(uri, 1, &err), &err);
+    conf_ok(tg_store_open_readonly(uri, "acct", &s, &err), &err);
+    tg_store_row row;
+    assert_int_equal(tg_store_get(s, "nope", &row, &err), TG_E_INVALID);
+    assert_int_equal(tg_store_begin(s, &err), TG_E_STATE);
+    tg_store_close(s);
+    sql_text(uri, "SELECT version FROM schema_version", got, sizeof got);
+    assert_string_equal(got, "1");
+
+    sql_exec(uri, "UPDATE schema_version SET version = 99");
+    assert_int_equal(tg_store_open_readonly(uri, "acct", &s, &err), TG_E_INVALID);
+    assert_msg_has(&err, "schema version 99, written by a newer trailguard");
+}
+
 /* A bad row is reported, not loaded; a failed statement names its SQLSTATE. */
 static void sql_errors_are_sentences(void **state) {
     (void)state;
@@ -703,6 +731,7 @@ int main(void) {
         cmocka_unit_test_teardown(writer_survives_server_outage, server_back),
         cmocka_unit_test(passwords_stay_out_of_messages),
         cmocka_unit_test(newer_schema_is_refused),
+        cmocka_unit_test(readonly_open_writes_nothing),
         cmocka_unit_test(migrates_from_version_1),
         cmocka_unit_test(sql_errors_are_sentences),
         cmocka_unit_test(held_lock_times_out),

@@ -355,6 +355,162 @@ static void account_stream(void **state) {
     assert_int_equal(r.positions_count, 0);
 }
 
+/* ---- replies own their arrays -------------------------------------------- */
+
+typedef struct vt_listing {
+    vt_env *e;          /* for the emulator's view */
+    int done;           /* callbacks seen */
+    size_t count;       /* entries in the reply, during the callback */
+    char keys[4][40];   /* position keys (positions) or position keys of stops */
+    tg_venue_code code; /* reply's error code */
+} vt_listing;
+
+static void vt_listing_fn(void *ctx, const tg_venue_reply *r) {
+    vt_listing *l = ctx;
+    l->done++;
+    l->code = r->error.code;
+    size_t n = r->op == TG_VOP_POSITIONS ? r->positions_count : r->stops_count;
+    l->count = n;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        const char *key =
+            r->op == TG_VOP_POSITIONS ? r->positions[i].key : r->stops[i].position_key;
+        snprintf(l->keys[i], sizeof l->keys[i], "%s", key);
+    }
+}
+
+static bool vt_listing_has(const vt_listing *l, const char *key) {
+    for (size_t i = 0; i < l->count && i < 4; i++) {
+        if (strcmp(l->keys[i], key) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Several listings of the same kind in flight at once, with a find and a
+ * set (which read into scratch lists of their own) and stream events about
+ * the same positions arriving meanwhile: each reply, read in its callback,
+ * holds exactly its own listing. */
+static void listings_in_flight_keep_their_arrays(void **state) {
+    vt_env *e = *state;
+    tg_err err;
+    vt_long(e);
+    vt_mark(e, "ETHUSDT", "3000");
+    vt_position(e, "ETHUSDT", "short", "0.5", "3000");
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    req = vt_req("ETHUSDT", TG_SIDE_SHORT, "3100", "0.5", 1);
+    r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    assert_int_equal(tg_venue_account_start(e->v, &err), TG_OK);
+    int up[2] = {TG_VEV_CONNECTED, TG_VSTREAM_ACCOUNT};
+    assert_true(vt_await(e, 0, is_kind, up, 5000) >= 0);
+
+    enum { ROUNDS = 3 };
+    for (int round = 0; round < ROUNDS; round++) {
+        vt_listing all = {.e = e}, eth = {.e = e}, pos[2] = {{.e = e}, {.e = e}};
+        tg_venue_waiter find = {0}, set = {0};
+        assert_int_equal(tg_venue_get_stops(e->v, NULL, vt_listing_fn, &all, &err), TG_OK);
+        assert_int_equal(tg_venue_get_positions(e->v, vt_listing_fn, &pos[0], &err), TG_OK);
+        assert_int_equal(tg_venue_get_stops(e->v, "ETHUSDT", vt_listing_fn, &eth, &err), TG_OK);
+        assert_int_equal(tg_venue_find_stop(e->v, VT_SYM, "", "tg-BTCUSDT:l-zz", tg_venue_waiter_fn,
+                                            &find, &err),
+                         TG_OK);
+        assert_int_equal(tg_venue_get_positions(e->v, vt_listing_fn, &pos[1], &err), TG_OK);
+        req = vt_req("ETHUSDT", TG_SIDE_SHORT, round % 2 ? "3100" : "3090", "0.5", 2 + round);
+        req.prev = r.stop;
+        assert_int_equal(tg_venue_set_stop(e->v, &req, tg_venue_waiter_fn, &set, &err), TG_OK);
+        /* stream events about a third position while the listings are out */
+        vt_mark(e, "SOLUSDT", "150");
+        vt_position(e, "SOLUSDT", "long", round % 2 ? "0" : "3", "150");
+        for (int spins = 0; spins < 2000 && (all.done + eth.done + pos[0].done + pos[1].done < 4 ||
+                                             !find.done || !set.done);
+             spins++) {
+            uv_run(&e->loop, UV_RUN_ONCE);
+        }
+        assert_true(find.done && set.done);
+        vt_expect_ok(&set.reply);
+        r = set.reply;
+        tg_venue_waiter_release(&find);
+        tg_venue_waiter_release(&set);
+        assert_int_equal(all.done, 1);
+        assert_int_equal(all.code, TG_VENUE_OK);
+        assert_true(all.count >= 2); /* the replaced stop may still be listed once */
+        assert_true(vt_listing_has(&all, "BTCUSDT:long") && vt_listing_has(&all, "ETHUSDT:short"));
+        assert_int_equal(eth.code, TG_VENUE_OK);
+        assert_true(eth.count >= 1 && !vt_listing_has(&eth, "BTCUSDT:long"));
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(pos[k].done, 1);
+            assert_int_equal(pos[k].code, TG_VENUE_OK);
+            assert_true(pos[k].count >= 2 && pos[k].count <= 3);
+            assert_true(vt_listing_has(&pos[k], "BTCUSDT:long"));
+            assert_true(vt_listing_has(&pos[k], "ETHUSDT:short"));
+        }
+    }
+}
+
+/* ---- closing at market and the mark over REST ------------------------------ */
+
+static void close_position_at_market(void **state) {
+    vt_env *e = *state;
+    tg_err err;
+    vt_long(e);
+    vt_mark(e, "ETHUSDT", "3000");
+    vt_position(e, "ETHUSDT", "short", "0.5", "3000");
+    tg_venue_waiter w = {0};
+    assert_int_equal(tg_venue_close_position(e->v, VT_SYM, TG_SIDE_LONG, vt_dec("0.01"), 0,
+                                             tg_venue_waiter_fn, &w, &err),
+                     TG_OK);
+    tg_venue_reply r = vt_wait(e, &w);
+    vt_expect_ok(&r);
+    assert_int_equal(r.op, TG_VOP_CLOSE_POSITION);
+    assert_int_equal(r.requests, 1);
+    memset(&w, 0, sizeof w);
+    assert_int_equal(tg_venue_close_position(e->v, "ETHUSDT", TG_SIDE_SHORT, vt_dec("0.5"), 0,
+                                             tg_venue_waiter_fn, &w, &err),
+                     TG_OK);
+    r = vt_wait(e, &w);
+    vt_expect_ok(&r);
+    r = vt_positions(e);
+    vt_expect_ok(&r);
+    assert_int_equal(r.positions_count, 0);
+    /* reduce-only: nothing left to reduce is refused, never a new position */
+    memset(&w, 0, sizeof w);
+    assert_int_equal(tg_venue_close_position(e->v, VT_SYM, TG_SIDE_LONG, vt_dec("0.01"), 0,
+                                             tg_venue_waiter_fn, &w, &err),
+                     TG_OK);
+    r = vt_wait(e, &w);
+    assert_int_not_equal(r.error.code, TG_VENUE_OK);
+    assert_int_equal(r.requests, 1); /* never retried */
+    r = vt_positions(e);
+    assert_int_equal(r.positions_count, 0);
+    assert_int_equal(tg_venue_close_position(e->v, VT_SYM, TG_SIDE_LONG, vt_dec("0"), 0,
+                                             tg_venue_waiter_fn, &w, &err),
+                     TG_E_INVALID);
+    assert_int_equal(tg_venue_close_position(e->v, "btc", TG_SIDE_LONG, vt_dec("1"), 0,
+                                             tg_venue_waiter_fn, &w, &err),
+                     TG_E_INVALID);
+}
+
+static void mark_over_rest(void **state) {
+    vt_env *e = *state;
+    tg_err err;
+    vt_mark(e, VT_SYM, "60123.5");
+    tg_venue_waiter w = {0};
+    assert_int_equal(tg_venue_get_mark(e->v, VT_SYM, tg_venue_waiter_fn, &w, &err), TG_OK);
+    tg_venue_reply r = vt_wait(e, &w);
+    vt_expect_ok(&r);
+    assert_int_equal(r.op, TG_VOP_MARK);
+    assert_true(tg_dec_eq(r.mark, vt_dec("60123.5")));
+    assert_true(r.mark_ms > 0);
+    memset(&w, 0, sizeof w);
+    assert_int_equal(tg_venue_get_mark(e->v, "NOSUCHUSDT", tg_venue_waiter_fn, &w, &err), TG_OK);
+    r = vt_wait(e, &w);
+    assert_int_not_equal(r.error.code, TG_VENUE_OK);
+    assert_int_equal(tg_venue_get_mark(e->v, "", tg_venue_waiter_fn, &w, &err), TG_E_INVALID);
+}
+
 /* 0 when the emulator starts, 77 (skip) otherwise. */
 static int vt_probe(void) {
     tg_sim_config sc = tg_sim_config_default();
@@ -386,6 +542,10 @@ static int vt_probe(void) {
         cmocka_unit_test_setup_teardown(mark_stream_subscribe_unsubscribe, vt_setup, vt_teardown), \
         cmocka_unit_test_setup_teardown(mark_stream_reconnects_and_resubscribes, vt_setup,         \
                                         vt_teardown),                                              \
-        cmocka_unit_test_setup_teardown(account_stream, vt_setup, vt_teardown)
+        cmocka_unit_test_setup_teardown(account_stream, vt_setup, vt_teardown),                    \
+        cmocka_unit_test_setup_teardown(listings_in_flight_keep_their_arrays, vt_setup,            \
+                                        vt_teardown),                                              \
+        cmocka_unit_test_setup_teardown(close_position_at_market, vt_setup, vt_teardown),          \
+        cmocka_unit_test_setup_teardown(mark_over_rest, vt_setup, vt_teardown)
 
 #endif

@@ -31,6 +31,7 @@
 #define VT_OUT_MAX    65536 /* bytes of a control answer */
 #define VT_MSGS_MAX   256   /* error sentences kept for the secret check */
 #define VT_EVENTS_MAX 4096  /* stream events kept */
+#define VT_KEPT_MAX   256   /* waiters' reply copies kept until teardown */
 
 typedef struct vt_env {
     tg_sim *sim;                            /* the emulator, in-process */
@@ -42,6 +43,8 @@ typedef struct vt_env {
     size_t msgs_count;                      /* entries in msgs */
     tg_venue_event *events;                 /* stream events, in order */
     size_t events_count;                    /* entries in events */
+    void *kept[VT_KEPT_MAX];                /* waiters' reply copies, freed at teardown */
+    size_t kept_count;                      /* entries in kept */
 } vt_env;
 
 static void vt_on_event(void *ctx, const tg_venue_event *ev) {
@@ -177,6 +180,9 @@ static int vt_teardown(void **state) {
     }
     tg_sim_stop(e->sim);
     tg_sim_free(e->sim);
+    for (size_t i = 0; i < e->kept_count; i++) {
+        free(e->kept[i]);
+    }
     free(e->events);
     free(e);
     return 0;
@@ -261,6 +267,11 @@ static tg_venue_reply vt_wait(vt_env *e, tg_venue_waiter *w) {
         fail_msg("%s", err.msg);
     }
     vt_keep_msg(e, w->reply.error.err.msg);
+    if (w->owned != NULL) { /* the reply's arrays live until teardown */
+        assert_true(e->kept_count < VT_KEPT_MAX);
+        e->kept[e->kept_count++] = w->owned;
+        w->owned = NULL;
+    }
     return w->reply;
 }
 

@@ -25,7 +25,9 @@
 #define TRAILGUARD_STORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "trailguard/book.h"
 #include "trailguard/error.h"
@@ -81,6 +83,15 @@ typedef struct tg_store_stats {
  * A database written by a newer trailguard is refused with a sentence naming
  * both schema versions. */
 tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg_err *err);
+
+/* Opens the store at uri for reading only: nothing is created, migrated or
+ * changed (SQLite: SQLITE_OPEN_READONLY, the journal mode untouched;
+ * PostgreSQL: no DDL, a read-only session). A store that does not exist, a
+ * file or database that is not a trailguard store and a schema newer than
+ * this build's are refused with a sentence. An older schema is read as it
+ * is. Only tg_store_load, tg_store_get and tg_store_journal work on it;
+ * tg_store_begin and tg_store_prune fail with TG_E_STATE. */
+tg_status tg_store_open_readonly(const char *uri, const char *account, tg_store **out, tg_err *err);
 void tg_store_close(tg_store *store);
 
 /* "sqlite" or "postgresql". */
@@ -114,5 +125,30 @@ tg_status tg_store_journal(tg_store *store, int64_t after_seq, tg_store_entry_fn
 tg_status tg_store_prune(tg_store *store, int64_t cutoff_ms, uint64_t *deleted, tg_err *err);
 
 tg_store_stats tg_store_get_stats(const tg_store *store);
+
+/* Text read from a store, made safe for a terminal and for a JSON string:
+ * '"' and '\\' are escaped, control characters (C0, DEL, C1: ESC, OSC,
+ * newlines, ...) become \\u00XX. Writes at most cap − 1 bytes and a NUL
+ * into out, cutting between two escapes; returns the length written. Every
+ * text from a store that reaches a terminal or a JSON line goes through
+ * here. */
+size_t tg_store_escape(const char *text, char *out, size_t cap);
+
+/* Columns of the trailing_stop table (what tg_store_row_fields reports). */
+int tg_store_column_count(void);
+
+/* Every column of row in table order, as the store holds it: fn gets the
+ * column name, the value as text (NULL for SQL NULL; not escaped) and
+ * whether the column is an integer. */
+typedef void (*tg_store_field_fn)(void *ctx, const char *name, const char *value, bool is_int);
+tg_status tg_store_row_fields(const tg_store_row *row, tg_store_field_fn fn, void *ctx,
+                              tg_err *err);
+
+/* One JSON line (`trailguard state export`): a row with every column
+ * ("type":"position"), or a journal entry ("type":"journal"); prices as
+ * exact decimal strings, text escaped by tg_store_escape. TG_E_IO when f
+ * reports a write error. */
+tg_status tg_store_row_json(FILE *f, const tg_store_row *row, tg_err *err);
+tg_status tg_store_entry_json(FILE *f, const tg_journal_entry *e, tg_err *err);
 
 #endif

@@ -186,11 +186,16 @@ typedef enum tg_venue_op_kind {
     TG_VOP_FIND_STOP,
     TG_VOP_SET_STOP,
     TG_VOP_CANCEL_STOP,
-    TG_VOP_LISTEN_KEY, /* internal: the Binance user-data stream's key */
+    TG_VOP_LISTEN_KEY,     /* internal: the Binance user-data stream's key */
+    TG_VOP_CLOSE_POSITION, /* reduce-only market close */
+    TG_VOP_MARK,           /* mark price over REST */
 } tg_venue_op_kind;
 
-/* The outcome of one operation. Arrays point into the venue and stay valid
- * until the next operation of the same kind completes. */
+/* The outcome of one operation. reply->rules, reply->positions and
+ * reply->stops belong to the operation and are valid only during the done
+ * callback: nothing else (another operation, a stream event) rewrites them
+ * meanwhile, and they are freed when the callback returns. Copy what must
+ * outlive it (tg_venue_waiter does). */
 typedef struct tg_venue_reply {
     tg_venue_op_kind op;                /* which operation */
     tg_venue_error error;               /* code TG_VENUE_OK on success */
@@ -207,6 +212,8 @@ typedef struct tg_venue_reply {
     bool already_gone;                  /* CANCEL: the exchange did not know it */
     bool old_left;                      /* SET: old stop's cancel failed; reconciler removes it */
     tg_venue_replace_mode mode;         /* SET */
+    tg_dec mark;                        /* MARK: mark price */
+    int64_t mark_ms;                    /* MARK: exchange time of that price, ms; 0 unknown */
     int64_t unprotected_us;             /* SET: time without a stop, µs (send → ack) */
     uint32_t requests;                  /* HTTP requests sent, retries included */
     int64_t latency_us;                 /* call → completion, µs */
@@ -256,12 +263,32 @@ tg_status tg_venue_set_stop(tg_venue *v, const tg_venue_stop_req *req, tg_venue_
 tg_status tg_venue_cancel_stop(tg_venue *v, const tg_venue_stop *stop, tg_venue_done_fn done,
                                void *ctx, tg_err *err);
 
-/* Blocking use without a loop of one's own. */
+/* Closes a position at market, reduce-only: qty of it, on the side opposite
+ * to `side` (Binance POST /fapi/v1/order type=MARKET reduceOnly=true; Bybit
+ * POST /v5/order/create orderType=Market reduceOnly=true). Never retried:
+ * after a transport or server error the outcome is unknown, so re-read the
+ * positions. An exchange that has nothing to reduce answers
+ * TG_VENUE_E_NO_POSITION. */
+tg_status tg_venue_close_position(tg_venue *v, const char *symbol, tg_side side, tg_dec qty,
+                                  int position_idx, tg_venue_done_fn done, void *ctx, tg_err *err);
+
+/* The mark price of symbol over REST, for when the stream is stale (Binance
+ * GET /fapi/v1/premiumIndex, Bybit GET /v5/market/tickers): reply.mark and
+ * reply.mark_ms. */
+tg_status tg_venue_get_mark(tg_venue *v, const char *symbol, tg_venue_done_fn done, void *ctx,
+                            tg_err *err);
+
+/* Blocking use without a loop of one's own. The waiter keeps copies of the
+ * reply's arrays (reply.rules, .positions, .stops point into them) until
+ * tg_venue_waiter_release(). */
 typedef struct tg_venue_waiter {
     bool done;            /* set by tg_venue_waiter_fn */
-    tg_venue_reply reply; /* copy of the reply */
+    tg_venue_reply reply; /* copy of the reply, arrays included */
+    void *owned;          /* the arrays' copies; freed by tg_venue_waiter_release() */
 } tg_venue_waiter;
 void tg_venue_waiter_fn(void *ctx, const tg_venue_reply *reply);
+/* Frees the copies and resets w for another operation. */
+void tg_venue_waiter_release(tg_venue_waiter *w);
 /* Runs the loop until w->done or timeout_ms; TG_E_UNAVAILABLE on timeout. */
 tg_status tg_venue_wait(tg_venue *v, tg_venue_waiter *w, int64_t timeout_ms, tg_err *err);
 

@@ -23,11 +23,6 @@ int tg_cli_sim(int argc, char **argv);
 int tg_cli_state(int argc, char **argv);
 int tg_cli_check_config(int argc, char **argv);
 
-/* Opens the store at uri for account. Unless create, a SQLite file that
- * does not exist is an error rather than a new empty store. */
-tg_status tg_cli_store_open(const char *uri, const char *account, bool create, tg_store **out,
-                            tg_err *err);
-
 /* Prints "trailguard: " and the message, then a newline, to stderr. */
 void tg_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

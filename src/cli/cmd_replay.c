@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -232,6 +233,36 @@ static bool is_known_flag(const char *name) {
     return param_flag(name) != NULL;
 }
 
+/* An output that is the --data file (by name, symlink or hard link) would
+ * overwrite the input: refused before anything is opened for writing. */
+static bool same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return a != NULL && b != NULL && stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static int check_outputs(const replay_args *a) {
+    const char *data = strcmp(a->data, "-") == 0 ? NULL : a->data;
+    const struct {
+        const char *flag; /* the option */
+        const char *path; /* its file */
+    } outs[] = {{"--events-jsonl", a->events_path}, {"--chart", a->chart_path}};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        if (same_file(outs[i].path, data)) {
+            tg_cli_error("replay: %s %s is the --data file; it would be overwritten", outs[i].flag,
+                         outs[i].path);
+            return TG_EXIT_USAGE;
+        }
+    }
+    if (same_file(a->events_path, a->chart_path) ||
+        (a->events_path != NULL && a->chart_path != NULL &&
+         strcmp(a->events_path, a->chart_path) == 0)) {
+        tg_cli_error("replay: --events-jsonl and --chart name the same file %s", a->chart_path);
+        return TG_EXIT_USAGE;
+    }
+    return -1;
+}
+
 /* Parses argv into *a. Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, replay_args *a) {
     for (int i = 1; i < argc; i++) {
@@ -270,6 +301,10 @@ static int parse_args(int argc, char **argv, replay_args *a) {
     if (a->data == NULL) {
         tg_cli_error("replay: --data FILE is required (see trailguard replay --help)");
         return TG_EXIT_USAGE;
+    }
+    int rc = check_outputs(a);
+    if (rc >= 0) {
+        return rc;
     }
     tg_err err;
     tg_err_clear(&err);
@@ -397,8 +432,8 @@ static void print_result(const tg_replay_result *r, int dp) {
     char pct[TG_DEC_STR_MAX + 1], pnl[TG_DEC_STR_MAX + 1], mfe[TG_DEC_STR_MAX + 1];
     char best[TG_DEC_STR_MAX], cap[TG_DEC_STR_MAX + 1], when[TG_UTC_STR_MAX], held[48];
     if (!r->has_numbers) {
-        printf("  result         n/a: the percentages do not fit a decimal (an entry far too "
-               "small for these prices)\n");
+        printf("  result         n/a: %s does not fit a decimal (at most about 9.2e10)\n",
+               r->overflowed);
         return;
     }
     format_signed(r->result_pct, 4, pct);
@@ -501,6 +536,9 @@ static int run(const replay_args *a, const tg_pricefile *pf, progress_bar *bar, 
     bar->stage = "replaying";
     tg_status st = tg_replay_run(pf->points, pf->count, &o, r, &err);
     progress_end(bar);
+    if (a->store_uri != NULL && st == TG_OK) {
+        tg_replay_store_final(rs, &r->final);
+    }
     tg_err store_err;
     tg_err_clear(&store_err);
     if (a->store_uri != NULL && tg_replay_store_close(rs, &store_err) != TG_OK && st == TG_OK) {
@@ -571,6 +609,11 @@ int tg_cli_replay(int argc, char **argv) {
         warn_anomalies(&r);
         if (!a.quiet) {
             print_summary(&a, &pf, &r, &sink, &rs, sink.dp);
+        }
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            tg_cli_error("replay: writing the summary to standard output failed: %s",
+                         strerror(errno));
+            rc = TG_EXIT_FAILURE;
         }
     }
     tg_replay_result_free(&r);

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "store/codec.h"
 #include "trailguard/store.h"
 
 #define JOURNAL_SHOWN_MAX 20 /* journal entries `state show` prints per position */
@@ -79,75 +78,14 @@ static int parse_args(int argc, char **argv, state_args *a) {
     return -1;
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void put_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\') {
-            fprintf(f, "\\%c", *p);
-        } else if (*p < 0x20) {
-            fprintf(f, "\\u%04x", *p);
-        } else {
-            fputc(*p, f);
-        }
-    }
-    fputc('"', f);
-}
+/* Text from the store, safe for the terminal (tg_store_escape). */
+typedef struct safe_text {
+    char s[TG_STORE_KEY_MAX * 6]; /* escaped; a key of control characters grows sixfold */
+} safe_text;
 
-/* Every column of the row, as the store holds it. */
-static void put_row_json(FILE *f, const tg_store_row *row) {
-    int n = tg_codec_column_count();
-    tg_col_value *vals = calloc((size_t)n, sizeof *vals);
-    if (vals == NULL) {
-        return;
-    }
-    tg_codec_encode(row, vals);
-    fputs("{\"type\":\"position\"", f);
-    for (int i = 0; i < n; i++) {
-        const tg_col_def *c = tg_codec_column(i);
-        fprintf(f, ",\"%s\":", c->name);
-        if (vals[i].null) {
-            fputs("null", f);
-        } else if (c->type == TG_COL_INT) {
-            fprintf(f, "%" PRId64, vals[i].i);
-        } else {
-            put_json_string(f, vals[i].text);
-        }
-    }
-    fprintf(f, ",\"needs_reconcile\":%s}\n", row->needs_reconcile ? "true" : "false");
-    free(vals);
-}
-
-static void put_price_field(FILE *f, const char *name, bool set, tg_dec price) {
-    if (set) {
-        char buf[TG_DEC_STR_MAX];
-        tg_dec_format(price, 0, buf);
-        fprintf(f, ",\"%s\":\"%s\"", name, buf);
-    }
-}
-
-static void put_entry_json(FILE *f, const tg_journal_entry *e) {
-    fprintf(f, "{\"type\":\"journal\",\"seq\":%" PRId64 ",\"ts\":%" PRId64 ",\"position_key\":",
-            e->seq, e->ts_ms);
-    put_json_string(f, e->position_key);
-    if (e->kind == TG_JOURNAL_EVENT) {
-        const tg_event *ev = &e->event;
-        fprintf(f, ",\"kind\":\"event\",\"event\":\"%s\",\"reason\":\"%s\",\"state\":\"%s\"",
-                tg_event_type_str((tg_event_type)ev->type), tg_reason_str((tg_reason)ev->reason),
-                tg_state_str((tg_state)ev->state));
-        put_price_field(f, "price", ev->has & TG_EVH_PRICE, ev->price);
-        put_price_field(f, "stop", ev->has & TG_EVH_STOP, ev->stop);
-        put_price_field(f, "prev_stop", ev->has & TG_EVH_PREV, ev->prev_stop);
-    } else {
-        const tg_cmd *c = &e->command;
-        fprintf(f, ",\"kind\":\"command\",\"command\":\"%s\",\"reason\":\"%s\"",
-                tg_cmd_type_str((tg_cmd_type)c->type), tg_reason_str((tg_reason)c->reason));
-        put_price_field(f, "price", c->type != TG_CMD_PERSIST, c->price);
-    }
-    if (e->latency_us >= 0) {
-        fprintf(f, ",\"latency_us\":%" PRId64, e->latency_us);
-    }
-    fputs("}\n", f);
+static const char *safe(const char *text, safe_text *buf) {
+    tg_store_escape(text, buf->s, sizeof buf->s);
+    return buf->s;
 }
 
 static void format_price(bool set, tg_dec price, char *buf) {
@@ -178,9 +116,11 @@ static bool list_one(void *ctx, const tg_store_row *row) {
         printf("%-20s %-12s %-5s %-9s %14s %14s %14s %14s %7s %s\n", "POSITION", "SYMBOL", "SIDE",
                "STATE", "ENTRY", "STOP", "INTENDED", "BEST", "UPDATES", "FLAGS");
     }
-    printf("%-20s %-12s %-5s %-9s %14s %14s %14s %14s %7u %s\n", row->position_key, row->symbol,
-           tg_side_str((tg_side)s->side), tg_state_str((tg_state)s->state), entry, stop, intended,
-           extreme, s->update_count, row->needs_reconcile ? "reconcile" : "");
+    safe_text key, symbol;
+    printf("%-20s %-12s %-5s %-9s %14s %14s %14s %14s %7u %s\n", safe(row->position_key, &key),
+           safe(row->symbol, &symbol), tg_side_str((tg_side)s->side),
+           tg_state_str((tg_state)s->state), entry, stop, intended, extreme, s->update_count,
+           row->needs_reconcile ? "reconcile" : "");
     return true;
 }
 
@@ -194,6 +134,14 @@ typedef struct show_ctx {
     int ring_at;                                  /* next slot */
 } show_ctx;
 
+static void show_field(void *ctx, const char *name, const char *value, bool is_int) {
+    (void)ctx;
+    (void)is_int;
+    char esc[TG_STORE_KEY_MAX * 6 * 8];
+    tg_store_escape(value != NULL ? value : "-", esc, sizeof esc);
+    printf("  %-28s %s\n", name, esc);
+}
+
 static bool show_one(void *ctx, const tg_store_row *row) {
     show_ctx *sc = ctx;
     if (strcmp(row->symbol, sc->target) != 0 && strcmp(row->position_key, sc->target) != 0) {
@@ -202,24 +150,12 @@ static bool show_one(void *ctx, const tg_store_row *row) {
     if (sc->rows++ > 0) {
         putchar('\n');
     }
-    int n = tg_codec_column_count();
-    tg_col_value *vals = calloc((size_t)n, sizeof *vals);
-    if (vals == NULL) {
+    tg_err err;
+    tg_err_clear(&err);
+    if (tg_store_row_fields(row, show_field, NULL, &err) != TG_OK) {
         return false;
     }
-    tg_codec_encode(row, vals);
-    for (int i = 0; i < n; i++) {
-        const tg_col_def *c = tg_codec_column(i);
-        if (vals[i].null) {
-            printf("  %-28s -\n", c->name);
-        } else if (c->type == TG_COL_INT) {
-            printf("  %-28s %" PRId64 "\n", c->name, vals[i].i);
-        } else {
-            printf("  %-28s %s\n", c->name, vals[i].text);
-        }
-    }
     printf("  %-28s %s\n", "needs_reconcile", row->needs_reconcile ? "yes" : "no");
-    free(vals);
     if (sc->n_keys < (int)(sizeof sc->keys / sizeof sc->keys[0])) {
         snprintf(sc->keys[sc->n_keys++], TG_STORE_KEY_MAX, "%s", row->position_key);
     }
@@ -266,7 +202,7 @@ static int show(tg_store *st, const state_args *a) {
         int shown = sc->ring_n < JOURNAL_SHOWN_MAX ? sc->ring_n : JOURNAL_SHOWN_MAX;
         printf("\nlast %d journal entries:\n", shown);
         for (int i = shown; i > 0; i--) {
-            put_entry_json(stdout, &sc->ring[(sc->ring_at - i + size) % size]);
+            tg_store_entry_json(stdout, &sc->ring[(sc->ring_at - i + size) % size], &err);
         }
     }
     free(sc);
@@ -274,13 +210,13 @@ static int show(tg_store *st, const state_args *a) {
 }
 
 static bool export_row(void *ctx, const tg_store_row *row) {
-    put_row_json(ctx, row);
-    return true;
+    tg_err err;
+    return tg_store_row_json(ctx, row, &err) == TG_OK;
 }
 
 static bool export_entry(void *ctx, const tg_journal_entry *e) {
-    put_entry_json(ctx, e);
-    return true;
+    tg_err err;
+    return tg_store_entry_json(ctx, e, &err) == TG_OK;
 }
 
 static int run(tg_store *st, const state_args *a) {
@@ -322,7 +258,7 @@ int tg_cli_state(int argc, char **argv) {
     tg_store *st = NULL;
     tg_err err;
     tg_err_clear(&err);
-    if (tg_cli_store_open(a.uri, a.account, false, &st, &err) != TG_OK) {
+    if (tg_store_open_readonly(a.uri, a.account, &st, &err) != TG_OK) {
         tg_cli_error("state: %s", err.msg);
         return TG_EXIT_FAILURE;
     }

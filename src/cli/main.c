@@ -1,4 +1,5 @@
 /* trailguard — the command-line front end: dispatches to a subcommand. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,10 @@ void tg_cli_error(const char *fmt, ...) {
 }
 
 int main(int argc, char **argv) {
+    /* Every subcommand talks over sockets (the emulator, the daemon's venue
+     * and metrics connections): a peer that closes must be an EPIPE the code
+     * handles, never a signal that kills the process with status 141. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         fputs(usage_text, stderr);
         return TG_EXIT_USAGE;

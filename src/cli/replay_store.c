@@ -22,7 +22,7 @@ tg_status tg_replay_store_open(replay_store *rs, const char *uri, const char *ac
     snprintf(row->exchange, sizeof row->exchange, "%s", REPLAY_EXCHANGE);
     snprintf(row->symbol, sizeof row->symbol, "%s", symbol);
     snprintf(row->position_key, sizeof row->position_key, "%s:%s", symbol, tg_side_str(side));
-    tg_status st = tg_cli_store_open(uri, account, true, &rs->store, err);
+    tg_status st = tg_store_open(uri, account, &rs->store, err);
     if (st != TG_OK) {
         return st;
     }
@@ -61,6 +61,15 @@ void tg_replay_store_output(void *ctx, const tg_stop *stop, const tg_out *out) {
     if (tg_writer_get_stats(rs->writer).pending_entries >= JOURNAL_COMMIT_AT) {
         rs->status = tg_writer_flush(rs->writer, stop->last_tick_ms, &rs->err);
     }
+}
+
+void tg_replay_store_final(replay_store *rs, const tg_stop *final) {
+    assert(rs->writer != NULL && final != NULL);
+    if (rs->status != TG_OK) {
+        return;
+    }
+    rs->row.stop = *final;
+    rs->status = tg_writer_stage_row(rs->writer, &rs->row, &rs->err);
 }
 
 tg_status tg_replay_store_close(replay_store *rs, tg_err *err) {

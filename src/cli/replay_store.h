@@ -31,6 +31,11 @@ tg_status tg_replay_store_open(replay_store *rs, const char *uri, const char *ac
  * groups. A failure is kept in rs->status and ends the journaling. */
 void tg_replay_store_output(void *ctx, const tg_stop *stop, const tg_out *out);
 
+/* Stages the engine's state at the end of the run: ticks after the last
+ * output moved the best price and the last tick time, and the row must
+ * agree with the summary. */
+void tg_replay_store_final(replay_store *rs, const tg_stop *final);
+
 /* Commits what is left and closes; the first failure of the run, if any. */
 tg_status tg_replay_store_close(replay_store *rs, tg_err *err);
 

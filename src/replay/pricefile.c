@@ -480,6 +480,26 @@ tg_dec tg_pricefile_tick(const tg_pricefile *pf) {
     return tg_dec_from_units(units);
 }
 
+/* The complete lines of the first chunk are parsed before the rest is
+ * read: a file that is not prices at all (a binary, /dev/urandom) fails on
+ * its first bad line instead of after gigabytes. */
+static tg_status check_start(const char *buf, size_t len, bool eof, tg_err *err) {
+    const char *nl = NULL;
+    for (size_t i = len; i > 0 && nl == NULL; i--) {
+        nl = buf[i - 1] == '\n' ? buf + i - 1 : NULL;
+    }
+    if (nl == NULL) {
+        return len > TG_PRICEFILE_LINE_MAX && !eof
+                   ? tg_err_set(err, TG_E_INVALID, "line 1: longer than %d bytes",
+                                TG_PRICEFILE_LINE_MAX)
+                   : TG_OK;
+    }
+    tg_pricefile head;
+    tg_status st = tg_pricefile_parse(buf, (size_t)(nl - buf) + 1, &head, NULL, err);
+    tg_pricefile_free(&head);
+    return st;
+}
+
 /* Reads a whole stream into a buffer that the caller frees. */
 static tg_status read_all(FILE *f, const char *path, char **buf_out, size_t *len_out, tg_err *err) {
     char *buf = NULL;
@@ -498,7 +518,16 @@ static tg_status read_all(FILE *f, const char *path, char **buf_out, size_t *len
             cap = cap_new;
         }
         size_t n = fread(buf + len, 1, cap - len, f);
+        bool first = len == 0;
         len += n;
+        if (first && n > 0) {
+            tg_err why;
+            tg_err_clear(&why);
+            if (check_start(buf, len, n < cap, &why) != TG_OK) {
+                free(buf);
+                return tg_err_set(err, TG_E_INVALID, "%s: %s", path, why.msg);
+            }
+        }
         if (n == 0) {
             break;
         }

@@ -285,9 +285,14 @@ static void summarise(sim *m) {
                         : tg_dec_sub(r->entry, r->best_price, &best_gain);
     }
     tg_dec_round toward_zero = gain.units < 0 ? TG_ROUND_CEIL : TG_ROUND_FLOOR;
-    r->has_numbers = st == TG_DEC_OK && percent_of(gain, r->entry, &pct) &&
-                     percent_of(best_gain, r->entry, &mfe) &&
-                     tg_dec_mul(gain, r->quantity, toward_zero, &r->pnl) == TG_DEC_OK;
+    r->overflowed = st != TG_DEC_OK                     ? "the price difference (exit − entry)"
+                    : !percent_of(gain, r->entry, &pct) ? "the result percentage (exit vs entry)"
+                    : !percent_of(best_gain, r->entry, &mfe)
+                        ? "the max favourable excursion percentage"
+                    : tg_dec_mul(gain, r->quantity, toward_zero, &r->pnl) != TG_DEC_OK
+                        ? "the P&L (price difference × quantity)"
+                        : NULL;
+    r->has_numbers = r->overflowed == NULL;
     if (!r->has_numbers) {
         return;
     }

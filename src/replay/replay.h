@@ -104,6 +104,7 @@ typedef struct tg_replay_result {
     tg_dec exit_price;         /* fill price, or the last price when OPEN */
     bool has_numbers;          /* result_pct, pnl and mfe_pct fit a tg_dec (false only for
                                   gains beyond ±92 billion %, e.g. an entry of 1e-8) */
+    const char *overflowed;    /* !has_numbers: what did not fit, a phrase; NULL otherwise */
     tg_dec result_pct;         /* exit vs entry in the position's favour, %, 4 places */
     tg_dec pnl;                /* (exit − entry) × quantity, mirrored for a short, quote */
     tg_dec best_price;         /* most favourable price while open (entry if none better) */

@@ -938,15 +938,19 @@ static bool check_signed(bn_ctx *c, char *total, size_t *total_len) {
         bn_error(c, 400, -1022, "Signature for this request is not valid.");
         return false;
     }
-    char *end = NULL;
-    long long ts = strtoll(ts_text, &end, 10);
-    const char *rw_text = sim_param(&c->params, "recvWindow");
-    long long rw = rw_text != NULL ? strtoll(rw_text, NULL, 10) : BN_RECV_WINDOW_MS;
-    if (*end != '\0' || rw <= 0 || rw > BN_RECV_WINDOW_MAX) {
-        bn_missing(c, *end != '\0' ? "timestamp" : "recvWindow");
+    /* Both are read with a range before any arithmetic: strtoll saturates
+     * and now - LLONG_MIN overflows. */
+    int64_t ts = 0, rw = BN_RECV_WINDOW_MS;
+    if (!sim_text_int(ts_text, 0, SIM_JSON_INT_MAX, &ts)) {
+        bn_missing(c, "timestamp");
         return false;
     }
-    long long now = sim_now_ms(c->sim);
+    const char *rw_text = sim_param(&c->params, "recvWindow");
+    if (rw_text != NULL && !sim_text_int(rw_text, 1, BN_RECV_WINDOW_MAX, &rw)) {
+        bn_error(c, 400, -1131, "recvWindow must be less than %d.", BN_RECV_WINDOW_MAX);
+        return false;
+    }
+    int64_t now = sim_now_ms(c->sim);
     if (ts >= now + BN_AHEAD_MS) {
         bn_error(c, 400, -1021,
                  "Timestamp for this request was 1000ms ahead of the server's time.");

@@ -2,10 +2,13 @@
 #define _POSIX_C_SOURCE 200809L /* pthread types through uv.h, strcasecmp */
 
 #include <assert.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "sim/sim_int.h"
 
@@ -144,4 +147,47 @@ void sim_strlcpy(char *dst, const char *src, size_t cap) {
     n = n < cap - 1 ? n : cap - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
+}
+
+bool sim_json_int(const cJSON *v, int64_t min, int64_t max, int64_t *out) {
+    assert(min <= max && out != NULL);
+    assert(min >= -SIM_JSON_INT_MAX && max <= SIM_JSON_INT_MAX);
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+        return false;
+    }
+    double d = v->valuedouble;
+    if (d < (double)min || d > (double)max || d != floor(d)) {
+        return false;
+    }
+    *out = (int64_t)d;
+    return true;
+}
+
+bool sim_text_int(const char *s, int64_t min, int64_t max, int64_t *out) {
+    assert(min <= max && out != NULL);
+    if (s == NULL) {
+        return false;
+    }
+    bool neg = *s == '-';
+    const char *p = neg ? s + 1 : s;
+    if (*p == '\0' || (neg && min >= 0)) {
+        return false;
+    }
+    int64_t n = 0;
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            return false;
+        }
+        int d = *p - '0';
+        if (n > (INT64_MAX - d) / 10) {
+            return false; /* would overflow: out of any range we accept */
+        }
+        n = n * 10 + d;
+    }
+    n = neg ? -n : n;
+    if (n < min || n > max) {
+        return false;
+    }
+    *out = n;
+    return true;
 }

@@ -14,10 +14,11 @@
 
 #include "sim/sim_int.h"
 
-#define BY_RECV_WINDOW_MS 5000                 /* default X-BAPI-RECV-WINDOW */
-#define BY_AHEAD_MS       1000                 /* a timestamp this far ahead is refused */
-#define BY_SIGN_INPUT_MAX (SIM_BODY_MAX + 256) /* bytes of the signed string */
-#define BY_VALUE_MAX      128                  /* bytes of one parameter value read from JSON */
+#define BY_RECV_WINDOW_MS  5000                 /* default X-BAPI-RECV-WINDOW */
+#define BY_AHEAD_MS        1000                 /* a timestamp this far ahead is refused */
+#define BY_RECV_WINDOW_MAX 60000                /* largest X-BAPI-RECV-WINDOW accepted */
+#define BY_SIGN_INPUT_MAX  (SIM_BODY_MAX + 256) /* bytes of the signed string */
+#define BY_VALUE_MAX       128                  /* bytes of one parameter value read from JSON */
 
 typedef struct by_ctx {
     tg_sim *sim;              /* the emulator */
@@ -805,14 +806,20 @@ static bool authenticate(by_ctx *c, sim_log_entry *log) {
     if (!ok) {
         return false;
     }
-    long long t = strtoll(ts, NULL, 10);
-    long long window = rw != NULL ? strtoll(rw, NULL, 10) : BY_RECV_WINDOW_MS;
-    long long now = sim_now_ms(c->sim);
-    if (t >= now + BY_AHEAD_MS || now - window > t) {
+    /* Range first: a huge or negative window (or strtoll's saturation)
+     * would overflow now - window or let any old timestamp through. */
+    int64_t t = 0, window = BY_RECV_WINDOW_MS;
+    if (rw != NULL && !sim_text_int(rw, 1, BY_RECV_WINDOW_MAX, &window)) {
+        by_error(c, 10001, "params error: recv_window must be an integer 1..%d ms",
+                 BY_RECV_WINDOW_MAX);
+        return false;
+    }
+    int64_t now = sim_now_ms(c->sim);
+    if (!sim_text_int(ts, 0, SIM_JSON_INT_MAX, &t) || t >= now + BY_AHEAD_MS || now - window > t) {
         by_error(c, 10002,
                  "invalid request, please check your server timestamp or recv_window param. "
-                 "req_timestamp[%lld],server_timestamp[%lld],recv_window[%lld]",
-                 t, now, window);
+                 "req_timestamp[%.20s],server_timestamp[%lld],recv_window[%lld]",
+                 ts, (long long)now, (long long)window);
         return false;
     }
     return true;

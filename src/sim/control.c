@@ -14,7 +14,9 @@
 
 #include "sim/sim_int.h"
 
-#define LIMIT_MAX 1000000 /* largest rate limit accepted */
+#define LIMIT_MAX           1000000         /* largest rate limit accepted */
+#define TIMEOUT_MS_MAX      3600000         /* largest header/idle timeout accepted */
+#define CLOCK_OFFSET_MS_MAX 3155760000000LL /* largest clock skew accepted: 100 years */
 
 typedef struct ctl {
     tg_sim *sim;      /* the emulator */
@@ -44,13 +46,12 @@ static const char *jstr(const ctl *c, const char *name) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* An integer field: false when it is there but not a number in
+ * ±SIM_JSON_INT_MAX (a cast of 1e400 would be undefined); absent, *out keeps
+ * its default. */
 static bool jint(const ctl *c, const char *name, int64_t *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->json, name);
-    if (!cJSON_IsNumber(v)) {
-        return false;
-    }
-    *out = (int64_t)v->valuedouble;
-    return true;
+    return v == NULL || sim_json_int(v, -SIM_JSON_INT_MAX, SIM_JSON_INT_MAX, out);
 }
 
 /* account and symbol from the body (POST) or the query (GET/DELETE). */
@@ -146,8 +147,7 @@ static void post_mark(ctl *c) {
 static void post_step(ctl *c) {
     int s = sim_instrument_find(jstr(c, "symbol"));
     int64_t count = 1;
-    jint(c, "count", &count);
-    if (s < 0 || count < 1 || count > SIM_PATH_PRICES_MAX) {
+    if (!jint(c, "count", &count) || s < 0 || count < 1 || count > SIM_PATH_PRICES_MAX) {
         ctl_error(c, 400, "step needs a known symbol and 1 <= count <= %d", SIM_PATH_PRICES_MAX);
         return;
     }
@@ -166,8 +166,10 @@ static void post_step(ctl *c) {
 static void post_fault(ctl *c) {
     sim_fault_kind kind;
     int64_t ms = 0, count = 1;
-    jint(c, "ms", &ms);
-    jint(c, "count", &count);
+    if (!jint(c, "ms", &ms) || !jint(c, "count", &count)) {
+        ctl_error(c, 400, "ms and count must be integers");
+        return;
+    }
     if (!sim_fault_kind_parse(jstr(c, "kind"), &kind)) {
         ctl_error(c, 400, "kind must be latency, drop, http5xx, timeout, stale or reorder");
         return;
@@ -191,8 +193,11 @@ static void delete_fault(ctl *c) {
 /* POST /sim/clock */
 static void post_clock(ctl *c) {
     int64_t off = 0;
-    if (!jint(c, "offset_ms", &off)) {
-        ctl_error(c, 400, "offset_ms must be a number");
+    if (cJSON_GetObjectItemCaseSensitive(c->json, "offset_ms") == NULL ||
+        !sim_json_int(cJSON_GetObjectItemCaseSensitive(c->json, "offset_ms"), -CLOCK_OFFSET_MS_MAX,
+                      CLOCK_OFFSET_MS_MAX, &off)) {
+        ctl_error(c, 400, "offset_ms must be an integer within ±%lld (100 years)",
+                  (long long)CLOCK_OFFSET_MS_MAX);
         return;
     }
     c->sim->clock_offset_ms = off;
@@ -204,13 +209,19 @@ static void post_clock(ctl *c) {
 static void post_limits(ctl *c) {
     int64_t w = c->sim->rate.bn_weight_max, o = c->sim->rate.bn_orders_max;
     int64_t by = c->sim->rate.bybit_max;
-    jint(c, "binance_weight_1m", &w);
-    jint(c, "binance_orders_1m", &o);
-    jint(c, "bybit_per_second", &by);
-    if (w < 1 || w > LIMIT_MAX || o < 1 || o > LIMIT_MAX || by < 0 || by > LIMIT_MAX) {
-        ctl_error(c, 400, "limits must be 1..%d (bybit_per_second 0 = documented)", LIMIT_MAX);
+    int64_t hdr = c->sim->header_timeout_ms, idle = c->sim->idle_timeout_ms;
+    bool ok = jint(c, "binance_weight_1m", &w) && jint(c, "binance_orders_1m", &o) &&
+              jint(c, "bybit_per_second", &by) && jint(c, "header_timeout_ms", &hdr) &&
+              jint(c, "idle_timeout_ms", &idle);
+    if (!ok || w < 1 || w > LIMIT_MAX || o < 1 || o > LIMIT_MAX || by < 0 || by > LIMIT_MAX ||
+        hdr < 1 || hdr > TIMEOUT_MS_MAX || idle < 1 || idle > TIMEOUT_MS_MAX) {
+        ctl_error(c, 400,
+                  "limits must be 1..%d (bybit_per_second 0 = documented), timeouts 1..%d ms",
+                  LIMIT_MAX, TIMEOUT_MS_MAX);
         return;
     }
+    c->sim->header_timeout_ms = hdr;
+    c->sim->idle_timeout_ms = idle;
     sim_rate *r = &c->sim->rate;
     memset(r, 0, sizeof *r);
     r->bn_weight_max = w;
@@ -218,8 +229,9 @@ static void post_limits(ctl *c) {
     r->bybit_max = (int)by;
     sim_buf_printf(
         &c->resp->body,
-        "{\"binance_weight_1m\":%lld,\"binance_orders_1m\":%lld,\"bybit_per_second\":%lld}",
-        (long long)w, (long long)o, (long long)by);
+        "{\"binance_weight_1m\":%lld,\"binance_orders_1m\":%lld,\"bybit_per_second\":%lld,"
+        "\"header_timeout_ms\":%lld,\"idle_timeout_ms\":%lld}",
+        (long long)w, (long long)o, (long long)by, (long long)hdr, (long long)idle);
 }
 
 static void log_entry_json(sim_buf *b, const sim_log_entry *e) {
@@ -331,6 +343,8 @@ static void delete_reset(ctl *c) {
     sim->clock_offset_ms = 0;
     sim_paths_free(sim);
     memset(&sim->rate, 0, sizeof sim->rate);
+    sim->header_timeout_ms = SIM_HEADER_TIMEOUT_MS;
+    sim->idle_timeout_ms = SIM_IDLE_TIMEOUT_MS;
     sim_market_init(sim);
     sim_buf_puts(&c->resp->body, "{\"ok\":true}");
 }
@@ -355,7 +369,13 @@ static void get_state(ctl *c) {
         sim_buf_jstr(b, a->key);
         sim_buf_puts(b, "}");
     }
-    sim_buf_puts(b, "]}");
+    sim_buf_printf(b,
+                   "],\"connections\":{\"binance\":%zu,\"bybit\":%zu},"
+                   "\"slow_disconnects\":%llu,\"timeout_closes\":%llu,\"evictions\":%llu}",
+                   sim_conn_count(c->sim, SIM_BINANCE), sim_conn_count(c->sim, SIM_BYBIT),
+                   (unsigned long long)c->sim->slow_disconnects,
+                   (unsigned long long)c->sim->timeout_closes,
+                   (unsigned long long)c->sim->evictions);
 }
 
 static void post_scenario(ctl *c, const char *body, size_t len) {

@@ -51,8 +51,13 @@ bool sim_hmac_verify(const char *secret, const char *msg, size_t msg_len, const 
 
 bool sim_ws_accept_key(const char *client_key, char out[32]) {
     assert(out != NULL);
-    if (client_key == NULL || strlen(client_key) == 0 || strlen(client_key) > 64) {
+    /* RFC 6455 4.2.1: the key is 16 random bytes in base64, 24 characters */
+    if (client_key == NULL || strlen(client_key) != 24 || strcmp(client_key + 22, "==") != 0) {
         return false;
+    }
+    unsigned char raw[18];
+    if (EVP_DecodeBlock(raw, (const unsigned char *)client_key, 24) != 18) {
+        return false; /* a character outside base64 */
     }
     char joined[160];
     size_t n = strlen(client_key);

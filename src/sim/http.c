@@ -160,12 +160,23 @@ static sim_parse interpret_headers(sim_http_req *req, bool http11, size_t *body_
     if (sim_http_header(req, "transfer-encoding") != NULL) {
         return SIM_PARSE_BAD; /* chunked bodies are not accepted: clients send Content-Length */
     }
-    const char *cl = sim_http_header(req, "content-length");
-    if (cl != NULL) {
-        sim_parse r = parse_content_length(cl, body_len);
+    /* Every Content-Length line must agree: two different ones make the
+     * body's end ambiguous (request smuggling), RFC 9112 6.3. */
+    bool have_length = false;
+    for (size_t i = 0; i < req->header_count; i++) {
+        if (strcmp(req->hname[i], "content-length") != 0) {
+            continue;
+        }
+        size_t n = 0;
+        sim_parse r = parse_content_length(req->hvalue[i], &n);
         if (r != SIM_PARSE_DONE) {
             return r;
         }
+        if (have_length && n != *body_len) {
+            return SIM_PARSE_BAD;
+        }
+        have_length = true;
+        *body_len = n;
     }
     const char *conn = sim_http_header(req, "connection");
     req->keep_alive = http11;
@@ -187,8 +198,12 @@ sim_parse sim_http_parse(const char *buf, size_t len, sim_http_req *req, size_t 
     memset(req, 0, offsetof(sim_http_req, hname));
     size_t scan = len < SIM_HEAD_BYTES_MAX ? len : SIM_HEAD_BYTES_MAX;
     const char *end = NULL;
-    for (size_t i = 0; i + 3 < scan; i++) {
-        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
+    for (size_t i = 0; i < scan; i++) {
+        if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')) {
+            return SIM_PARSE_BAD; /* a bare LF would never end the head: answer, not hang */
+        }
+        if (i + 3 < scan && buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' &&
+            buf[i + 3] == '\n') {
             end = buf + i;
             break;
         }
@@ -382,6 +397,43 @@ sim_parse sim_ws_frame_parse(const uint8_t *buf, size_t len, size_t max_payload,
     f->header_len = h;
     f->payload_len = plen;
     return len - h >= plen ? SIM_PARSE_DONE : SIM_PARSE_MORE;
+}
+
+bool sim_utf8_valid(const uint8_t *s, size_t len) {
+    assert(s != NULL || len == 0);
+    size_t i = 0;
+    while (i < len) {
+        uint8_t b = s[i];
+        if (b < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = b >= 0xf0 ? 3 : (b >= 0xe0 ? 2 : 1);
+        /* lead bytes: C2..DF (2), E0..EF (3), F0..F4 (4) */
+        if (b < 0xc2 || b > 0xf4 || len - i <= n) {
+            return false;
+        }
+        uint8_t lo = 0x80, hi = 0xbf;
+        if (b == 0xe0) {
+            lo = 0xa0; /* overlong */
+        } else if (b == 0xed) {
+            hi = 0x9f; /* surrogates */
+        } else if (b == 0xf0) {
+            lo = 0x90; /* overlong */
+        } else if (b == 0xf4) {
+            hi = 0x8f; /* above U+10FFFF */
+        }
+        if (s[i + 1] < lo || s[i + 1] > hi) {
+            return false;
+        }
+        for (size_t k = 2; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+        }
+        i += n + 1;
+    }
+    return true;
 }
 
 void sim_ws_unmask(uint8_t *payload, size_t len, const uint8_t mask[4]) {

@@ -82,6 +82,10 @@ typedef struct sim_ws_frame {
  * larger than max_payload are SIM_PARSE_TOO_BIG. */
 sim_parse sim_ws_frame_parse(const uint8_t *buf, size_t len, size_t max_payload, sim_ws_frame *f);
 
+/* Is s[0..len) well-formed UTF-8 (no overlong forms, no surrogates, nothing
+ * above U+10FFFF)? */
+bool sim_utf8_valid(const uint8_t *s, size_t len);
+
 /* Unmasks payload in place. */
 void sim_ws_unmask(uint8_t *payload, size_t len, const uint8_t mask[4]);
 

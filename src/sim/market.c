@@ -1,7 +1,6 @@
-/* The emulated market: instruments, clocks, positions, open orders, stop
- * triggers on the mark price, unprotected windows, the request log, fault
- * rules. Venue-specific wire shapes of events are built here too, because a
- * trigger emits both venues' events from one place. */
+/* The emulated market: instruments, clocks, accounts, positions, open and
+ * closed orders, unprotected windows, the request log, fault rules. Triggers
+ * on the mark price and the events they emit live in trigger.c. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
 #include <assert.h>
@@ -308,10 +307,6 @@ bool sim_fault_kind_parse(const char *s, sim_fault_kind *out) {
         }
     }
     return false;
-}
-
-const char *sim_fault_kind_name(sim_fault_kind k) {
-    return fault_kind_names[k];
 }
 
 static bool fault_matches(const sim_fault *f, const char *method, const char *path) {

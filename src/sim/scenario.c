@@ -77,9 +77,16 @@ static const char *jstr(const cJSON *o, const char *name) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* An integer field, the fallback when it is absent, and INT64_MIN (which
+ * every caller's range check refuses) when it is not an integer in
+ * ±SIM_JSON_INT_MAX: the cast of 1e400 would be undefined. */
 static int64_t jint(const cJSON *o, const char *name, int64_t fallback) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : fallback;
+    int64_t n = 0;
+    if (v == NULL) {
+        return fallback;
+    }
+    return sim_json_int(v, -SIM_JSON_INT_MAX, SIM_JSON_INT_MAX, &n) ? n : INT64_MIN;
 }
 
 static tg_status account_add(tg_sim *sim, const cJSON *item, size_t i, tg_err *err) {
@@ -93,10 +100,17 @@ static tg_status account_add(tg_sim *sim, const cJSON *item, size_t i, tg_err *e
     if (!bn && strcmp(venue, "bybit") != 0) {
         return tg_err_set(err, TG_E_INVALID, "account %zu: venue must be binance or bybit", i);
     }
+    if (name[0] == '\0' || key[0] == '\0' || secret[0] == '\0') {
+        /* an empty secret would make every HMAC a public computation */
+        return tg_err_set(err, TG_E_INVALID, "account %zu ('%s'): %s is empty", i, name,
+                          name[0] == '\0' ? "name" : (key[0] == '\0' ? "api_key" : "api_secret"));
+    }
     if (strlen(name) >= SIM_NAME_MAX || strlen(key) >= SIM_KEY_MAX ||
-        strlen(secret) >= SIM_KEY_MAX || name[0] == '\0' || key[0] == '\0') {
-        return tg_err_set(err, TG_E_INVALID, "account %zu: name, key or secret too long or empty",
-                          i);
+        strlen(secret) >= SIM_KEY_MAX) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "account %zu ('%.31s'): name (< %d bytes), api_key or api_secret "
+                          "(< %d bytes) too long",
+                          i, name, SIM_NAME_MAX, SIM_KEY_MAX);
     }
     if (sim->acct_count >= SIM_ACCOUNTS_MAX) {
         return tg_err_set(err, TG_E_CAPACITY, "more than %d accounts", SIM_ACCOUNTS_MAX);
@@ -239,7 +253,11 @@ static tg_status path_add(tg_sim *sim, const cJSON *item, tg_err *err) {
         }
     } else if (strcmp(kind, "csv") == 0 && jstr(item, "file") != NULL) {
         p.kind = SIM_PATH_LIST;
-        st = csv_load(jstr(item, "file"), jint(item, "limit", 0), &p, err);
+        int64_t limit = jint(item, "limit", 0);
+        if (limit < 0 || limit > SIM_PATH_PRICES_MAX) {
+            return tg_err_set(err, TG_E_INVALID, "limit must be 0..%d", SIM_PATH_PRICES_MAX);
+        }
+        st = csv_load(jstr(item, "file"), limit, &p, err);
     } else if (strcmp(kind, "steps") == 0) {
         p.kind = SIM_PATH_LIST;
         st = steps_load(cJSON_GetObjectItemCaseSensitive(item, "prices"), &p, err);

@@ -5,11 +5,19 @@
 #define _POSIX_C_SOURCE 200809L /* pthread types through uv.h */
 
 #include <assert.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include "sim/sim_int.h"
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* BSDs: SO_NOSIGPIPE on the socket does the same */
+#endif
 
 #define SIM_BACKLOG      128    /* pending connections per listener */
 #define SIM_DELAYED_MAX  256    /* stream messages waiting on a latency fault */
@@ -37,6 +45,8 @@ typedef struct sim_write {
 
 static void on_close(uv_handle_t *h);
 static void process_input(tg_sim *sim, sim_conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
 /* ---- writing ---- */
 
@@ -45,15 +55,66 @@ static void on_written(uv_write_t *req, int status) {
     sim_conn *c = w->conn;
     free(w->data);
     free(w);
-    if (status < 0 || c->close_after) {
+    assert(c->writes_queued > 0);
+    c->writes_queued--;
+    c->active_ms = (int64_t)uv_now(&c->sim->loop);
+    if (status < 0 || (c->close_after && c->writes_queued == 0)) {
         sim_conn_close(c->sim, c);
+        return;
+    }
+    if (c->read_paused && !c->closing &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= SIM_OUT_BYTES_MAX / 4) {
+        c->read_paused = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        process_input(c->sim, c);
     }
 }
 
-/* Takes ownership of data. */
+/* Is the output queued for c over its bounds? */
+static bool conn_backlogged(const sim_conn *c, size_t limit) {
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) > limit ||
+           c->writes_queued > SIM_OUT_MSGS_MAX;
+}
+
+/* Writes what the socket takes now with send(MSG_NOSIGNAL), so a peer that
+ * has gone raises EPIPE instead of SIGPIPE; returns the bytes written, or -1
+ * when the connection is broken. Only when nothing is queued in libuv, or
+ * the bytes would go out of order. */
+static ssize_t conn_send_now(sim_conn *c, const char *data, size_t len) {
+    uv_os_fd_t fd;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) != 0 || c->writes_queued != 0 ||
+        uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
+        return 0;
+    }
+    ssize_t n;
+    do {
+        n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+    return n;
+}
+
+/* Takes ownership of data. What the socket does not take at once is queued
+ * in libuv (whose own writes cannot raise SIGPIPE: the loop thread blocks
+ * it). */
 static void conn_write(sim_conn *c, char *data, size_t len) {
     if (c->closing) {
         free(data);
+        return;
+    }
+    ssize_t sent = conn_send_now(c, data, len);
+    if (sent < 0) {
+        free(data);
+        sim_conn_close(c->sim, c);
+        return;
+    }
+    if ((size_t)sent == len) {
+        free(data);
+        if (c->close_after) {
+            sim_conn_close(c->sim, c);
+        }
         return;
     }
     sim_write *w = malloc(sizeof *w);
@@ -64,11 +125,26 @@ static void conn_write(sim_conn *c, char *data, size_t len) {
     }
     w->conn = c;
     w->data = data;
-    uv_buf_t buf = uv_buf_init(data, (unsigned)len);
+    uv_buf_t buf = uv_buf_init(data + sent, (unsigned)(len - (size_t)sent));
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
         free(data);
         free(w);
         sim_conn_close(c->sim, c);
+        return;
+    }
+    c->writes_queued++;
+    if (c->ws != SIM_WS_NONE && conn_backlogged(c, SIM_OUT_BYTES_MAX)) {
+        /* A stream client that does not read: the exchanges disconnect it,
+         * and closing returns the queued bytes (their writes are canceled). */
+        c->sim->slow_disconnects++;
+        sim_conn_close(c->sim, c);
+    }
+}
+
+void sim_conn_finish(tg_sim *sim, sim_conn *c) {
+    c->close_after = true;
+    if (c->writes_queued == 0) {
+        sim_conn_close(sim, c);
     }
 }
 
@@ -88,10 +164,14 @@ static const char *status_text(int status) {
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
     case 413:
         return "Payload Too Large";
     case 418:
         return "I'm a teapot";
+    case 426:
+        return "Upgrade Required";
     case 429:
         return "Too Many Requests";
     case 431:
@@ -180,9 +260,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         sim_conn_close(c->sim, c);
         return;
     }
+    c->active_ms = (int64_t)uv_now(&c->sim->loop);
     if (c->hung) {
         c->in_len = 0; /* a hung request never answers: drop what follows */
         return;
+    }
+    if (c->in_len == 0) {
+        c->req_ms = c->active_ms;
     }
     c->in_len += (size_t)n;
     assert(c->in_len <= SIM_CONN_IN_MAX);
@@ -208,9 +292,50 @@ static void reject_connection(tg_sim *sim, uv_stream_t *server) {
     uv_close((uv_handle_t *)reject, on_reject_closed);
 }
 
+size_t sim_conn_count(const tg_sim *sim, sim_venue v) {
+    size_t n = 0;
+    for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
+        const sim_conn *c = sim->conns[i];
+        n += c != NULL && !c->closing && c->venue == v;
+    }
+    return n;
+}
+
+/* An HTTP connection waiting for its next request, with nothing in flight:
+ * closing it loses no answer. */
+static bool conn_idle(const sim_conn *c) {
+    return !c->closing && c->ws == SIM_WS_NONE && !c->busy && c->writes_queued == 0 &&
+           (c->in_len == 0 || c->hung);
+}
+
+/* The port of v is full: closes its least recently active idle connection.
+ * False when every connection there is a stream or mid-request. */
+static bool evict_idle(tg_sim *sim, sim_venue v) {
+    sim_conn *oldest = NULL;
+    for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
+        sim_conn *c = sim->conns[i];
+        if (c != NULL && c->venue == v && conn_idle(c) &&
+            (oldest == NULL || c->active_ms < oldest->active_ms)) {
+            oldest = c;
+        }
+    }
+    if (oldest == NULL) {
+        return false;
+    }
+    sim->evictions++;
+    sim_conn_close(sim, oldest);
+    return true;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
     tg_sim *sim = server->data;
     if (status < 0) {
+        return;
+    }
+    sim_venue venue =
+        server == (uv_stream_t *)&sim->listener[SIM_BINANCE] ? SIM_BINANCE : SIM_BYBIT;
+    if (sim_conn_count(sim, venue) >= SIM_CONNS_PORT_MAX && !evict_idle(sim, venue)) {
+        reject_connection(sim, server);
         return;
     }
     int slot = -1;
@@ -229,7 +354,8 @@ static void on_connection(uv_stream_t *server, int status) {
     c->id = ++sim->next_conn_id;
     c->slot = slot;
     c->account = -1;
-    c->venue = server == (uv_stream_t *)&sim->listener[SIM_BINANCE] ? SIM_BINANCE : SIM_BYBIT;
+    c->venue = venue;
+    c->active_ms = c->req_ms = (int64_t)uv_now(&sim->loop);
     uv_tcp_init(&sim->loop, &c->tcp);
     uv_timer_init(&sim->loop, &c->delay);
     c->tcp.data = c->delay.data = c;
@@ -245,8 +371,13 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* ---- HTTP ---- */
 
-static void send_plain_error(sim_conn *c, int status) {
+/* Answers status and closes; extra is one more header line (no CRLF)
+ * or NULL. */
+static void send_error_with(sim_conn *c, int status, const char *extra) {
     sim_resp r = {.status = status};
+    if (extra != NULL) {
+        sim_resp_header(&r, "%s", extra);
+    }
     sim_buf_init(&r.body);
     sim_buf_printf(&r.body, "{\"code\":-1100,\"msg\":\"%s\"}", status_text(status));
     size_t len = 0;
@@ -258,6 +389,10 @@ static void send_plain_error(sim_conn *c, int status) {
     } else {
         sim_conn_close(c->sim, c);
     }
+}
+
+static void send_plain_error(sim_conn *c, int status) {
+    send_error_with(c, status, NULL);
 }
 
 static void on_delay(uv_timer_t *t) {
@@ -393,8 +528,14 @@ static void handle_http(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
 static bool handshake(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
     char accept[32];
     const char *key = sim_http_header(req, "sec-websocket-key");
-    if (strcmp(req->method, "GET") != 0 || !sim_ws_accept_key(key, accept)) {
+    const char *version = sim_http_header(req, "sec-websocket-version");
+    if (strcmp(req->method, "GET") != 0 || !sim_ws_accept_key(key, accept) || version == NULL) {
         send_plain_error(c, 400);
+        return false;
+    }
+    if (strcmp(version, "13") != 0) {
+        /* RFC 6455 4.4: name the version this server speaks */
+        send_error_with(c, 426, "Sec-WebSocket-Version: 13");
         return false;
     }
     if (!sim_ws_route(sim, c, c->venue, req)) {
@@ -439,7 +580,7 @@ void sim_conn_ws_send(tg_sim *sim, sim_conn *c, const char *text, size_t len) {
 static void ws_close_with(sim_conn *c, uint16_t code) {
     char payload[2] = {(char)(code >> 8), (char)(code & 0xff)};
     ws_send_frame(c, 8, payload, 2);
-    c->close_after = true;
+    sim_conn_finish(c->sim, c);
 }
 
 /* Consumes complete frames; returns false when the connection ends. */
@@ -461,13 +602,23 @@ static bool process_ws(tg_sim *sim, sim_conn *c) {
         uint8_t *payload = (uint8_t *)c->in + off + f.header_len;
         sim_ws_unmask(payload, (size_t)f.payload_len, f.mask);
         off += f.header_len + (size_t)f.payload_len;
+        if ((f.opcode >= 3 && f.opcode <= 7) || f.opcode >= 11) {
+            ws_close_with(c, 1002); /* reserved opcode: a protocol error (RFC 6455 5.2) */
+            alive = false;
+            break;
+        }
+        if (f.opcode == 1 && !sim_utf8_valid(payload, (size_t)f.payload_len)) {
+            ws_close_with(c, 1007); /* a text frame must be UTF-8 (RFC 6455 8.1) */
+            alive = false;
+            break;
+        }
         if (f.opcode == 1) {
             sim_ws_on_text(sim, c, (const char *)payload, (size_t)f.payload_len);
         } else if (f.opcode == 9) {
             ws_send_frame(c, 10, (const char *)payload, (size_t)f.payload_len);
         } else if (f.opcode == 8) {
             ws_send_frame(c, 8, (const char *)payload, f.payload_len >= 2 ? 2 : 0);
-            c->close_after = true;
+            sim_conn_finish(sim, c);
             alive = false;
         }
     }
@@ -480,6 +631,13 @@ static void process_input(tg_sim *sim, sim_conn *c) {
     while (!c->closing && !c->busy && !c->hung && !c->close_after) {
         if (c->ws != SIM_WS_NONE) {
             process_ws(sim, c);
+            return;
+        }
+        if (conn_backlogged(c, SIM_OUT_BYTES_MAX / 2)) {
+            /* a client pipelining faster than it reads: stop reading until
+             * its answers drain (on_written) instead of queueing more */
+            c->read_paused = true;
+            uv_read_stop((uv_stream_t *)&c->tcp);
             return;
         }
         sim_http_req *req = malloc(sizeof *req);
@@ -501,6 +659,7 @@ static void process_input(tg_sim *sim, sim_conn *c) {
             if (!c->hung) {
                 memmove(c->in, c->in + used, c->in_len - used);
                 c->in_len -= used;
+                c->req_ms = (int64_t)uv_now(&sim->loop);
             }
         } else if (p != SIM_PARSE_MORE) {
             send_plain_error(c, p == SIM_PARSE_TOO_BIG ? 413 : 400);
@@ -583,9 +742,32 @@ static void ping_binance_streams(tg_sim *sim) {
     }
 }
 
+/* Slowloris and idle keep-alive: a request that has started must be
+ * complete within header_timeout_ms (else 408), a connection without one
+ * closes after idle_timeout_ms. Streams, answers in flight and the timeout
+ * fault's silent connections are left alone. */
+static void expire_connections(tg_sim *sim) {
+    int64_t now = (int64_t)uv_now(&sim->loop);
+    for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
+        sim_conn *c = sim->conns[i];
+        if (c == NULL || c->closing || c->ws != SIM_WS_NONE || c->busy || c->hung ||
+            c->close_after || c->writes_queued != 0 || c->read_paused) {
+            continue;
+        }
+        if (c->in_len > 0 && now - c->req_ms >= sim->header_timeout_ms) {
+            sim->timeout_closes++;
+            send_plain_error(c, 408);
+        } else if (c->in_len == 0 && now - c->active_ms >= sim->idle_timeout_ms) {
+            sim->timeout_closes++;
+            sim_conn_close(sim, c);
+        }
+    }
+}
+
 static void on_tick(uv_timer_t *t) {
     tg_sim *sim = t->data;
     sim->ticks++;
+    expire_connections(sim);
     sim_paths_tick(sim, (int64_t)uv_now(&sim->loop));
     bool one_s = sim->ticks % (1000 / SIM_TICK_MS) == 0;
     bool three_s = sim->ticks % (3000 / SIM_TICK_MS) == 0;
@@ -658,6 +840,14 @@ static void on_wake(uv_async_t *a) {
 
 static void *loop_main(void *arg) {
     tg_sim *sim = arg;
+    /* libuv writes with write(2): a peer that has closed would raise SIGPIPE,
+     * whose default kills the whole process. Blocked here it stays pending on
+     * this thread only and the write fails with EPIPE, whatever the program
+     * that embeds the emulator does with the signal. */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     uv_run(&sim->loop, UV_RUN_DEFAULT);
     return NULL;
 }
@@ -685,6 +875,8 @@ tg_status tg_sim_new(const tg_sim_config *config, tg_sim **out, tg_err *err) {
     sim->rng = config->seed;
     sim->mono0_us = 0;
     sim->mono0_us = sim_mono_us(sim);
+    sim->header_timeout_ms = SIM_HEADER_TIMEOUT_MS;
+    sim->idle_timeout_ms = SIM_IDLE_TIMEOUT_MS;
     pthread_mutex_init(&sim->call_mu, NULL);
     pthread_cond_init(&sim->call_cv, NULL);
     sim_market_init(sim);

@@ -6,11 +6,13 @@
  * lock around the market, only around the hand-over of one call.
  *
  * Files: http.c (byte parsers), buf.c (response text), crypto.c (HMAC,
- * WebSocket accept key), market.c (instruments, accounts, positions, orders,
- * triggers, unprotected windows, request log, faults, rate limits),
- * binance.c / bybit.c (REST endpoints), control.c (/sim/ endpoints),
- * scenario.c (accounts and scenario files, price paths), ws.c (streams),
- * server.c (libuv sockets, thread, public API).
+ * WebSocket accept key), market.c (instruments, clocks, accounts, positions,
+ * orders and their history, unprotected windows, request log, fault rules),
+ * trigger.c (stop triggers on the mark and the events of both venues),
+ * binance.c / bybit.c (REST endpoints and their rate limits), control.c
+ * (/sim/ endpoints), scenario.c (accounts and scenario files, price paths),
+ * ws.c (streams), server.c (libuv sockets, connection limits, thread, public
+ * API).
  */
 #ifndef TG_SIM_INT_H
 #define TG_SIM_INT_H
@@ -27,28 +29,33 @@
 #include "trailguard/error.h"
 #include "trailguard/sim.h"
 
-#define SIM_ACCOUNTS_MAX     16         /* accounts over both venues */
-#define SIM_SYMBOLS_MAX      8          /* instruments in the built-in table */
-#define SIM_ORDERS_MAX       1024       /* open orders over all accounts */
-#define SIM_STOPS_PER_SYMBOL 10         /* open conditional orders per account and symbol */
-#define SIM_LOG_MAX          8192       /* request-log entries kept (a ring) */
-#define SIM_FAULTS_MAX       32         /* fault rules at once */
-#define SIM_CONNS_MAX        256        /* open TCP connections */
-#define SIM_SUBS_MAX         32         /* stream subscriptions per WebSocket */
-#define SIM_NAME_MAX         32         /* bytes of an account name */
-#define SIM_KEY_MAX          96         /* bytes of an API key or secret */
-#define SIM_CLIENT_ID_MAX    40         /* bytes of a client order id (36 + NUL) */
-#define SIM_LOG_PARAMS_MAX   384        /* bytes of parameters kept per logged request */
-#define SIM_LOG_PATH_MAX     64         /* bytes of a logged path */
-#define SIM_FAULT_PATH_MAX   64         /* bytes of a fault's path or stream name */
-#define SIM_WINDOWS_KEPT     16         /* most recent unprotected windows listed per position */
-#define SIM_BYBIT_BUCKETS    64         /* (account, endpoint) rate-limit counters */
-#define SIM_RESP_MAX         (8u << 20) /* bytes of one response body */
-#define SIM_LISTEN_KEY_LEN   64         /* characters of a listenKey */
-#define SIM_TICK_MS          100        /* period of the loop's timer */
-#define SIM_PATH_PRICES_MAX  1000000    /* prices of one price path */
-#define SIM_HISTORY_MAX      256        /* closed orders kept for lookups (a ring) */
-#define SIM_STATUS_MAX       16         /* bytes of a final order status */
+#define SIM_ACCOUNTS_MAX      16         /* accounts over both venues */
+#define SIM_SYMBOLS_MAX       8          /* instruments in the built-in table */
+#define SIM_ORDERS_MAX        1024       /* open orders over all accounts */
+#define SIM_STOPS_PER_SYMBOL  10         /* open conditional orders per account and symbol */
+#define SIM_LOG_MAX           8192       /* request-log entries kept (a ring) */
+#define SIM_FAULTS_MAX        32         /* fault rules at once */
+#define SIM_CONNS_MAX         512        /* open TCP connections over both ports */
+#define SIM_CONNS_PORT_MAX    240        /* open connections per port; the oldest idle goes first */
+#define SIM_HEADER_TIMEOUT_MS 10000      /* a started request must be complete within this */
+#define SIM_IDLE_TIMEOUT_MS   60000      /* a keep-alive connection without a request closes */
+#define SIM_OUT_BYTES_MAX     (1u << 20) /* bytes queued for one client before it is cut off */
+#define SIM_OUT_MSGS_MAX      4096       /* writes queued for one client before it is cut off */
+#define SIM_SUBS_MAX          32         /* stream subscriptions per WebSocket */
+#define SIM_NAME_MAX          32         /* bytes of an account name */
+#define SIM_KEY_MAX           96         /* bytes of an API key or secret */
+#define SIM_CLIENT_ID_MAX     40         /* bytes of a client order id (36 + NUL) */
+#define SIM_LOG_PARAMS_MAX    384        /* bytes of parameters kept per logged request */
+#define SIM_LOG_PATH_MAX      64         /* bytes of a logged path */
+#define SIM_FAULT_PATH_MAX    64         /* bytes of a fault's path or stream name */
+#define SIM_WINDOWS_KEPT      16         /* most recent unprotected windows listed per position */
+#define SIM_BYBIT_BUCKETS     64         /* (account, endpoint) rate-limit counters */
+#define SIM_RESP_MAX          (8u << 20) /* bytes of one response body */
+#define SIM_LISTEN_KEY_LEN    64         /* characters of a listenKey */
+#define SIM_TICK_MS           100        /* period of the loop's timer */
+#define SIM_PATH_PRICES_MAX   1000000    /* prices of one price path */
+#define SIM_HISTORY_MAX       256        /* closed orders kept for lookups (a ring) */
+#define SIM_STATUS_MAX        16         /* bytes of a final order status */
 
 typedef enum sim_venue { SIM_BINANCE = 0, SIM_BYBIT = 1, SIM_VENUES = 2 } sim_venue;
 
@@ -75,6 +82,16 @@ void sim_buf_jstr(sim_buf *b, const char *s);
 void sim_buf_jdec(sim_buf *b, tg_dec v, int dp);
 /* Copies src into dst[cap], cut to fit and always terminated. */
 void sim_strlcpy(char *dst, const char *src, size_t cap);
+
+/* Numbers read from the network are checked for range before any cast: a
+ * double outside int64_t (1e400 is inf) makes the cast undefined. */
+#define SIM_JSON_INT_MAX 9007199254740992LL /* 2^53: integers a JSON double holds exactly */
+struct cJSON;
+/* A JSON number that is an integer within [min, max] into *out; false (and
+ * *out untouched) for anything else. */
+bool sim_json_int(const struct cJSON *v, int64_t min, int64_t max, int64_t *out);
+/* Decimal digits only (an optional '-' when min < 0), within [min, max]. */
+bool sim_text_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* ---- crypto.c ---- */
 
@@ -315,6 +332,11 @@ struct tg_sim {
     int64_t ticks;                  /* timer ticks so far */
     sim_conn *conns[SIM_CONNS_MAX]; /* open connections */
     uint64_t next_conn_id;          /* ids for connections */
+    int64_t header_timeout_ms;      /* SIM_HEADER_TIMEOUT_MS unless POST /sim/limits */
+    int64_t idle_timeout_ms;        /* SIM_IDLE_TIMEOUT_MS unless POST /sim/limits */
+    uint64_t slow_disconnects;      /* clients cut off for not reading their output */
+    uint64_t timeout_closes;        /* connections closed by the header or idle timeout */
+    uint64_t evictions;             /* idle connections closed to admit a new one */
     pthread_mutex_t call_mu;        /* guards call and stopping */
     pthread_cond_t call_cv;         /* signals call->done */
     sim_call *call;                 /* pending call, or NULL */
@@ -373,7 +395,6 @@ void sim_log_add(tg_sim *sim, const sim_log_entry *e);
  * request). */
 const sim_fault *sim_fault_take(tg_sim *sim, const char *method, const char *path);
 bool sim_fault_kind_parse(const char *s, sim_fault_kind *out);
-const char *sim_fault_kind_name(sim_fault_kind k);
 
 /* ---- venue endpoints ---- */
 
@@ -438,6 +459,10 @@ struct sim_conn {
     bool hung;          /* timeout fault: ignore everything */
     bool busy;          /* an answer is delayed: parse nothing more */
     bool close_after;   /* close once the answer is written */
+    int writes_queued;  /* writes handed to libuv and not completed */
+    bool read_paused;   /* HTTP output backlog: reading stopped until it drains */
+    int64_t active_ms;  /* loop time of the last byte read or written */
+    int64_t req_ms;     /* loop time the pending request's first byte came */
     char *in;           /* received bytes, SIM_CONN_IN_MAX */
     size_t in_len;      /* bytes in `in` */
     char *pending;      /* delayed answer bytes */
@@ -455,10 +480,14 @@ struct sim_conn {
 };
 
 sim_conn *sim_conn_by_id(tg_sim *sim, uint64_t id);
+/* Open connections on the port of venue v (closing ones not counted). */
+size_t sim_conn_count(const tg_sim *sim, sim_venue v);
 /* Sends a text frame now. */
 void sim_conn_ws_send(tg_sim *sim, sim_conn *c, const char *text, size_t len);
 /* Sends a text frame after ms milliseconds (if the connection still lives). */
 void sim_conn_ws_send_later(tg_sim *sim, sim_conn *c, const char *text, size_t len, int64_t ms);
 void sim_conn_close(tg_sim *sim, sim_conn *c);
+/* Closes the connection once everything written so far has gone out. */
+void sim_conn_finish(tg_sim *sim, sim_conn *c);
 
 #endif

@@ -194,8 +194,13 @@ static void binance_method(tg_sim *sim, sim_conn *c, const cJSON *msg) {
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
     char idtext[64] = "null";
-    if (cJSON_IsNumber(id)) {
-        snprintf(idtext, sizeof idtext, "%lld", (long long)id->valuedouble);
+    int64_t idnum = 0;
+    if (cJSON_IsNumber(id) && sim_json_int(id, 0, SIM_JSON_INT_MAX, &idnum)) {
+        snprintf(idtext, sizeof idtext, "%lld", (long long)idnum);
+    } else if (cJSON_IsNumber(id)) {
+        /* Binance: an id that is not an unsigned integer is an invalid request */
+        reply(sim, c, "{\"error\":{\"code\":2,\"msg\":\"Invalid request: id\"},\"id\":null}");
+        return;
     } else if (cJSON_IsString(id) && strlen(id->valuestring) < 40) {
         snprintf(idtext, sizeof idtext, "\"%s\"", id->valuestring);
     }
@@ -245,8 +250,9 @@ static void bybit_ack(tg_sim *sim, sim_conn *c, const char *op, bool success, co
     sim_buf_jstr(&b, ret);
     sim_buf_printf(&b, ",\"conn_id\":\"sim-%llu\",\"req_id\":", (unsigned long long)c->id);
     char number[32] = "";
-    if (cJSON_IsNumber(req_id)) {
-        snprintf(number, sizeof number, "%lld", (long long)req_id->valuedouble);
+    int64_t n = 0;
+    if (sim_json_int(req_id, -SIM_JSON_INT_MAX, SIM_JSON_INT_MAX, &n)) {
+        snprintf(number, sizeof number, "%lld", (long long)n);
     }
     sim_buf_jstr(&b, cJSON_IsString(req_id) ? req_id->valuestring : number);
     sim_buf_puts(&b, ",\"op\":");
@@ -275,13 +281,15 @@ static void bybit_auth(tg_sim *sim, sim_conn *c, const cJSON *args, const cJSON 
     const cJSON *expires = cJSON_GetArrayItem(args, 1);
     const cJSON *sign = cJSON_GetArrayItem(args, 2);
     char payload[64];
-    long long exp = 0;
-    if (cJSON_IsNumber(expires)) {
-        exp = (long long)expires->valuedouble;
-    } else if (cJSON_IsString(expires)) {
-        exp = strtoll(expires->valuestring, NULL, 10);
+    int64_t exp = 0;
+    bool exp_ok = cJSON_IsString(expires)
+                      ? sim_text_int(expires->valuestring, 0, SIM_JSON_INT_MAX, &exp)
+                      : sim_json_int(expires, 0, SIM_JSON_INT_MAX, &exp);
+    if (!exp_ok) {
+        bybit_ack(sim, c, "auth", false, "Params Error", req_id);
+        return;
     }
-    snprintf(payload, sizeof payload, "GET/realtime%lld", exp);
+    snprintf(payload, sizeof payload, "GET/realtime%lld", (long long)exp);
     int a = cJSON_IsString(key) ? sim_account_by_key(sim, SIM_BYBIT, key->valuestring) : -1;
     if (a < 0 || !cJSON_IsString(sign) ||
         !sim_hmac_verify(sim->acct[a].secret, payload, strlen(payload), sign->valuestring)) {
@@ -533,7 +541,7 @@ void sim_ws_listen_key_expired(tg_sim *sim, int account, const char *key) {
         sim_conn *c = sim->conns[k];
         if (c != NULL && !c->closing && c->ws == SIM_WS_BN_USER && c->account == account) {
             reply(sim, c, out);
-            c->close_after = true; /* closes once the event is written */
+            sim_conn_finish(sim, c); /* closes once the event is written */
         }
     }
 }

@@ -31,6 +31,11 @@ typedef struct tg_store_backend {
      * or migrates the schema to TG_STORE_SCHEMA_VERSION, and refuses a newer
      * one. Sets *impl. */
     tg_status (*open)(const char *target, void **impl, tg_err *err);
+    /* Connects to target for reading only: nothing is created, migrated or
+     * written (no DDL, no journal-mode change). A target that does not exist,
+     * is not a trailguard store or has a newer schema is refused with a
+     * sentence. Only load and journal may be called on it. */
+    tg_status (*open_readonly)(const char *target, void **impl, tg_err *err);
     void (*close)(void *impl);
     /* Creates or migrates the schema up to `version` only (tests of the
      * migrations from earlier versions), then disconnects. */

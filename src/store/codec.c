@@ -233,6 +233,9 @@ static tg_status decode_int(const field *f, const tg_col_value *v, char *base,
 
 static tg_status decode_one(const field *f, const tg_col_value *v, tg_store_row *row, tg_err *err) {
     char *base = (char *)row + f->offset;
+    if (v->bad) {
+        return bad(row, f, "holds a value of the wrong type or length", err);
+    }
     if (v->null) {
         return f->col.nullable ? TG_OK : bad(row, f, "is NULL", err);
     }

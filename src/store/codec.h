@@ -26,6 +26,8 @@ typedef struct tg_col_def {
 
 typedef struct tg_col_value {
     bool null;                  /* SQL NULL */
+    bool bad;                   /* the database held another type (a blob, a REAL, text in an
+                                   INT column) or a text longer than text: never decoded */
     int64_t i;                  /* value of an INT column */
     char text[TG_COL_TEXT_MAX]; /* value of a TEXT column */
 } tg_col_value;

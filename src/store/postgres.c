@@ -44,6 +44,7 @@ static const char *const stmt_names[ST_COUNT] = {
 
 typedef struct pg_impl {
     PGconn *conn;              /* the connection; PQreset keeps its parameters */
+    bool readonly;             /* opened by tg_store_open_readonly: read statements only */
     bool prepared;             /* statements exist on this connection */
     bool broken;               /* a statement failed as a lost connection does */
     bool in_txn;               /* between a successful BEGIN and COMMIT/ROLLBACK */
@@ -426,9 +427,19 @@ static tg_status migrate(pg_impl *p, int64_t target, tg_err *err) {
     return st;
 }
 
+/* Read-only sessions prepare the reads only: they touch the tables every
+ * schema version has, and nothing that writes. */
+static bool is_read_statement(int which) {
+    return which == ST_LOAD_OPEN || which == ST_LOAD_ALL || which == ST_LOAD_ONE ||
+           which == ST_JOURNAL;
+}
+
 static tg_status prepare_all(pg_impl *p, tg_err *err) {
     char sql[TG_SQL_MAX];
     for (int i = 0; i < ST_COUNT; i++) {
+        if (p->readonly && !is_read_statement(i)) {
+            continue;
+        }
         build_sql(i, sql);
         PGresult *r = PQprepare(p->conn, stmt_names[i], sql, 0, NULL);
         tg_status st = result_ok(r) ? TG_OK : fail(p, r, "preparing a statement", err);
@@ -451,10 +462,14 @@ static void ignore_notice(void *arg, const char *message) {
 /* What every new session needs: statements, and a bound on lock waits
  * unless the URI set one (options=-clock_timeout=...). */
 static tg_status setup_session(pg_impl *p, tg_err *err) {
-    tg_status st = exec(p,
-                        "SELECT set_config('lock_timeout', '" SESSION_LOCK_TIMEOUT "', false) "
-                        "WHERE current_setting('lock_timeout') = '0'",
-                        "setting lock_timeout", err);
+    tg_status st = p->readonly ? exec(p, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                                      "making the session read-only", err)
+                               : TG_OK;
+    st = st != TG_OK ? st
+                     : exec(p,
+                            "SELECT set_config('lock_timeout', '" SESSION_LOCK_TIMEOUT "', false) "
+                            "WHERE current_setting('lock_timeout') = '0'",
+                            "setting lock_timeout", err);
     return st == TG_OK ? prepare_all(p, err) : st;
 }
 
@@ -504,13 +519,8 @@ static void pg_close(void *impl) {
     free(p);
 }
 
-/* Connects and migrates to schema version `schema`. */
-static tg_status pg_open_at(const char *target, int64_t schema, void **impl, tg_err *err) {
-    assert(target != NULL && impl != NULL);
-    pg_impl *p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        return tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
-    }
+/* Connects p to target with trailguard's defaults. */
+static tg_status pg_connect(pg_impl *p, const char *target, tg_err *err) {
     redact_uri(target, p->shown, sizeof p->shown);
     tg_status st = read_password(p, target, err);
     if (st == TG_OK) {
@@ -534,6 +544,17 @@ static tg_status pg_open_at(const char *target, int64_t schema, void **impl, tg_
             st = PQstatus(p->conn) == CONNECTION_OK ? TG_OK : connect_failed(p, err);
         }
     }
+    return st;
+}
+
+/* Connects and migrates to schema version `schema`. */
+static tg_status pg_open_at(const char *target, int64_t schema, void **impl, tg_err *err) {
+    assert(target != NULL && impl != NULL);
+    pg_impl *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
+    }
+    tg_status st = pg_connect(p, target, err);
     if (st == TG_OK) {
         st = migrate(p, schema, err);
     }
@@ -550,6 +571,52 @@ static tg_status pg_open_at(const char *target, int64_t schema, void **impl, tg_
 
 static tg_status pg_open(const char *target, void **impl, tg_err *err) {
     return pg_open_at(target, TG_STORE_SCHEMA_VERSION, impl, err);
+}
+
+/* No DDL: the schema must be there, at this build's version or an earlier
+ * one (the reads use only what version 1 already had). */
+static tg_status check_readonly_schema(pg_impl *p, tg_err *err) {
+    int64_t present = 0, version = 0;
+    tg_status st = query_int(p, "SELECT (to_regclass('schema_version') IS NOT NULL)::int",
+                             "reading the schema", &present, err);
+    if (st == TG_OK && present > 0) {
+        st = query_int(p, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                       "reading the schema version", &version, err);
+    }
+    if (st == TG_OK && version <= 0) {
+        st = pg_err(p, err, TG_E_INVALID, "postgresql database '%s' is not a trailguard store (%s)",
+                    PQdb(p->conn),
+                    present > 0 ? "its schema_version table is empty" : "no schema_version table");
+    }
+    if (st == TG_OK && version > TG_STORE_SCHEMA_VERSION) {
+        st = pg_err(p, err, TG_E_INVALID,
+                    "postgresql database '%s' has schema version %" PRId64 ", written by a "
+                    "newer trailguard; this one understands up to version %d",
+                    PQdb(p->conn), version, TG_STORE_SCHEMA_VERSION);
+    }
+    return st;
+}
+
+static tg_status pg_open_readonly(const char *target, void **impl, tg_err *err) {
+    assert(target != NULL && impl != NULL);
+    pg_impl *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
+    }
+    p->readonly = true;
+    tg_status st = pg_connect(p, target, err);
+    if (st == TG_OK) {
+        st = check_readonly_schema(p, err);
+    }
+    if (st == TG_OK) {
+        st = setup_session(p, err);
+    }
+    if (st != TG_OK) {
+        pg_close(p);
+        return st;
+    }
+    *impl = p;
+    return TG_OK;
 }
 
 static tg_status pg_create_at(const char *target, int64_t schema, tg_err *err) {
@@ -703,6 +770,7 @@ static tg_status pg_append(void *impl, const tg_col_value *vals, tg_err *err) {
 static tg_status get_value(const pg_impl *p, const PGresult *r, int row, int col,
                            const tg_col_def *def, tg_col_value *v, tg_err *err) {
     v->null = PQgetisnull(r, row, col) != 0;
+    v->bad = false;
     v->i = 0;
     v->text[0] = '\0';
     if (v->null) {
@@ -856,6 +924,7 @@ static tg_status pg_prune(void *impl, const char *account, int64_t cutoff_ms, ui
 const tg_store_backend tg_store_postgres = {
     .name = "postgresql",
     .open = pg_open,
+    .open_readonly = pg_open_readonly,
     .create_at = pg_create_at,
     .close = pg_close,
     .begin = pg_begin,

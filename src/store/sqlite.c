@@ -1,10 +1,13 @@
 /* The SQLite backend: one file, WAL mode, synchronous=FULL. */
+#define _POSIX_C_SOURCE 200809L /* stat */
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store/backend.h"
 #include "store/sql.h"
@@ -248,6 +251,92 @@ static tg_status sq_open(const char *target, void **impl, tg_err *err) {
     return TG_OK;
 }
 
+/* The statements a read-only store uses; they read only the tables every
+ * schema version has, so an older store is read without migrating it. */
+static tg_status prepare_reads(sqlite_impl *s, tg_err *err) {
+    static const int reads[] = {ST_LOAD_OPEN, ST_LOAD_ALL, ST_LOAD_ONE, ST_JOURNAL};
+    char sql[TG_SQL_MAX];
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        build_sql(reads[i], sql);
+        int rc =
+            sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[reads[i]], NULL);
+        if (rc != SQLITE_OK) {
+            return fail(s, "preparing a statement", rc, err);
+        }
+    }
+    return TG_OK;
+}
+
+/* The schema version of a store opened read-only; a file without the
+ * schema_version table or its one row is not a trailguard store. */
+static tg_status check_readonly_schema(sqlite_impl *s, tg_err *err) {
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'", -1,
+        &q, NULL);
+    int tables = 0;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        tables = sqlite3_column_int(q, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    if ((rc & 0xff) == SQLITE_NOTADB) {
+        return tg_err_set(err, TG_E_INVALID, "%s is not a trailguard store (not a SQLite database)",
+                          s->path);
+    }
+    if (rc != SQLITE_OK) {
+        return fail(s, "reading the schema", rc, err);
+    }
+    int64_t version = 0;
+    tg_status st = tables == 1 ? read_version(s, &version, err) : TG_OK;
+    if (st == TG_OK && version <= 0) {
+        st = tg_err_set(
+            err, TG_E_INVALID, "%s is not a trailguard store (%s); give one with --store URI",
+            s->path, tables == 1 ? "its schema_version table is empty" : "no schema_version table");
+    }
+    if (st == TG_OK && version > TG_STORE_SCHEMA_VERSION) {
+        st = tg_err_set(err, TG_E_INVALID,
+                        "store %s has schema version %" PRId64 ", written by a newer trailguard; "
+                        "this one understands up to version %d",
+                        s->path, version, TG_STORE_SCHEMA_VERSION);
+    }
+    return st;
+}
+
+static tg_status sq_open_readonly(const char *target, void **impl, tg_err *err) {
+    struct stat sb;
+    if (stat(target, &sb) != 0) {
+        return tg_err_set(err, TG_E_INVALID, "no store at %s (%s); give one with --store URI",
+                          target, strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        return tg_err_set(err, TG_E_INVALID, "%s is not a trailguard store (not a regular file)",
+                          target);
+    }
+    sqlite_impl *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "sqlite: out of memory");
+    }
+    snprintf(s->path, sizeof s->path, "%s", target);
+    int rc = sqlite3_open_v2(target, &s->db, SQLITE_OPEN_READONLY, NULL);
+    tg_status st = rc == SQLITE_OK ? TG_OK : fail(s, "opening read-only", rc, err);
+    if (st == TG_OK) {
+        sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+        sqlite3_extended_result_codes(s->db, 1);
+        st = check_readonly_schema(s, err);
+    }
+    if (st == TG_OK) {
+        st = prepare_reads(s, err);
+    }
+    if (st != TG_OK) {
+        sq_close(s);
+        return st;
+    }
+    *impl = s;
+    return TG_OK;
+}
+
 static tg_status sq_begin(void *impl, tg_err *err) {
     return exec(impl, "BEGIN IMMEDIATE", "beginning a transaction", err);
 }
@@ -366,28 +455,37 @@ static tg_status sq_last_seq(void *impl, const char *account, int64_t *seq, tg_e
     return rc == SQLITE_ROW ? TG_OK : fail(s, "reading the journal's last number", rc, err);
 }
 
-/* Column i of the current row: an integer as such (its text is not read),
- * anything else as text; a text too long for the value is cut, and the
- * codec then reports the row as unreadable. */
-static void read_value(sqlite3_stmt *q, int i, tg_col_value *v) {
+/* Column i of the current row as the column def says it is: an INT column
+ * must hold an integer, a TEXT column text that fits; anything else (a
+ * blob, a REAL, a cut text) is marked bad and the decoder names it. */
+static void read_value(sqlite3_stmt *q, int i, const tg_col_def *def, tg_col_value *v) {
     int type = sqlite3_column_type(q, i);
     v->null = type == SQLITE_NULL;
+    v->bad = false;
     v->i = type == SQLITE_INTEGER ? sqlite3_column_int64(q, i) : 0;
     v->text[0] = '\0';
-    if (type == SQLITE_NULL || type == SQLITE_INTEGER) {
+    if (type == SQLITE_NULL) {
+        return;
+    }
+    if (type != (def->type == TG_COL_INT ? SQLITE_INTEGER : SQLITE_TEXT)) {
+        v->bad = true;
+        return;
+    }
+    if (type == SQLITE_INTEGER) {
         return;
     }
     const unsigned char *text = sqlite3_column_text(q, i);
     size_t len = (size_t)sqlite3_column_bytes(q, i);
-    len = len < sizeof v->text - 1 ? len : sizeof v->text - 1;
-    if (text != NULL) {
-        memcpy(v->text, text, len);
+    if (text == NULL || len >= sizeof v->text || memchr(text, '\0', len) != NULL) {
+        v->bad = true;
+        return;
     }
-    v->text[text != NULL ? len : 0] = '\0';
+    memcpy(v->text, text, len);
+    v->text[len] = '\0';
 }
 
 /* Reads rows of q into column values and hands each to fn. */
-static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols,
+static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols, const tg_col_def *(*col)(int),
                            bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
     tg_col_value *vals = calloc((size_t)cols, sizeof *vals);
     if (vals == NULL) {
@@ -397,7 +495,7 @@ static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols,
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         for (int i = 0; i < cols; i++) {
-            read_value(q, i, &vals[i]);
+            read_value(q, i, col(i), &vals[i]);
         }
         if (!fn(ctx, vals)) {
             rc = SQLITE_DONE;
@@ -420,7 +518,7 @@ static tg_status sq_load(void *impl, const char *account, const char *key, bool 
     if (key != NULL) {
         sqlite3_bind_text(q, 2, key, -1, SQLITE_TRANSIENT);
     }
-    return read_rows(s, q, tg_codec_column_count(), fn, ctx, err);
+    return read_rows(s, q, tg_codec_column_count(), tg_codec_column, fn, ctx, err);
 }
 
 static tg_status sq_journal(void *impl, const char *account, int64_t after,
@@ -429,7 +527,7 @@ static tg_status sq_journal(void *impl, const char *account, int64_t after,
     sqlite3_stmt *q = s->st[ST_JOURNAL];
     sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 2, after);
-    return read_rows(s, q, TG_JOURNAL_COLS, fn, ctx, err);
+    return read_rows(s, q, TG_JOURNAL_COLS, journal_column, fn, ctx, err);
 }
 
 static tg_status sq_prune(void *impl, const char *account, int64_t cutoff_ms, uint64_t *deleted,
@@ -465,6 +563,7 @@ static tg_status sq_create_at(const char *path, int64_t version, tg_err *err) {
 const tg_store_backend tg_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
+    .open_readonly = sq_open_readonly,
     .create_at = sq_create_at,
     .close = sq_close,
     .begin = sq_begin,

@@ -38,6 +38,7 @@ struct tg_store {
     uint32_t puts_cap;              /* room in puts */
     tg_store_stats stats;           /* counters */
     uint64_t batch_entries;         /* entries appended in this batch */
+    bool readonly;                  /* tg_store_open_readonly: reads only */
 };
 
 static bool starts_with(const char *s, const char *prefix) {
@@ -81,7 +82,8 @@ tg_status tg_store_create_at(const char *uri, int64_t version, tg_err *err) {
     return st == TG_OK ? be->create_at(target, version, err) : st;
 }
 
-tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg_err *err) {
+static tg_status open_store(const char *uri, const char *account, bool readonly, tg_store **out,
+                            tg_err *err) {
     assert(uri != NULL && account != NULL && out != NULL);
     if (account[0] == '\0' || strlen(account) >= TG_STORE_KEY_MAX) {
         return tg_err_set(err, TG_E_INVALID, "store: account name must be 1..%d bytes",
@@ -101,9 +103,10 @@ tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg
     s->puts_cap = BATCH_PUTS_FIRST;
     s->be = be;
     memcpy(s->account, account, strlen(account) + 1);
-    st = be->open(target, &s->impl, err);
+    s->readonly = readonly;
+    st = readonly ? be->open_readonly(target, &s->impl, err) : be->open(target, &s->impl, err);
     int64_t last = 0;
-    if (st == TG_OK) {
+    if (st == TG_OK && !readonly) {
         st = be->last_seq(s->impl, s->account, &last, err);
         if (st != TG_OK) {
             be->close(s->impl);
@@ -117,6 +120,15 @@ tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg
     s->next_seq = last + 1;
     *out = s;
     return TG_OK;
+}
+
+tg_status tg_store_open(const char *uri, const char *account, tg_store **out, tg_err *err) {
+    return open_store(uri, account, false, out, err);
+}
+
+tg_status tg_store_open_readonly(const char *uri, const char *account, tg_store **out,
+                                 tg_err *err) {
+    return open_store(uri, account, true, out, err);
 }
 
 void tg_store_close(tg_store *store) {
@@ -139,6 +151,9 @@ tg_status tg_store_begin(tg_store *store, tg_err *err) {
     assert(store != NULL);
     if (store->in_batch) {
         return tg_err_set(err, TG_E_STATE, "store: a batch is already open");
+    }
+    if (store->readonly) {
+        return tg_err_set(err, TG_E_STATE, "store: opened read-only; nothing can be written");
     }
     tg_status st = store->be->begin(store->impl, err);
     int64_t last = 0;
@@ -351,9 +366,12 @@ tg_status tg_store_get(tg_store *store, const char *position_key, tg_store_row *
     return st;
 }
 
-/* Reverse of the *_str name tables. */
-static int name_index(const char *name, const char *(*fn)(int), int count) {
-    for (int i = 0; i < count; i++) {
+#define ENUM_NAMES_MAX 256 /* bound on the values of one engine enum (they are uint8_t) */
+
+/* Value of name in an engine enum, or −1. The enum's size comes from its
+ * own name table: the first value it calls "unknown" is past the end. */
+static int name_index(const char *name, const char *(*fn)(int)) {
+    for (int i = 0; i < ENUM_NAMES_MAX && strcmp(fn(i), "unknown") != 0; i++) {
         if (strcmp(fn(i), name) == 0) {
             return i;
         }
@@ -374,47 +392,112 @@ static const char *cmd_name(int i) {
     return tg_cmd_type_str((tg_cmd_type)i);
 }
 
-static bool get_price(const tg_col_value *v, tg_dec *out) {
-    return !v->null && tg_dec_parse_cstr(v->text, out) == TG_DEC_OK;
+/* A journal column that cannot be read back, named with its entry. */
+static tg_status bad_entry(const tg_col_value *v, int col, const char *why, tg_err *err) {
+    char shown[48];
+    tg_store_escape(v[col].bad || v[col].null ? "" : v[col].text, shown, sizeof shown);
+    return tg_err_set(
+        err, TG_E_STATE, "journal entry %" PRId64 " of position '%.*s': column %s %s%s%s%s", v[1].i,
+        TG_STORE_KEY_MAX, v[2].bad ? "?" : v[2].text, tg_journal_columns[col].name,
+        v[col].bad ? "holds a value of the wrong type or length" : why,
+        v[col].bad || v[col].null ? "" : " ('", shown, v[col].bad || v[col].null ? "" : "')");
+}
+
+/* A price column: NULL when !want, an exact decimal when want. */
+static tg_status get_price(const tg_col_value *v, int col, bool want, tg_dec *out, tg_err *err) {
+    if (v[col].bad) {
+        return bad_entry(v, col, "", err);
+    }
+    if (v[col].null) {
+        return want ? bad_entry(v, col, "is NULL", err) : TG_OK;
+    }
+    if (!want) {
+        return bad_entry(v, col, "must be NULL for this entry", err);
+    }
+    return tg_dec_parse_cstr(v[col].text, out) == TG_DEC_OK
+               ? TG_OK
+               : bad_entry(v, col, "is not an exact decimal", err);
+}
+
+/* An enum column by name; NULL only where nullable. */
+static tg_status get_enum(const tg_col_value *v, int col, bool nullable, const char *(*fn)(int),
+                          int *out, tg_err *err) {
+    *out = 0;
+    if (v[col].bad || (v[col].null && !nullable)) {
+        return bad_entry(v, col, "is NULL", err);
+    }
+    if (v[col].null) {
+        return TG_OK;
+    }
+    *out = name_index(v[col].text, fn);
+    return *out >= 0 ? TG_OK : bad_entry(v, col, "holds an unknown value", err);
+}
+
+static tg_status decode_event(const tg_col_value *v, tg_journal_entry *e, tg_err *err) {
+    tg_event *ev = &e->event;
+    int type = 0, reason = 0, state = 0;
+    tg_status st = get_enum(v, 5, false, ev_name, &type, err);
+    st = st != TG_OK ? st : get_enum(v, 6, true, reason_name, &reason, err);
+    st = st != TG_OK ? st : get_enum(v, 7, false, state_name, &state, err);
+    ev->ts_ms = e->ts_ms;
+    ev->type = (uint8_t)type;
+    ev->reason = (uint8_t)reason;
+    ev->state = (uint8_t)state;
+    const uint8_t bits[3] = {TG_EVH_PRICE, TG_EVH_STOP, TG_EVH_PREV};
+    tg_dec *prices[3] = {&ev->price, &ev->stop, &ev->prev_stop};
+    for (int i = 0; st == TG_OK && i < 3; i++) {
+        bool set = !v[8 + i].null;
+        st = get_price(v, 8 + i, set, prices[i], err);
+        ev->has |= set ? bits[i] : 0;
+    }
+    return st;
+}
+
+/* Where encode_entry put a command's price: `price` for a market close,
+ * `stop` for a stop; a persist has none. */
+static tg_status decode_command(const tg_col_value *v, tg_journal_entry *e, tg_err *err) {
+    int type = 0, reason = 0;
+    tg_status st = get_enum(v, 5, false, cmd_name, &type, err);
+    st = st != TG_OK ? st : get_enum(v, 6, true, reason_name, &reason, err);
+    e->command.type = (uint8_t)type;
+    e->command.reason = (uint8_t)reason;
+    if (st == TG_OK && !v[7].null) {
+        st = bad_entry(v, 7, "must be NULL for a command", err);
+    }
+    bool close = type == TG_CMD_CLOSE_POSITION;
+    bool stop = type == TG_CMD_SET_STOP || type == TG_CMD_CANCEL_STOP;
+    st = st != TG_OK ? st : get_price(v, 8, close, &e->command.price, err);
+    st = st != TG_OK ? st : get_price(v, 9, stop, &e->command.price, err);
+    if (st == TG_OK && !v[10].null) {
+        st = bad_entry(v, 10, "must be NULL for a command", err);
+    }
+    return st;
 }
 
 static tg_status decode_entry(const tg_col_value *v, tg_journal_entry *e, tg_err *err) {
     memset(e, 0, sizeof *e);
     e->seq = v[1].i;
+    for (int col = 0; col < TG_JOURNAL_COLS; col++) {
+        if (v[col].bad || (v[col].null && !tg_journal_columns[col].nullable)) {
+            return bad_entry(v, col, "is NULL", err);
+        }
+    }
     size_t key_len = strlen(v[2].text);
     if (key_len >= sizeof e->position_key) {
-        return tg_err_set(err, TG_E_STATE, "journal entry %" PRId64 ": position key too long",
-                          e->seq);
+        return bad_entry(v, 2, "is too long", err);
     }
     memcpy(e->position_key, v[2].text, key_len + 1);
     e->ts_ms = v[3].i;
+    if (!v[11].null && v[11].i < 0) {
+        return bad_entry(v, 11, "is negative", err);
+    }
     e->latency_us = v[11].null ? -1 : v[11].i;
     bool is_event = strcmp(v[4].text, "event") == 0;
+    if (!is_event && strcmp(v[4].text, "command") != 0) {
+        return bad_entry(v, 4, "is neither 'event' nor 'command'", err);
+    }
     e->kind = is_event ? TG_JOURNAL_EVENT : TG_JOURNAL_COMMAND;
-    int reason = v[6].null ? 0 : name_index(v[6].text, reason_name, TG_R_EXTERNAL + 1);
-    int type = is_event ? name_index(v[5].text, ev_name, TG_EV_CLOSED + 1)
-                        : name_index(v[5].text, cmd_name, TG_CMD_PERSIST + 1);
-    if (type < 0 || reason < 0) {
-        return tg_err_set(err, TG_E_STATE, "journal entry %" PRId64 ": unknown type or reason",
-                          e->seq);
-    }
-    if (is_event) {
-        tg_event *ev = &e->event;
-        int state = v[7].null ? 0 : name_index(v[7].text, state_name, TG_STATE_CLOSED + 1);
-        ev->ts_ms = e->ts_ms;
-        ev->type = (uint8_t)type;
-        ev->reason = (uint8_t)reason;
-        ev->state = (uint8_t)(state < 0 ? 0 : state);
-        ev->has |= get_price(&v[8], &ev->price) ? TG_EVH_PRICE : 0;
-        ev->has |= get_price(&v[9], &ev->stop) ? TG_EVH_STOP : 0;
-        ev->has |= get_price(&v[10], &ev->prev_stop) ? TG_EVH_PREV : 0;
-    } else {
-        e->command.type = (uint8_t)type;
-        e->command.reason = (uint8_t)reason;
-        /* Where encode_entry put it: `price` for a market close, `stop` else. */
-        get_price(type == TG_CMD_CLOSE_POSITION ? &v[8] : &v[9], &e->command.price);
-    }
-    return TG_OK;
+    return is_event ? decode_event(v, e, err) : decode_command(v, e, err);
 }
 
 typedef struct journal_ctx {
@@ -442,7 +525,40 @@ tg_status tg_store_journal(tg_store *store, int64_t after_seq, tg_store_entry_fn
 
 tg_status tg_store_prune(tg_store *store, int64_t cutoff_ms, uint64_t *deleted, tg_err *err) {
     assert(store != NULL && deleted != NULL);
+    if (store->readonly) {
+        *deleted = 0;
+        return tg_err_set(err, TG_E_STATE, "store: opened read-only; nothing can be pruned");
+    }
     return store->be->prune(store->impl, store->account, cutoff_ms, deleted, err);
+}
+
+size_t tg_store_escape(const char *text, char *out, size_t cap) {
+    assert(text != NULL && out != NULL && cap > 0);
+    static const char hex[] = "0123456789abcdef";
+    size_t len = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        char esc[7];
+        size_t n = 1;
+        esc[0] = (char)*p;
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            n = 2;
+        } else if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+            unsigned c = *p == 0xc2 ? *++p : *p; /* C1 controls (U+0080..U+009F) too */
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+            n = 6;
+        }
+        if (len + n >= cap) {
+            break; /* cut before an escape, never inside one */
+        }
+        memcpy(out + len, esc, n);
+        len += n;
+    }
+    out[len] = '\0';
+    return len;
 }
 
 tg_store_stats tg_store_get_stats(const tg_store *store) {

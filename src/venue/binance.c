@@ -72,32 +72,51 @@ static tg_vnext bad_body(const tg_venue *v, tg_vop *op, const tg_err *err) {
     return TG_VNEXT_DONE;
 }
 
+static tg_vnext no_memory(const tg_venue *v, tg_vop *op) {
+    tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response",
+                  "out of memory for the reply's list");
+    return TG_VNEXT_DONE;
+}
+
+/* A listing lands in the operation's own array: the reply points there. */
 static tg_vnext bn_listing(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
     tg_err err;
     tg_wire_page page;
     tg_status st;
     switch (op->reply.op) {
-    case TG_VOP_RULES:
-        st = tg_bn_parse_rules(resp->body, resp->len, v->rules, TG_VENUE_RULES_MAX, &page, &err);
-        v->rules_count = st == TG_OK ? page.count : 0;
-        op->reply.rules = v->rules;
-        op->reply.rules_count = v->rules_count;
+    case TG_VOP_RULES: {
+        tg_venue_rules *rules = tg_vop_rules(op);
+        if (rules == NULL) {
+            return no_memory(v, op);
+        }
+        st = tg_bn_parse_rules(resp->body, resp->len, rules, TG_VENUE_RULES_MAX, &page, &err);
+        op->reply.rules = rules;
+        op->reply.rules_count = st == TG_OK ? page.count : 0;
         break;
-    case TG_VOP_POSITIONS:
-        st = tg_bn_parse_positions(resp->body, resp->len, v->positions, TG_VENUE_POSITIONS_MAX,
-                                   &page, &err);
-        v->positions_count = st == TG_OK ? page.count : 0;
+    }
+    case TG_VOP_POSITIONS: {
+        tg_venue_position *pos = tg_vop_positions(op);
+        if (pos == NULL) {
+            return no_memory(v, op);
+        }
+        st = tg_bn_parse_positions(resp->body, resp->len, pos, TG_VENUE_POSITIONS_MAX, &page, &err);
+        op->reply.positions = pos;
+        op->reply.positions_count = st == TG_OK ? page.count : 0;
+        tg_venue_positions_replace(v, pos, op->reply.positions_count);
         v->positions_known = st == TG_OK;
-        op->reply.positions = v->positions;
-        op->reply.positions_count = v->positions_count;
         break;
-    default:
+    }
+    default: {
         assert(op->reply.op == TG_VOP_STOPS);
-        st = tg_bn_parse_algos(resp->body, resp->len, v->stops, TG_VENUE_STOPS_MAX, &page, &err);
-        v->stops_count = st == TG_OK ? page.count : 0;
-        op->reply.stops = v->stops;
-        op->reply.stops_count = v->stops_count;
+        tg_venue_stop *stops = tg_vop_stops(op);
+        if (stops == NULL) {
+            return no_memory(v, op);
+        }
+        st = tg_bn_parse_algos(resp->body, resp->len, stops, TG_VENUE_STOPS_MAX, &page, &err);
+        op->reply.stops = stops;
+        op->reply.stops_count = st == TG_OK ? page.count : 0;
         break;
+    }
     }
     return st == TG_OK ? TG_VNEXT_DONE : bad_body(v, op, &err);
 }
@@ -238,14 +257,17 @@ static tg_vnext set_start(tg_venue *v, tg_vop *op) {
 static tg_vnext set_positions_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
     tg_err err;
     tg_wire_page page;
-    if (tg_bn_parse_positions(resp->body, resp->len, v->positions, TG_VENUE_POSITIONS_MAX, &page,
-                              &err) != TG_OK) {
+    tg_venue_position *pos = tg_vop_positions(op);
+    if (pos == NULL) {
+        return no_memory(v, op);
+    }
+    if (tg_bn_parse_positions(resp->body, resp->len, pos, TG_VENUE_POSITIONS_MAX, &page, &err) !=
+        TG_OK) {
         v->positions_count = 0;
         v->positions_known = false;
         return bad_body(v, op, &err);
     }
-    v->positions_count = page.count;
-    v->positions_known = true;
+    tg_venue_positions_replace(v, pos, page.count);
     char key[TG_VENUE_KEY_MAX];
     (void)tg_venue_position_key(op->set.symbol, op->set.side, key, sizeof key);
     if (tg_venue_position_find(v, key) == NULL) {
@@ -335,18 +357,56 @@ static tg_vnext find_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
     }
     tg_err err;
     tg_wire_page page;
-    if (tg_bn_parse_algos(resp->body, resp->len, v->stops, TG_VENUE_STOPS_MAX, &page, &err) !=
-        TG_OK) {
+    tg_venue_stop *stops = tg_vop_stops(op);
+    if (stops == NULL) {
+        return no_memory(v, op);
+    }
+    if (tg_bn_parse_algos(resp->body, resp->len, stops, TG_VENUE_STOPS_MAX, &page, &err) != TG_OK) {
         return bad_body(v, op, &err);
     }
-    v->stops_count = page.count;
     for (size_t i = 0; i < page.count; i++) {
-        const tg_venue_stop *s = &v->stops[i];
+        const tg_venue_stop *s = &stops[i];
         if ((t->order_id[0] != '\0' && strcmp(s->order_id, t->order_id) == 0) ||
             (t->client_id[0] != '\0' && strcmp(s->client_id, t->client_id) == 0)) {
             op->reply.stop = *s;
             op->reply.found = true;
         }
+    }
+    return TG_VNEXT_DONE;
+}
+
+/* A reduce-only market order for the whole of qty, opposite to the
+ * position. Not retried: a second one after a lost answer is refused at
+ * best (nothing left to reduce), so the caller re-reads the positions. */
+static bool req_market_close(tg_vreq *req, const tg_venue_close_req *c) {
+    char qty[TG_DEC_STR_MAX];
+    tg_dec_format(c->qty, 0, qty);
+    tg_vreq_init(req, "POST", "/fapi/v1/order", true, 0);
+    req->order = true;
+    req->retry_safe = false;
+    tg_qs *q = &req->params;
+    tg_qs_add(q, "symbol", c->symbol);
+    tg_qs_add(q, "side", c->side == TG_SIDE_LONG ? "SELL" : "BUY");
+    if (c->position_idx != 0) {
+        tg_qs_add(q, "positionSide", c->position_idx == 1 ? "LONG" : "SHORT");
+    }
+    tg_qs_add(q, "type", "MARKET");
+    tg_qs_add(q, "quantity", qty);
+    if (c->position_idx == 0) {
+        tg_qs_add(q, "reduceOnly", "true"); /* hedge mode: the positionSide reduces */
+    }
+    return !q->overflow;
+}
+
+static tg_vnext mark_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+                          const tg_venue_error *e) {
+    if (e->code != TG_VENUE_OK) {
+        return TG_VNEXT_DONE;
+    }
+    tg_err err;
+    if (tg_bn_parse_mark(resp->body, resp->len, op->symbol, &op->reply.mark, &op->reply.mark_ms,
+                         &err) != TG_OK) {
+        return bad_body(v, op, &err);
     }
     return TG_VNEXT_DONE;
 }
@@ -372,6 +432,17 @@ static tg_vnext bn_start(tg_venue *v, tg_vop *op) {
         req_cancel(&op->req, &op->target);
         op->step = BN_CANCEL;
         return TG_VNEXT_SEND;
+    case TG_VOP_CLOSE_POSITION:
+        if (!req_market_close(&op->req, &op->close)) {
+            tg_venue_fail(v, &op->reply.error, TG_VENUE_E_PARAM, "close position",
+                          "the request does not fit");
+            return TG_VNEXT_DONE;
+        }
+        return TG_VNEXT_SEND;
+    case TG_VOP_MARK:
+        tg_vreq_init(&op->req, "GET", "/fapi/v1/premiumIndex", false, 1);
+        tg_qs_add(&op->req.params, "symbol", op->symbol);
+        return TG_VNEXT_SEND;
     case TG_VOP_LISTEN_KEY:
         tg_vreq_init(&op->req, op->step == 1 ? "PUT" : "POST", "/fapi/v1/listenKey", false, 1);
         op->req.key_only = true;
@@ -396,6 +467,10 @@ static tg_vnext bn_advance(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
         return find_step(v, op, resp, e);
     case TG_VOP_SET_STOP:
         return set_step(v, op, resp, e);
+    case TG_VOP_CLOSE_POSITION:
+        return TG_VNEXT_DONE; /* the error, if any, is the reply's */
+    case TG_VOP_MARK:
+        return mark_read(v, op, resp, e);
     case TG_VOP_LISTEN_KEY: {
         tg_err err;
         char key[sizeof v->listen_key];

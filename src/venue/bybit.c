@@ -111,33 +111,47 @@ static void req_list(tg_vop *op) {
     op->step = BY_LIST;
 }
 
-/* One page decoded and appended; then the next page or done. */
+static tg_vnext no_memory(const tg_venue *v, tg_vop *op) {
+    tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response",
+                  "out of memory for the reply's list");
+    return TG_VNEXT_DONE;
+}
+
+/* One page decoded and appended to the operation's own array (two
+ * listings in flight never share one); then the next page or done. */
 static tg_vnext by_page(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
     tg_err err;
     tg_wire_page page;
     tg_status st;
-    bool first = op->pages++ == 0;
-    if (op->reply.op == TG_VOP_RULES) {
-        v->rules_count = first ? 0 : v->rules_count;
-        st = tg_by_parse_rules(resp->body, resp->len, v->rules + v->rules_count,
-                               TG_VENUE_RULES_MAX - v->rules_count, &page, &err);
-        v->rules_count += st == TG_OK ? page.count : 0;
-        op->reply.rules = v->rules;
-        op->reply.rules_count = v->rules_count;
-    } else if (op->reply.op == TG_VOP_POSITIONS) {
-        v->positions_count = first ? 0 : v->positions_count;
-        st = tg_by_parse_positions(resp->body, resp->len, v->positions + v->positions_count,
-                                   TG_VENUE_POSITIONS_MAX - v->positions_count, &page, &err);
-        v->positions_count += st == TG_OK ? page.count : 0;
-        op->reply.positions = v->positions;
-        op->reply.positions_count = v->positions_count;
+    op->pages++;
+    tg_venue_reply *r = &op->reply;
+    if (r->op == TG_VOP_RULES) {
+        tg_venue_rules *rules = tg_vop_rules(op);
+        if (rules == NULL) {
+            return no_memory(v, op);
+        }
+        st = tg_by_parse_rules(resp->body, resp->len, rules + r->rules_count,
+                               TG_VENUE_RULES_MAX - r->rules_count, &page, &err);
+        r->rules = rules;
+        r->rules_count += st == TG_OK ? page.count : 0;
+    } else if (r->op == TG_VOP_POSITIONS) {
+        tg_venue_position *pos = tg_vop_positions(op);
+        if (pos == NULL) {
+            return no_memory(v, op);
+        }
+        st = tg_by_parse_positions(resp->body, resp->len, pos + r->positions_count,
+                                   TG_VENUE_POSITIONS_MAX - r->positions_count, &page, &err);
+        r->positions = pos;
+        r->positions_count += st == TG_OK ? page.count : 0;
     } else {
-        v->stops_count = first ? 0 : v->stops_count;
-        st = tg_by_parse_orders(resp->body, resp->len, v->stops + v->stops_count,
-                                TG_VENUE_STOPS_MAX - v->stops_count, &page, &err);
-        v->stops_count += st == TG_OK ? page.count : 0;
-        op->reply.stops = v->stops;
-        op->reply.stops_count = v->stops_count;
+        tg_venue_stop *stops = tg_vop_stops(op);
+        if (stops == NULL) {
+            return no_memory(v, op);
+        }
+        st = tg_by_parse_orders(resp->body, resp->len, stops + r->stops_count,
+                                TG_VENUE_STOPS_MAX - r->stops_count, &page, &err);
+        r->stops = stops;
+        r->stops_count += st == TG_OK ? page.count : 0;
     }
     if (st != TG_OK) {
         return bad_body(v, op, &err);
@@ -147,7 +161,9 @@ static tg_vnext by_page(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
         req_list(op);
         return TG_VNEXT_SEND;
     }
-    v->positions_known = v->positions_known || op->reply.op == TG_VOP_POSITIONS;
+    if (r->op == TG_VOP_POSITIONS) {
+        tg_venue_positions_replace(v, r->positions, r->positions_count);
+    }
     return TG_VNEXT_DONE;
 }
 
@@ -292,19 +308,54 @@ static tg_vnext find_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
     }
     tg_err err;
     tg_wire_page page;
-    if (tg_by_parse_orders(resp->body, resp->len, v->stops, TG_VENUE_STOPS_MAX, &page, &err) !=
+    tg_venue_stop *stops = tg_vop_stops(op);
+    if (stops == NULL) {
+        return no_memory(v, op);
+    }
+    if (tg_by_parse_orders(resp->body, resp->len, stops, TG_VENUE_STOPS_MAX, &page, &err) !=
         TG_OK) {
         return bad_body(v, op, &err);
     }
-    v->stops_count = page.count;
     if (page.count > 0) {
-        op->reply.stop = v->stops[0];
+        op->reply.stop = stops[0];
         op->reply.found = true;
         return TG_VNEXT_DONE;
     }
     if (++op->reads < TG_VENUE_FIND_READS) {
         op->not_before_us = tg_http_now_us() + TG_VENUE_FIND_DELAY_MS * 1000LL;
         return TG_VNEXT_DELAY;
+    }
+    return TG_VNEXT_DONE;
+}
+
+/* A reduce-only market order, opposite to the position. Not retried (see
+ * tg_venue_close_position()). */
+static void req_market_close(tg_vreq *req, const tg_venue_close_req *c) {
+    char qty[TG_DEC_STR_MAX];
+    tg_dec_format(c->qty, 0, qty);
+    tg_vreq_init(req, "POST", "/v5/order/create", true, 1);
+    req->retry_safe = false;
+    tg_qs *q = &req->params;
+    tg_qs_json_begin(q);
+    tg_qs_json_str(q, "category", "linear");
+    tg_qs_json_str(q, "symbol", c->symbol);
+    tg_qs_json_str(q, "side", c->side == TG_SIDE_LONG ? "Sell" : "Buy");
+    tg_qs_json_str(q, "orderType", "Market");
+    tg_qs_json_str(q, "qty", qty);
+    tg_qs_json_num(q, "positionIdx", c->position_idx);
+    tg_qs_json_bool(q, "reduceOnly", true);
+    tg_qs_json_end(q);
+}
+
+static tg_vnext mark_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+                          const tg_venue_error *e) {
+    if (e->code != TG_VENUE_OK) {
+        return TG_VNEXT_DONE;
+    }
+    tg_err err;
+    if (tg_by_parse_mark(resp->body, resp->len, op->symbol, &op->reply.mark, &op->reply.mark_ms,
+                         &err) != TG_OK) {
+        return bad_body(v, op, &err);
     }
     return TG_VNEXT_DONE;
 }
@@ -321,6 +372,14 @@ static tg_vnext by_start(tg_venue *v, tg_vop *op) {
         return TG_VNEXT_SEND;
     case TG_VOP_SET_STOP:
         return set_start(v, op);
+    case TG_VOP_CLOSE_POSITION:
+        req_market_close(&op->req, &op->close);
+        return TG_VNEXT_SEND;
+    case TG_VOP_MARK:
+        tg_vreq_init(&op->req, "GET", "/v5/market/tickers", false, 1);
+        tg_qs_add(&op->req.params, "category", "linear");
+        tg_qs_add(&op->req.params, "symbol", op->symbol);
+        return TG_VNEXT_SEND;
     case TG_VOP_CANCEL_STOP:
         if (op->target.position_level) {
             req_trading_stop(&op->req, op->target.symbol, op->target.position_idx, "0");
@@ -349,6 +408,10 @@ static tg_vnext by_advance(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
         return find_step(v, op, resp, e);
     case TG_VOP_SET_STOP:
         return set_step(v, op, resp, e);
+    case TG_VOP_CLOSE_POSITION:
+        return TG_VNEXT_DONE; /* the error, if any, is the reply's */
+    case TG_VOP_MARK:
+        return mark_read(v, op, resp, e);
     default:
         assert(op->reply.op == TG_VOP_CANCEL_STOP);
         /* Unknown order, or no stop-loss left to remove: already gone. */

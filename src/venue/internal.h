@@ -40,6 +40,14 @@ typedef struct tg_vreq {
     bool order;         /* counts as an order (Binance ORDERS limit) */
 } tg_vreq;
 
+/* A reduce-only market close (CLOSE_POSITION). */
+typedef struct tg_venue_close_req {
+    char symbol[TG_SYMBOL_MAX]; /* e.g. BTCUSDT */
+    tg_side side;               /* side of the position being closed */
+    tg_dec qty;                 /* quantity to close, > 0 */
+    int position_idx;           /* 0 one-way, 1/2 hedge */
+} tg_venue_close_req;
+
 typedef enum tg_vop_state {
     TG_VOP_WAITING,  /* queued until not_before_us */
     TG_VOP_INFLIGHT, /* its HTTP request is out */
@@ -60,6 +68,7 @@ struct tg_vop {
     int64_t sent_wall_ms;            /* wall clock at the last send, ms */
     tg_venue_reply reply;            /* what the caller will see */
     tg_venue_stop_req set;           /* SET */
+    tg_venue_close_req close;        /* CLOSE_POSITION */
     tg_venue_stop target;            /* CANCEL, FIND */
     char symbol[TG_SYMBOL_MAX];      /* STOPS filter; "" = all */
     char cursor[TG_WIRE_CURSOR_MAX]; /* next page */
@@ -69,6 +78,9 @@ struct tg_vop {
     int64_t window_start_us;         /* SET cancel-then-place: cancel sent, µs */
     bool checked_position;           /* SET: positions re-read once */
     bool finished;                   /* reply final; completes on the next loop turn */
+    tg_venue_rules *rules;           /* this operation's listing (reply.rules); owned */
+    tg_venue_position *positions;    /* this operation's listing (reply.positions); owned */
+    tg_venue_stop *stops;            /* this operation's listing or scratch; owned */
     tg_vop *next;                    /* queue */
 };
 
@@ -118,13 +130,9 @@ struct tg_venue {
     int64_t limit_reset_ms;               /* Bybit X-Bapi-Limit-Reset-Timestamp */
     uint64_t rng;                         /* jitter state */
     tg_venue_stats stats;                 /* counters */
-    tg_venue_rules *rules;                /* last RULES listing */
-    size_t rules_count;                   /* entries in rules */
     tg_venue_position *positions;         /* last POSITIONS listing, kept current by the stream */
     size_t positions_count;               /* entries in positions */
     bool positions_known;                 /* positions was read at least once */
-    tg_venue_stop *stops;                 /* last STOPS listing */
-    size_t stops_count;                   /* entries in stops */
     tg_venue_event_fn on_event;           /* stream events */
     void *on_event_ctx;                   /* their context */
     tg_ws *ws_market;                     /* mark-price stream; NULL until used */
@@ -146,8 +154,19 @@ void tg_venue_position_seen(tg_venue *v, const tg_venue_position *p);
 /* The known position of key, or NULL. */
 const tg_venue_position *tg_venue_position_find(const tg_venue *v, const char *key);
 
-/* Unlinks op, calls its callback and frees it. */
+/* Unlinks op, calls its callback and frees it, with the arrays its reply
+ * points into. */
 void tg_vop_complete(tg_venue *v, tg_vop *op);
+
+/* op's own arrays, allocated at their bound on first use; NULL when out of
+ * memory. They live until op completes, so a reply never points into memory
+ * another operation or a stream event rewrites. */
+tg_venue_rules *tg_vop_rules(tg_vop *op);
+tg_venue_position *tg_vop_positions(tg_vop *op);
+tg_venue_stop *tg_vop_stops(tg_vop *op);
+
+/* A listing replaces the positions the venue knows. */
+void tg_venue_positions_replace(tg_venue *v, const tg_venue_position *p, size_t count);
 
 /* Adapter helpers: start a fresh request on op. */
 void tg_vreq_init(tg_vreq *req, const char *method, const char *path, bool sign, uint32_t weight);

@@ -63,7 +63,31 @@ void tg_vop_complete(tg_venue *v, tg_vop *op) {
     }
     assert(op->reply.error.code == TG_VENUE_OK || op->reply.error.err.msg[0] != '\0');
     op->done(op->ctx, &op->reply);
+    free(op->rules);
+    free(op->positions);
+    free(op->stops);
     free(op);
+}
+
+tg_venue_rules *tg_vop_rules(tg_vop *op) {
+    if (op->rules == NULL) {
+        op->rules = calloc(TG_VENUE_RULES_MAX, sizeof *op->rules);
+    }
+    return op->rules;
+}
+
+tg_venue_position *tg_vop_positions(tg_vop *op) {
+    if (op->positions == NULL) {
+        op->positions = calloc(TG_VENUE_POSITIONS_MAX, sizeof *op->positions);
+    }
+    return op->positions;
+}
+
+tg_venue_stop *tg_vop_stops(tg_vop *op) {
+    if (op->stops == NULL) {
+        op->stops = calloc(TG_VENUE_STOPS_MAX, sizeof *op->stops);
+    }
+    return op->stops;
 }
 
 /* µs this request must still wait to stay under the limits; 0 = go. */
@@ -494,6 +518,39 @@ tg_status tg_venue_cancel_stop(tg_venue *v, const tg_venue_stop *stop, tg_venue_
     return op_start(v, op);
 }
 
+tg_status tg_venue_close_position(tg_venue *v, const char *symbol, tg_side side, tg_dec qty,
+                                  int position_idx, tg_venue_done_fn done, void *ctx, tg_err *err) {
+    if (!symbol_ok(symbol) || (side != TG_SIDE_LONG && side != TG_SIDE_SHORT) ||
+        !tg_dec_is_pos(qty) || position_idx < 0 || position_idx > 2) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "close position: needs a symbol, a side, a positive size and a "
+                          "position index 0..2");
+    }
+    tg_vop *op = op_new(v, TG_VOP_CLOSE_POSITION, done, ctx, err);
+    if (op == NULL) {
+        return err->status;
+    }
+    snprintf(op->close.symbol, sizeof op->close.symbol, "%s", symbol);
+    op->close.side = side;
+    op->close.qty = qty;
+    op->close.position_idx = position_idx;
+    return op_start(v, op);
+}
+
+tg_status tg_venue_get_mark(tg_venue *v, const char *symbol, tg_venue_done_fn done, void *ctx,
+                            tg_err *err) {
+    if (!symbol_ok(symbol)) {
+        return tg_err_set(err, TG_E_INVALID, "mark: symbol \"%.30s\" is not an upper-case symbol",
+                          symbol != NULL ? symbol : "");
+    }
+    tg_vop *op = op_new(v, TG_VOP_MARK, done, ctx, err);
+    if (op == NULL) {
+        return err->status;
+    }
+    snprintf(op->symbol, sizeof op->symbol, "%s", symbol);
+    return op_start(v, op);
+}
+
 tg_status tg_venue_listen_key(tg_venue *v, bool keepalive, tg_venue_done_fn done, void *ctx,
                               tg_err *err) {
     if (v->cfg.kind != TG_VENUE_BINANCE) {
@@ -507,11 +564,44 @@ tg_status tg_venue_listen_key(tg_venue *v, bool keepalive, tg_venue_done_fn done
     return op_start(v, op);
 }
 
+/* Copies n elements of size bytes from src to the end of *at. */
+static const void *copy_into(char **at, const void *src, size_t n, size_t size) {
+    if (n == 0 || src == NULL) {
+        return NULL;
+    }
+    void *dst = *at;
+    memcpy(dst, src, n * size);
+    *at += n * size;
+    return dst;
+}
+
 void tg_venue_waiter_fn(void *ctx, const tg_venue_reply *reply) {
     tg_venue_waiter *w = ctx;
-    assert(!w->done);
+    assert(!w->done && w->owned == NULL);
     w->reply = *reply;
     w->done = true;
+    /* The reply's arrays die with the operation: keep copies. */
+    size_t bytes = reply->rules_count * sizeof *reply->rules +
+                   reply->positions_count * sizeof *reply->positions +
+                   reply->stops_count * sizeof *reply->stops;
+    char *at = bytes > 0 ? malloc(bytes) : NULL;
+    if (bytes > 0 && at == NULL) {
+        w->reply.rules_count = w->reply.positions_count = w->reply.stops_count = 0;
+        w->reply.error.code = TG_VENUE_E_TRANSPORT;
+        tg_err_set(&w->reply.error.err, TG_E_NOMEM, "out of memory copying a reply");
+        return;
+    }
+    w->owned = at;
+    w->reply.rules = copy_into(&at, reply->rules, reply->rules_count, sizeof *reply->rules);
+    w->reply.positions =
+        copy_into(&at, reply->positions, reply->positions_count, sizeof *reply->positions);
+    w->reply.stops = copy_into(&at, reply->stops, reply->stops_count, sizeof *reply->stops);
+}
+
+void tg_venue_waiter_release(tg_venue_waiter *w) {
+    assert(w != NULL);
+    free(w->owned);
+    memset(w, 0, sizeof *w);
 }
 
 static void wait_timer_cb(uv_timer_t *t) {

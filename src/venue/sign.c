@@ -152,6 +152,11 @@ void tg_qs_json_num(tg_qs *qs, const char *name, int64_t value) {
     qs_put(qs, num, (size_t)n);
 }
 
+void tg_qs_json_bool(tg_qs *qs, const char *name, bool value) {
+    json_name(qs, name);
+    qs_put(qs, value ? "true" : "false", value ? 4 : 5);
+}
+
 void tg_qs_json_end(tg_qs *qs) {
     qs_put(qs, "}", 1);
 }

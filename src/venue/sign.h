@@ -51,6 +51,7 @@ void tg_qs_raw(tg_qs *qs, const char *text);
 void tg_qs_json_begin(tg_qs *qs);
 void tg_qs_json_str(tg_qs *qs, const char *name, const char *value);
 void tg_qs_json_num(tg_qs *qs, const char *name, int64_t value);
+void tg_qs_json_bool(tg_qs *qs, const char *name, bool value);
 void tg_qs_json_end(tg_qs *qs);
 
 #endif

@@ -168,11 +168,9 @@ tg_status tg_venue_new(const tg_venue_config *cfg, uv_loop_t *loop, tg_venue **o
     }
     tg_venue *v = calloc(1, sizeof *v);
     if (v != NULL) {
-        v->rules = calloc(TG_VENUE_RULES_MAX, sizeof *v->rules);
         v->positions = calloc(TG_VENUE_POSITIONS_MAX, sizeof *v->positions);
-        v->stops = calloc(TG_VENUE_STOPS_MAX, sizeof *v->stops);
     }
-    if (v == NULL || v->rules == NULL || v->positions == NULL || v->stops == NULL) {
+    if (v == NULL || v->positions == NULL) {
         tg_venue_free(v);
         return tg_err_set(err, TG_E_NOMEM, "out of memory creating a venue");
     }
@@ -242,9 +240,7 @@ void tg_venue_free(tg_venue *v) {
     tg_ws_free_context(v);
     /* The secret is wiped from memory we give back. */
     memset(v->cfg.api_secret, 0, sizeof v->cfg.api_secret);
-    free(v->rules);
     free(v->positions);
-    free(v->stops);
     free(v);
 }
 
@@ -272,4 +268,13 @@ void tg_venue_position_seen(tg_venue *v, const tg_venue_position *p) {
     } else if (v->positions_count < TG_VENUE_POSITIONS_MAX) {
         v->positions[v->positions_count++] = *p;
     }
+}
+
+void tg_venue_positions_replace(tg_venue *v, const tg_venue_position *p, size_t count) {
+    assert(count <= TG_VENUE_POSITIONS_MAX);
+    if (count > 0) {
+        memcpy(v->positions, p, count * sizeof *p);
+    }
+    v->positions_count = count;
+    v->positions_known = true;
 }

@@ -60,6 +60,9 @@ tg_status tg_bn_parse_algo(const char *body, size_t len, tg_venue_stop *stop, tg
 /* GET /fapi/v1/openAlgoOrders; orders that are not stops are skipped. */
 tg_status tg_bn_parse_algos(const char *body, size_t len, tg_venue_stop *stops, size_t cap,
                             tg_wire_page *page, tg_err *err);
+/* GET /fapi/v1/premiumIndex?symbol=: markPrice and time of symbol. */
+tg_status tg_bn_parse_mark(const char *body, size_t len, const char *symbol, tg_dec *mark,
+                           int64_t *ms, tg_err *err);
 tg_status tg_bn_parse_listen_key(const char *body, size_t len, char *key, size_t size, tg_err *err);
 /* A market or user-data frame, raw or wrapped by a combined stream. */
 tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_err *err);
@@ -77,6 +80,10 @@ tg_status tg_by_parse_positions(const char *body, size_t len, tg_venue_position 
 /* GET /v5/order/realtime; orders that are not stops are skipped. */
 tg_status tg_by_parse_orders(const char *body, size_t len, tg_venue_stop *stops, size_t cap,
                              tg_wire_page *page, tg_err *err);
+/* GET /v5/market/tickers?category=linear&symbol=: markPrice of symbol and
+ * the response's time. */
+tg_status tg_by_parse_mark(const char *body, size_t len, const char *symbol, tg_dec *mark,
+                           int64_t *ms, tg_err *err);
 tg_status tg_by_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_err *err);
 
 /* ---- errors ----------------------------------------------------------- */

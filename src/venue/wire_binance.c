@@ -425,3 +425,26 @@ tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_e
     }
     return TG_OK;
 }
+
+tg_status tg_bn_parse_mark(const char *body, size_t len, const char *symbol, tg_dec *mark,
+                           int64_t *ms, tg_err *err) {
+    cJSON *root = tg_wj_parse(body, len, "binance premiumIndex", err);
+    if (root == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    const char *sym = tg_wj_str(root, "symbol");
+    int64_t t = 0;
+    bool ok = cJSON_IsObject(root) && sym != NULL && strcmp(sym, symbol) == 0 &&
+              tg_wj_dec(root, "markPrice", mark) && tg_dec_is_pos(*mark);
+    if (ok && !tg_wj_i64(root, "time", &t)) {
+        t = 0;
+    }
+    cJSON_Delete(root);
+    if (!ok) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "binance premiumIndex: no positive markPrice for %s in the response",
+                          symbol);
+    }
+    *ms = t;
+    return TG_OK;
+}

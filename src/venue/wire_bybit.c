@@ -380,3 +380,37 @@ tg_status tg_by_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_e
     }
     return TG_OK;
 }
+
+tg_status tg_by_parse_mark(const char *body, size_t len, const char *symbol, tg_dec *mark,
+                           int64_t *ms, tg_err *err) {
+    cJSON *root = tg_wj_parse(body, len, "bybit tickers", err);
+    if (root == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    tg_wire_page page;
+    memset(&page, 0, sizeof page);
+    const cJSON *list = list_of(root, "bybit tickers", &page, err);
+    bool ok = false;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list) {
+        const char *sym = tg_wj_str(item, "symbol");
+        if (sym != NULL && strcmp(sym, symbol) == 0) {
+            ok = tg_wj_dec(item, "markPrice", mark) && tg_dec_is_pos(*mark);
+            break;
+        }
+    }
+    int64_t t = 0;
+    if (ok && !tg_wj_i64(root, "time", &t)) {
+        t = 0;
+    }
+    cJSON_Delete(root);
+    if (list == NULL) {
+        return err != NULL ? err->status : TG_E_INVALID;
+    }
+    if (!ok) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "bybit tickers: no positive markPrice for %s in the response", symbol);
+    }
+    *ms = t;
+    return TG_OK;
+}
