@@ -23,13 +23,13 @@
 #define BODIES_MAX 32 /* bodies a receiver keeps */
 
 typedef struct receiver {
-    tg_httpd *h;                /* the server */
-    int fail_first;             /* answer fail_status to this many requests first */
-    int fail_status;            /* e.g. 500, 400 */
-    int requests;               /* requests seen */
-    int delivered;              /* bodies answered 200 */
+    tg_httpd *h;                 /* the server */
+    int fail_first;              /* answer fail_status to this many requests first */
+    int fail_status;             /* e.g. 500, 400 */
+    int requests;                /* requests seen */
+    int delivered;               /* bodies answered 200 */
     char bodies[BODIES_MAX][64]; /* bodies answered 200, in order */
-    bool json;                  /* every request had Content-Type: application/json */
+    bool json;                   /* every request had Content-Type: application/json */
 } receiver;
 
 static void on_request(void *ctx, const tg_httpd_request *req, tg_httpd_response *resp) {
@@ -50,11 +50,11 @@ static void on_request(void *ctx, const tg_httpd_request *req, tg_httpd_response
 }
 
 typedef struct fixture {
-    uv_loop_t loop;       /* one loop for receiver and notifier */
-    uv_timer_t tick;      /* proves the loop keeps turning */
-    uint64_t ticks;       /* tick count */
-    receiver rx;          /* the receiver */
-    tg_notify *n;         /* the notifier */
+    uv_loop_t loop;  /* one loop for receiver and notifier */
+    uv_timer_t tick; /* proves the loop keeps turning */
+    uint64_t ticks;  /* tick count */
+    receiver rx;     /* the receiver */
+    tg_notify *n;    /* the notifier */
 } fixture;
 
 static void on_tick(uv_timer_t *t) {
@@ -281,12 +281,9 @@ static void bad_input_and_close(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(delivers_in_order),
-        cmocka_unit_test(retries_5xx_then_delivers),
-        cmocka_unit_test(no_retry_on_4xx),
-        cmocka_unit_test(dead_receiver),
-        cmocka_unit_test(silent_receiver_times_out),
-        cmocka_unit_test(overflow_drops_oldest),
+        cmocka_unit_test(delivers_in_order),         cmocka_unit_test(retries_5xx_then_delivers),
+        cmocka_unit_test(no_retry_on_4xx),           cmocka_unit_test(dead_receiver),
+        cmocka_unit_test(silent_receiver_times_out), cmocka_unit_test(overflow_drops_oldest),
         cmocka_unit_test(bad_input_and_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

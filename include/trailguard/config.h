@@ -42,6 +42,7 @@
 
 #include "trailguard/book.h"
 #include "trailguard/error.h"
+#include "trailguard/log.h"
 #include "trailguard/params.h"
 #include "trailguard/venue.h"
 
@@ -60,13 +61,6 @@ typedef enum tg_foreign_stops {
     TG_FOREIGN_LEAVE,  /* leave it; trailguard places its own beside it (default) */
     TG_FOREIGN_CANCEL, /* cancel it once trailguard's own stop is in place */
 } tg_foreign_stops;
-
-typedef enum tg_log_level {
-    TG_LOG_DEBUG,
-    TG_LOG_INFO, /* default */
-    TG_LOG_WARN,
-    TG_LOG_ERROR,
-} tg_log_level;
 
 /* The daemon's per-symbol settings, beside the engine's tg_params. */
 typedef struct tg_guard_settings {

@@ -18,6 +18,8 @@ static const char usage_text[] =
     "  genpath   write the seeded synthetic price path used by the demo\n"
     "  sim       run the loopback exchange emulator (Binance and Bybit)\n"
     "  state     list, show or export the guarded positions kept in the store\n"
+    "  demo      the daemon live against the loopback emulator (make demo)\n"
+    "  run       the daemon: keep a trailing stop on every open position\n"
     "  check-config  load a daemon configuration file and report every error\n"
     "\n"
     "  trailguard <command> --help   options of a command\n"
@@ -58,6 +60,12 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "sim") == 0) {
         return tg_cli_sim(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "demo") == 0) {
+        return tg_cli_demo(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "run") == 0) {
+        return tg_cli_run(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "state") == 0) {
         return tg_cli_state(argc - 1, argv + 1);

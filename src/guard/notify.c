@@ -17,18 +17,18 @@
 #include "venue/http.h"
 
 struct tg_notify {
-    uv_loop_t *loop;        /* caller's loop */
-    tg_http *http;          /* transport */
-    uv_timer_t timer;       /* backoff wait, or "send the next body" */
-    tg_notify_config cfg;   /* URL and bounds */
-    char **ring;            /* waiting bodies, queue_max slots */
-    size_t head;            /* oldest waiting body */
-    size_t count;           /* bodies waiting */
-    char *current;          /* body being sent or waiting to be retried; NULL when idle */
-    uint32_t attempt;       /* retries of current so far */
-    bool sending;           /* a request of current is in the transport */
-    bool closing;           /* tg_notify_close was called */
-    tg_notify_stats stats;  /* counters */
+    uv_loop_t *loop;       /* caller's loop */
+    tg_http *http;         /* transport */
+    uv_timer_t timer;      /* backoff wait, or "send the next body" */
+    tg_notify_config cfg;  /* URL and bounds */
+    char **ring;           /* waiting bodies, queue_max slots */
+    size_t head;           /* oldest waiting body */
+    size_t count;          /* bodies waiting */
+    char *current;         /* body being sent or waiting to be retried; NULL when idle */
+    uint32_t attempt;      /* retries of current so far */
+    bool sending;          /* a request of current is in the transport */
+    bool closing;          /* tg_notify_close was called */
+    tg_notify_stats stats; /* counters */
 };
 
 tg_notify_config tg_notify_config_default(void) {
@@ -45,17 +45,18 @@ tg_notify_config tg_notify_config_default(void) {
 
 static tg_status check_config(const tg_notify_config *c, tg_err *err) {
     size_t url_len = strnlen(c->webhook_url, sizeof c->webhook_url);
-    if (url_len == sizeof c->webhook_url ||
-        (strncasecmp(c->webhook_url, "http://", 7) != 0 &&
-         strncasecmp(c->webhook_url, "https://", 8) != 0)) {
-        return tg_err_set(err, TG_E_INVALID, "notify: webhook_url must be an http:// or https:// URL");
+    if (url_len == sizeof c->webhook_url || (strncasecmp(c->webhook_url, "http://", 7) != 0 &&
+                                             strncasecmp(c->webhook_url, "https://", 8) != 0)) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "notify: webhook_url must be an http:// or https:// URL");
     }
     if (c->queue_max == 0 || c->queue_max > TG_NOTIFY_QUEUE_MAX) {
         return tg_err_set(err, TG_E_INVALID, "notify: queue_max %zu is outside 1..%d", c->queue_max,
                           TG_NOTIFY_QUEUE_MAX);
     }
-    if (c->retry_count_max > 16 || c->backoff_ms_min <= 0 || c->backoff_ms_max < c->backoff_ms_min ||
-        c->connect_timeout_ms <= 0 || c->request_timeout_ms <= 0) {
+    if (c->retry_count_max > 16 || c->backoff_ms_min <= 0 ||
+        c->backoff_ms_max < c->backoff_ms_min || c->connect_timeout_ms <= 0 ||
+        c->request_timeout_ms <= 0) {
         return tg_err_set(err, TG_E_INVALID,
                           "notify: retries (at most 16), backoff and timeouts must be positive, "
                           "backoff_ms_max >= backoff_ms_min");

@@ -1,0 +1,70 @@
+/*
+ * trailguard/log.h — one line per event, in logfmt, for the daemon.
+ *
+ *   ts=2026-12-01T21:00:00.123Z level=info msg=stop_moved account=bn1 key=BTCUSDT:long stop=50100.0
+ *
+ * A line is built field by field into a fixed buffer (no allocation) and
+ * written whole, with one write, to stderr and to the log file if one is
+ * open. Values are quoted when they hold a space, a quote or '=', and every
+ * control character is escaped (\n, \t, \xHH), so text that came from the
+ * network or a store cannot forge a line or drive the terminal. A line that
+ * does not fit is cut and ends with truncated=true.
+ *
+ * Secrets are never passed to the logger: callers log account names, never
+ * keys (the test suite checks the daemon's whole output for them).
+ */
+#ifndef TRAILGUARD_LOG_H
+#define TRAILGUARD_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "trailguard/decimal.h"
+#include "trailguard/error.h"
+
+#define TG_LOG_LINE_MAX 1024 /* bytes of one line, newline included */
+
+typedef enum tg_log_level {
+    TG_LOG_DEBUG,
+    TG_LOG_INFO,
+    TG_LOG_WARN,
+    TG_LOG_ERROR,
+} tg_log_level;
+
+typedef struct tg_log {
+    tg_log_level level; /* lines below it are not written */
+    FILE *file;         /* the log file, or NULL */
+    bool to_stderr;     /* also write to stderr */
+    uint64_t lines;     /* lines written */
+} tg_log;
+
+typedef struct tg_logline {
+    tg_log *log;               /* where it goes; NULL when below the level */
+    size_t len;                /* bytes used in buf */
+    bool cut;                  /* a field did not fit */
+    char buf[TG_LOG_LINE_MAX]; /* the line being built */
+} tg_logline;
+
+/* A logger to stderr at level; path opens (appends to) a log file too. */
+tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err *err);
+void tg_log_close(tg_log *log);
+
+/* "debug" "info" "warn" "error" → level; false when unknown. */
+bool tg_log_level_parse(const char *text, tg_log_level *out);
+
+/* Starts a line with ts, level and msg. */
+void tg_log_begin(tg_logline *l, tg_log *log, tg_log_level level, const char *msg);
+void tg_log_str(tg_logline *l, const char *key, const char *value);
+void tg_log_int(tg_logline *l, const char *key, int64_t value);
+void tg_log_dec(tg_logline *l, const char *key, tg_dec value);
+void tg_log_bool(tg_logline *l, const char *key, bool value);
+/* Writes the line. */
+void tg_log_end(tg_logline *l);
+
+/* Escapes text for a terminal or a log: control characters as \n, \t, \xHH,
+ * backslash doubled, and (when quote) '"' as \". Always NUL-terminates;
+ * returns the length written (cut to cap − 1). */
+size_t tg_log_escape(const char *text, bool quote, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,645 @@
+#define _POSIX_C_SOURCE 200809L
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guard/guard_int.h"
+
+int64_t guard_now_ms(const guard_account *a) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return a->venue != NULL ? ms + tg_venue_clock_offset_ms(a->venue) : ms;
+}
+
+tg_guard_settings guard_settings(const guard_account *a, const char *symbol) {
+    return tg_config_settings(a->g->cfg, symbol);
+}
+
+tg_params guard_params(const guard_account *a, const guard_pos *p, const char *symbol) {
+    if (p != NULL && p->has_override) {
+        return p->override;
+    }
+    tg_params params = tg_config_params(a->g->cfg, symbol);
+    /* The daemon never leaves a position without a stop: with no initial
+     * stop configured, the first stop sits at the trailing distance from
+     * the entry (docs/run.md). */
+    if (!tg_dec_is_pos(params.initial_stop_pct) && params.callback_kind == TG_CALLBACK_PERCENT) {
+        params.initial_stop_pct = params.callback;
+    }
+    return params;
+}
+
+const tg_venue_rules *guard_rules(const guard_account *a, const char *symbol) {
+    for (size_t i = 0; i < a->rules_count; i++) {
+        if (strcmp(a->rules[i].symbol, symbol) == 0) {
+            return &a->rules[i];
+        }
+    }
+    return NULL;
+}
+
+void guard_mark_dirty(guard_account *a) {
+    a->dirty = true;
+}
+
+void guard_issue(guard_account *a, tg_log_level level, const char *msg, const char *key,
+                 const char *detail) {
+    tg_logline l;
+    tg_log_begin(&l, a->g->log, level, msg);
+    tg_log_str(&l, "account", a->name);
+    if (key != NULL) {
+        tg_log_str(&l, "key", key);
+    }
+    if (detail != NULL) {
+        tg_log_str(&l, "detail", detail);
+    }
+    tg_log_end(&l);
+    if (level >= TG_LOG_WARN) {
+        tg_err_set(&a->last_error, TG_E_STATE, "%s%s%s%s%s", msg, key ? " " : "", key ? key : "",
+                   detail ? ": " : "", detail ? detail : "");
+    }
+    if (a->g->notify != NULL && level >= TG_LOG_WARN) {
+        char body[1024];
+        char k[160], d[512];
+        tg_log_escape(key ? key : "", true, k, sizeof k);
+        tg_log_escape(detail ? detail : "", true, d, sizeof d);
+        snprintf(body, sizeof body,
+                 "{\"kind\":\"problem\",\"event\":\"%s\",\"account\":\"%s\",\"key\":\"%s\","
+                 "\"detail\":\"%s\"}",
+                 msg, a->name, k, d);
+        tg_err ignored;
+        tg_notify_post(a->g->notify, body, &ignored); /* a full queue drops the oldest */
+    }
+}
+
+void guard_subscribe(guard_account *a, const char *symbol) {
+    uint32_t sym = tg_book_symbol(a->book, symbol);
+    if (sym == TG_BOOK_NONE || a->subscribed[sym] || a->venue == NULL) {
+        return;
+    }
+    tg_err err;
+    if (tg_venue_mark_subscribe(a->venue, symbol, &err) != TG_OK) {
+        guard_issue(a, TG_LOG_ERROR, "subscribe_failed", symbol, err.msg);
+        return;
+    }
+    a->subscribed[sym] = true;
+    a->mark_ms[sym] = (int64_t)uv_now(a->g->loop); /* staleness counts from now */
+}
+
+/* ---- start-up --------------------------------------------------------- */
+
+static void startup_rules_done(void *ctx, const tg_venue_reply *r);
+
+static void startup_failed(guard_account *a, const char *step, const tg_venue_reply *r) {
+    a->phase = PHASE_FAILED;
+    guard_issue(a, TG_LOG_ERROR, "startup_failed", step, r->error.err.msg);
+}
+
+static void startup_time_done(void *ctx, const tg_venue_reply *r) {
+    guard_account *a = ctx;
+    if (a->g->draining) {
+        return;
+    }
+    if (r->error.code != TG_VENUE_OK) {
+        startup_failed(a, "time", r);
+        return;
+    }
+    tg_logline l;
+    tg_log_begin(&l, a->g->log, TG_LOG_INFO, "clock_synced");
+    tg_log_str(&l, "account", a->name);
+    tg_log_int(&l, "offset_ms", r->offset_ms);
+    tg_log_end(&l);
+    a->phase = PHASE_RULES;
+    tg_err err;
+    if (tg_venue_get_rules(a->venue, startup_rules_done, a, &err) != TG_OK) {
+        a->phase = PHASE_FAILED;
+        guard_issue(a, TG_LOG_ERROR, "startup_failed", "rules", err.msg);
+    }
+}
+
+static void startup_rules_done(void *ctx, const tg_venue_reply *r) {
+    guard_account *a = ctx;
+    if (a->g->draining) {
+        return;
+    }
+    if (r->error.code != TG_VENUE_OK) {
+        startup_failed(a, "rules", r);
+        return;
+    }
+    free(a->rules);
+    a->rules = malloc((r->rules_count + 1) * sizeof *a->rules);
+    if (a->rules == NULL) {
+        a->rules_count = 0;
+        a->phase = PHASE_FAILED;
+        return;
+    }
+    memcpy(a->rules, r->rules, r->rules_count * sizeof *a->rules);
+    a->rules_count = r->rules_count;
+    a->phase = PHASE_LIVE;
+    tg_logline l;
+    tg_log_begin(&l, a->g->log, TG_LOG_INFO, "rules_loaded");
+    tg_log_str(&l, "account", a->name);
+    tg_log_int(&l, "instruments", (int64_t)r->rules_count);
+    tg_log_end(&l);
+    guard_reconcile(a, "startup");
+}
+
+static void account_start(guard_account *a) {
+    tg_err err;
+    a->phase = PHASE_TIME;
+    if (tg_venue_sync_time(a->venue, startup_time_done, a, &err) != TG_OK) {
+        a->phase = PHASE_FAILED;
+        guard_issue(a, TG_LOG_ERROR, "startup_failed", "time", err.msg);
+    }
+}
+
+/* ---- restore ---------------------------------------------------------- */
+
+static uint64_t gen_of(const char *client_id) {
+    const char *dash = strrchr(client_id, '-');
+    if (dash == NULL || strncmp(client_id, TG_VENUE_CLIENT_PREFIX, 3) != 0) {
+        return 0;
+    }
+    uint64_t gen = 0;
+    for (const char *p = dash + 1; *p != '\0'; p++) {
+        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'z' ? *p - 'a' + 10 : -1;
+        if (d < 0 || gen > UINT64_MAX / 36) {
+            return 0;
+        }
+        gen = gen * 36 + (uint64_t)d;
+    }
+    return gen;
+}
+
+typedef struct restore_ctx {
+    guard_account *a;
+    tg_err err;
+    tg_status st;
+} restore_ctx;
+
+static bool restore_row(void *ctx, const tg_store_row *row) {
+    restore_ctx *rc = ctx;
+    guard_account *a = rc->a;
+    uint32_t id;
+    tg_err err;
+    if (tg_book_restore(a->book, row->symbol, &row->stop, &id, &err) != TG_OK) {
+        guard_issue(a, TG_LOG_ERROR, "restore_refused", row->position_key, err.msg);
+        return true; /* the rest of the book still comes back */
+    }
+    guard_pos *p = &a->pos[id];
+    memset(p, 0, sizeof *p);
+    p->used = true;
+    p->row = *row;
+    p->row.stop.id = id;
+    p->qty = row->stop.quantity;
+    p->protected_ms = 0;
+    p->gen = gen_of(row->client_order_id);
+    if (row->order_id[0] != '\0') {
+        /* believed on the exchange; reconcile confirms or corrects it */
+        p->have_ex = true;
+        guard_copy(p->ex.symbol, sizeof p->ex.symbol, row->symbol);
+        guard_copy(p->ex.order_id, sizeof p->ex.order_id, row->order_id);
+        guard_copy(p->ex.client_id, sizeof p->ex.client_id, row->client_order_id);
+        guard_copy(p->ex.position_key, sizeof p->ex.position_key, row->position_key);
+        p->ex.side = (tg_side)row->stop.side;
+        p->ex.trigger = row->stop.stop_confirmed;
+        p->ex.owned = true;
+        p->ex.position_level = strcmp(row->order_id, "position") == 0;
+    }
+    snprintf(p->last_action, sizeof p->last_action, "restored %s",
+             tg_state_str((tg_state)row->stop.state));
+    a->restored++;
+    if (tg_writer_stage_row(a->writer, &p->row, &err) != TG_OK) {
+        /* the writer learns the row's version now; nothing is written yet */
+        guard_issue(a, TG_LOG_ERROR, "restore_stage_failed", row->position_key, err.msg);
+    }
+    tg_logline l;
+    tg_log_begin(&l, a->g->log, TG_LOG_INFO, "position_restored");
+    tg_log_str(&l, "account", a->name);
+    tg_log_str(&l, "key", row->position_key);
+    tg_log_str(&l, "state", tg_state_str((tg_state)row->stop.state));
+    tg_dec stop;
+    if (tg_stop_current(&row->stop, &stop)) {
+        tg_log_dec(&l, "stop", stop);
+    }
+    tg_log_bool(&l, "needs_reconcile", row->needs_reconcile);
+    tg_log_end(&l);
+    return true;
+}
+
+/* A SQLite store is one process's: the daemon holds an exclusive lock on
+ * the file for as long as it runs. */
+static tg_status lock_sqlite(tg_guard *g, const char *uri, tg_err *err) {
+    if (strncmp(uri, "postgres", 8) == 0 || strchr(uri, '=') != NULL) {
+        return TG_OK;
+    }
+    const char *path = strncmp(uri, "sqlite:", 7) == 0 ? uri + 7 : uri;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return tg_err_set(err, TG_E_IO, "cannot open store '%s': %s", path, strerror(errno));
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return tg_err_set(err, TG_E_STATE,
+                          "store '%s' is in use by another trailguard process; a SQLite store "
+                          "serves one daemon (use PostgreSQL for several)",
+                          path);
+    }
+    g->lock_fd = fd;
+    return TG_OK;
+}
+
+static tg_status account_open(tg_guard *g, guard_account *a, tg_err *err) {
+    tg_status st = tg_store_open(g->cfg->store_uri, a->name, &a->store, err);
+    if (st == TG_OK) {
+        st = tg_writer_new(a->store, TG_GUARD_POSITIONS_MAX, GUARD_ENTRIES_MAX, 0, &a->writer, err);
+    }
+    if (st == TG_OK) {
+        st = tg_book_new(TG_GUARD_POSITIONS_MAX, TG_GUARD_SYMBOLS_MAX, &a->book, err);
+    }
+    if (st != TG_OK) {
+        return st;
+    }
+    a->pos = calloc(TG_GUARD_POSITIONS_MAX, sizeof *a->pos);
+    a->mark_ms = calloc(TG_GUARD_SYMBOLS_MAX, sizeof *a->mark_ms);
+    a->marks = calloc(TG_GUARD_SYMBOLS_MAX, sizeof *a->marks);
+    a->subscribed = calloc(TG_GUARD_SYMBOLS_MAX, sizeof *a->subscribed);
+    a->stale = calloc(TG_GUARD_SYMBOLS_MAX, sizeof *a->stale);
+    if (!a->pos || !a->mark_ms || !a->marks || !a->subscribed || !a->stale) {
+        return tg_err_set(err, TG_E_NOMEM, "out of memory for account '%s'", a->name);
+    }
+    restore_ctx rc = {.a = a, .st = TG_OK};
+    st = tg_store_load(a->store, false, restore_row, &rc, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    a->store_ok = true;
+    st = tg_venue_new(&a->vcfg, g->loop, &a->venue, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    tg_venue_on_event(a->venue, guard_on_event, a);
+    /* Order budget: Binance counts place + cancel (1,200 orders a minute),
+     * Bybit 10 trading-stop calls a second per UID. */
+    if (a->vcfg.kind == TG_VENUE_BINANCE) {
+        uint32_t per_min = a->vcfg.order_limit_per_min > 0 ? a->vcfg.order_limit_per_min : 1200;
+        a->tokens_per_ms = per_min / 60000.0;
+        a->tokens_max = per_min / 60.0;
+        a->cost_per_set = 2;
+    } else {
+        a->tokens_per_ms = 10 / 1000.0;
+        a->tokens_max = 10;
+        a->cost_per_set = 1;
+    }
+    a->tokens = a->tokens_max;
+    a->budget_ms = uv_now(g->loop);
+    tg_logline l;
+    tg_log_begin(&l, g->log, TG_LOG_INFO, "account_opened");
+    tg_log_str(&l, "account", a->name);
+    tg_log_str(&l, "venue", tg_venue_kind_str(a->vcfg.kind));
+    tg_log_str(&l, "store", tg_store_backend_name(a->store));
+    tg_log_int(&l, "restored", a->restored);
+    tg_log_end(&l);
+    return TG_OK;
+}
+
+/* ---- the loop turn ---------------------------------------------------- */
+
+static void flush_account(guard_account *a) {
+    if (!a->dirty) {
+        return;
+    }
+    tg_err err;
+    uint64_t t0 = uv_hrtime();
+    tg_status st = tg_writer_flush(a->writer, guard_now_ms(a), &err);
+    tg_metrics_observe(a->c.commit, (double)(uv_hrtime() - t0) / 1e9);
+    if (st == TG_OK || st == TG_E_CONFLICT) {
+        if (!a->store_ok) {
+            guard_issue(a, TG_LOG_INFO, "store_recovered", NULL, NULL);
+        }
+        a->store_ok = true;
+        a->dirty = false;
+        if (st == TG_E_CONFLICT) {
+            guard_issue(a, TG_LOG_ERROR, "store_conflict", NULL, err.msg);
+        }
+        return;
+    }
+    a->c.flush_failures++;
+    a->store_error = err;
+    if (a->store_ok) {
+        /* protection wins: requests still go out; the writer keeps the work */
+        guard_issue(a, TG_LOG_ERROR, "store_down", NULL, err.msg);
+    }
+    a->store_ok = false;
+}
+
+static void on_turn(uv_check_t *h) {
+    tg_guard *g = h->data;
+    for (uint32_t i = 0; i < g->accounts_count; i++) {
+        guard_account *a = &g->accounts[i];
+        if (a->book == NULL) {
+            continue;
+        }
+        flush_account(a);
+        if (!g->draining) {
+            guard_dispatch(a);
+        }
+    }
+}
+
+static void on_dispatch_timer(uv_timer_t *t) {
+    (void)t; /* the check handle that runs after it does the work */
+}
+
+static void check_stale(guard_account *a);
+static void on_reconcile_timer(uv_timer_t *t) {
+    tg_guard *g = t->data;
+    int64_t now = (int64_t)uv_now(g->loop);
+    for (uint32_t i = 0; i < g->accounts_count; i++) {
+        guard_account *a = &g->accounts[i];
+        if (a->venue == NULL || g->draining) {
+            continue;
+        }
+        if (a->phase == PHASE_FAILED) {
+            account_start(a);
+            continue;
+        }
+        if (a->phase != PHASE_LIVE) {
+            continue;
+        }
+        check_stale(a);
+        tg_guard_settings s = guard_settings(a, NULL);
+        if (now - a->last_reconcile_ms >= s.reconcile_interval_ms) {
+            guard_reconcile(a, "interval");
+        }
+    }
+}
+
+/* ---- staleness -------------------------------------------------------- */
+
+typedef struct mark_req {
+    guard_account *a;
+    char symbol[TG_SYMBOL_MAX];
+} mark_req;
+
+static void rest_mark_done(void *ctx, const tg_venue_reply *r) {
+    mark_req *m = ctx;
+    guard_account *a = m->a;
+    if (r->error.code == TG_VENUE_OK && !a->g->draining && tg_dec_is_pos(r->mark)) {
+        a->c.rest_marks++;
+        tg_venue_event ev = {.kind = TG_VEV_MARK,
+                             .stream = TG_VSTREAM_MARKET,
+                             .ts_ms = r->mark_ms > 0 ? r->mark_ms : guard_now_ms(a),
+                             .mark = r->mark};
+        guard_copy(ev.symbol, sizeof ev.symbol, m->symbol);
+        guard_on_event(a, &ev);
+        /* still stale for the stream: a REST mark does not refresh it */
+    }
+    free(m);
+}
+
+static void check_stale(guard_account *a) {
+    int64_t now = (int64_t)uv_now(a->g->loop);
+    for (uint32_t sym = 0;; sym++) {
+        const char *name = tg_book_symbol_name(a->book, sym);
+        if (name == NULL) {
+            break;
+        }
+        bool has_open = false;
+        for (uint32_t id = tg_book_next(a->book, TG_BOOK_NONE); id != TG_BOOK_NONE;
+             id = tg_book_next(a->book, id)) {
+            if (tg_book_position_symbol(a->book, id) == sym) {
+                has_open = true;
+                break;
+            }
+        }
+        if (!has_open || !a->subscribed[sym]) {
+            a->stale[sym] = false;
+            continue;
+        }
+        tg_guard_settings s = guard_settings(a, name);
+        bool stale = now - a->mark_ms[sym] >= s.stale_ms;
+        if (stale && !a->stale[sym]) {
+            guard_issue(a, TG_LOG_WARN, "feed_stale", name, "no mark price within stale_seconds");
+        } else if (!stale && a->stale[sym]) {
+            guard_issue(a, TG_LOG_INFO, "feed_recovered", name, NULL);
+        }
+        a->stale[sym] = stale;
+        if (stale) {
+            mark_req *m = calloc(1, sizeof *m);
+            tg_err err;
+            if (m != NULL) {
+                m->a = a;
+                guard_copy(m->symbol, sizeof m->symbol, name);
+                if (tg_venue_get_mark(a->venue, name, rest_mark_done, m, &err) != TG_OK) {
+                    free(m);
+                }
+            }
+        }
+    }
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+tg_status tg_guard_new(const tg_config *cfg, uv_loop_t *loop, tg_log *log, tg_guard **out,
+                       tg_err *err) {
+    assert(cfg != NULL && loop != NULL && log != NULL && out != NULL);
+    if (cfg->accounts_count == 0) {
+        return tg_err_set(err, TG_E_INVALID, "the configuration has no [account NAME] section");
+    }
+    tg_guard *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "out of memory");
+    }
+    g->loop = loop;
+    g->log = log;
+    g->lock_fd = -1;
+    g->cfg_initial = cfg;
+    g->cfg = (tg_config *)cfg;
+    g->accounts = calloc(cfg->accounts_count, sizeof *g->accounts);
+    if (g->accounts == NULL) {
+        free(g);
+        return tg_err_set(err, TG_E_NOMEM, "out of memory");
+    }
+    g->accounts_count = (uint32_t)cfg->accounts_count;
+    for (uint32_t i = 0; i < g->accounts_count; i++) {
+        guard_account *a = &g->accounts[i];
+        a->g = g;
+        a->index = i;
+        guard_copy(a->name, sizeof a->name, cfg->accounts[i].name);
+        a->vcfg = cfg->accounts[i].venue;
+    }
+    tg_status st = guard_metrics_init(g, err);
+    if (st != TG_OK) {
+        tg_metrics_free(g->metrics);
+        free(g->accounts);
+        free(g);
+        return st;
+    }
+    *out = g;
+    return TG_OK;
+}
+
+tg_status tg_guard_start(tg_guard *g, tg_err *err) {
+    assert(g != NULL && !g->started);
+    tg_status st = lock_sqlite(g, g->cfg->store_uri, err);
+    for (uint32_t i = 0; st == TG_OK && i < g->accounts_count; i++) {
+        st = account_open(g, &g->accounts[i], err);
+    }
+    if (st == TG_OK && g->cfg->webhook_url[0] != '\0') {
+        tg_notify_config nc = tg_notify_config_default();
+        guard_copy(nc.webhook_url, sizeof nc.webhook_url, g->cfg->webhook_url);
+        nc.queue_max = g->cfg->notify_queue_max;
+        st = tg_notify_new(g->loop, &nc, &g->notify, err);
+    }
+    if (st == TG_OK && g->cfg->http_listen[0] != '\0') {
+        st = tg_httpd_start(g->loop, g->cfg->http_listen, guard_http, g, &g->httpd, err);
+    }
+    if (st != TG_OK) {
+        return st;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    g->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    uv_check_init(g->loop, &g->turn);
+    g->turn.data = g;
+    uv_check_start(&g->turn, on_turn);
+    uv_timer_init(g->loop, &g->dispatch_timer);
+    g->dispatch_timer.data = g;
+    uv_timer_start(&g->dispatch_timer, on_dispatch_timer, GUARD_DISPATCH_MS, GUARD_DISPATCH_MS);
+    uv_timer_init(g->loop, &g->reconcile_timer);
+    g->reconcile_timer.data = g;
+    uv_timer_start(&g->reconcile_timer, on_reconcile_timer, 1000, 1000);
+    for (uint32_t i = 0; i < g->accounts_count; i++) {
+        account_start(&g->accounts[i]);
+    }
+    g->started = true;
+    tg_logline l;
+    tg_log_begin(&l, g->log, TG_LOG_INFO, "started");
+    tg_log_int(&l, "accounts", g->accounts_count);
+    tg_log_str(&l, "store",
+               g->accounts[0].store != NULL ? tg_store_backend_name(g->accounts[0].store) : "none");
+    if (g->httpd != NULL) {
+        tg_log_int(&l, "http_port", tg_httpd_port(g->httpd));
+    }
+    tg_log_end(&l);
+    return TG_OK;
+}
+
+void tg_guard_reload(tg_guard *g, const tg_config *cfg) {
+    assert(g != NULL && cfg != NULL);
+    g->cfg = (tg_config *)cfg;
+    for (uint32_t i = 0; i < g->accounts_count; i++) {
+        guard_account *a = &g->accounts[i];
+        if (a->book == NULL) {
+            continue;
+        }
+        for (uint32_t id = tg_book_next(a->book, TG_BOOK_NONE); id != TG_BOOK_NONE;
+             id = tg_book_next(a->book, id)) {
+            guard_pos *p = &a->pos[id];
+            if (p->has_override) {
+                continue;
+            }
+            tg_params params = guard_params(a, p, p->row.symbol);
+            tg_err err;
+            if (tg_book_set_params(a->book, id, &params, &err) != TG_OK) {
+                guard_issue(a, TG_LOG_ERROR, "reload_refused", p->row.position_key, err.msg);
+            }
+        }
+    }
+}
+
+static void close_cb(uv_handle_t *h) {
+    (void)h;
+}
+
+void tg_guard_drain(tg_guard *g) {
+    assert(g != NULL);
+    if (g->draining) {
+        return;
+    }
+    g->draining = true;
+    tg_logline l;
+    tg_log_begin(&l, g->log, TG_LOG_INFO, "draining");
+    tg_log_end(&l);
+    for (uint32_t i = 0; i < g->accounts_count; i++) {
+        guard_account *a = &g->accounts[i];
+        if (a->writer != NULL) {
+            a->dirty = true;
+            flush_account(a);
+        }
+        if (a->venue != NULL) {
+            tg_venue_close(a->venue);
+        }
+    }
+    if (g->started) {
+        uv_check_stop(&g->turn);
+        uv_close((uv_handle_t *)&g->turn, close_cb);
+        uv_close((uv_handle_t *)&g->dispatch_timer, close_cb);
+        uv_close((uv_handle_t *)&g->reconcile_timer, close_cb);
+    }
+    if (g->httpd != NULL) {
+        tg_httpd_stop(g->httpd); /* frees itself once its handles closed */
+        g->httpd = NULL;
+    }
+    if (g->notify != NULL) {
+        tg_notify_close(g->notify);
+        g->notify = NULL;
+    }
+}
+
+void tg_guard_free(tg_guard *g) {
+    if (g == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < g->accounts_count; i++) {
+        guard_account *a = &g->accounts[i];
+        if (a->writer != NULL) {
+            tg_err err;
+            tg_writer_flush(a->writer, guard_now_ms(a), &err);
+        }
+        tg_venue_free(a->venue);
+        tg_writer_free(a->writer);
+        tg_store_close(a->store);
+        tg_book_free(a->book);
+        free(a->pos);
+        free(a->rules);
+        free(a->mark_ms);
+        free(a->marks);
+        free(a->subscribed);
+        free(a->stale);
+    }
+    assert(g->httpd == NULL && g->notify == NULL); /* tg_guard_drain closed them */
+    if (g->lock_fd >= 0) {
+        close(g->lock_fd);
+    }
+    tg_metrics_free(g->metrics);
+    free(g->accounts);
+    free(g);
+}
+
+bool tg_guard_healthy(const tg_guard *g) {
+    for (uint32_t i = 0; i < g->accounts_count; i++) {
+        const guard_account *a = &g->accounts[i];
+        if (a->phase != PHASE_LIVE || !a->store_ok) {
+            return false;
+        }
+        for (uint32_t s = 0; s < TG_GUARD_SYMBOLS_MAX && a->stale != NULL; s++) {
+            if (a->stale[s]) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+uint16_t tg_guard_http_port(const tg_guard *g) {
+    return g->httpd != NULL ? tg_httpd_port(g->httpd) : 0;
+}
