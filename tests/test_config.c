@@ -183,7 +183,8 @@ static void symbols_resolve(void **state) {
 
 static void bad_sections_and_keys(void **state) {
     (void)state;
-    load_bad(BINANCE_ACCOUNT "[acount bn2]\nvenue = bybit\n", 5, "unknown section; did you mean [account bn2]");
+    load_bad(BINANCE_ACCOUNT "[acount bn2]\nvenue = bybit\n", 5,
+             "unknown section; did you mean [account bn2]");
     load_bad(BINANCE_ACCOUNT "[weird]\n", 5, "[weird] unknown section");
     load_bad(BINANCE_ACCOUNT "[defaults]\nactivaton_percent = 1\n", 6,
              "[defaults] activaton_percent: unknown key; did you mean activation_percent?");
@@ -196,7 +197,8 @@ static void bad_sections_and_keys(void **state) {
              "[account bn1] venue: 'bitmex' is not binance or bybit");
     load_bad("[account bn1]\napi_key_env = TG_TEST_BN_KEY\napi_secret_env = TG_TEST_BN_SECRET\n", 1,
              "venue is missing");
-    load_bad(BINANCE_ACCOUNT "recv_window_ms = 5s\n", 5, "recv_window_ms: '5s' is not a whole number");
+    load_bad(BINANCE_ACCOUNT "recv_window_ms = 5s\n", 5,
+             "recv_window_ms: '5s' is not a whole number");
     load_bad(BINANCE_ACCOUNT "[defaults]\nstale_seconds = soon\n", 6, "stale_seconds: 'soon'");
     load_bad(BINANCE_ACCOUNT "[defaults]\nactivation_percent = -1\n", 6,
              "[defaults] activation_percent: -1 is negative");
@@ -206,15 +208,18 @@ static void bad_sections_and_keys(void **state) {
              "[symbol BTCUSDT] steps are callbacks in percent");
     load_bad(BINANCE_ACCOUNT "[defaults]\ncallback_percent = 1\ncallback_ticks = 3\n", 7,
              "already given by callback_percent at line 6");
-    load_bad(BINANCE_ACCOUNT "venue = bybit\n", 5, "venue: given twice in one section (first at line 2)");
-    load_bad(BINANCE_ACCOUNT "[defaults]\n[defaults]\n", 6, "[defaults] appears again; the section was first at line 5");
+    load_bad(BINANCE_ACCOUNT "venue = bybit\n", 5,
+             "venue: given twice in one section (first at line 2)");
+    load_bad(BINANCE_ACCOUNT "[defaults]\n[defaults]\n", 6,
+             "[defaults] appears again; the section was first at line 5");
     load_bad(BINANCE_ACCOUNT BINANCE_ACCOUNT, 5, "[account bn1] appears again");
     load_bad("[account bad/name]\nvenue = binance\n", 1, "account name must be");
     load_bad(BINANCE_ACCOUNT "[symbol btcusdt]\n", 5, "the symbol must be");
     load_bad(BINANCE_ACCOUNT "[http]\nlisten = localhost\n", 6, "is not HOST:PORT");
     load_bad(BINANCE_ACCOUNT "[http]\nlisten = 127.0.0.1:70000\n", 6, "is not HOST:PORT");
     load_bad(BINANCE_ACCOUNT "[notify]\nwebhook_url = ftp://x\n", 6, "must start with https://");
-    load_bad(BINANCE_ACCOUNT "[log]\nlevel = loud\n", 6, "'loud' is not debug, info, warn or error");
+    load_bad(BINANCE_ACCOUNT "[log]\nlevel = loud\n", 6,
+             "'loud' is not debug, info, warn or error");
     load_bad(BINANCE_ACCOUNT "[store]\nuri = mysql://x\n", 6, "only a file path");
     load_bad(BINANCE_ACCOUNT "this is not ini\n", 5, "not a [section]");
     load_bad(BINANCE_ACCOUNT "[defaults\n", 5, "closing ']'");
@@ -274,13 +279,13 @@ static void every_error_is_kept(void **state) {
     (void)state;
     tg_config *cfg = NULL;
     tg_config_errors errors;
-    const char *text = "[account bn1]\n"          /* 1: venue missing */
-                       "api_key = " SECRET "\n"   /* 2 */
-                       "[defaults]\n"             /* 3 */
-                       "callback_percent = 0\n"   /* 4: invalid set, reported at 3 */
-                       "bogus = 1\n"              /* 5 */
-                       "[log]\n"                  /* 6 */
-                       "level = loud\n";          /* 7 */
+    const char *text = "[account bn1]\n"        /* 1: venue missing */
+                       "api_key = " SECRET "\n" /* 2 */
+                       "[defaults]\n"           /* 3 */
+                       "callback_percent = 0\n" /* 4: invalid set, reported at 3 */
+                       "bogus = 1\n"            /* 5 */
+                       "[log]\n"                /* 6 */
+                       "level = loud\n";        /* 7 */
     assert_int_equal(tg_config_load_all("t.ini", text, &cfg, &errors), TG_E_INVALID);
     assert_null(cfg);
     assert_true(errors.count >= 5);
@@ -303,8 +308,8 @@ static void record(void *ctx, const char *scope, const char *name, const char *o
                    const char *new_value) {
     diff_log *log = ctx;
     size_t len = strlen(log->text);
-    snprintf(log->text + len, sizeof log->text - len, "%s %s %s->%s;",
-             scope != NULL ? scope : "*", name, old_value, new_value);
+    snprintf(log->text + len, sizeof log->text - len, "%s %s %s->%s;", scope != NULL ? scope : "*",
+             name, old_value, new_value);
 }
 
 static void diff_reports_changes(void **state) {
@@ -364,9 +369,9 @@ static void check_config_command(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(binance_minimal),    cmocka_unit_test(bybit_full),
-        cmocka_unit_test(symbols_resolve),    cmocka_unit_test(bad_sections_and_keys),
-        cmocka_unit_test(bad_secrets),        cmocka_unit_test(every_error_is_kept),
+        cmocka_unit_test(binance_minimal),      cmocka_unit_test(bybit_full),
+        cmocka_unit_test(symbols_resolve),      cmocka_unit_test(bad_sections_and_keys),
+        cmocka_unit_test(bad_secrets),          cmocka_unit_test(every_error_is_kept),
         cmocka_unit_test(diff_reports_changes), cmocka_unit_test(check_config_command),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
