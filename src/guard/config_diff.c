@@ -142,8 +142,23 @@ static void diff_scope(const tg_config *a, const tg_config *b, const char *symbo
     }
 }
 
+/* A parameter added to params.c but not to defs would never be reported. */
+static bool defs_cover_params(void) {
+    for (const char *const *n = tg_params_names(); *n != NULL; n++) {
+        size_t i = 0;
+        while (i < DEF_COUNT && strcmp(defs[i].name, *n) != 0) {
+            i++;
+        }
+        if (i == DEF_COUNT) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void tg_config_diff(const tg_config *a, const tg_config *b, tg_config_diff_fn fn, void *ctx) {
     assert(a != NULL && b != NULL && fn != NULL);
+    assert(defs_cover_params());
     diff_scope(a, b, NULL, fn, ctx);
     for (size_t i = 0; i < a->symbols_count; i++) {
         diff_scope(a, b, a->symbols[i].symbol, fn, ctx);
