@@ -364,7 +364,11 @@ static bool poll_daemon(demo *d) {
         snprintf(p->mark, sizeof p->mark, "%s", jtext(o, "mark"));
         snprintf(p->action, sizeof p->action, "%s", jtext(o, "last_action"));
         const cJSON *ex = cJSON_GetObjectItemCaseSensitive(o, "exchange_stop");
-        snprintf(p->stop, sizeof p->stop, "%s", cJSON_IsObject(ex) ? jtext(ex, "trigger") : "none");
+        if (cJSON_IsObject(ex)) {
+            snprintf(p->stop, sizeof p->stop, "%s", jtext(ex, "trigger"));
+        } else if (p->stop[0] == '\0') {
+            snprintf(p->stop, sizeof p->stop, "none");
+        } /* else: gone with the trigger; the last one is kept */
         p->activated |= strcmp(p->state, "active") == 0;
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "updates");
         p->updates = cJSON_IsNumber(u) ? (uint32_t)u->valuedouble : p->updates;
