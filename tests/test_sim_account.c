@@ -23,7 +23,7 @@ static void check_balance(const char *path) {
     assert_true(cJSON_IsArray(r.json));
     assert_int_equal(cJSON_GetArraySize(r.json), 1);
     const cJSON *a = cJSON_GetArrayItem(r.json, 0);
-    static const char *const fields[] = {"accountAlias",     "asset",      "balance",
+    static const char *const fields[] = {"accountAlias",       "asset",      "balance",
                                          "crossWalletBalance", "crossUnPnl", "availableBalance",
                                          "maxWithdrawAmount"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -55,11 +55,17 @@ static void test_account_v3(void **state) {
     tu_position(&t, "demo-binance", "BTCUSDT", "long", "0.010", "49000");
     tu_resp r = tu_bn(&t, "GET", "/fapi/v3/account", "");
     assert_int_equal(r.status, 200);
-    static const char *const totals[] = {
-        "totalInitialMargin",         "totalMaintMargin",        "totalWalletBalance",
-        "totalUnrealizedProfit",      "totalMarginBalance",      "totalPositionInitialMargin",
-        "totalOpenOrderInitialMargin", "totalCrossWalletBalance", "totalCrossUnPnl",
-        "availableBalance",           "maxWithdrawAmount"};
+    static const char *const totals[] = {"totalInitialMargin",
+                                         "totalMaintMargin",
+                                         "totalWalletBalance",
+                                         "totalUnrealizedProfit",
+                                         "totalMarginBalance",
+                                         "totalPositionInitialMargin",
+                                         "totalOpenOrderInitialMargin",
+                                         "totalCrossWalletBalance",
+                                         "totalCrossUnPnl",
+                                         "availableBalance",
+                                         "maxWithdrawAmount"};
     for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
         if (tu_jstr(r.json, totals[i]) == NULL) {
             fail_msg("no string %s in %s", totals[i], r.body);
