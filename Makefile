@@ -4,7 +4,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 
-.PHONY: all deps build demo test asan fuzz format format-check bench clean crash-test
+.PHONY: all deps build demo test asan tsan fuzz format format-check bench clean crash-test
 
 all: build
 
@@ -28,6 +28,14 @@ asan: deps
 	@cmake --build build-asan -j $(JOBS) >build-asan/build.log 2>&1 || { cat build-asan/build.log; exit 1; }
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j $(JOBS)
+
+# The emulator and the venue adapters under ThreadSanitizer: both run a loop
+# thread beside the caller's.
+tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTG_TSAN=ON >/dev/null
+	@cmake --build build-tsan -j $(JOBS) >build-tsan/build.log 2>&1 || { cat build-tsan/build.log; exit 1; }
+	@cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+		ctest --output-on-failure -j $(JOBS) -R 'sim|venue'
 
 # libFuzzer targets, built with clang; FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
@@ -54,4 +62,4 @@ format-check:
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz

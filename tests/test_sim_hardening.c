@@ -161,7 +161,8 @@ static void test_header_and_idle_timeouts(void **state) {
     char out[4096] = "";
     raw_exchange(kept, "GET /fapi/v1/time HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out, 2000);
     assert_int_equal(raw_status(out), 200);
-    assert_int_equal(send(slow, "GET /fapi/v1/time HTTP/1.1\r\nHo", 32, 0), 32);
+    static const char partial[] = "GET /fapi/v1/time HTTP/1.1\r\nHo";
+    assert_int_equal(send(slow, partial, sizeof partial - 1, 0), (ssize_t)(sizeof partial - 1));
     out[0] = '\0';
     assert_true(closed_within(slow, 3000, out, sizeof out));
     assert_int_equal(raw_status(out), 408);
@@ -453,6 +454,92 @@ static void test_accounts_empty_secret_refused(void **state) {
     remove(path);
 }
 
+/* ---- 11. concurrency ---- */
+
+#define CALLERS 4 /* threads calling into the emulator while it stops */
+
+typedef struct caller {
+    tg_sim *sim;  /* shared emulator */
+    int answered; /* calls that got 200 */
+    int refused;  /* calls that got 0 (stopped) */
+} caller;
+
+static void *caller_main(void *arg) {
+    caller *c = arg;
+    char out[4096];
+    for (;;) {
+        int st = tg_sim_call(c->sim, "GET", "/sim/state", NULL, out, sizeof out);
+        if (st == 0) {
+            c->refused++;
+            return NULL;
+        }
+        c->answered++;
+    }
+}
+
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char msg[] = "tg_sim_call hung after the emulator stopped\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
+    _exit(1);
+}
+
+/* Callers queued behind each other while the emulator stops must all return
+ * (status 0), never wait forever. */
+static void test_call_returns_when_stopped(void **state) {
+    (void)state;
+    signal(SIGALRM, on_alarm);
+    alarm(60);
+    for (int round = 0; round < 30; round++) {
+        tu_sim t;
+        tu_sim_start(&t);
+        caller callers[CALLERS];
+        pthread_t th[CALLERS];
+        for (int i = 0; i < CALLERS; i++) {
+            callers[i] = (caller){.sim = t.sim};
+            assert_int_equal(pthread_create(&th[i], NULL, caller_main, &callers[i]), 0);
+        }
+        tu_sleep_ms(5 + round % 7);
+        tg_sim_stop(t.sim);
+        for (int i = 0; i < CALLERS; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(callers[i].refused, 1);
+        }
+        tu_sim_stop(&t);
+    }
+    alarm(0);
+}
+
+/* Two emulators with latency faults on their streams at once: each holds
+ * and frees its own delayed messages (run under make tsan). */
+static void test_delayed_messages_per_emulator(void **state) {
+    (void)state;
+    tu_sim a, b;
+    tu_sim_start(&a);
+    tu_sim_start(&b);
+    tg_err err = {0};
+    assert_int_equal(tg_sim_fault(a.sim, "stream:markPrice", "latency", 50, 0, &err), TG_OK);
+    assert_int_equal(tg_sim_fault(b.sim, "stream:markPrice", "latency", 50, 0, &err), TG_OK);
+    tu_ws wa, wb;
+    assert_int_equal(tu_ws_open(&wa, a.port.binance, "/ws/btcusdt@markPrice"), 101);
+    assert_int_equal(tu_ws_open(&wb, b.port.binance, "/ws/btcusdt@markPrice"), 101);
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(tg_sim_set_mark(a.sim, "BTCUSDT", i % 2 ? "50000" : "50000.1", &err),
+                         TG_OK);
+        assert_int_equal(tg_sim_set_mark(b.sim, "BTCUSDT", i % 2 ? "50000" : "50000.1", &err),
+                         TG_OK);
+    }
+    char out[1024];
+    assert_true(tu_ws_wait(&wa, "markPriceUpdate", out, sizeof out, 3000));
+    assert_true(tu_ws_wait(&wb, "markPriceUpdate", out, sizeof out, 3000));
+    tu_sim_stop(&a); /* frees a's held messages while b's are pending */
+    assert_true(tu_ws_wait(&wb, "markPriceUpdate", out, sizeof out, 3000));
+    tu_ws_close(&wa);
+    tu_ws_close(&wb);
+    tu_sim_stop(&b);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -466,6 +553,8 @@ int main(void) {
         cmocka_unit_test(test_http_strictness),
         cmocka_unit_test(test_ws_frame_strictness),
         cmocka_unit_test(test_accounts_empty_secret_refused),
+        cmocka_unit_test(test_call_returns_when_stopped),
+        cmocka_unit_test(test_delayed_messages_per_emulator),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -22,6 +22,8 @@
 #define BN_CLIENT_ID_MAX   36      /* characters of a client id */
 #define BN_RAW_MAX         (SIM_QUERY_MAX + SIM_BODY_MAX) /* bytes of query‖body */
 
+#define BN_WALLET_USDT "100000" /* the placeholder wallet, as ACCOUNT_UPDATE reports it */
+
 typedef enum bn_security { BN_NONE, BN_KEY, BN_SIGNED } bn_security;
 
 /* One request being served. */
@@ -416,6 +418,110 @@ static void ep_position_risk_v2(bn_ctx *c) {
 
 static void ep_position_risk_v3(bn_ctx *c) {
     position_risk(c, false);
+}
+
+/* Balances are placeholders (docs/sim.md): one USDT wallet of
+ * BN_WALLET_USDT, the unrealized PnL of the open positions added on top. */
+static tg_dec account_upnl(bn_ctx *c) {
+    tg_dec total = tg_dec_from_units(0);
+    for (size_t i = 0; i < sim_instrument_count; i++) {
+        const sim_position *p = &c->sim->acct[c->account].pos[i];
+        tg_dec diff, upnl;
+        if (!tg_dec_is_zero(p->size) && tg_dec_sub(c->sim->mark[i], p->entry, &diff) == TG_DEC_OK &&
+            tg_dec_mul(diff, p->size, TG_ROUND_FLOOR, &upnl) == TG_DEC_OK) {
+            tg_dec_add(total, upnl, &total);
+        }
+    }
+    return total;
+}
+
+/* GET /fapi/v2/balance and /fapi/v3/balance: the same list of assets. */
+static void ep_balance(bn_ctx *c) {
+    sim_buf *b = &c->resp->body;
+    tg_dec wallet = sim_idec(BN_WALLET_USDT), upnl = account_upnl(c);
+    sim_buf_puts(b, "[{\"accountAlias\":\"SgsR\",\"asset\":\"USDT\",\"balance\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_puts(b, ",\"crossWalletBalance\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_puts(b, ",\"crossUnPnl\":");
+    sim_buf_jdec(b, upnl, 8);
+    sim_buf_puts(b, ",\"availableBalance\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_puts(b, ",\"maxWithdrawAmount\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_printf(b, ",\"marginAvailable\":true,\"updateTime\":%lld}]",
+                   (long long)sim_now_ms(c->sim));
+}
+
+/* GET /fapi/v3/account: totals, the USDT asset, and the positions that are
+ * open or have open orders (as /fapi/v3/positionRisk lists them). */
+static void ep_account_v3(bn_ctx *c) {
+    sim_buf *b = &c->resp->body;
+    tg_dec wallet = sim_idec(BN_WALLET_USDT), upnl = account_upnl(c), margin = wallet;
+    tg_dec_add(wallet, upnl, &margin);
+    static const char *const zero_totals[] = {"totalInitialMargin", "totalMaintMargin"};
+    sim_buf_puts(b, "{");
+    for (size_t i = 0; i < sizeof zero_totals / sizeof zero_totals[0]; i++) {
+        sim_buf_printf(b, "\"%s\":\"0.00000000\",", zero_totals[i]);
+    }
+    sim_buf_puts(b, "\"totalWalletBalance\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_puts(b, ",\"totalUnrealizedProfit\":");
+    sim_buf_jdec(b, upnl, 8);
+    sim_buf_puts(b, ",\"totalMarginBalance\":");
+    sim_buf_jdec(b, margin, 8);
+    sim_buf_puts(b, ",\"totalPositionInitialMargin\":\"0.00000000\","
+                    "\"totalOpenOrderInitialMargin\":\"0.00000000\",\"totalCrossWalletBalance\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_puts(b, ",\"totalCrossUnPnl\":");
+    sim_buf_jdec(b, upnl, 8);
+    sim_buf_puts(b, ",\"availableBalance\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_puts(b, ",\"maxWithdrawAmount\":");
+    sim_buf_jdec(b, wallet, 8);
+    int64_t now = sim_now_ms(c->sim);
+    sim_buf_puts(b, ",\"assets\":[{\"asset\":\"USDT\",\"walletBalance\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_puts(b, ",\"unrealizedProfit\":");
+    sim_buf_jdec(b, upnl, 8);
+    sim_buf_puts(b, ",\"marginBalance\":");
+    sim_buf_jdec(b, margin, 8);
+    sim_buf_puts(b, ",\"maintMargin\":\"0.00000000\",\"initialMargin\":\"0.00000000\","
+                    "\"positionInitialMargin\":\"0.00000000\",\"openOrderInitialMargin\":"
+                    "\"0.00000000\",\"crossWalletBalance\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_puts(b, ",\"crossUnPnl\":");
+    sim_buf_jdec(b, upnl, 8);
+    sim_buf_puts(b, ",\"availableBalance\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_puts(b, ",\"maxWithdrawAmount\":");
+    sim_buf_jdec(b, wallet, 8);
+    sim_buf_printf(b, ",\"updateTime\":%lld}],\"positions\":[", (long long)now);
+    bool first = true;
+    for (size_t i = 0; i < sim_instrument_count; i++) {
+        const sim_position *p = &c->sim->acct[c->account].pos[i];
+        if (tg_dec_is_zero(p->size) && sim_stops_open(c->sim, c->account, (int)i) == 0) {
+            continue;
+        }
+        tg_dec diff, pnl = tg_dec_from_units(0), notional = pnl;
+        if (tg_dec_sub(c->sim->mark[i], p->entry, &diff) == TG_DEC_OK) {
+            tg_dec_mul(diff, p->size, TG_ROUND_FLOOR, &pnl);
+        }
+        tg_dec_mul(c->sim->mark[i], p->size, TG_ROUND_FLOOR, &notional);
+        sim_buf_printf(b, "%s{\"symbol\":\"%s\",\"positionSide\":\"BOTH\",\"positionAmt\":",
+                       first ? "" : ",", sim_instruments[i].symbol);
+        first = false;
+        sim_buf_jdec(b, p->size, sim_qty_dp((int)i));
+        sim_buf_puts(b, ",\"unrealizedProfit\":");
+        sim_buf_jdec(b, pnl, 8);
+        sim_buf_puts(b, ",\"isolatedMargin\":\"0\",\"notional\":");
+        sim_buf_jdec(b, notional, 8);
+        sim_buf_printf(b,
+                       ",\"isolatedWallet\":\"0\",\"initialMargin\":\"0\",\"maintMargin\":\"0\","
+                       "\"updateTime\":%lld}",
+                       (long long)p->updated_ms);
+    }
+    sim_buf_puts(b, "]}");
 }
 
 static void bracket_json(sim_buf *b, int i) {
@@ -876,6 +982,9 @@ static const bn_route routes[] = {
     {"GET", "/fapi/v2/positionRisk", BN_SIGNED, 5, 0, false, ep_position_risk_v2},
     {"GET", "/fapi/v3/positionRisk", BN_SIGNED, 5, 0, false, ep_position_risk_v3},
     {"GET", "/fapi/v1/leverageBracket", BN_SIGNED, 1, 0, false, ep_leverage_bracket},
+    {"GET", "/fapi/v2/balance", BN_SIGNED, 5, 0, false, ep_balance},
+    {"GET", "/fapi/v3/balance", BN_SIGNED, 5, 0, false, ep_balance},
+    {"GET", "/fapi/v3/account", BN_SIGNED, 5, 0, false, ep_account_v3},
     {"POST", "/fapi/v1/algoOrder", BN_SIGNED, 0, 0, true, ep_algo_new},
     {"DELETE", "/fapi/v1/algoOrder", BN_SIGNED, 1, 0, false, ep_algo_cancel},
     {"GET", "/fapi/v1/algoOrder", BN_SIGNED, 1, 0, false, ep_algo_get},

@@ -20,22 +20,18 @@
 #endif
 
 #define SIM_BACKLOG      128    /* pending connections per listener */
-#define SIM_DELAYED_MAX  256    /* stream messages waiting on a latency fault */
 #define SIM_WS_MSG_MAX   65536  /* bytes of one message from a client */
 #define SIM_CALL_OUT_MIN 2      /* bytes an out buffer needs */
 #define SIM_WS_PING_MS   180000 /* Binance pings stream sockets every 3 min */
 
 /* A stream message held back by a latency fault. */
-typedef struct sim_delayed {
+struct sim_delayed {
     uv_timer_t timer; /* fires once */
     tg_sim *sim;      /* owner */
     uint64_t conn_id; /* receiver, looked up again when it fires */
     size_t len;       /* bytes of text */
     char *text;       /* the message */
-} sim_delayed;
-
-static sim_delayed *delayed[SIM_DELAYED_MAX]; /* loop thread only; one emulator at a time uses it */
-static pthread_mutex_t delayed_mu = PTHREAD_MUTEX_INITIALIZER; /* guards delayed across emulators */
+};
 
 typedef struct sim_write {
     uv_write_t req; /* libuv request */
@@ -681,32 +677,28 @@ static void on_delayed_closed(uv_handle_t *h) {
 
 static void on_delayed(uv_timer_t *t) {
     sim_delayed *d = t->data;
-    sim_conn *c = sim_conn_by_id(d->sim, d->conn_id);
+    tg_sim *sim = d->sim;
+    sim_conn *c = sim_conn_by_id(sim, d->conn_id);
     if (c != NULL) {
-        sim_conn_ws_send(d->sim, c, d->text, d->len);
+        sim_conn_ws_send(sim, c, d->text, d->len);
     }
-    pthread_mutex_lock(&delayed_mu);
     for (size_t i = 0; i < SIM_DELAYED_MAX; i++) {
-        delayed[i] = delayed[i] == d ? NULL : delayed[i];
+        sim->delayed[i] = sim->delayed[i] == d ? NULL : sim->delayed[i];
     }
-    pthread_mutex_unlock(&delayed_mu);
     uv_close((uv_handle_t *)&d->timer, on_delayed_closed);
 }
 
+/* The held messages are the emulator's own (sim->delayed, loop thread only):
+ * two emulators in one process never see each other's. A slot is taken only
+ * once its message is complete. */
 void sim_conn_ws_send_later(tg_sim *sim, sim_conn *c, const char *text, size_t len, int64_t ms) {
-    sim_delayed *d = calloc(1, sizeof *d);
-    char *copy = d != NULL ? malloc(len) : NULL;
     int slot = -1;
-    pthread_mutex_lock(&delayed_mu);
-    for (int i = 0; i < SIM_DELAYED_MAX && slot < 0 && copy != NULL; i++) {
-        slot = delayed[i] == NULL ? i : -1;
+    for (int i = 0; i < SIM_DELAYED_MAX && slot < 0; i++) {
+        slot = sim->delayed[i] == NULL ? i : -1;
     }
-    if (slot >= 0) {
-        delayed[slot] = d;
-    }
-    pthread_mutex_unlock(&delayed_mu);
-    if (slot < 0) {
-        free(copy);
+    sim_delayed *d = slot >= 0 ? calloc(1, sizeof *d) : NULL;
+    char *copy = d != NULL ? malloc(len > 0 ? len : 1) : NULL;
+    if (copy == NULL) {
         free(d);
         sim_conn_ws_send(sim, c, text, len); /* no room to hold it: send now */
         return;
@@ -716,17 +708,16 @@ void sim_conn_ws_send_later(tg_sim *sim, sim_conn *c, const char *text, size_t l
     uv_timer_init(&sim->loop, &d->timer);
     d->timer.data = d;
     uv_timer_start(&d->timer, on_delayed, (uint64_t)ms, 0);
+    sim->delayed[slot] = d;
 }
 
 static void close_delayed(tg_sim *sim) {
-    pthread_mutex_lock(&delayed_mu);
     for (size_t i = 0; i < SIM_DELAYED_MAX; i++) {
-        if (delayed[i] != NULL && delayed[i]->sim == sim) {
-            uv_close((uv_handle_t *)&delayed[i]->timer, on_delayed_closed);
-            delayed[i] = NULL;
+        if (sim->delayed[i] != NULL) {
+            uv_close((uv_handle_t *)&sim->delayed[i]->timer, on_delayed_closed);
+            sim->delayed[i] = NULL;
         }
     }
-    pthread_mutex_unlock(&delayed_mu);
 }
 
 /* ---- the loop thread ---- */
@@ -835,6 +826,9 @@ static void on_wake(uv_async_t *a) {
     }
     if (stopping) {
         close_all(sim);
+        pthread_mutex_lock(&sim->call_mu);
+        pthread_cond_broadcast(&sim->call_cv); /* queued callers give up */
+        pthread_mutex_unlock(&sim->call_mu);
     }
 }
 
@@ -963,7 +957,9 @@ tg_status tg_sim_start(tg_sim *sim, tg_err *err) {
         abandon_loop(sim, 2);
         return tg_err_set(err, TG_E_IO, "cannot start the emulator's thread");
     }
-    sim->started = true;
+    pthread_mutex_lock(&sim->call_mu);
+    sim->started = true; /* callers on other threads read it under call_mu */
+    pthread_mutex_unlock(&sim->call_mu);
     return TG_OK;
 }
 
@@ -979,20 +975,27 @@ int tg_sim_call(tg_sim *sim, const char *method, const char *target, const char 
     out[0] = '\0';
     sim_call call = {method, target, body, out, out_cap, 0, false};
     pthread_mutex_lock(&sim->call_mu);
+    while (sim->started && !sim->stopping && sim->call != NULL) {
+        pthread_cond_wait(&sim->call_cv, &sim->call_mu);
+    }
+    /* Checked after the wait too: a stop that came while this caller queued
+     * behind another has closed (or is closing) the wake handle, and nobody
+     * would answer. */
     if (!sim->started || sim->stopping) {
         pthread_mutex_unlock(&sim->call_mu);
         return 0;
     }
-    while (sim->call != NULL) {
+    sim->call = &call;
+    uv_async_send(&sim->wake); /* under call_mu: before any stop closes the handle */
+    while (!call.done && !sim->loop_exited) {
         pthread_cond_wait(&sim->call_cv, &sim->call_mu);
     }
-    sim->call = &call;
-    uv_async_send(&sim->wake);
-    while (!call.done) {
-        pthread_cond_wait(&sim->call_cv, &sim->call_mu);
+    if (sim->call == &call) {
+        sim->call = NULL; /* the loop ended before it ran: unanswered */
+        pthread_cond_broadcast(&sim->call_cv);
     }
     pthread_mutex_unlock(&sim->call_mu);
-    return call.status;
+    return call.done ? call.status : 0;
 }
 
 /* Runs a control call and turns a non-200 answer into an error. */
@@ -1044,6 +1047,10 @@ void tg_sim_stop(tg_sim *sim) {
     }
     uv_async_send(&sim->wake);
     pthread_join(sim->thread, NULL);
+    pthread_mutex_lock(&sim->call_mu);
+    sim->loop_exited = true; /* wakes a caller whose call the loop never ran */
+    pthread_cond_broadcast(&sim->call_cv);
+    pthread_mutex_unlock(&sim->call_mu);
     int rc = uv_loop_close(&sim->loop);
     assert(rc == 0);
     (void)rc;

@@ -56,6 +56,7 @@
 #define SIM_PATH_PRICES_MAX   1000000    /* prices of one price path */
 #define SIM_HISTORY_MAX       256        /* closed orders kept for lookups (a ring) */
 #define SIM_STATUS_MAX        16         /* bytes of a final order status */
+#define SIM_DELAYED_MAX       256        /* stream messages held by latency faults at once */
 
 typedef enum sim_venue { SIM_BINANCE = 0, SIM_BYBIT = 1, SIM_VENUES = 2 } sim_venue;
 
@@ -269,6 +270,7 @@ typedef struct sim_rate {
 /* ---- the server side ---- */
 
 typedef struct sim_conn sim_conn;
+typedef struct sim_delayed sim_delayed; /* a stream message held by a latency fault (server.c) */
 
 /* An answer being built for one request. */
 typedef struct sim_resp {
@@ -321,25 +323,27 @@ struct tg_sim {
     int64_t mono0_us;                                     /* monotonic time at creation */
     sim_rate rate;                                        /* rate-limit counters */
     /* server */
-    uv_loop_t loop;                 /* the emulator's loop */
-    uv_tcp_t listener[SIM_VENUES];  /* one per venue */
-    uint16_t port[SIM_VENUES];      /* bound ports */
-    uv_timer_t timer;               /* SIM_TICK_MS period: paths, streams */
-    uv_async_t wake;                /* calls and stop requests */
-    pthread_t thread;               /* runs the loop */
-    bool started;                   /* the thread runs */
-    bool stopping;                  /* stop was asked */
-    int64_t ticks;                  /* timer ticks so far */
-    sim_conn *conns[SIM_CONNS_MAX]; /* open connections */
-    uint64_t next_conn_id;          /* ids for connections */
-    int64_t header_timeout_ms;      /* SIM_HEADER_TIMEOUT_MS unless POST /sim/limits */
-    int64_t idle_timeout_ms;        /* SIM_IDLE_TIMEOUT_MS unless POST /sim/limits */
-    uint64_t slow_disconnects;      /* clients cut off for not reading their output */
-    uint64_t timeout_closes;        /* connections closed by the header or idle timeout */
-    uint64_t evictions;             /* idle connections closed to admit a new one */
-    pthread_mutex_t call_mu;        /* guards call and stopping */
-    pthread_cond_t call_cv;         /* signals call->done */
-    sim_call *call;                 /* pending call, or NULL */
+    uv_loop_t loop;                        /* the emulator's loop */
+    uv_tcp_t listener[SIM_VENUES];         /* one per venue */
+    uint16_t port[SIM_VENUES];             /* bound ports */
+    uv_timer_t timer;                      /* SIM_TICK_MS period: paths, streams */
+    uv_async_t wake;                       /* calls and stop requests */
+    pthread_t thread;                      /* runs the loop */
+    bool started;                          /* the thread runs */
+    bool stopping;                         /* stop was asked */
+    int64_t ticks;                         /* timer ticks so far */
+    sim_conn *conns[SIM_CONNS_MAX];        /* open connections */
+    uint64_t next_conn_id;                 /* ids for connections */
+    int64_t header_timeout_ms;             /* SIM_HEADER_TIMEOUT_MS unless POST /sim/limits */
+    int64_t idle_timeout_ms;               /* SIM_IDLE_TIMEOUT_MS unless POST /sim/limits */
+    uint64_t slow_disconnects;             /* clients cut off for not reading their output */
+    uint64_t timeout_closes;               /* connections closed by the header or idle timeout */
+    uint64_t evictions;                    /* idle connections closed to admit a new one */
+    sim_delayed *delayed[SIM_DELAYED_MAX]; /* held stream messages (loop thread only) */
+    pthread_mutex_t call_mu;               /* guards call, stopping and loop_exited */
+    pthread_cond_t call_cv;                /* signals call->done, a free call slot, a stop */
+    sim_call *call;                        /* pending call, or NULL */
+    bool loop_exited;                      /* the loop thread has returned */
 };
 
 /* ---- clocks (market.c) ---- */
@@ -471,6 +475,7 @@ struct sim_conn {
     sim_ws_kind ws;                        /* SIM_WS_NONE while HTTP */
     int account;                           /* user/private stream account, -1 if none */
     bool combined;                         /* Binance /stream?streams= wrapping */
+    char user_key[SIM_LISTEN_KEY_LEN + 1]; /* combined user data: the stream name */
     bool authed;                           /* Bybit private auth done */
     size_t sub_count;                      /* subscriptions */
     char sub[SIM_SUBS_MAX][SIM_TOPIC_MAX]; /* subscribed streams/topics */

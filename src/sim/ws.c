@@ -145,16 +145,47 @@ static bool route_binance(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
         c->ws = SIM_WS_BN_MARKET;
         return add_stream_list(c, rest, strlen(rest));
     }
-    if (strcmp(p, "/stream") == 0 || strcmp(p, "/market/stream") == 0 ||
+    bool private_combined = strcmp(p, "/private/stream") == 0;
+    if (private_combined || strcmp(p, "/stream") == 0 || strcmp(p, "/market/stream") == 0 ||
         strcmp(p, "/public/stream") == 0) {
         sim_params q = {0};
         sim_params_parse(req->query, strlen(req->query), &q);
         const char *streams = sim_param(&q, "streams");
-        c->ws = SIM_WS_BN_MARKET;
+        const char *key = private_combined ? sim_param(&q, "listenKey") : streams;
+        int account = listen_key_account(sim, key);
         c->combined = true;
+        if (account >= 0) {
+            /* user data on a combined path: {"stream":"<listenKey>","data":…} */
+            c->ws = SIM_WS_BN_USER;
+            c->account = account;
+            sim_strlcpy(c->user_key, key, sizeof c->user_key);
+            return true;
+        }
+        if (private_combined) {
+            return false; /* the private path serves only a live listenKey */
+        }
+        c->ws = SIM_WS_BN_MARKET;
         return streams == NULL || add_stream_list(c, streams, strlen(streams));
     }
     return false;
+}
+
+/* A user-data event as the socket expects it: raw, or wrapped with its
+ * listenKey as the stream name on a combined path. */
+static void deliver_user(tg_sim *sim, sim_conn *c, const char *json, size_t len) {
+    if (!c->combined) {
+        deliver(sim, c, "stream:user", json, len);
+        return;
+    }
+    sim_buf b;
+    sim_buf_init(&b);
+    sim_buf_puts(&b, "{\"stream\":");
+    sim_buf_jstr(&b, c->user_key);
+    sim_buf_puts(&b, ",\"data\":");
+    sim_buf_add(&b, json, len);
+    sim_buf_puts(&b, "}");
+    deliver(sim, c, "stream:user", b.p, b.len);
+    sim_buf_free(&b);
 }
 
 bool sim_ws_route(tg_sim *sim, sim_conn *c, sim_venue v, const sim_http_req *req) {
@@ -503,7 +534,7 @@ void sim_ws_push_user(tg_sim *sim, int account, const char *json) {
     for (size_t k = 0; k < SIM_CONNS_MAX; k++) {
         sim_conn *c = sim->conns[k];
         if (c != NULL && !c->closing && c->ws == SIM_WS_BN_USER && c->account == account) {
-            deliver(sim, c, "stream:user", json, strlen(json));
+            deliver_user(sim, c, json, strlen(json));
         }
     }
 }
@@ -540,7 +571,14 @@ void sim_ws_listen_key_expired(tg_sim *sim, int account, const char *key) {
     for (size_t k = 0; k < SIM_CONNS_MAX; k++) {
         sim_conn *c = sim->conns[k];
         if (c != NULL && !c->closing && c->ws == SIM_WS_BN_USER && c->account == account) {
-            reply(sim, c, out);
+            if (c->combined) {
+                char wrapped[WS_TEXT_MAX + 2 * SIM_LISTEN_KEY_LEN];
+                snprintf(wrapped, sizeof wrapped, "{\"stream\":\"%s\",\"data\":%s}", c->user_key,
+                         out);
+                reply(sim, c, wrapped);
+            } else {
+                reply(sim, c, out);
+            }
             sim_conn_finish(sim, c); /* closes once the event is written */
         }
     }
