@@ -11,7 +11,13 @@
  * tg_store_load of RESTORE_ROWS stops into tg_stop structs. Every number is
  * the median of RUNS runs. Databases go under $TMPDIR (default /tmp).
  *
- * Last line: sqlite_updates_per_s=N postgres_updates_per_s=N restore_100k_ms=X
+ * Writer lookups: the mean time of one tg_writer_version() plus one
+ * tg_writer_stage_row() of a live position, in a fresh writer and in one
+ * through which CHURN_POSITIONS positions were opened and closed (deleted
+ * hash entries must not slow lookups down).
+ *
+ * Last lines: sqlite_updates_per_s=N postgres_updates_per_s=N restore_100k_ms=X
+ *             writer_lookup_us_fresh=X writer_lookup_us_after_200k_closed=X
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, popen, clock_gettime */
 
@@ -27,18 +33,23 @@
 #include "bench_util.h"
 #include "trailguard/writer.h"
 
-#define RUNS          5      /* measurements per number; the median is reported */
-#define TURN_ROWS     1000   /* positions updated per turn (one transaction) */
-#define SQLITE_TURNS  50     /* turns per SQLite run */
-#define PG_TURNS      20     /* turns per PostgreSQL run */
-#define RESTORE_ROWS  100000 /* stops restored */
-#define FILL_BATCH    10000  /* rows per transaction when filling the restore file */
-#define PATH_BYTES    600    /* paths built here */
-#define DIR_BYTES     400    /* the directory they are built in */
-#define URI_BYTES     1024   /* a PostgreSQL URI */
-#define SCRIPT        "scripts/pg-test-cluster.sh"
-#define CLUSTER_SKIP  77 /* the script's "no server installed" */
-#define ACCOUNT_BYTES 64 /* an account name */
+#define RUNS            5      /* measurements per number; the median is reported */
+#define TURN_ROWS       1000   /* positions updated per turn (one transaction) */
+#define SQLITE_TURNS    50     /* turns per SQLite run */
+#define PG_TURNS        20     /* turns per PostgreSQL run */
+#define RESTORE_ROWS    100000 /* stops restored */
+#define FILL_BATCH      10000  /* rows per transaction when filling the restore file */
+#define PATH_BYTES      600    /* paths built here */
+#define DIR_BYTES       400    /* the directory they are built in */
+#define URI_BYTES       1024   /* a PostgreSQL URI */
+#define SCRIPT          "scripts/pg-test-cluster.sh"
+#define CLUSTER_SKIP    77     /* the script's "no server installed" */
+#define ACCOUNT_BYTES   64     /* an account name */
+#define CHURN_ROWS_MAX  100000 /* the writer's capacity in the lookup bench */
+#define CHURN_POSITIONS 200000 /* positions opened and closed before measuring */
+#define CHURN_BATCH     10000  /* positions opened (and closed) per flush */
+#define LOOKUP_LIVE     1000   /* live positions looked up */
+#define LOOKUP_ROUNDS   20     /* passes over them */
 
 static void die(const char *what, const tg_err *err) {
     fprintf(stderr, "bench/store: %s: %s\n", what, err != NULL ? err->msg : "");
@@ -328,6 +339,81 @@ static const char *fs_name(const char *dir) {
     }
 }
 
+/* µs per lookup + stage of a live position in w. */
+static double lookup_us(tg_writer *w, const char *account) {
+    tg_store_row row;
+    tg_err err = {0};
+    double t0 = bench_now_s();
+    for (int r = 0; r < LOOKUP_ROUNDS; r++) {
+        for (uint32_t i = 0; i < LOOKUP_LIVE; i++) {
+            make_row(&row, account, i);
+            if (tg_writer_version(w, row.position_key) < 0 ||
+                tg_writer_stage_row(w, &row, &err) != TG_OK) {
+                die("writer lookup", &err);
+            }
+        }
+    }
+    double t = bench_now_s() - t0;
+    return t * 1e6 / (LOOKUP_ROUNDS * LOOKUP_LIVE);
+}
+
+/* Opens and closes CHURN_POSITIONS positions (beyond the live ones)
+ * through w, flushing every CHURN_BATCH. */
+static void churn(tg_writer *w, const char *account) {
+    tg_store_row row;
+    tg_err err = {0};
+    for (uint32_t base = 0; base < CHURN_POSITIONS; base += CHURN_BATCH) {
+        for (int closing = 0; closing < 2; closing++) {
+            for (uint32_t i = base; i < base + CHURN_BATCH; i++) {
+                make_row(&row, account, LOOKUP_LIVE + i);
+                if (closing) {
+                    row.stop.state = TG_STATE_CLOSED;
+                    row.stop.closed_ms = 1;
+                    row.version = 1;
+                }
+                if (tg_writer_stage_row(w, &row, &err) != TG_OK) {
+                    die("churn stage", &err);
+                }
+            }
+            if (tg_writer_flush(w, 0, &err) != TG_OK) {
+                die("churn flush", &err);
+            }
+        }
+    }
+}
+
+static void writer_lookups(const char *dir, double *fresh, double *after) {
+    char path[PATH_BYTES];
+    snprintf(path, sizeof path, "%s/lookup.db", dir);
+    remove_db(path);
+    tg_store *s = NULL;
+    tg_writer *w = NULL;
+    tg_err err = {0};
+    if (tg_store_open(path, "lookup", &s, &err) != TG_OK ||
+        tg_writer_new(s, CHURN_ROWS_MAX, 4 * CHURN_BATCH, 0, &w, &err) != TG_OK) {
+        die("lookup bench", &err);
+    }
+    tg_store_row row;
+    for (uint32_t i = 0; i < LOOKUP_LIVE; i++) {
+        make_row(&row, "lookup", i);
+        if (tg_writer_stage_row(w, &row, &err) != TG_OK) {
+            die("lookup stage", &err);
+        }
+    }
+    if (tg_writer_flush(w, 0, &err) != TG_OK) {
+        die("lookup flush", &err);
+    }
+    *fresh = lookup_us(w, "lookup");
+    if (tg_writer_flush(w, 0, &err) != TG_OK) {
+        die("lookup flush", &err);
+    }
+    churn(w, "lookup");
+    *after = lookup_us(w, "lookup");
+    tg_writer_free(w);
+    tg_store_close(s);
+    remove_db(path);
+}
+
 int main(void) {
     const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
     char dir[DIR_BYTES];
@@ -341,6 +427,8 @@ int main(void) {
     double sqlite_ups = sqlite_updates(dir);
     double load_ms = 0;
     double restore = restore_ms(dir, &load_ms);
+    double lookup_fresh = 0, lookup_after = 0;
+    writer_lookups(dir, &lookup_fresh, &lookup_after);
 
     char pg[32] = "NA";
     char uri[URI_BYTES] = "";
@@ -374,5 +462,7 @@ int main(void) {
            load_ms);
     printf("sqlite_updates_per_s=%.0f postgres_updates_per_s=%s restore_100k_ms=%.1f\n", sqlite_ups,
            pg, restore);
+    printf("writer_lookup_us_fresh=%.3f writer_lookup_us_after_200k_closed=%.3f\n", lookup_fresh,
+           lookup_after);
     return 0;
 }

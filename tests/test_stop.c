@@ -437,6 +437,45 @@ static void late_confirmation_never_loosens(void **state) {
     assert_int_equal(tg_stop_check(&h.s, &err), TG_OK);
 }
 
+/* An acknowledgement off the tick is taken as the stop it guarantees at
+ * least (rounded away from the market); one that is no price is refused with
+ * an event and changes nothing, so the store never sees a bad state. */
+static void confirmation_off_tick_or_not_a_price(void **state) {
+    (void)state;
+    harness h;
+    tg_params p = h_params();
+    h_open(&h, TG_SIDE_LONG, "50000", "0.5", &p, T0);
+    h.auto_confirm = false;
+    tg_out out = {0};
+    tg_stop_confirmed(&h.s, T0 + S(1), D("49000.3"), &out);
+    assert_dec(h.s.stop_confirmed, "49000");
+    assert_int_equal(out.events[0].type, TG_EV_CONFIRMED);
+    assert_dec(out.events[0].stop, "49000");
+    tg_err err = {0};
+    assert_int_equal(tg_stop_check(&h.s, &err), TG_OK);
+
+    h_open(&h, TG_SIDE_SHORT, "50000", "0.5", &p, T0);
+    h.auto_confirm = false;
+    memset(&out, 0, sizeof out);
+    tg_stop_confirmed(&h.s, T0 + S(1), D("51000.1"), &out);
+    assert_dec(h.s.stop_confirmed, "51000.5");
+    assert_int_equal(tg_stop_check(&h.s, &err), TG_OK);
+
+    static const char *const bad[] = {"0", "-1", "1000000001", "0.3"}; /* 0.3 → 0 for a long */
+    h_open(&h, TG_SIDE_LONG, "50000", "0.5", &p, T0);
+    h.auto_confirm = false;
+    tg_stop before = h.s;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&out, 0, sizeof out);
+        tg_stop_confirmed(&h.s, T0 + S(1), D(bad[i]), &out);
+        assert_int_equal(out.n_events, 1);
+        assert_int_equal(out.n_cmds, 0);
+        assert_int_equal(out.events[0].type, TG_EV_REJECTED);
+        assert_int_equal(out.events[0].reason, TG_R_EXCHANGE);
+        assert_memory_equal(&h.s, &before, sizeof before);
+    }
+}
+
 /* Found by the property test: a newer request refused, then the older one
  * acknowledged late. The engine must keep the acknowledged stop as the one in
  * force and never request anything looser. */
@@ -605,6 +644,7 @@ int main(void) {
         cmocka_unit_test(momentum_tightens_callback),
         cmocka_unit_test(callback_in_ticks_and_price),
         cmocka_unit_test(late_confirmation_never_loosens),
+        cmocka_unit_test(confirmation_off_tick_or_not_a_price),
         cmocka_unit_test(late_ack_after_refusal_keeps_confirmed),
         cmocka_unit_test(rejected_stop_is_retried),
         cmocka_unit_test(rejected_would_trigger_without_stop_closes),

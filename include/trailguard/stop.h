@@ -187,7 +187,12 @@ tg_status tg_stop_open(tg_stop *s, const tg_open *o, tg_out *out, tg_err *err);
  * one is counted in stale_ticks and otherwise ignored. */
 void tg_stop_tick(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out);
 
-/* The exchange acknowledged the stop at price. */
+/* The exchange acknowledged the stop at price. A price off the tick is
+ * rounded away from the market (down for a long stop, up for a short), the
+ * stop it guarantees at least; a price ≤ 0, above 1000000000 or with no
+ * positive multiple of the tick below it (long) is refused: a REJECTED event
+ * (reason exchange) and no change, so a bad answer never becomes a state
+ * the store refuses. */
 void tg_stop_confirmed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out);
 
 /* The exchange refused the stop at price. */

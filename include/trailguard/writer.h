@@ -31,6 +31,7 @@ typedef struct tg_writer_stats {
     uint32_t pending_rows;    /* rows waiting for a commit */
     uint32_t pending_entries; /* journal entries waiting for a commit */
     uint64_t pruned;          /* journal entries removed by retention */
+    uint64_t rows_set_aside;  /* rows the store refused as invalid: not written, batch went on */
 } tg_writer_stats;
 
 /* A writer for at most rows_max positions and entries_max queued journal
@@ -55,6 +56,14 @@ void tg_writer_stage_out(tg_writer *w, const char *position_key, const tg_out *o
  * written over theirs; it leaves the writer (rows_conflicted), the rest is
  * committed without it, and the flush returns TG_E_CONFLICT naming it. */
 tg_status tg_writer_flush(tg_writer *w, int64_t ts_ms, tg_err *err);
+
+/* The last row set aside, as "<position key>: <the store's sentence>", or
+ * NULL if none was. A row the store refuses as invalid (TG_E_INVALID or
+ * TG_E_STATE from tg_store_put(), e.g. a state tg_stop_check() rejects)
+ * would fail every flush if retried, so tg_writer_flush() sets it aside
+ * (rows_set_aside), commits the rest of the batch and returns TG_OK; the
+ * position's next staged state is written as usual. */
+const char *tg_writer_last_set_aside(const tg_writer *w);
 
 /* The version the store holds for position_key, or −1 if unknown. */
 int64_t tg_writer_version(const tg_writer *w, const char *position_key);

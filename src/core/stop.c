@@ -629,6 +629,17 @@ void tg_stop_confirmed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
     if (s->state == TG_STATE_CLOSED) {
         return;
     }
+    /* The engine's input is checked here, so that a bad answer can never
+     * become a state the store refuses: a price off the tick is taken as
+     * the stop it protects at least as well as (rounded away from the
+     * market); one that is not a price at all is refused. */
+    tg_dec rounded;
+    if (!price_ok(price) || !round_away(s, price, &rounded)) {
+        emit(out, s, ts_ms, TG_EV_REJECTED, TG_R_EXCHANGE, NULL, &price, NULL);
+        return;
+    }
+    price = rounded;
+    assert(tg_dec_on_tick(price, s->tick));
     bool had = has(s, TG_F_CONFIRMED);
     tg_dec prev = s->stop_confirmed;
     /* An acknowledgement that arrives after a newer one never loosens. */

@@ -1,12 +1,12 @@
 #include "trailguard/writer.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PRUNE_EVERY_MS 3600000 /* retention runs at most this often */
 #define SLOT_EMPTY     UINT32_MAX
-#define SLOT_TOMB      (UINT32_MAX - 1)
 
 typedef struct slot {
     tg_store_row row; /* latest state; row.version is what the store holds */
@@ -31,6 +31,7 @@ struct tg_writer {
     int64_t retention_ms;   /* 0 = keep forever */
     int64_t last_prune_ms;  /* ts of the last retention run */
     tg_writer_stats stats;  /* counters */
+    char set_aside[TG_STORE_KEY_MAX + TG_ERR_MSG_MAX + 8]; /* last row set aside; "" if none */
 };
 
 static uint32_t hash_key(const char *key) {
@@ -90,26 +91,50 @@ void tg_writer_free(tg_writer *w) {
     free(w);
 }
 
-/* The hash index of key, or of the first reusable place for it. */
+/* The hash index of key, or of the empty place where it would go. Linear
+ * probing with backward-shift deletion (hash_remove()): there are no
+ * tombstones, so a probe ends at the first empty entry however many
+ * positions came and went, and the table (at least twice rows_max) always
+ * has one. */
 static uint32_t find(const tg_writer *w, const char *key, bool *found) {
     uint32_t i = hash_key(key) & w->hash_mask;
-    uint32_t reuse = SLOT_EMPTY;
     for (uint32_t probes = 0; probes <= w->hash_mask; probes++) {
         uint32_t s = w->hash[i];
         if (s == SLOT_EMPTY) {
             *found = false;
-            return reuse != SLOT_EMPTY ? reuse : i;
+            return i;
         }
-        if (s == SLOT_TOMB) {
-            reuse = reuse == SLOT_EMPTY ? i : reuse;
-        } else if (strcmp(w->slots[s].row.position_key, key) == 0) {
+        if (strcmp(w->slots[s].row.position_key, key) == 0) {
             *found = true;
             return i;
         }
         i = (i + 1) & w->hash_mask;
     }
+    assert(false && "writer hash table full: it is sized at twice rows_max");
     *found = false;
-    return reuse;
+    return SLOT_EMPTY;
+}
+
+/* Empties hash entry at and moves later entries of the same probe run back
+ * into the hole when their home is not between the hole and them. */
+static void hash_remove(tg_writer *w, uint32_t at) {
+    uint32_t hole = at;
+    uint32_t j = at;
+    for (uint32_t probes = 0; probes <= w->hash_mask; probes++) {
+        j = (j + 1) & w->hash_mask;
+        uint32_t s = w->hash[j];
+        if (s == SLOT_EMPTY) {
+            break;
+        }
+        uint32_t home = hash_key(w->slots[s].row.position_key) & w->hash_mask;
+        /* s may fill the hole unless home lies cyclically in (hole, j]. */
+        bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!stays) {
+            w->hash[hole] = s;
+            hole = j;
+        }
+    }
+    w->hash[hole] = SLOT_EMPTY;
 }
 
 tg_status tg_writer_stage_row(tg_writer *w, const tg_store_row *row, tg_err *err) {
@@ -190,19 +215,21 @@ static void release_closed(tg_writer *w, uint32_t idx) {
     bool found = false;
     uint32_t h = find(w, s->row.position_key, &found);
     assert(found);
-    w->hash[h] = SLOT_TOMB;
+    hash_remove(w, h);
     s->used = false;
     w->free_slots[w->n_free++] = idx;
 }
 
-/* One transaction with every pending row and entry. A row refused for a
- * stale version is named in *conflicted (its index in dirty). */
-static tg_status write_batch(tg_writer *w, uint32_t *conflicted, tg_err *err) {
-    *conflicted = UINT32_MAX;
+/* One transaction with every pending row and entry. A row the store
+ * refused (a stale version, or a row it will never write) is named in
+ * *refused (its index in dirty). */
+static tg_status write_batch(tg_writer *w, uint32_t *refused, tg_err *err) {
+    *refused = UINT32_MAX;
     tg_status st = tg_store_begin(w->store, err);
     for (uint32_t i = 0; st == TG_OK && i < w->n_dirty; i++) {
         st = tg_store_put(w->store, &w->slots[w->dirty[i]].row, err);
-        *conflicted = st == TG_E_CONFLICT ? i : UINT32_MAX;
+        bool refused_row = st == TG_E_CONFLICT || st == TG_E_INVALID || st == TG_E_STATE;
+        *refused = refused_row ? i : UINT32_MAX;
     }
     for (uint32_t i = 0; st == TG_OK && i < w->ring_count; i++) {
         st = tg_store_append(w->store, &w->ring[(w->ring_head + i) % w->entries_max], err);
@@ -226,6 +253,21 @@ static void drop_conflicted(tg_writer *w, uint32_t at) {
     memmove(&w->dirty[at], &w->dirty[at + 1], (w->n_dirty - at - 1) * sizeof *w->dirty);
     w->n_dirty--;
     w->stats.rows_conflicted++;
+}
+
+/* The store refuses the row as invalid and always will: retrying it would
+ * fail every flush from now on, so it is set aside (counted, its key and the
+ * sentence kept) and the batch goes on without it. The position stays in
+ * the writer: its next state is staged and written as usual. */
+static void set_aside(tg_writer *w, uint32_t at, const tg_err *why) {
+    assert(at < w->n_dirty);
+    slot *s = &w->slots[w->dirty[at]];
+    s->pending = false;
+    snprintf(w->set_aside, sizeof w->set_aside, "%s: %s", s->row.position_key, why->msg);
+    memmove(&w->dirty[at], &w->dirty[at + 1], (w->n_dirty - at - 1) * sizeof *w->dirty);
+    w->n_dirty--;
+    w->stats.rows_set_aside++;
+    release_closed(w, (uint32_t)(s - w->slots)); /* a closed position leaves all the same */
 }
 
 static void flushed(tg_writer *w) {
@@ -259,13 +301,17 @@ tg_status tg_writer_flush(tg_writer *w, int64_t ts_ms, tg_err *err) {
         return TG_OK;
     }
     tg_err conflict = {0}, failure = {0};
-    uint32_t conflicted = UINT32_MAX;
-    tg_status st = write_batch(w, &conflicted, &failure);
+    uint32_t refused = UINT32_MAX;
+    tg_status st = write_batch(w, &refused, &failure);
     /* Bounded: each round removes one row. */
-    while (st == TG_E_CONFLICT && conflicted != UINT32_MAX) {
-        conflict = failure;
-        drop_conflicted(w, conflicted);
-        st = write_batch(w, &conflicted, &failure);
+    while (st != TG_OK && refused != UINT32_MAX) {
+        if (st == TG_E_CONFLICT) {
+            conflict = failure;
+            drop_conflicted(w, refused);
+        } else {
+            set_aside(w, refused, &failure);
+        }
+        st = write_batch(w, &refused, &failure);
     }
     if (st != TG_OK) {
         w->stats.flush_failures++;
@@ -288,4 +334,9 @@ int64_t tg_writer_version(const tg_writer *w, const char *position_key) {
 
 tg_writer_stats tg_writer_get_stats(const tg_writer *w) {
     return w->stats;
+}
+
+const char *tg_writer_last_set_aside(const tg_writer *w) {
+    assert(w != NULL);
+    return w->set_aside[0] != '\0' ? w->set_aside : NULL;
 }
