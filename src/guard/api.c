@@ -347,6 +347,15 @@ static cJSON *health_json(tg_guard *g, bool *healthy) {
             tg_writer_stats ws = tg_writer_get_stats(a->writer);
             cJSON_AddNumberToObject(ao, "pending_rows", ws.pending_rows);
             cJSON_AddNumberToObject(ao, "rows_conflicted", (double)ws.rows_conflicted);
+            cJSON_AddNumberToObject(ao, "rows_set_aside", (double)ws.rows_set_aside);
+            const char *aside = tg_writer_last_set_aside(a->writer);
+            if (aside != NULL) {
+                snprintf(reason, sizeof reason,
+                         "account %s: %llu row(s) the store refused, set aside; last: %s", a->name,
+                         (unsigned long long)ws.rows_set_aside, aside);
+                cJSON_AddItemToArray(reasons, cJSON_CreateString(reason));
+                *healthy = false;
+            }
         }
         if (a->last_error.msg[0] != '\0') {
             cJSON_AddStringToObject(ao, "last_error", a->last_error.msg);
