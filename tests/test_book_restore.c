@@ -119,21 +119,27 @@ static void build(tg_book *b, uint32_t ids[P_COUNT], rec *r) {
     tg_book_tick_name(b, "AUSDT", 5000, D("101"), rec_sink, r); /* dismissed, pending */
 }
 
-/* Writes every position of b into the store as rows. */
+#define SAVE_ROWS_MAX 256
+
+/* Writes every position of b into the store as rows. The store advances each
+ * put row's version at commit, so the rows live until then. */
 static void save_all(tg_store *st, tg_book *b) {
     tg_err err = {0};
+    static tg_store_row rows[SAVE_ROWS_MAX];
+    size_t n = 0;
     assert_int_equal(tg_store_begin(st, &err), TG_OK);
     for (uint32_t id = tg_book_next(b, TG_BOOK_NONE); id != TG_BOOK_NONE;
          id = tg_book_next(b, id)) {
-        tg_store_row row;
-        memset(&row, 0, sizeof row);
-        snprintf(row.account, sizeof row.account, "acct");
-        snprintf(row.exchange, sizeof row.exchange, "binance");
-        snprintf(row.symbol, sizeof row.symbol, "%s",
+        assert_true(n < SAVE_ROWS_MAX);
+        tg_store_row *r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->account, sizeof r->account, "acct");
+        snprintf(r->exchange, sizeof r->exchange, "binance");
+        snprintf(r->symbol, sizeof r->symbol, "%s",
                  tg_book_symbol_name(b, tg_book_position_symbol(b, id)));
-        snprintf(row.position_key, sizeof row.position_key, "p%02u", (unsigned)id);
-        row.stop = *tg_book_peek(b, id);
-        assert_int_equal(tg_store_put(st, &row, &err), TG_OK);
+        snprintf(r->position_key, sizeof r->position_key, "p%02u", (unsigned)id);
+        r->stop = *tg_book_peek(b, id);
+        assert_int_equal(tg_store_put(st, r, &err), TG_OK);
     }
     assert_int_equal(tg_store_commit(st, &err), TG_OK);
 }
