@@ -22,6 +22,8 @@
 #include <curl/curl.h>
 
 #include "cli/cli.h"
+#include "replay/chart.h"
+#include "trailguard/store.h"
 #include "trailguard/sim.h"
 
 #define DEMO_OUT        "demo-out"
@@ -67,6 +69,7 @@ typedef struct demo_pos {
     char state[16];         /* last engine state */
     char mark[32];          /* last mark */
     char action[64];        /* last action */
+    char activation[32];    /* activation price */
     int64_t protected_ms;   /* daemon: time to first stop */
     int64_t unprotected_ms; /* emulator: total unprotected time */
     int64_t windows;        /* emulator: unprotected windows */
@@ -112,20 +115,24 @@ static demo_pos positions[DEMO_POSITIONS] = {
 };
 
 typedef struct demo {
-    tg_sim *sim;         /* the emulator, in-process */
-    tg_sim_ports ports;  /* its ports */
-    uint16_t http_port;  /* the daemon's HTTP port */
-    pid_t daemon;        /* the daemon process */
-    char self[4096];     /* this executable */
-    char cwd[4096];      /* where demo-out is */
-    double speed;        /* time multiplier */
-    int64_t duration_ms; /* total run time */
-    bool tty;            /* redraw in place */
-    bool keep;           /* leave everything running */
-    uint64_t seed;       /* price paths */
-    int restarts;        /* daemon restarts */
-    char *answer;        /* last HTTP answer */
-    size_t answer_len;   /* bytes in answer */
+    tg_sim *sim;                 /* the emulator, in-process */
+    tg_sim_ports ports;          /* its ports */
+    uint16_t http_port;          /* the daemon's HTTP port */
+    pid_t daemon;                /* the daemon process */
+    char self[4096];             /* this executable */
+    char cwd[4096];              /* where demo-out is */
+    double speed;                /* time multiplier */
+    int64_t duration_ms;         /* total run time */
+    bool tty;                    /* redraw in place */
+    bool keep;                   /* leave everything running */
+    uint64_t seed;               /* price paths */
+    int restarts;                /* daemon restarts */
+    char *answer;                /* last HTTP answer */
+    tg_dec *paths[DEMO_SYMBOLS]; /* the price path of each symbol */
+    size_t path_count;           /* prices in each path */
+    int64_t path_step_ms;        /* one step of the paths, ms */
+    int64_t paths_t0_ms;         /* wall clock when the paths started, ms */
+    size_t answer_len;           /* bytes in answer */
 } demo;
 
 static int64_t mono_ms(void) {
@@ -157,7 +164,7 @@ static void format_ticks(int64_t ticks, int dp, char *buf, size_t cap) {
 
 /* A chop, a rally of about 3 % and a pullback that takes the trailing stops
  * out, mirrored for the symbols that fall; seeded noise on top. */
-static cJSON *price_path(const demo_symbol *s, size_t steps, uint64_t *rng) {
+static cJSON *price_path(const demo_symbol *s, size_t steps, uint64_t *rng, tg_dec *keep) {
     cJSON *prices = cJSON_CreateArray();
     double p = (double)s->start;
     for (size_t i = 0; i < steps; i++) {
@@ -168,6 +175,9 @@ static cJSON *price_path(const demo_symbol *s, size_t steps, uint64_t *rng) {
         char text[32];
         format_ticks((int64_t)p, s->dp, text, sizeof text);
         cJSON_AddItemToArray(prices, cJSON_CreateString(text));
+        if (keep != NULL && tg_dec_parse_cstr(text, &keep[i]) != TG_DEC_OK) {
+            keep[i] = (tg_dec){0};
+        }
     }
     return prices;
 }
@@ -196,7 +206,8 @@ static bool load_scenario(demo *d) {
         cJSON_AddStringToObject(p, "symbol", symbols[i].symbol);
         cJSON_AddStringToObject(p, "kind", "steps");
         cJSON_AddNumberToObject(p, "interval_ms", (double)(int64_t)(DEMO_STEP_MS / d->speed));
-        cJSON_AddItemToObject(p, "prices", price_path(&symbols[i], steps, &rng));
+        d->paths[i] = calloc(steps, sizeof *d->paths[i]);
+        cJSON_AddItemToObject(p, "prices", price_path(&symbols[i], steps, &rng, d->paths[i]));
         cJSON_AddItemToArray(paths, p);
     }
     cJSON *pos = cJSON_AddArrayToObject(sc, "positions");
@@ -211,8 +222,13 @@ static bool load_scenario(demo *d) {
         cJSON_AddStringToObject(p, "size", positions[i].size);
         cJSON_AddItemToArray(pos, p);
     }
+    d->path_count = steps;
+    d->path_step_ms = (int64_t)(DEMO_STEP_MS / d->speed);
     char *text = cJSON_PrintUnformatted(sc);
     cJSON_Delete(sc);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    d->paths_t0_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     bool ok = text != NULL && sim_ok(d, "POST", "/sim/scenario", text);
     free(text);
     return ok;
@@ -363,6 +379,7 @@ static bool poll_daemon(demo *d) {
         snprintf(p->entry, sizeof p->entry, "%s", jtext(o, "entry"));
         snprintf(p->mark, sizeof p->mark, "%s", jtext(o, "mark"));
         snprintf(p->action, sizeof p->action, "%s", jtext(o, "last_action"));
+        snprintf(p->activation, sizeof p->activation, "%s", jtext(o, "activation_price"));
         const cJSON *ex = cJSON_GetObjectItemCaseSensitive(o, "exchange_stop");
         if (cJSON_IsObject(ex)) {
             snprintf(p->stop, sizeof p->stop, "%s", jtext(ex, "trigger"));
@@ -427,6 +444,131 @@ static void read_protection(demo *d, demo_pos *p, int *open_stops) {
     p->unprotected_ms = cJSON_IsNumber(longest) ? (int64_t)longest->valuedouble : -1;
     p->windows = cJSON_IsNumber(count) ? (int64_t)count->valuedouble : -1;
     cJSON_Delete(o);
+}
+
+/* ---- one chart per position, from the daemon's journal --------------------- */
+
+#define CHART_STOPS_MAX 4096
+
+typedef struct chart_ctx {
+    const char *key;       /* position key, SYMBOL:side */
+    tg_replay_result *r;   /* being filled */
+    tg_replay_stop *stops; /* CHART_STOPS_MAX */
+    int64_t opened_ms;     /* first event of the position (its last life) */
+} chart_ctx;
+
+static bool chart_entry(void *ctx, const tg_journal_entry *e) {
+    chart_ctx *c = ctx;
+    if (e->kind != TG_JOURNAL_EVENT || strcmp(e->position_key, c->key) != 0) {
+        return true;
+    }
+    const tg_event *ev = &e->event;
+    tg_replay_result *r = c->r;
+    switch (ev->type) {
+    case TG_EV_CREATED:
+        c->opened_ms = ev->ts_ms; /* a key reused: start over */
+        r->n_stops = 0;
+        r->n_moves = 0;
+        r->activated = false;
+        r->outcome = TG_REPLAY_OPEN;
+        break;
+    case TG_EV_CONFIRMED:
+        if (r->n_stops < CHART_STOPS_MAX && (ev->has & TG_EVH_STOP)) {
+            c->stops[r->n_stops++] = (tg_replay_stop){.ts_ms = ev->ts_ms, .price = ev->stop};
+        }
+        break;
+    case TG_EV_STOP_MOVED:
+        r->n_moves++;
+        break;
+    case TG_EV_ACTIVATED:
+        r->activated = true;
+        r->activated_ms = ev->ts_ms;
+        r->activated_price = ev->price;
+        break;
+    case TG_EV_TRIGGERED:
+        r->outcome = TG_REPLAY_STOPPED;
+        r->exit_ms = ev->ts_ms;
+        r->exit_price = (ev->has & TG_EVH_STOP) ? ev->stop : ev->price;
+        break;
+    default:
+        break;
+    }
+    return true;
+}
+
+static void write_chart(demo *d, demo_pos *p) {
+    int sym = -1;
+    for (int i = 0; i < DEMO_SYMBOLS; i++) {
+        sym = strcmp(symbols[i].symbol, p->symbol) == 0 ? i : sym;
+    }
+    tg_store *store = NULL;
+    tg_err err;
+    if (sym < 0 || d->paths[sym] == NULL ||
+        tg_store_open_readonly(DEMO_OUT "/trailguard.db", p->account, &store, &err) != TG_OK) {
+        return;
+    }
+    tg_replay_result r = {0};
+    tg_replay_stop *stops = calloc(CHART_STOPS_MAX, sizeof *stops);
+    tg_pricepoint *points = calloc(d->path_count, sizeof *points);
+    char key[64];
+    snprintf(key, sizeof key, "%s:%s", p->symbol, p->side);
+    chart_ctx c = {.key = key, .r = &r, .stops = stops};
+    if (stops == NULL || points == NULL ||
+        tg_store_journal(store, 0, chart_entry, &c, &err) != TG_OK || c.opened_ms == 0) {
+        free(stops);
+        free(points);
+        tg_store_close(store);
+        return;
+    }
+    tg_store_close(store);
+    r.stops = stops;
+    r.side = strcmp(p->side, "short") == 0 ? TG_SIDE_SHORT : TG_SIDE_LONG;
+    tg_dec_parse_cstr(p->entry, &r.entry);
+    tg_dec_parse_cstr(p->activation, &r.activation_price);
+    int64_t units = TG_DEC_SCALE;
+    for (int i = 0; i < symbols[sym].dp; i++) {
+        units /= 10;
+    }
+    r.tick = tg_dec_from_units(units);
+    r.opened_ms = c.opened_ms;
+    size_t n = 0;
+    for (size_t i = 0; i < d->path_count; i++) {
+        int64_t ts = d->paths_t0_ms + (int64_t)(i + 1) * d->path_step_ms;
+        bool open_then = ts >= c.opened_ms && (r.outcome == TG_REPLAY_OPEN || ts <= r.exit_ms);
+        if (open_then && tg_dec_is_pos(d->paths[sym][i])) {
+            points[n++] = (tg_pricepoint){.ts_ms = ts, .price = d->paths[sym][i]};
+        }
+    }
+    if (n >= 2) {
+        if (r.outcome == TG_REPLAY_OPEN) {
+            r.exit_ms = points[n - 1].ts_ms;
+            r.exit_price = points[n - 1].price;
+        }
+        tg_dec pct;
+        if (tg_dec_pct_change(r.entry, r.exit_price, TG_ROUND_FLOOR, &pct) == TG_DEC_OK &&
+            tg_dec_round_tick(pct, tg_dec_from_units(TG_DEC_SCALE / 10000), TG_ROUND_FLOOR, &pct) ==
+                TG_DEC_OK) {
+            /* the change is unsigned: its sign is the position's gain or loss */
+            bool gain = r.side == TG_SIDE_LONG ? tg_dec_gt(r.exit_price, r.entry)
+                                               : tg_dec_lt(r.exit_price, r.entry);
+            r.result_pct = gain ? pct : tg_dec_from_units(-pct.units);
+            r.has_numbers = true;
+        }
+        char path[160], title[96];
+        snprintf(path, sizeof path, DEMO_OUT "/chart-%s-%s-%s.svg", p->venue, p->symbol, p->side);
+        snprintf(title, sizeof title, "trailguard demo: %s %s %s", p->venue, p->symbol, p->side);
+        tg_chart chart = {
+            .points = points, .count = n, .result = &r, .source = title, .dp = symbols[sym].dp};
+        FILE *f = fopen(path, "w");
+        if (f != NULL) {
+            if (tg_chart_write(f, &chart, &err) == TG_OK) {
+                printf("chart        %s/%s\n", d->cwd, path);
+            }
+            fclose(f);
+        }
+    }
+    free(stops);
+    free(points);
 }
 
 static int usage_error(const char *what) {
@@ -514,7 +656,13 @@ static int summary(demo *d) {
                p->symbol, p->side, p->activated ? "yes" : "no", result, p->updates, p->stop,
                profit_pct(p, p->stop), p->unprotected_ms, p->windows);
     }
-    printf("\ndaemon log   %s/" DEMO_OUT "/daemon.log (logfmt)\n", d->cwd);
+    printf("\n");
+    for (int i = 0; i < DEMO_POSITIONS; i++) {
+        if (positions[i].seen) {
+            write_chart(d, &positions[i]);
+        }
+    }
+    printf("daemon log   %s/" DEMO_OUT "/daemon.log (logfmt)\n", d->cwd);
     printf("store        %s/" DEMO_OUT
            "/trailguard.db (trailguard state list --all --store " DEMO_OUT "/trailguard.db)\n",
            d->cwd);
@@ -616,5 +764,8 @@ int tg_cli_demo(int argc, char **argv) {
     }
     tg_sim_free(d.sim);
     free(d.answer);
+    for (int i = 0; i < DEMO_SYMBOLS; i++) {
+        free(d.paths[i]);
+    }
     return rc;
 }

@@ -484,7 +484,7 @@ static int write_chart(const replay_args *a, const tg_pricefile *pf, const tg_re
         return TG_EXIT_USAGE;
     }
     const char *slash = strrchr(a->data, '/');
-    tg_chart chart = {pf->points, pf->count, r, slash != NULL ? slash + 1 : a->data, dp};
+    tg_chart chart = {pf->points, pf->count, r, slash != NULL ? slash + 1 : a->data, dp, NULL};
     tg_err err;
     tg_err_clear(&err);
     tg_status st = tg_chart_write(f, &chart, &err);

@@ -448,7 +448,10 @@ static void status_page(tg_guard *g, tg_httpd_response *resp) {
                 tg_dec_format(mark, 0, m);
                 tg_dec change;
                 if (tg_dec_pct_change(s->entry, mark, TG_ROUND_FLOOR, &change) == TG_DEC_OK) {
-                    if (s->side == TG_SIDE_SHORT) {
+                    /* the change is unsigned: its sign is the position's gain or loss */
+                    bool gain = s->side == TG_SIDE_LONG ? tg_dec_gt(mark, s->entry)
+                                                        : tg_dec_lt(mark, s->entry);
+                    if (!gain) {
                         change.units = -change.units;
                     }
                     tg_dec r;

@@ -485,7 +485,8 @@ static void draw_title(FILE *out, const tg_chart *c) {
     const char *how = r->outcome == TG_REPLAY_STOPPED  ? "stopped out at"
                       : r->outcome == TG_REPLAY_CLOSED ? "closed at market at"
                                                        : "still open at the end, last";
-    snprintf(line, sizeof line, "trailguard replay: %s, %s %s, result %s %%",
+    snprintf(line, sizeof line, "%s: %s, %s %s, result %s %%",
+             c->title != NULL ? c->title : "trailguard replay",
              r->side == TG_SIDE_LONG ? "long" : "short", how, exit_px, pct);
     text_at(out, MAIN_X0, 24, "start", "font-size=\"17\" font-weight=\"bold\"", line);
     char reached[TG_UTC_STR_MAX + 16] = "never reached";

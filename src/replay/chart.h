@@ -32,6 +32,7 @@ typedef struct tg_chart {
     const tg_replay_result *result; /* the replay's result */
     const char *source;             /* name of the data shown in the title; may be NULL */
     int dp;                         /* decimal places of price labels (the tick's), 0..8 */
+    const char *title;              /* what the title calls it; NULL = "trailguard replay" */
 } tg_chart;
 
 /* Writes the SVG document to f. Fails with TG_E_IO when writing fails. */
