@@ -15,8 +15,8 @@
 #define SHOWN_MAX 512
 
 /* Pieces of the passwords below; none may show anywhere. */
-static const char *const fragments[] = {"Xq7", "Zr4", "Kp9", "Wm2", "S3cr3tQ", "Vb8 Yn5", "Yn5",
-                                        "Jh6", "Lt3", "Fw1"};
+static const char *const fragments[] = {"Xq7",     "Zr4", "Kp9", "Wm2", "S3cr3tQ",
+                                        "Vb8 Yn5", "Yn5", "Jh6", "Lt3", "Fw1"};
 
 static void assert_no_fragment(const char *text, const char *where) {
     for (size_t i = 0; i < sizeof fragments / sizeof fragments[0]; i++) {
@@ -70,7 +70,7 @@ static void conninfo_passwords_are_masked(void **state) {
     masks_to("host=h password=Xq7 dbname=d", "host=h password=*** dbname=d");
     masks_to("host=h password='Vb8 Yn5\\' Jh6' dbname=d", "host=h password=*** dbname=d");
     masks_to("host=h password = Xq7", "host=h password = ***");
-    masks_to("password='Xq7 Zr4", "password=***");     /* unterminated */
+    masks_to("password='Xq7 Zr4", "password=***");              /* unterminated */
     masks_to("password=Xq7 Zr4 user=u", "password=*** user=u"); /* libpq refuses; still hidden */
     masks_to("password='Xq7'Zr4 port=5", "password=*** port=5");
     masks_to("PASSWORD=Xq7 sslpassword=Zr4", "PASSWORD=*** sslpassword=***");
