@@ -75,6 +75,7 @@ static void conninfo_passwords_are_masked(void **state) {
     masks_to("password='Xq7'Zr4 port=5", "password=*** port=5");
     masks_to("PASSWORD=Xq7 sslpassword=Zr4", "PASSWORD=*** sslpassword=***");
     masks_to("host=h\tpassword=Xq7\nport=5", "host=h\tpassword=***\nport=5");
+    masks_to("dbname=postgresql://u:Xq7@h/db port=5", "dbname=postgresql://***@h/db port=5");
     /* paths come through unchanged */
     masks_to("/tmp/x.db", "/tmp/x.db");
     masks_to("sqlite:/tmp/a@b/x.db", "sqlite:/tmp/a@b/x.db");

@@ -6,6 +6,8 @@
 #include "store/uri.h"
 #include "trailguard/store.h"
 
+#define VALUE_URI_MAX                                                                              \
+    1024                  /* bytes of a URI inside a conninfo value; a longer one is hidden whole */
 #define KEY_FOLDED_MAX 40 /* bytes of a decoded, lower-cased keyword; longer is none of libpq's */
 
 /* libpq's connection keywords (PostgreSQL 17). */
@@ -237,6 +239,22 @@ static const char *value_end(const char *p) {
     return quoted && *p == '\'' ? p + 1 : p;
 }
 
+/* A conninfo value; a URI in it (dbname=postgresql://...) is masked too. */
+static void put_value(mask_out *o, const char *value, size_t n) {
+    char uri[VALUE_URI_MAX];
+    if (scheme_len(value) == 0 || scheme_len(value) > n) {
+        put(o, value, n);
+        return;
+    }
+    if (n >= sizeof uri) {
+        put(o, "***", 3);
+        return;
+    }
+    memcpy(uri, value, n);
+    uri[n] = '\0';
+    mask_uri(uri, o);
+}
+
 static void mask_conninfo(const char *s, mask_out *o) {
     const char *p = s;
     while (*p != '\0') {
@@ -257,7 +275,7 @@ static void mask_conninfo(const char *s, mask_out *o) {
         const char *value = p;
         p = value_end(p);
         if (!is_secret_key(key, key_len)) {
-            put(o, value, (size_t)(p - value));
+            put_value(o, value, (size_t)(p - value));
             continue;
         }
         put(o, "***", 3);
