@@ -13,7 +13,7 @@
 #include "store/uri.h"
 #include "trailguard/store.h"
 
-#define URI_BYTES_MAX 2048 /* bytes of input read, NUL included */
+#define URI_BYTES_MAX 2048                /* bytes of input read, NUL included */
 #define SHOWN_MAX     (URI_BYTES_MAX * 4) /* room for any mask of such an input */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
