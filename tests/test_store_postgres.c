@@ -6,6 +6,8 @@
 #include "store_conformance.h"
 #include "writer_run.h"
 
+#include "store/uri.h"
+
 #ifdef TG_HAVE_POSTGRES
 
 #include <fcntl.h>
@@ -424,15 +426,145 @@ static void passwords_stay_out_of_messages(void **state) {
     refused(sock_uri, TG_E_UNAVAILABLE, "cannot connect to database 'trailguard'");
 
     /* a URI libpq cannot parse is echoed, without its passwords (the
-     * trailing "&x" lacks its "=") */
+     * trailing "&x" lacks its "=", and after a password it may be the
+     * password's: hidden with it) */
     snprintf(sock_uri, sizeof sock_uri,
              "postgresql:///trailguard?host=/tmp&user=x&pass%%77ord=%s&sslpassword=%s&x",
              WRONG_SECRET, WRONG_SECRET);
-    refused(sock_uri, TG_E_INVALID, "user=x&pass%77ord=***&sslpassword=***&x");
+    refused(sock_uri, TG_E_INVALID, "user=x&pass%77ord=***&sslpassword=***: check");
     snprintf(sock_uri, sizeof sock_uri, "postgresql://u:%s@/db?host=/tmp&x", password);
-    refused(sock_uri, TG_E_INVALID, "cannot parse the URI postgresql://u:***@/db?host=/tmp&x");
+    refused(sock_uri, TG_E_INVALID, "cannot parse the URI postgresql://***@/db?host=/tmp&x");
     snprintf(sock_uri, sizeof sock_uri, "postgres://u:%s?@h/db?x", WRONG_SECRET);
-    refused(sock_uri, TG_E_INVALID, "postgres://u:***@h/db?x");
+    refused(sock_uri, TG_E_INVALID, "postgres://***@h/db?x");
+}
+
+/* A password that libpq would misread in a URI ('@', '/', '?') and that
+ * needs quoting in a conninfo string (' ', '\''). */
+#define ODD_SECRET      "Xq7@Zr4/Kp9?Wm2 Vb8'Yn5"
+#define ODD_SECRET_SQL  "Xq7@Zr4/Kp9?Wm2 Vb8''Yn5"
+#define ODD_SECRET_CONN "Xq7@Zr4/Kp9?Wm2 Vb8\\'Yn5"
+
+static const char *const odd_fragments[] = {"Xq7", "Zr4", "Kp9", "Wm2", "Vb8", "Yn5"};
+
+static void assert_no_odd_secret(const char *text) {
+    if (strstr(text, password) != NULL) {
+        fail_msg("the cluster's password shows in: %s", text);
+    }
+    for (size_t i = 0; i < sizeof odd_fragments / sizeof odd_fragments[0]; i++) {
+        if (strstr(text, odd_fragments[i]) != NULL) {
+            fail_msg("'%s' of a password shows in: %s", odd_fragments[i], text);
+        }
+    }
+}
+
+/* The value of a parameter of base_uri, percent-decoded. */
+static void base_param(const char *name, char *out, size_t cap) {
+    char key[32];
+    snprintf(key, sizeof key, "%s=", name);
+    const char *v = strstr(base_uri, key);
+    assert_non_null(v);
+    v += strlen(key);
+    size_t n = strcspn(v, "&");
+    assert_true(n < cap);
+    assert_true(tg_uri_decode(v, n, out));
+}
+
+/* `trailguard state list --store uri`: its exit status, and stdout and
+ * stderr together in out. */
+static int state_list(const char *uri, char *out, size_t cap) {
+    char quoted[URI_MAX * 2], cmd[URI_MAX * 3];
+    size_t n = 0;
+    quoted[n++] = '\'';
+    for (const char *c = uri; *c != '\0' && n + 5 < sizeof quoted; c++) {
+        if (*c == '\'') {
+            memcpy(quoted + n, "'\\''", 4);
+            n += 4;
+        } else {
+            quoted[n++] = *c;
+        }
+    }
+    quoted[n++] = '\'';
+    quoted[n] = '\0';
+    snprintf(cmd, sizeof cmd, "'%s' state list --store %s 2>&1 </dev/null", TG_CLI_PATH, quoted);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t len = fread(out, 1, cap - 1, p);
+    out[len] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Opens uri (a new store) and reads it back with the command line. */
+static void opens_and_lists(const char *uri) {
+    tg_store *s = NULL;
+    tg_err err = {0};
+    conf_ok(tg_store_open(uri, "default", &s, &err), &err);
+    assert_string_equal(tg_store_backend_name(s), "postgresql");
+    tg_store_close(s);
+    conf_ok(tg_store_open_readonly(uri, "default", &s, &err), &err);
+    tg_store_close(s);
+    char out[4096];
+    if (state_list(uri, out, sizeof out) != 0) {
+        fail_msg("state list --store %s: %s", uri, out);
+    }
+    assert_non_null(strstr(out, "no open positions"));
+    assert_no_odd_secret(out);
+}
+
+/* Refused with a sentence, in the library and on the command line, and
+ * neither shows any part of a password. */
+static void refused_everywhere(const char *uri, const char *part) {
+    tg_store *s = NULL;
+    tg_err err = {0};
+    assert_int_not_equal(tg_store_open(uri, "default", &s, &err), TG_OK);
+    assert_no_odd_secret(err.msg);
+    assert_msg_has(&err, part);
+    char out[4096];
+    assert_int_equal(state_list(uri, out, sizeof out), 1);
+    assert_non_null(strstr(out, part));
+    assert_no_odd_secret(out);
+}
+
+/* A role whose password holds '@', '/', '?', ' ' and '\'', reached by a
+ * URI with that password unencoded in its user-info and by a conninfo
+ * string, quoted; the cluster's own password through a conninfo string. */
+static void odd_passwords_and_conninfo_connect(void **state) {
+    (void)state;
+    char host[256], port[16], uri[URI_MAX];
+    base_param("host", host, sizeof host);
+    base_param("port", port, sizeof port);
+    sql_exec(base_uri, "DROP DATABASE IF EXISTS tg_odd");
+    sql_exec(base_uri, "DROP ROLE IF EXISTS tg_odd");
+    sql_exec(base_uri, "CREATE ROLE tg_odd LOGIN PASSWORD '" ODD_SECRET_SQL "'");
+    sql_exec(base_uri, "CREATE DATABASE tg_odd OWNER tg_odd");
+
+    snprintf(uri, sizeof uri, "host='%s' port=%s dbname=trailguard user=trailguard password=%s",
+             host, port, password);
+    opens_and_lists(uri);
+    const char *host_enc = strstr(base_uri, "host=") + strlen("host="); /* percent-encoded */
+    snprintf(uri, sizeof uri, "postgresql://tg_odd:" ODD_SECRET "@/tg_odd?host=%.*s&port=%s",
+             (int)strcspn(host_enc, "&"), host_enc, port);
+    opens_and_lists(uri);
+    snprintf(uri, sizeof uri,
+             "  host = '%s' port=%s dbname=tg_odd user=tg_odd password='" ODD_SECRET_CONN "'", host,
+             port);
+    opens_and_lists(uri);
+
+    /* the wrong password, then no server on that port */
+    snprintf(uri, sizeof uri,
+             "host='%s' port=%s dbname=tg_odd user=tg_odd password='" ODD_SECRET_CONN "x'", host,
+             port);
+    refused_everywhere(uri, "authentication failed to database 'tg_odd' as 'tg_odd'");
+    snprintf(uri, sizeof uri, "postgresql://tg_odd:" ODD_SECRET "x@127.0.0.1:1/tg_odd");
+    refused_everywhere(uri, "cannot connect to database 'tg_odd' as 'tg_odd'");
+    snprintf(uri, sizeof uri,
+             "host=127.0.0.1 port=1 dbname=tg_odd user=tg_odd password='" ODD_SECRET_CONN "'");
+    refused_everywhere(uri, "cannot connect to database 'tg_odd' as 'tg_odd'");
+    snprintf(uri, sizeof uri, "host='%s' port=1 dbname=tg_odd password='" ODD_SECRET_CONN "'",
+             host);
+    refused_everywhere(uri, "cannot connect to database 'tg_odd'");
+    sql_exec(base_uri, "DROP DATABASE tg_odd");
+    sql_exec(base_uri, "DROP ROLE tg_odd");
 }
 
 static void newer_schema_is_refused(void **state) {
@@ -730,6 +862,7 @@ int main(void) {
         cmocka_unit_test_teardown(server_crash_and_return, server_back),
         cmocka_unit_test_teardown(writer_survives_server_outage, server_back),
         cmocka_unit_test(passwords_stay_out_of_messages),
+        cmocka_unit_test(odd_passwords_and_conninfo_connect),
         cmocka_unit_test(newer_schema_is_refused),
         cmocka_unit_test(readonly_open_writes_nothing),
         cmocka_unit_test(migrates_from_version_1),

@@ -4,7 +4,8 @@
  *
  * One interface, two backends with the same logical schema:
  *   - SQLite (embedded default): a file path, or "sqlite:PATH";
- *   - PostgreSQL: a "postgresql://" or "postgres://" URI (libpq).
+ *   - PostgreSQL: a "postgresql://" or "postgres://" URI, or a libpq
+ *     key/value conninfo string ("host=... dbname=... user=...").
  *
  * Writes are batched: tg_store_begin(), any number of tg_store_put() and
  * tg_store_append(), then tg_store_commit() makes them durable together
@@ -133,6 +134,17 @@ tg_store_stats tg_store_get_stats(const tg_store *store);
  * text from a store that reaches a terminal or a JSON line goes through
  * here. */
 size_t tg_store_escape(const char *text, char *out, size_t cap);
+
+/* uri with every password masked, for a message: the whole user-info of a
+ * URI ("user:secret@host" becomes "***@host"; the last '@' before the query ends it, as
+ * a password may hold '@', '/' and '?'), every password or sslpassword
+ * query parameter in any case or percent-encoding ("?PASSWORD=***",
+ * "?pass%77ord=***"), and in a conninfo string every password value, quoted
+ * or not ("password=***"). Text after a password up to the next libpq
+ * keyword is masked too: it may be the password's. A path comes through
+ * unchanged. Writes at most cap − 1 bytes and a NUL into buf; returns the
+ * length written. Every store URI that reaches a message goes through here. */
+size_t tg_store_uri_mask(const char *uri, char *buf, size_t cap);
 
 /* Columns of the trailing_stop table (what tg_store_row_fields reports). */
 int tg_store_column_count(void);

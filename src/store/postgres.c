@@ -11,8 +11,10 @@
 
 #include "store/backend.h"
 #include "store/sql.h"
+#include "store/uri.h"
 
 #define URI_SHOWN_MAX          512 /* bytes of the password-free URI kept for messages */
+#define SECRETS_MAX            4 /* passwords one target can carry: user-info, password, sslpassword */
 #define COLS_MAX               64  /* columns of trailing_stop this file can bind */
 #define INT_TEXT_MAX           24  /* bytes of an int64 in decimal, NUL included */
 #define PAGE_ROWS_MAX          256 /* rows one read round trip brings back */
@@ -43,13 +45,14 @@ static const char *const stmt_names[ST_COUNT] = {
 };
 
 typedef struct pg_impl {
-    PGconn *conn;              /* the connection; PQreset keeps its parameters */
-    bool readonly;             /* opened by tg_store_open_readonly: read statements only */
-    bool prepared;             /* statements exist on this connection */
-    bool broken;               /* a statement failed as a lost connection does */
-    bool in_txn;               /* between a successful BEGIN and COMMIT/ROLLBACK */
-    char shown[URI_SHOWN_MAX]; /* the URI with its password replaced by *** */
-    char *password;            /* the decoded password, scrubbed from messages; NULL if none */
+    PGconn *conn;               /* the connection; PQreset keeps its parameters */
+    bool readonly;              /* opened by tg_store_open_readonly: read statements only */
+    bool prepared;              /* statements exist on this connection */
+    bool broken;                /* a statement failed as a lost connection does */
+    bool in_txn;                /* between a successful BEGIN and COMMIT/ROLLBACK */
+    char shown[URI_SHOWN_MAX];  /* the URI masked by tg_store_uri_mask */
+    char *secrets[SECRETS_MAX]; /* decoded passwords, scrubbed from every message */
+    uint32_t n_secrets;         /* entries in secrets */
 } pg_impl;
 
 /* Lowers a libpq message to one line: no newlines, tabs or runs of spaces. */
@@ -102,107 +105,102 @@ static tg_status pg_err(const pg_impl *p, tg_err *err, tg_status st, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    scrub(msg, sizeof msg, p != NULL ? p->password : NULL);
+    for (uint32_t i = 0; p != NULL && i < p->n_secrets; i++) {
+        scrub(msg, sizeof msg, p->secrets[i]);
+    }
     flatten(msg);
     return tg_err_set(err, st, "%s", msg);
 }
 
-/* Appends n bytes of s to out (capacity cap, length *len), cutting at cap. */
-static void emit(char *out, size_t cap, size_t *len, const char *s, size_t n) {
-    size_t room = cap - 1 - *len;
-    n = n < room ? n : room;
-    memcpy(out + *len, s, n);
-    *len += n;
-    out[*len] = '\0';
-}
-
-static int hex_digit(char c) {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* A query key that carries a secret, compared after percent-decoding as
- * libpq does ("pass%77ord" is "password" to libpq). */
-static bool secret_key(const char *key, size_t n) {
-    char dec[32];
-    size_t d = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (d + 1 >= sizeof dec) {
-            return false; /* longer than any secret's name */
-        }
-        int hi = i + 2 < n && key[i] == '%' ? hex_digit(key[i + 1]) : -1;
-        int lo = hi >= 0 ? hex_digit(key[i + 2]) : -1;
-        if (lo >= 0) {
-            dec[d++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            dec[d++] = key[i];
-        }
+/* Keeps a copy of a password so that it can be scrubbed from messages. */
+static tg_status keep_secret(pg_impl *p, const char *secret, tg_err *err) {
+    if (secret == NULL || secret[0] == '\0' || p->n_secrets == SECRETS_MAX) {
+        return TG_OK;
     }
-    dec[d] = '\0';
-    return strcmp(dec, "password") == 0 || strcmp(dec, "sslpassword") == 0;
+    size_t n = strlen(secret) + 1;
+    char *copy = malloc(n);
+    if (copy == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
+    }
+    memcpy(copy, secret, n);
+    p->secrets[p->n_secrets++] = copy;
+    return TG_OK;
 }
 
-/* Copies uri into out with its passwords (user:PASSWORD@, password=,
- * sslpassword=) replaced by ***. The user-info rule follows libpq: the first
- * '@' before any '/' ends it. */
-static void redact_uri(const char *uri, char *out, size_t cap) {
-    size_t len = 0;
-    out[0] = '\0';
-    const char *sep = strstr(uri, "://");
-    const char *p = sep != NULL ? sep + 3 : uri;
-    emit(out, cap, &len, uri, (size_t)(p - uri));
-    size_t head = strcspn(p, "@/");
-    if (p[head] == '@') {
-        size_t user = strcspn(p, ":@");
-        emit(out, cap, &len, p, user);
-        emit(out, cap, &len, p[user] == ':' ? ":***@" : "@", p[user] == ':' ? 5 : 1);
-        p += head + 1;
-    }
-    size_t path = strcspn(p, "?");
-    emit(out, cap, &len, p, path);
-    p += path;
-    while (*p != '\0') { /* '?' first, then '&' between parameters */
-        emit(out, cap, &len, p, 1);
-        p++;
-        size_t param = strcspn(p, "&");
-        size_t key = strcspn(p, "=&");
-        bool hide = p[key] == '=' && secret_key(p, key);
-        emit(out, cap, &len, p, hide ? key + 1 : param);
-        if (hide) {
-            emit(out, cap, &len, "***", 3);
-        }
-        p += param;
-    }
-}
-
-/* Keeps the decoded password so that it can be scrubbed from messages. */
-static tg_status read_password(pg_impl *p, const char *uri, tg_err *err) {
+/* Checks the syntax of what goes to libpq and keeps every password it
+ * carries. libpq's reason for a refusal may quote any part of the string,
+ * so it is shown only when nothing in it was masked. */
+static tg_status read_secrets(pg_impl *p, const char *target, const char *conninfo, tg_err *err) {
     char *why = NULL;
-    PQconninfoOption *opts = PQconninfoParse(uri, &why);
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
     if (opts == NULL) {
-        bool secret = strstr(p->shown, "***") != NULL; /* libpq's reason may quote it */
-        tg_status st = pg_err(p, err, TG_E_INVALID, "postgresql: cannot parse the URI %s: %s",
-                              p->shown, why != NULL && !secret ? why : "check its syntax");
+        bool masked = strcmp(p->shown, target) != 0;
+        tg_status st = pg_err(p, err, TG_E_INVALID, "postgresql: cannot parse the %s %s: %s",
+                              tg_uri_is_conninfo(target) ? "conninfo string" : "URI", p->shown,
+                              why != NULL && !masked ? why : "check its syntax");
         PQfreemem(why);
         return st;
     }
     tg_status st = TG_OK;
-    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0') {
-            size_t n = strlen(o->val) + 1;
-            p->password = malloc(n);
-            if (p->password == NULL) {
-                st = tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
-                break;
-            }
-            memcpy(p->password, o->val, n);
+    for (PQconninfoOption *o = opts; st == TG_OK && o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0) {
+            st = keep_secret(p, o->val, err);
         }
     }
     PQconninfoFree(opts);
     return st;
+}
+
+/* A URI's user-info, split off as libpq cannot read it when the password
+ * holds '@', '/' or '?' unencoded (it would take parts of the password for
+ * the host, port or database and echo them): user and password decoded,
+ * rest the URI without its user-info. All three point into buf, which the
+ * caller scrubs and frees. False when there is no user-info. */
+typedef struct uri_parts {
+    char *buf;      /* one allocation for the three below */
+    char *user;     /* decoded user name, NULL when empty */
+    char *password; /* decoded password, NULL when absent */
+    char *rest;     /* scheme://host.../db?query */
+} uri_parts;
+
+static tg_status split_userinfo(const char *uri, uri_parts *parts, tg_err *err) {
+    size_t begin = 0, end = 0;
+    memset(parts, 0, sizeof *parts);
+    if (!tg_uri_userinfo(uri, &begin, &end)) {
+        return TG_OK;
+    }
+    size_t len = strlen(uri);
+    parts->buf = malloc(3 * (len + 1));
+    if (parts->buf == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
+    }
+    const char *colon = memchr(uri + begin, ':', end - begin);
+    size_t user_len = (size_t)((colon != NULL ? colon : uri + end) - (uri + begin));
+    char *user = parts->buf;
+    char *password = user + len + 1;
+    char *rest = password + len + 1;
+    bool ok = tg_uri_decode(uri + begin, user_len, user);
+    if (ok && colon != NULL) {
+        ok = tg_uri_decode(colon + 1, (size_t)(uri + end - colon - 1), password);
+        parts->password = password;
+    }
+    if (!ok) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "postgresql: the user or password of the URI decodes to a NUL byte");
+    }
+    parts->user = user[0] != '\0' ? user : NULL;
+    memcpy(rest, uri, begin);
+    memcpy(rest + begin, uri + end + 1, len - end);
+    parts->rest = rest;
+    assert(strlen(rest) == len - (end + 1 - begin));
+    return TG_OK;
+}
+
+static void free_parts(uri_parts *parts, size_t len) {
+    if (parts->buf != NULL) {
+        memset(parts->buf, 0, 3 * (len + 1));
+        free(parts->buf);
+    }
 }
 
 /* The status a SQLSTATE maps to: the server's trouble is "unavailable"
@@ -512,20 +510,26 @@ static void pg_close(void *impl) {
         return;
     }
     PQfinish(p->conn); /* an open transaction ends with the session: rolled back */
-    if (p->password != NULL) {
-        memset(p->password, 0, strlen(p->password));
-        free(p->password);
+    for (uint32_t i = 0; i < p->n_secrets; i++) {
+        memset(p->secrets[i], 0, strlen(p->secrets[i]));
+        free(p->secrets[i]);
     }
     free(p);
 }
 
-/* Connects p to target with trailguard's defaults. */
+/* Connects p to target with trailguard's defaults. A URI's user and
+ * password go to libpq as parameters of their own, never inside the URI. */
 static tg_status pg_connect(pg_impl *p, const char *target, tg_err *err) {
-    redact_uri(target, p->shown, sizeof p->shown);
-    tg_status st = read_password(p, target, err);
+    tg_store_uri_mask(target, p->shown, sizeof p->shown);
+    uri_parts parts;
+    tg_status st = split_userinfo(target, &parts, err);
+    const char *conninfo = parts.rest != NULL ? parts.rest : target;
+    st = st != TG_OK ? st : keep_secret(p, parts.password, err);
+    st = st != TG_OK ? st : read_secrets(p, target, conninfo, err);
     if (st == TG_OK) {
-        /* Defaults first: whatever the URI says comes after and wins. Every
-         * wait is bounded, also on a peer that vanished without a word. */
+        /* Defaults first, then the user-info, then the URI's own parameters:
+         * the later wins, as libpq reads a URI. Every wait is bounded, also
+         * on a peer that vanished without a word. */
         const char *keys[] = {"connect_timeout",
                               "application_name",
                               "keepalives",
@@ -533,9 +537,23 @@ static tg_status pg_connect(pg_impl *p, const char *target, tg_err *err) {
                               "keepalives_interval",
                               "keepalives_count",
                               "tcp_user_timeout",
-                              "dbname",
+                              NULL,
+                              NULL,
+                              NULL,
                               NULL};
-        const char *vals[] = {"10", "trailguard", "1", "30", "10", "3", "60000", target, NULL};
+        const char *vals[11] = {"10", "trailguard", "1", "30", "10", "3", "60000"};
+        size_t n = 7;
+        if (parts.user != NULL) {
+            keys[n] = "user";
+            vals[n++] = parts.user;
+        }
+        if (parts.password != NULL) {
+            keys[n] = "password";
+            vals[n++] = parts.password;
+        }
+        keys[n] = "dbname";
+        vals[n++] = conninfo;
+        assert(n < sizeof keys / sizeof keys[0] && keys[n] == NULL);
         p->conn = PQconnectdbParams(keys, vals, 1);
         if (p->conn == NULL) {
             st = tg_err_set(err, TG_E_NOMEM, "postgresql: out of memory");
@@ -544,6 +562,7 @@ static tg_status pg_connect(pg_impl *p, const char *target, tg_err *err) {
             st = PQstatus(p->conn) == CONNECTION_OK ? TG_OK : connect_failed(p, err);
         }
     }
+    free_parts(&parts, strlen(target));
     return st;
 }
 

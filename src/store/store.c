@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "store/uri.h"
 
 #define BATCH_PUTS_FIRST 1024     /* rows a batch has room for before it grows */
 #define BATCH_PUTS_MAX   10000000 /* rows one commit may carry (tg_writer's rows_max) */
+#define URI_SHOWN_MAX    256      /* bytes of a masked URI in a message */
 
 /* A row put in the open batch and the version the store gave it. */
 typedef struct put_slot {
@@ -45,10 +47,12 @@ static bool starts_with(const char *s, const char *prefix) {
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* The backend for a URI and the target string it is given. */
+/* The backend for a URI and the target string it is given. A conninfo
+ * string is PostgreSQL's, never a SQLite file name ("sqlite:" forces one). */
 static tg_status pick_backend(const char *uri, const tg_store_backend **be, const char **target,
                               tg_err *err) {
-    if (starts_with(uri, "postgresql://") || starts_with(uri, "postgres://")) {
+    if (starts_with(uri, "postgresql://") || starts_with(uri, "postgres://") ||
+        tg_uri_is_conninfo(uri)) {
 #ifdef TG_HAVE_POSTGRES
         *be = &tg_store_postgres;
         *target = uri;
@@ -65,10 +69,13 @@ static tg_status pick_backend(const char *uri, const tg_store_backend **be, cons
         return tg_err_set(err, TG_E_INVALID, "store: empty SQLite path");
     }
     if (strstr(uri, "://") != NULL) {
+        char shown[URI_SHOWN_MAX];
+        tg_store_uri_mask(uri, shown, sizeof shown);
+        const char *sep = strstr(shown, "://");
         return tg_err_set(err, TG_E_INVALID,
-                          "store: unknown URI scheme in '%.*s'; use a file path, sqlite:PATH or "
-                          "postgresql://...",
-                          (int)(strstr(uri, "://") - uri), uri);
+                          "store: unknown URI scheme in '%.*s'; use a file path, sqlite:PATH, "
+                          "postgresql://... or a conninfo string (host=... dbname=...)",
+                          sep != NULL ? (int)(sep - shown) : (int)strlen(shown), shown);
     }
     *be = &tg_store_sqlite;
     *target = uri;
