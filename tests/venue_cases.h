@@ -316,6 +316,35 @@ static void mark_stream_reconnects_and_resubscribes(void **state) {
     assert_true(tg_venue_get_stats(e->v).ws_connects >= 2);
 }
 
+/* tg_venue_streams_renew (the daemon's 23 h renewal): both streams close and
+ * come back by themselves, subscribed to everything they had. */
+static void streams_renew_reconnects_both(void **state) {
+    vt_env *e = *state;
+    tg_err err;
+    vt_mark(e, VT_SYM, "60000");
+    assert_int_equal(tg_venue_mark_subscribe(e->v, VT_SYM, &err), TG_OK);
+    assert_int_equal(tg_venue_account_start(e->v, &err), TG_OK);
+    int market_up[2] = {TG_VEV_CONNECTED, TG_VSTREAM_MARKET};
+    int account_up[2] = {TG_VEV_CONNECTED, TG_VSTREAM_ACCOUNT};
+    assert_true(vt_await(e, 0, is_kind, market_up, 5000) >= 0);
+    assert_true(vt_await(e, 0, is_kind, account_up, 5000) >= 0);
+    assert_true(vt_mark_seen(e, VT_SYM, "60001"));
+    uint64_t connects = tg_venue_get_stats(e->v).ws_connects;
+    size_t from = e->events_count;
+    tg_venue_streams_renew(e->v);
+    int market_down[2] = {TG_VEV_DISCONNECTED, TG_VSTREAM_MARKET};
+    int account_down[2] = {TG_VEV_DISCONNECTED, TG_VSTREAM_ACCOUNT};
+    long at_market = vt_await(e, from, is_kind, market_down, 5000);
+    long at_account = vt_await(e, from, is_kind, account_down, 5000);
+    if (at_market < 0 || at_account < 0) {
+        fail_msg("renewed: market down at %ld, account down at %ld", at_market, at_account);
+    }
+    assert_true(vt_await(e, (size_t)at_market, is_kind, market_up, 5000) >= 0);
+    assert_true(vt_await(e, (size_t)at_account, is_kind, account_up, 5000) >= 0);
+    assert_true(vt_mark_seen(e, VT_SYM, "60002"));
+    assert_true(tg_venue_get_stats(e->v).ws_connects >= connects + 2);
+}
+
 static bool is_stop_at(const tg_venue_event *ev, const void *arg) {
     const char *const *want = arg; /* {price, state} */
     tg_dec price;
@@ -543,6 +572,7 @@ static int vt_probe(void) {
         cmocka_unit_test_setup_teardown(mark_stream_reconnects_and_resubscribes, vt_setup,         \
                                         vt_teardown),                                              \
         cmocka_unit_test_setup_teardown(account_stream, vt_setup, vt_teardown),                    \
+        cmocka_unit_test_setup_teardown(streams_renew_reconnects_both, vt_setup, vt_teardown),     \
         cmocka_unit_test_setup_teardown(listings_in_flight_keep_their_arrays, vt_setup,            \
                                         vt_teardown),                                              \
         cmocka_unit_test_setup_teardown(close_position_at_market, vt_setup, vt_teardown),          \

@@ -332,6 +332,10 @@ void tg_venue_on_event(tg_venue *v, tg_venue_event_fn fn, void *ctx);
  * re-subscribes everything after a reconnect. */
 tg_status tg_venue_mark_subscribe(tg_venue *v, const char *symbol, tg_err *err);
 tg_status tg_venue_mark_unsubscribe(tg_venue *v, const char *symbol, tg_err *err);
+/* Closes and reopens both streams (each re-subscribes and emits
+ * DISCONNECTED then CONNECTED), as the daemon does every 23 h before the
+ * exchanges' own 24 h cut-off. */
+void tg_venue_streams_renew(tg_venue *v);
 /* Starts the account stream (Binance: listenKey + keep-alive; Bybit: auth). */
 tg_status tg_venue_account_start(tg_venue *v, tg_err *err);
 

@@ -375,6 +375,15 @@ static void on_reconcile_timer(uv_timer_t *t) {
             continue;
         }
         check_stale(a);
+        if (a->last_connect_ms > 0 && now - a->last_connect_ms >= GUARD_RECONNECT_FORCE_MS) {
+            a->last_connect_ms = now; /* the CONNECTED events set it again */
+            tg_logline l;
+            tg_log_begin(&l, g->log, TG_LOG_INFO, "streams_renewed");
+            tg_log_str(&l, "account", a->name);
+            tg_log_str(&l, "why", "a stream is renewed every 23 h, before the exchange cuts it");
+            tg_log_end(&l);
+            tg_venue_streams_renew(a->venue);
+        }
         tg_guard_settings s = guard_settings(a, NULL);
         if (now - a->last_reconcile_ms >= s.reconcile_interval_ms) {
             guard_reconcile(a, "interval");

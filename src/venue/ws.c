@@ -32,6 +32,7 @@ struct tg_ws {
     struct lws *wsi;                                   /* connection; NULL when down */
     bool connected;                                    /* handshake done */
     bool closing;                                      /* being torn down */
+    bool renew;                                        /* close at the next writeable */
     uv_timer_t retry;                                  /* reconnect, and the listenKey keep-alive */
     uv_timer_t ping;                                   /* Bybit heartbeat */
     int handles_open;                                  /* uv handles not yet closed */
@@ -221,6 +222,7 @@ static void ws_connect(tg_ws *ws) {
     ws->rx_len = 0;
     ws->rx_overflow = false;
     ws->tx_count = 0;
+    ws->renew = false;
     ws->attempts++;
     v->stats.ws_connects++;
     if (lws_client_connect_via_info(&ci) == NULL) {
@@ -427,6 +429,10 @@ static void on_down(tg_ws *ws) {
 }
 
 static int on_writeable(tg_ws *ws, struct lws *wsi) {
+    if (ws->renew) {
+        ws->renew = false;
+        return -1; /* closed here; on_down reconnects */
+    }
     if (ws->tx_count == 0) {
         return 0;
     }
@@ -557,6 +563,18 @@ tg_status tg_venue_mark_unsubscribe(tg_venue *v, const char *symbol, tg_err *err
     }
     memcpy(ws->symbols[i], ws->symbols[--ws->symbols_count], TG_SYMBOL_MAX);
     return TG_OK;
+}
+
+void tg_venue_streams_renew(tg_venue *v) {
+    assert(v != NULL);
+    tg_ws *streams[2] = {v->ws_market, v->ws_account};
+    for (size_t i = 0; i < 2; i++) {
+        if (streams[i] != NULL && streams[i]->wsi != NULL && !streams[i]->closing) {
+            /* closed from its next writeable callback; on_down reconnects */
+            streams[i]->renew = true;
+            lws_callback_on_writable(streams[i]->wsi);
+        }
+    }
 }
 
 tg_status tg_venue_account_start(tg_venue *v, tg_err *err) {
