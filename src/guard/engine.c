@@ -819,9 +819,10 @@ void guard_on_event(void *ctx, const tg_venue_event *ev) {
         break;
     case TG_VEV_CONNECTED:
         a->last_connect_ms = (int64_t)uv_now(a->g->loop);
-        if (a->phase == PHASE_LIVE) {
-            guard_reconcile(a, ev->stream == TG_VSTREAM_ACCOUNT ? "account stream connected"
-                                                                : "market stream connected");
+        if (a->phase == PHASE_LIVE && a->reconcile_due_ms == 0) {
+            /* events may have been missed while it was down; both streams
+             * coming up together are settled by one pass */
+            a->reconcile_due_ms = a->last_connect_ms + GUARD_RECONNECT_SETTLE_MS;
         }
         break;
     case TG_VEV_DISCONNECTED:

@@ -348,8 +348,13 @@ static void on_turn(uv_check_t *h) {
             continue;
         }
         flush_account(a);
-        if (!g->draining) {
-            guard_dispatch(a);
+        if (g->draining) {
+            continue;
+        }
+        guard_dispatch(a);
+        if (a->reconcile_due_ms != 0 && (int64_t)uv_now(g->loop) >= a->reconcile_due_ms) {
+            a->reconcile_due_ms = 0;
+            guard_reconcile(a, "stream connected");
         }
     }
 }

@@ -25,12 +25,13 @@
 #include "trailguard/venue.h"
 #include "trailguard/writer.h"
 
-#define GUARD_ENTRIES_MAX        16384 /* journal entries queued per account while the store is down */
-#define GUARD_RETRY_MS           1000 /* a request that failed in transit is sent again after */
-#define GUARD_DISPATCH_MS        50   /* dispatch re-runs this often while work waits for budget */
-#define GUARD_RECONNECT_FORCE_MS (23LL * 3600 * 1000) /* streams are renewed this often */
-#define GUARD_LAST_ACTION_MAX    64                   /* bytes of a position's last action */
-#define GUARD_ISSUES_MAX         16                   /* health reasons kept */
+#define GUARD_ENTRIES_MAX         16384 /* journal entries queued per account while the store is down */
+#define GUARD_RETRY_MS            1000 /* a request that failed in transit is sent again after */
+#define GUARD_DISPATCH_MS         50   /* dispatch re-runs this often while work waits for budget */
+#define GUARD_RECONNECT_FORCE_MS  (23LL * 3600 * 1000) /* streams are renewed this often */
+#define GUARD_RECONNECT_SETTLE_MS 250 /* a reconcile follows a stream (re)connect after */
+#define GUARD_LAST_ACTION_MAX     64  /* bytes of a position's last action */
+#define GUARD_ISSUES_MAX          16  /* health reasons kept */
 
 typedef enum guard_phase {
     PHASE_INIT,   /* nothing asked yet */
@@ -138,6 +139,7 @@ typedef struct guard_account {
     uint64_t budget_ms;          /* last refill (uv_now) */
     int64_t last_reconcile_ms;   /* uv_now of the last finished pass */
     int64_t last_connect_ms;     /* uv_now of the last stream (re)connect */
+    int64_t reconcile_due_ms;    /* uv_now when a reconnect's reconcile runs; 0 none */
     uint32_t restored;           /* rows restored at startup */
     uint32_t inflight;           /* requests out */
     tg_err last_error;           /* last failure worth reporting */

@@ -104,7 +104,11 @@ static int64_t pace_delay_us(tg_venue *v, const tg_vop *op) {
             v->weight_used = 0;
             v->orders_used = 0;
         }
-        uint64_t wmax = (uint64_t)v->cfg.weight_limit_per_min * TG_VENUE_PACE_PCT / 100;
+        /* Reads keep a headroom of the weight budget for orders: a protective
+         * stop never waits behind listings (only the exchange's own limit
+         * holds it back). */
+        uint64_t wpct = op->req.order ? 100 : TG_VENUE_PACE_PCT;
+        uint64_t wmax = (uint64_t)v->cfg.weight_limit_per_min * wpct / 100;
         uint64_t omax = (uint64_t)v->cfg.order_limit_per_min * TG_VENUE_PACE_PCT / 100;
         if ((uint64_t)v->weight_used + op->req.weight > wmax ||
             (op->req.order && (uint64_t)v->orders_used + 1 > omax)) {
