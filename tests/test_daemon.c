@@ -32,14 +32,14 @@
 #define DAEMON_ARGS_MAX 8
 
 typedef struct env {
-    tu_sim sim;                   /* the emulator */
-    char dir[512];                /* this test's files */
-    char db[TU_PATH_MAX];         /* SQLite store */
-    char ini[TU_PATH_MAX];        /* the config */
-    char log[TU_PATH_MAX];        /* --log-file */
-    char err[TU_PATH_MAX];        /* the daemon's stderr */
-    uint16_t http_port;           /* the daemon's HTTP port */
-    pid_t daemon;                 /* the running daemon, 0 if none */
+    tu_sim sim;            /* the emulator */
+    char dir[512];         /* this test's files */
+    char db[TU_PATH_MAX];  /* SQLite store */
+    char ini[TU_PATH_MAX]; /* the config */
+    char log[TU_PATH_MAX]; /* --log-file */
+    char err[TU_PATH_MAX]; /* the daemon's stderr */
+    uint16_t http_port;    /* the daemon's HTTP port */
+    pid_t daemon;          /* the running daemon, 0 if none */
 } env;
 
 static env E;
@@ -262,13 +262,13 @@ static int teardown(void **state) {
 /* ---- the exchange's view --------------------------------------------- */
 
 typedef struct prot {
-    int stops;             /* open stops */
-    char trigger[32];      /* the first one's trigger */
-    char id[64];           /* its order id */
-    char type[32];         /* its type */
-    bool open;             /* the position is open */
-    int windows;           /* unprotected windows so far */
-    int64_t longest_ms;    /* the longest of them */
+    int stops;          /* open stops */
+    char trigger[32];   /* the first one's trigger */
+    char id[64];        /* its order id */
+    char type[32];      /* its type */
+    bool open;          /* the position is open */
+    int windows;        /* unprotected windows so far */
+    int64_t longest_ms; /* the longest of them */
 } prot;
 
 static prot protection(const char *account, const char *symbol) {
@@ -538,6 +538,93 @@ static void restart_mid_trail_restores(void **state) {
     assert_int_equal(protection(BY_ACCOUNT, "ETHUSDT").windows, 1);
 }
 
+/* While it is down: a stop cancelled by hand, a stop that fired, a new
+ * position. The restart puts back the trailed stop (not the initial one),
+ * closes the row of the position that is gone and protects the new one. */
+static void restart_catches_up_with_the_exchange(void **state) {
+    (void)state;
+    open_two_and_start();
+    trail_both();
+    assert_int_equal(stop_daemon(SIGKILL, 2000), 128 + SIGKILL);
+    prot bn = protection(BN_ACCOUNT, "BTCUSDT");
+    char params[256];
+    snprintf(params, sizeof params, "symbol=BTCUSDT&algoId=%s", bn.id);
+    tu_resp r = tu_bn_full(&E.sim, "DELETE", "/fapi/v1/algoOrder", params, false, BN_KEY, BN_SECRET,
+                           tu_now_ms());
+    assert_int_equal(r.status, 200);
+    tu_resp_free(&r);
+    mark("ETHUSDT", "2920"); /* through the short's stop at 2914.5 */
+    assert_false(protection(BY_ACCOUNT, "ETHUSDT").open);
+    open_pos(BY_ACCOUNT, "SOLUSDT", "long", "10", "150");
+
+    start_daemon();
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 51740);
+    wait_stop(BY_ACCOUNT, "SOLUSDT", 147);
+    wait_unlisted(BY_ETH);
+    assert_int_equal(protection(BY_ACCOUNT, "ETHUSDT").stops, 0);
+    assert_true(listed("e2e-by:SOLUSDT:long"));
+    tu_sleep_ms(RECONCILE_MS + 500);
+    assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 1);
+    assert_int_equal(protection(BY_ACCOUNT, "SOLUSDT").stops, 1);
+    assert_int_equal(stop_daemon(SIGTERM, 5000), 0);
+    tg_store *s = NULL;
+    tg_err err = {0};
+    tg_store_row row;
+    assert_int_equal(tg_store_open(E.db, BY_ACCOUNT, &s, &err), TG_OK);
+    assert_int_equal(tg_store_get(s, "ETHUSDT:short", &row, &err), TG_OK);
+    assert_int_equal(row.stop.state, TG_STATE_CLOSED);
+    tg_store_close(s);
+}
+
+/* A position closed by hand while the daemon runs leaves no stop behind
+ * and no row open. */
+static void position_closed_by_hand(void **state) {
+    (void)state;
+    open_two_and_start();
+    sim_ok("DELETE", "/sim/position?account=" BN_ACCOUNT "&symbol=BTCUSDT", NULL);
+    sim_ok("DELETE", "/sim/position?account=" BY_ACCOUNT "&symbol=ETHUSDT", NULL);
+    wait_unlisted(BN_BTC);
+    wait_unlisted(BY_ETH);
+    tu_sleep_ms(RECONCILE_MS + 500);
+    assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 0);
+    assert_int_equal(protection(BY_ACCOUNT, "ETHUSDT").stops, 0);
+    /* and a new position on the same symbol is a new life */
+    open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.020", "50000");
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
+    cJSON *p = daemon_position(BN_BTC);
+    assert_non_null(p);
+    assert_string_equal(tu_jstr(p, "state"), "inactive");
+    cJSON_Delete(p);
+}
+
+/* SIGHUP: a new callback in the file applies to open positions. */
+static void sighup_reloads_parameters(void **state) {
+    (void)state;
+    open_two_and_start();
+    char *ini = tu_read(E.ini, NULL);
+    char *at = strstr(ini, "callback_percent = 0.5");
+    assert_non_null(at);
+    memcpy(at, "callback_percent = 1.0", 22);
+    write_mode(E.ini, ini, 0644);
+    free(ini);
+    kill(E.daemon, SIGHUP);
+    int64_t until = mono_ms() + WAIT_MS;
+    for (;;) {
+        char *log = tu_read(E.log, NULL);
+        bool done = strstr(log, "param_changed") != NULL;
+        free(log);
+        if (done) {
+            break;
+        }
+        assert_true(mono_ms() < until);
+        tu_sleep_ms(POLL_MS);
+    }
+    mark("BTCUSDT", "52000");
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 51480);
+    mark("ETHUSDT", "2900");
+    wait_stop(BY_ACCOUNT, "ETHUSDT", 2929);
+}
+
 /* ---- 4. a stop deleted by hand --------------------------------------- */
 
 static void deleted_stop_is_recreated(void **state) {
@@ -550,8 +637,8 @@ static void deleted_stop_is_recreated(void **state) {
     char params[256];
     snprintf(params, sizeof params, "symbol=BTCUSDT&algoId=%s", bn.id);
     int64_t t0 = mono_ms();
-    tu_resp r = tu_bn_full(&E.sim, "DELETE", "/fapi/v1/algoOrder", params, false, BN_KEY,
-                           BN_SECRET, tu_now_ms());
+    tu_resp r = tu_bn_full(&E.sim, "DELETE", "/fapi/v1/algoOrder", params, false, BN_KEY, BN_SECRET,
+                           tu_now_ms());
     assert_int_equal(r.status, 200);
     tu_resp_free(&r);
     assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 0);
@@ -569,8 +656,8 @@ static void deleted_stop_is_recreated(void **state) {
     assert_int_equal(protection(BY_ACCOUNT, "ETHUSDT").stops, 0);
     wait_stop(BY_ACCOUNT, "ETHUSDT", 3060);
     int64_t by_ms = mono_ms() - t0;
-    printf("  re-created after a manual cancel: binance %lld ms, bybit %lld ms\n",
-           (long long)bn_ms, (long long)by_ms);
+    printf("  re-created after a manual cancel: binance %lld ms, bybit %lld ms\n", (long long)bn_ms,
+           (long long)by_ms);
     assert_true(bn_ms <= RECONCILE_MS + 1000);
     assert_true(by_ms <= RECONCILE_MS + 1000);
 }
@@ -752,6 +839,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(stops_trail_and_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(late_position_is_protected_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_mid_trail_restores, setup, teardown),
+        cmocka_unit_test_setup_teardown(restart_catches_up_with_the_exchange, setup, teardown),
+        cmocka_unit_test_setup_teardown(position_closed_by_hand, setup, teardown),
+        cmocka_unit_test_setup_teardown(sighup_reloads_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(deleted_stop_is_recreated, setup, teardown),
         cmocka_unit_test_setup_teardown(api_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(api_writes_need_the_token, setup_token, teardown),
