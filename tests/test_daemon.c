@@ -40,6 +40,7 @@ typedef struct env {
     char err[TU_PATH_MAX]; /* the daemon's stderr */
     uint16_t http_port;    /* the daemon's HTTP port */
     pid_t daemon;          /* the running daemon, 0 if none */
+    int stale_s;           /* stale_seconds in the config */
 } env;
 
 static env E;
@@ -98,12 +99,12 @@ static void write_config(const char *path, uint16_t http_port, bool with_token) 
              "api_key_file = %s\napi_secret_file = %s\n\n"
              "[defaults]\nactivation_percent = 1\ncallback_percent = 0.5\n"
              "initial_stop_percent = 2\nmin_update_interval_seconds = 0\n"
-             "reconcile_interval_seconds = %d\nstale_seconds = 30\n\n"
+             "reconcile_interval_seconds = %d\nstale_seconds = %d\n\n"
              "[http]\nlisten = 127.0.0.1:%u\n%s\n"
              "[log]\nlevel = debug\n",
              E.db, (unsigned)E.sim.port.binance, (unsigned)E.sim.port.binance, bk, bs,
              (unsigned)E.sim.port.bybit, (unsigned)E.sim.port.bybit, yk, ys, RECONCILE_MS / 1000,
-             (unsigned)http_port, token_line);
+             E.stale_s, (unsigned)http_port, token_line);
     write_mode(path, ini, 0644);
 }
 
@@ -188,8 +189,9 @@ static void rm_rf(const char *dir) {
     assert_int_equal(system(cmd), 0);
 }
 
-static int setup_with(bool with_token) {
+static int setup_with(bool with_token, int stale_s) {
     memset(&E, 0, sizeof E);
+    E.stale_s = stale_s;
     char name[64];
     snprintf(name, sizeof name, "%d", (int)getpid());
     snprintf(E.dir, sizeof E.dir, "%s/%s-%s", TG_TEST_TMPDIR, PREFIX, name);
@@ -221,12 +223,17 @@ static int setup_with(bool with_token) {
 
 static int setup(void **state) {
     (void)state;
-    return setup_with(false);
+    return setup_with(false, 30);
+}
+
+static int setup_stale(void **state) {
+    (void)state;
+    return setup_with(false, 1);
 }
 
 static int setup_token(void **state) {
     (void)state;
-    return setup_with(true);
+    return setup_with(true, 30);
 }
 
 /* Secrets never reach the daemon's stderr or log file, whatever happened. */
@@ -481,6 +488,80 @@ static void stops_trail_and_trigger(void **state) {
     tg_store_close(s);
 }
 
+/* The other side on each venue: a Binance short and a Bybit long. */
+static void other_sides_trail_and_trigger(void **state) {
+    (void)state;
+    open_pos(BN_ACCOUNT, "XRPUSDT", "short", "1000", "0.6");
+    open_pos(BY_ACCOUNT, "SOLUSDT", "long", "10", "150");
+    start_daemon();
+    wait_stop(BN_ACCOUNT, "XRPUSDT", 0.612);
+    wait_stop(BY_ACCOUNT, "SOLUSDT", 147);
+    mark("XRPUSDT", "0.58");
+    wait_stop(BN_ACCOUNT, "XRPUSDT", 0.5829);
+    mark("XRPUSDT", "0.56");
+    wait_stop(BN_ACCOUNT, "XRPUSDT", 0.5628);
+    mark("SOLUSDT", "152");
+    wait_stop(BY_ACCOUNT, "SOLUSDT", 151.24);
+    mark("SOLUSDT", "156");
+    wait_stop(BY_ACCOUNT, "SOLUSDT", 155.22);
+    assert_int_equal(protection(BN_ACCOUNT, "XRPUSDT").windows, 1);
+    assert_int_equal(protection(BY_ACCOUNT, "SOLUSDT").windows, 1);
+    mark("XRPUSDT", "0.57");
+    mark("SOLUSDT", "155");
+    assert_false(protection(BN_ACCOUNT, "XRPUSDT").open);
+    assert_false(protection(BY_ACCOUNT, "SOLUSDT").open);
+    wait_unlisted("e2e-bn:XRPUSDT:short");
+    wait_unlisted("e2e-by:SOLUSDT:long");
+    assert_int_equal(protection(BN_ACCOUNT, "XRPUSDT").stops, 0);
+    assert_int_equal(protection(BY_ACCOUNT, "SOLUSDT").stops, 0);
+}
+
+/* A silent mark stream (stale_seconds = 1): /health says degraded for as
+ * long as it lasts, REST marks keep the stop trailing, and it recovers. */
+static void stale_feed_degrades_health(void **state) {
+    (void)state;
+    open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
+    start_daemon();
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
+    sim_ok("POST", "/sim/fault", "{\"path\":\"stream:markPrice\",\"kind\":\"stale\",\"count\":0}");
+    mark("BTCUSDT", "50001"); /* the first skipped message */
+    int64_t until = mono_ms() + WAIT_MS;
+    long status = 0;
+    while (status != 503) {
+        assert_true(mono_ms() < until);
+        tu_sleep_ms(50);
+        tu_resp r = api("GET", "/health", NULL, NULL);
+        status = r.status;
+        if (status == 503) {
+            assert_non_null(strstr(r.body, "BTCUSDT"));
+            assert_non_null(strstr(r.body, "stale"));
+        }
+        tu_resp_free(&r);
+    }
+    /* the stream stays silent: degraded all along, trailing on REST marks */
+    mark("BTCUSDT", "51000");
+    int64_t t0 = mono_ms();
+    int ok_seen = 0;
+    while (mono_ms() - t0 < 3000) {
+        tu_resp r = api("GET", "/health", NULL, NULL);
+        ok_seen += r.status == 200;
+        tu_resp_free(&r);
+        tu_sleep_ms(50);
+    }
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 50745);
+    assert_int_equal(ok_seen, 0);
+    sim_ok("DELETE", "/sim/fault", NULL);
+    mark("BTCUSDT", "51001");
+    until = mono_ms() + WAIT_MS;
+    while (status != 200) {
+        assert_true(mono_ms() < until);
+        tu_sleep_ms(50);
+        tu_resp r = api("GET", "/health", NULL, NULL);
+        status = r.status;
+        tu_resp_free(&r);
+    }
+}
+
 /* ---- 2. a position opened while the daemon runs ---------------------- */
 
 static void late_position_is_protected_fast(void **state) {
@@ -712,9 +793,9 @@ static void deleted_stop_is_recreated(void **state) {
                            tu_now_ms());
     assert_int_equal(r.status, 200);
     tu_resp_free(&r);
-    assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 0);
     wait_stop(BN_ACCOUNT, "BTCUSDT", 50745);
     int64_t bn_ms = mono_ms() - t0;
+    assert_string_not_equal(protection(BN_ACCOUNT, "BTCUSDT").id, bn.id); /* a new order */
 
     t0 = mono_ms();
     r = tu_by_full(&E.sim, "POST", "/v5/position/trading-stop",
@@ -724,8 +805,8 @@ static void deleted_stop_is_recreated(void **state) {
     assert_int_equal(r.status, 200);
     assert_int_equal(tu_retcode(&r), 0);
     tu_resp_free(&r);
-    assert_int_equal(protection(BY_ACCOUNT, "ETHUSDT").stops, 0);
     wait_stop(BY_ACCOUNT, "ETHUSDT", 3060);
+    assert_int_equal(protection(BY_ACCOUNT, "ETHUSDT").windows, 2); /* it was gone a moment */
     int64_t by_ms = mono_ms() - t0;
     printf("  re-created after a manual cancel: binance %lld ms, bybit %lld ms\n", (long long)bn_ms,
            (long long)by_ms);
@@ -908,6 +989,8 @@ int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(stops_trail_and_trigger, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_sides_trail_and_trigger, setup, teardown),
+        cmocka_unit_test_setup_teardown(stale_feed_degrades_health, setup_stale, teardown),
         cmocka_unit_test_setup_teardown(late_position_is_protected_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_mid_trail_restores, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_catches_up_with_the_exchange, setup, teardown),
