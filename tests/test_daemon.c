@@ -192,9 +192,8 @@ static void rm_rf(const char *dir) {
 static int setup_with(bool with_token, int stale_s) {
     memset(&E, 0, sizeof E);
     E.stale_s = stale_s;
-    char name[64];
-    snprintf(name, sizeof name, "%d", (int)getpid());
-    snprintf(E.dir, sizeof E.dir, "%s/%s-%s", TG_TEST_TMPDIR, PREFIX, name);
+    snprintf(E.dir, sizeof E.dir, "%s/%s-run", TG_TEST_TMPDIR,
+             PREFIX); /* the last test's files stay */
     rm_rf(E.dir);
     assert_int_equal(mkdir(E.dir, 0700), 0);
     char accounts[TU_PATH_MAX];
