@@ -413,8 +413,14 @@ static void rest_mark_done(void *ctx, const tg_venue_reply *r) {
                              .ts_ms = r->mark_ms > 0 ? r->mark_ms : guard_now_ms(a),
                              .mark = r->mark};
         guard_copy(ev.symbol, sizeof ev.symbol, m->symbol);
+        /* still stale for the stream: a REST mark does not refresh it (on_mark
+         * stamps every market-stream mark, so put the stream's time back) */
+        uint32_t sym = tg_book_symbol_find(a->book, m->symbol);
+        int64_t stream_ms = sym != TG_BOOK_NONE ? a->mark_ms[sym] : 0;
         guard_on_event(a, &ev);
-        /* still stale for the stream: a REST mark does not refresh it */
+        if (sym != TG_BOOK_NONE) {
+            a->mark_ms[sym] = stream_ms;
+        }
     }
     free(m);
 }
