@@ -56,25 +56,25 @@
 #include "trailguard/decimal.h"
 #include "trailguard/sim.h"
 
-#define ACCOUNTS        4
-#define SYMBOLS         5
-#define POSITIONS       (ACCOUNTS * SYMBOLS)
-#define STEP_MS         100           /* one price step */
-#define STEP_BPS        4             /* largest move of one step, basis points */
-#define RECONCILE_S     2             /* the daemon's reconcile_interval_seconds */
-#define RECHECK_MS      3000          /* a structural fault must last this long to count */
-#define RECHECK_GAP_MS  200           /* between two looks while one lasts */
-#define SETTLE_MS_MAX   20000         /* a restarted daemon has this long to reconcile */
-#define POLL_MS         50            /* between two polls of the daemon */
-#define WINDOWS_KEPT    16            /* windows /sim/protection lists (SIM_WINDOWS_KEPT) */
-#define STOPS_MAX       8             /* open stops one position may show */
-#define ANSWER_MAX      (1u << 20)    /* bytes of one daemon answer */
-#define PROTECTION_MAX  16384         /* bytes of one /sim/protection answer */
-#define PATH_BYTES      512           /* paths this program builds */
-#define PROGRESS_EVERY  10            /* kills between two progress lines */
-#define FINDINGS_SHOWN  20            /* findings printed per run; the rest are counted */
-#define KILLS_MAX       100000        /* rounds one run may ask for */
-#define BINANCE_WEIGHT  1000000       /* see raise_limits; the emulator allows at most this */
+#define ACCOUNTS       4
+#define SYMBOLS        5
+#define POSITIONS      (ACCOUNTS * SYMBOLS)
+#define STEP_MS        100        /* one price step */
+#define STEP_BPS       4          /* largest move of one step, basis points */
+#define RECONCILE_S    2          /* the daemon's reconcile_interval_seconds */
+#define RECHECK_MS     3000       /* a structural fault must last this long to count */
+#define RECHECK_GAP_MS 200        /* between two looks while one lasts */
+#define SETTLE_MS_MAX  20000      /* a restarted daemon has this long to reconcile */
+#define POLL_MS        50         /* between two polls of the daemon */
+#define WINDOWS_KEPT   16         /* windows /sim/protection lists (SIM_WINDOWS_KEPT) */
+#define STOPS_MAX      8          /* open stops one position may show */
+#define ANSWER_MAX     (1u << 20) /* bytes of one daemon answer */
+#define PROTECTION_MAX 16384      /* bytes of one /sim/protection answer */
+#define PATH_BYTES     512        /* paths this program builds */
+#define PROGRESS_EVERY 10         /* kills between two progress lines */
+#define FINDINGS_SHOWN 20         /* findings printed per run; the rest are counted */
+#define KILLS_MAX      100000     /* rounds one run may ask for */
+#define BINANCE_WEIGHT 1000000    /* see raise_limits; the emulator allows at most this */
 
 typedef struct account {
     const char *name;   /* emulator and daemon account */
@@ -100,7 +100,7 @@ typedef struct symbol {
 } symbol;
 
 static const symbol symbols[SYMBOLS] = {
-    {"BTCUSDT", "50000.00", "0.010"}, {"ETHUSDT", "3000.00", "0.100"},
+    {"BTCUSDT", "50000.00", "0.010"},      {"ETHUSDT", "3000.00", "0.100"},
     {"1000PEPEUSDT", "0.0100000", "1000"}, {"SOLUSDT", "150.00", "10"},
     {"XRPUSDT", "0.6000", "1000.0"},
 };
@@ -119,53 +119,53 @@ typedef struct options {
 
 /* What the emulator shows for one account and symbol at one look. */
 typedef struct look {
-    bool ok;                             /* the emulator answered */
-    tg_dec size;                         /* signed position size; 0 = flat */
-    tg_dec entry;                        /* entry price */
-    uint32_t ours;                       /* trailguard stops open */
-    uint32_t foreign;                    /* other conditional orders open */
-    tg_dec tightest;                     /* the tightest of ours, when ours > 0 */
-    bool win_open;                       /* an unprotected window is running */
-    uint64_t win_count;                  /* windows, the running one included */
-    int64_t win_total_us;                /* their total length */
-    int64_t win_len_us[WINDOWS_KEPT];    /* the latest windows, oldest first */
-    uint32_t win_listed;                 /* entries in win_len_us */
+    bool ok;                          /* the emulator answered */
+    tg_dec size;                      /* signed position size; 0 = flat */
+    tg_dec entry;                     /* entry price */
+    uint32_t ours;                    /* trailguard stops open */
+    uint32_t foreign;                 /* other conditional orders open */
+    tg_dec tightest;                  /* the tightest of ours, when ours > 0 */
+    bool win_open;                    /* an unprotected window is running */
+    uint64_t win_count;               /* windows, the running one included */
+    int64_t win_total_us;             /* their total length */
+    int64_t win_len_us[WINDOWS_KEPT]; /* the latest windows, oldest first */
+    uint32_t win_listed;              /* entries in win_len_us */
 } look;
 
 /* One position the test follows; "generation" counts its openings. */
 typedef struct position {
-    int acct;               /* index in accounts */
-    int sym;                /* index in symbols */
-    bool is_long;           /* side */
-    uint32_t generation;    /* 1 for the scenario's opening, +1 per reopening */
-    uint64_t win_base;      /* windows before this generation opened */
-    int64_t total_base_us;  /* their total */
-    bool first_known;       /* this generation's first window is measured */
-    int64_t first_len_us;   /* its length: the first placement */
-    int64_t extra_prev_us;  /* unprotected time past first placements, earlier generations */
-    int64_t extra_us;       /* the same, all generations */
-    tg_dec entry;           /* this generation's entry price */
-    bool confirmed_set;     /* a stop_confirmed was read for this generation */
-    tg_dec confirmed;       /* the last one */
-    bool flat;              /* flat at the last check */
-    look last;              /* the last look */
+    int acct;              /* index in accounts */
+    int sym;               /* index in symbols */
+    bool is_long;          /* side */
+    uint32_t generation;   /* 1 for the scenario's opening, +1 per reopening */
+    uint64_t win_base;     /* windows before this generation opened */
+    int64_t total_base_us; /* their total */
+    bool first_known;      /* this generation's first window is measured */
+    int64_t first_len_us;  /* its length: the first placement */
+    int64_t extra_prev_us; /* unprotected time past first placements, earlier generations */
+    int64_t extra_us;      /* the same, all generations */
+    tg_dec entry;          /* this generation's entry price */
+    bool confirmed_set;    /* a stop_confirmed was read for this generation */
+    tg_dec confirmed;      /* the last one */
+    bool flat;             /* flat at the last check */
+    look last;             /* the last look */
 } position;
 
 typedef struct totals {
-    uint32_t kills;            /* rounds done */
-    uint64_t duplicates;       /* lasting second trailguard stops */
-    uint64_t orphans;          /* lasting stops on flat positions */
-    uint64_t missing;          /* lasting open positions without a stop */
-    uint64_t loosened;         /* stops seen looser than the confirmed one */
-    uint64_t transient;        /* faults that cleared within RECHECK_MS */
-    uint64_t foreign;          /* other conditional orders seen */
-    uint64_t reopened;         /* positions opened again after a stop closed them */
-    uint64_t confirmed_reads;  /* stop_confirmed values read before kills */
-    uint64_t daemon_deaths;    /* daemons that exited without being killed */
-    uint64_t settle_failures;  /* restarts that did not reconcile in time */
-    uint64_t emulator_errors;  /* control requests that failed */
-    int64_t settle_ms_max;     /* longest restart-to-reconciled */
-    uint64_t shown;            /* findings printed */
+    uint32_t kills;           /* rounds done */
+    uint64_t duplicates;      /* lasting second trailguard stops */
+    uint64_t orphans;         /* lasting stops on flat positions */
+    uint64_t missing;         /* lasting open positions without a stop */
+    uint64_t loosened;        /* stops seen looser than the confirmed one */
+    uint64_t transient;       /* faults that cleared within RECHECK_MS */
+    uint64_t foreign;         /* other conditional orders seen */
+    uint64_t reopened;        /* positions opened again after a stop closed them */
+    uint64_t confirmed_reads; /* stop_confirmed values read before kills */
+    uint64_t daemon_deaths;   /* daemons that exited without being killed */
+    uint64_t settle_failures; /* restarts that did not reconcile in time */
+    uint64_t emulator_errors; /* control requests that failed */
+    int64_t settle_ms_max;    /* longest restart-to-reconciled */
+    uint64_t shown;           /* findings printed */
 } totals;
 
 typedef struct tester {
@@ -315,8 +315,8 @@ static bool write_config(tester *t) {
     int n = snprintf(ini, sizeof ini,
                      "# written by daemon_kill_test\n[store]\nuri = %s/trailguard.db\n\n", t->dir);
     for (int i = 0; i < ACCOUNTS && n > 0 && (size_t)n < sizeof ini; i++) {
-        uint16_t port = strcmp(accounts[i].venue, "binance") == 0 ? t->ports.binance
-                                                                   : t->ports.bybit;
+        uint16_t port =
+            strcmp(accounts[i].venue, "binance") == 0 ? t->ports.binance : t->ports.bybit;
         n += snprintf(ini + n, sizeof ini - (size_t)n,
                       "[account %s]\nvenue = %s\nrest_url = http://127.0.0.1:%u\n"
                       "ws_url = ws://127.0.0.1:%u\napi_key_file = %s/%s.key\n"
@@ -341,8 +341,8 @@ static bool write_config(tester *t) {
 
 /* ---- the emulator ------------------------------------------------------- */
 
-static bool sim_ok(tester *t, const char *method, const char *target, const char *body,
-                   char *out, size_t cap) {
+static bool sim_ok(tester *t, const char *method, const char *target, const char *body, char *out,
+                   size_t cap) {
     int status = tg_sim_call(t->sim, method, target, body, out, cap);
     if (status != 200) {
         t->t.emulator_errors++;
@@ -444,8 +444,8 @@ static look look_at(tester *t, const position *p) {
     look l = {0};
     char target[160];
     static char out[PROTECTION_MAX];
-    snprintf(target, sizeof target, "/sim/protection?account=%s&symbol=%s",
-             accounts[p->acct].name, symbols[p->sym].name);
+    snprintf(target, sizeof target, "/sim/protection?account=%s&symbol=%s", accounts[p->acct].name,
+             symbols[p->sym].name);
     if (!sim_ok(t, "GET", target, NULL, out, sizeof out)) {
         return l;
     }
@@ -632,8 +632,8 @@ static void read_confirmed(tester *t) {
     cJSON_ArrayForEach(o, arr) {
         position *p = pos_find(t, str_field(o, "account"), str_field(o, "symbol"));
         tg_dec stop, entry;
-        if (p == NULL || !dec_field(o, "stop_confirmed", &stop) ||
-            !dec_field(o, "entry", &entry) || !tg_dec_eq(entry, p->entry)) {
+        if (p == NULL || !dec_field(o, "stop_confirmed", &stop) || !dec_field(o, "entry", &entry) ||
+            !tg_dec_eq(entry, p->entry)) {
             continue;
         }
         bool looser = p->is_long ? tg_dec_lt(stop, p->confirmed) : tg_dec_gt(stop, p->confirmed);
@@ -670,8 +670,8 @@ static bool check_loosened(tester *t, position *p, const look *l) {
         !tg_dec_eq(l->entry, p->entry)) {
         return false;
     }
-    bool looser = p->is_long ? tg_dec_lt(l->tightest, p->confirmed)
-                             : tg_dec_gt(l->tightest, p->confirmed);
+    bool looser =
+        p->is_long ? tg_dec_lt(l->tightest, p->confirmed) : tg_dec_gt(l->tightest, p->confirmed);
     if (looser) {
         char name[96], was[TG_DEC_STR_MAX], now[TG_DEC_STR_MAX];
         tg_dec_format(p->confirmed, 0, was);
@@ -686,8 +686,8 @@ static bool check_loosened(tester *t, position *p, const look *l) {
 /* Unprotected time past this generation's first placement. The first window
  * is measured once it has closed; until then nothing is past it. */
 static void account_windows(tester *t, position *p, const look *l) {
-    if (!p->first_known && l->win_count > p->win_base && !(l->win_open && l->win_count ==
-                                                                             p->win_base + 1)) {
+    if (!p->first_known && l->win_count > p->win_base &&
+        !(l->win_open && l->win_count == p->win_base + 1)) {
         uint64_t oldest = l->win_count - l->win_listed;
         if (p->win_base >= oldest) {
             p->first_len_us = l->win_len_us[p->win_base - oldest];
@@ -704,8 +704,9 @@ static void account_windows(tester *t, position *p, const look *l) {
     int64_t extra = p->extra_prev_us + (past > 0 ? past : 0);
     if (extra > p->extra_us) {
         char name[96];
-        say(t, "%s: unprotected %" PRId64 " us past its first placement (%" PRIu64
-            " windows, %" PRId64 " us in all)",
+        say(t,
+            "%s: unprotected %" PRId64 " us past its first placement (%" PRIu64 " windows, %" PRId64
+            " us in all)",
             pos_name(p, name, sizeof name), extra, l->win_count, l->win_total_us);
         p->extra_us = extra;
     }
@@ -827,8 +828,13 @@ static bool number(const char *text, uint64_t max, uint64_t *out) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    *o = (options){.kills = 50, .seed = 1, .dir = "/tmp", .min_ms = 300, .max_ms = 2000,
-                   .pause_ms = 800, .min_interval = 0};
+    *o = (options){.kills = 50,
+                   .seed = 1,
+                   .dir = "/tmp",
+                   .min_ms = 300,
+                   .max_ms = 2000,
+                   .pause_ms = 800,
+                   .min_interval = 0};
     snprintf(o->cli, sizeof o->cli, "%s", TG_CLI_PATH);
     for (int i = 1; i < argc; i++) {
         const char *name = argv[i];
@@ -930,8 +936,8 @@ static void progress(tester *t, int64_t start) {
         open += !t->pos[i].flat;
     }
     printf("daemon-kill-test: %u/%u kills, %u/%d open, %" PRIu64 " reopened, %" PRIu64
-           " confirmed stops compared, %" PRIu64 " transient faults, restart-to-reconciled max %" PRId64
-           " ms, %.1f s\n",
+           " confirmed stops compared, %" PRIu64
+           " transient faults, restart-to-reconciled max %" PRId64 " ms, %.1f s\n",
            t->t.kills, t->opt.kills, open, POSITIONS, t->t.reopened, t->t.confirmed_reads,
            t->t.transient, t->t.settle_ms_max, (double)(now_ms() - start) / 1000.0);
     fflush(stdout);
@@ -968,16 +974,17 @@ int main(int argc, char **argv) {
     if (!setup(&t)) {
         return 2;
     }
-    printf("daemon-kill-test: %u kills, seed %" PRIu64 ", %d positions on %d accounts, lives %" PRId64
-           "..%" PRId64 " ms, pauses 0..%" PRId64 " ms, directory %s\n",
-           t.opt.kills, t.opt.seed, POSITIONS, ACCOUNTS, t.opt.min_ms, t.opt.max_ms,
-           t.opt.pause_ms, t.dir);
+    printf("daemon-kill-test: %u kills, seed %" PRIu64
+           ", %d positions on %d accounts, lives %" PRId64 "..%" PRId64 " ms, pauses 0..%" PRId64
+           " ms, directory %s\n",
+           t.opt.kills, t.opt.seed, POSITIONS, ACCOUNTS, t.opt.min_ms, t.opt.max_ms, t.opt.pause_ms,
+           t.dir);
     fflush(stdout);
     bool completed = run(&t);
     kill_daemon(&t, SIGTERM);
     int64_t unprotected = unprotected_ms_max(&t);
-    if (!completed || t.t.missing + t.t.daemon_deaths + t.t.settle_failures + t.t.emulator_errors >
-                          0) {
+    if (!completed ||
+        t.t.missing + t.t.daemon_deaths + t.t.settle_failures + t.t.emulator_errors > 0) {
         printf("daemon-kill-test: FAILED: %s, %" PRIu64 " positions left without a stop, %" PRIu64
                " daemon deaths, %" PRIu64 " restarts that did not reconcile, %" PRIu64
                " emulator errors (log %s)\n",
@@ -987,10 +994,10 @@ int main(int argc, char **argv) {
     printf("kills=%u positions=%d unprotected_ms_max=%" PRId64 " duplicates=%" PRIu64
            " orphans=%" PRIu64 " loosened=%" PRIu64 "\n",
            t.t.kills, POSITIONS, unprotected, t.t.duplicates, t.t.orphans, t.t.loosened);
-    bool ok = completed && unprotected == 0 && t.t.duplicates + t.t.orphans + t.t.loosened +
-                                                       t.t.missing + t.t.daemon_deaths +
-                                                       t.t.settle_failures + t.t.emulator_errors ==
-                                                   0;
+    bool ok = completed && unprotected == 0 &&
+              t.t.duplicates + t.t.orphans + t.t.loosened + t.t.missing + t.t.daemon_deaths +
+                      t.t.settle_failures + t.t.emulator_errors ==
+                  0;
     tg_sim_free(t.sim);
     free(t.answer);
     if (!t.opt.keep && ok) {
