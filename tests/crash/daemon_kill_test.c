@@ -985,21 +985,19 @@ int main(int argc, char **argv) {
     bool completed = run(&t);
     kill_daemon(&t, SIGTERM);
     int64_t unprotected = unprotected_ms_max(&t);
-    if (!completed ||
-        t.t.missing + t.t.daemon_deaths + t.t.settle_failures + t.t.emulator_errors > 0) {
+    uint64_t faults = t.t.duplicates + t.t.orphans + t.t.loosened + t.t.missing +
+                      t.t.daemon_deaths + t.t.settle_failures + t.t.emulator_errors;
+    bool ok = completed && unprotected == 0 && faults == 0;
+    if (!ok) {
         printf("daemon-kill-test: FAILED: %s, %" PRIu64 " positions left without a stop, %" PRIu64
                " daemon deaths, %" PRIu64 " restarts that did not reconcile, %" PRIu64
-               " emulator errors (log %s)\n",
+               " emulator errors; directory kept: %s (daemon.log)\n",
                completed ? "completed" : "stopped early", t.t.missing, t.t.daemon_deaths,
-               t.t.settle_failures, t.t.emulator_errors, t.log);
+               t.t.settle_failures, t.t.emulator_errors, t.dir);
     }
     printf("kills=%u positions=%d unprotected_ms_max=%" PRId64 " duplicates=%" PRIu64
            " orphans=%" PRIu64 " loosened=%" PRIu64 "\n",
            t.t.kills, POSITIONS, unprotected, t.t.duplicates, t.t.orphans, t.t.loosened);
-    bool ok = completed && unprotected == 0 &&
-              t.t.duplicates + t.t.orphans + t.t.loosened + t.t.missing + t.t.daemon_deaths +
-                      t.t.settle_failures + t.t.emulator_errors ==
-                  0;
     tg_sim_free(t.sim);
     free(t.answer);
     if (!t.opt.keep && ok) {
