@@ -974,6 +974,10 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!setup(&t)) {
+        tg_sim_free(t.sim);
+        if (!t.opt.keep && t.dir[0] != '\0') {
+            remove_dir(t.dir);
+        }
         return 2;
     }
     printf("daemon-kill-test: %u kills, seed %" PRIu64
