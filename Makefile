@@ -4,7 +4,8 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 
-.PHONY: all deps build demo test asan tsan fuzz format format-check bench clean crash-test
+.PHONY: all deps build demo test asan tsan fuzz format format-check bench clean crash-test \
+	daemon-kill-test
 
 all: build
 
@@ -51,6 +52,16 @@ KILLS ?= 200
 CRASH_SEED ?= 1
 crash-test: build
 	@$(BUILD)/tests/crash_test --kills $(KILLS) --seed $(CRASH_SEED)
+
+# SIGKILLs the real `trailguard run` KILLS times (default 50) while the
+# in-process emulator moves prices, and checks through the emulator after
+# every restart that each position has exactly one stop that never loosened
+# (tests/crash/daemon_kill_test.c); the last line has the counts. KILLS is
+# shared with crash-test, whose default is 200: only a KILLS given on the
+# command line or in the environment overrides this one's.
+DAEMON_KILLS = $(if $(filter command line environment,$(origin KILLS)),$(KILLS),50)
+daemon-kill-test: build
+	@$(BUILD)/tests/daemon_kill_test --kills $(DAEMON_KILLS) --seed $(CRASH_SEED)
 
 bench: build
 	@for b in $(BUILD)/bench/*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done
