@@ -222,9 +222,9 @@ void tg_venue_close(tg_venue *v) {
     tg_http_close(v->http); /* fails in-flight requests: their ops complete */
     v->http = NULL;
     while (v->ops != NULL) {
-        tg_vop *op = v->ops;
+        tg_venue_op *op = v->ops;
         tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "request", "venue closed");
-        tg_vop_complete(v, op);
+        tg_venue_op_complete(v, op);
     }
     if (v->timer_open) {
         uv_timer_stop(&v->timer);
