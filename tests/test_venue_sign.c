@@ -59,19 +59,19 @@ static void binance_spot_doc_example(void **state) {
 /* The algo stop order the adapter sends, built with the query builder. */
 static void binance_algo_order_derived(void **state) {
     (void)state;
-    tg_qs qs;
-    tg_qs_init(&qs);
-    tg_qs_add(&qs, "algoType", "CONDITIONAL");
-    tg_qs_add(&qs, "symbol", "BTCUSDT");
-    tg_qs_add(&qs, "side", "SELL");
-    tg_qs_add(&qs, "type", "STOP_MARKET");
-    tg_qs_add(&qs, "triggerPrice", "58000.0");
-    tg_qs_add(&qs, "closePosition", "true");
-    tg_qs_add(&qs, "workingType", "MARK_PRICE");
-    tg_qs_add(&qs, "priceProtect", "true");
-    tg_qs_add(&qs, "clientAlgoId", "sl-BTCUSDT-1");
-    tg_qs_add_i64(&qs, "recvWindow", 5000);
-    tg_qs_add_i64(&qs, "timestamp", 1591702613943);
+    tg_payload qs;
+    tg_payload_init(&qs);
+    tg_payload_add(&qs, "algoType", "CONDITIONAL");
+    tg_payload_add(&qs, "symbol", "BTCUSDT");
+    tg_payload_add(&qs, "side", "SELL");
+    tg_payload_add(&qs, "type", "STOP_MARKET");
+    tg_payload_add(&qs, "triggerPrice", "58000.0");
+    tg_payload_add(&qs, "closePosition", "true");
+    tg_payload_add(&qs, "workingType", "MARK_PRICE");
+    tg_payload_add(&qs, "priceProtect", "true");
+    tg_payload_add(&qs, "clientAlgoId", "sl-BTCUSDT-1");
+    tg_payload_add_i64(&qs, "recvWindow", 5000);
+    tg_payload_add_i64(&qs, "timestamp", 1591702613943);
     assert_false(qs.overflow);
     char sig[TG_SIGN_HEX_LEN + 1];
     tg_sign_binance(BN_SECRET, qs.buf, "", sig);
@@ -96,15 +96,15 @@ static void bybit_get_and_post(void **state) {
 /* The trading-stop body the adapter sends, built with the JSON builder. */
 static void bybit_trading_stop_body(void **state) {
     (void)state;
-    tg_qs qs;
-    tg_qs_json_begin(&qs);
-    tg_qs_json_str(&qs, "category", "linear");
-    tg_qs_json_str(&qs, "symbol", "BTCUSDT");
-    tg_qs_json_str(&qs, "tpslMode", "Full");
-    tg_qs_json_num(&qs, "positionIdx", 0);
-    tg_qs_json_str(&qs, "stopLoss", "58000.0");
-    tg_qs_json_str(&qs, "slTriggerBy", "MarkPrice");
-    tg_qs_json_end(&qs);
+    tg_payload qs;
+    tg_payload_json_begin(&qs);
+    tg_payload_json_str(&qs, "category", "linear");
+    tg_payload_json_str(&qs, "symbol", "BTCUSDT");
+    tg_payload_json_str(&qs, "tpslMode", "Full");
+    tg_payload_json_num(&qs, "positionIdx", 0);
+    tg_payload_json_str(&qs, "stopLoss", "58000.0");
+    tg_payload_json_str(&qs, "slTriggerBy", "MarkPrice");
+    tg_payload_json_end(&qs);
     assert_false(qs.overflow);
     assert_string_equal(qs.buf,
                         "{\"category\":\"linear\",\"symbol\":\"BTCUSDT\",\"tpslMode\":\"Full\","
@@ -124,22 +124,22 @@ static void bybit_ws_auth(void **state) {
 
 static void query_builder_encodes_and_bounds(void **state) {
     (void)state;
-    tg_qs qs;
-    tg_qs_init(&qs);
-    tg_qs_add(&qs, "clientAlgoId", "tg-BTCUSDT:l-1");
-    tg_qs_add(&qs, "x", "a b&c=d");
+    tg_payload qs;
+    tg_payload_init(&qs);
+    tg_payload_add(&qs, "clientAlgoId", "tg-BTCUSDT:l-1");
+    tg_payload_add(&qs, "x", "a b&c=d");
     assert_string_equal(qs.buf, "clientAlgoId=tg-BTCUSDT%3Al-1&x=a%20b%26c%3Dd");
-    tg_qs_json_begin(&qs);
-    tg_qs_json_str(&qs, "a", "q\"\\\n");
-    tg_qs_json_end(&qs);
+    tg_payload_json_begin(&qs);
+    tg_payload_json_str(&qs, "a", "q\"\\\n");
+    tg_payload_json_end(&qs);
     assert_string_equal(qs.buf, "{\"a\":\"q\\\"\\\\\\u000a\"}");
-    tg_qs_init(&qs);
-    char big[TG_QS_MAX];
+    tg_payload_init(&qs);
+    char big[TG_PAYLOAD_MAX];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    tg_qs_add(&qs, "k", big);
+    tg_payload_add(&qs, "k", big);
     assert_true(qs.overflow);
-    assert_true(qs.len < TG_QS_MAX);
+    assert_true(qs.len < TG_PAYLOAD_MAX);
 }
 
 int main(void) {

@@ -1,5 +1,7 @@
 /* The decoders of exchange bytes, on the documents' example payloads and
  * on hostile ones; the error map; client ids; redaction of credentials. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +11,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <uv.h>
 
 #include "trailguard/decimal.h"
+#include "trailguard/venue.h"
 #include "venue/wire.h"
 
 #define LEN(s) (sizeof(s) - 1)
@@ -382,6 +386,40 @@ static void redaction(void **state) {
     assert_null(strstr(msg, "LONGSEC"));
 }
 
+/* Each refused setting gets its own sentence with the field and its value,
+ * and the secret never appears in one. */
+static void config_sentences(void **state) {
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    tg_venue_config c = tg_venue_config_default(TG_VENUE_BINANCE);
+    snprintf(c.account, sizeof c.account, "main");
+    snprintf(c.api_key, sizeof c.api_key, "key-1");
+    snprintf(c.api_secret, sizeof c.api_secret, "s3cr3t-do-not-print");
+    tg_venue *v = NULL;
+    tg_err err = {0};
+
+    tg_venue_config bad = c;
+    bad.recv_window_ms = 70000;
+    assert_int_equal(tg_venue_new(&bad, &loop, &v, &err), TG_E_INVALID);
+    assert_string_equal(err.msg,
+                        "main: recv_window_ms is 70000; the exchanges accept at most 60000");
+    assert_null(strstr(err.msg, "s3cr3t"));
+
+    bad = c;
+    bad.backoff_ms_min = 500;
+    bad.backoff_ms_max = 200;
+    assert_int_equal(tg_venue_new(&bad, &loop, &v, &err), TG_E_INVALID);
+    assert_string_equal(err.msg, "main: backoff_ms_max is 200, below backoff_ms_min 500");
+
+    bad = c;
+    bad.api_secret[0] = '\0';
+    assert_int_equal(tg_venue_new(&bad, &loop, &v, &err), TG_E_INVALID);
+    assert_string_equal(err.msg, "main: the API secret is empty");
+    assert_null(v);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(binance_rules),
@@ -396,6 +434,7 @@ int main(void) {
         cmocka_unit_test(error_map),
         cmocka_unit_test(client_ids),
         cmocka_unit_test(redaction),
+        cmocka_unit_test(config_sentences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,8 +15,8 @@
 #include "cli/replay_store.h"
 #include "replay/chart.h"
 #include "replay/pricefile.h"
-#include "replay/replay.h"
 #include "replay/utc.h"
+#include "trailguard/replay.h"
 
 #define PROGRESS_DELAY_NS 1000000000LL /* a run shorter than this shows no bar */
 #define PROGRESS_WIDTH    40           /* characters of the bar */

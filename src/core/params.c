@@ -47,30 +47,35 @@ typedef struct param_def {
     uint8_t callback_kind; /* for KIND_CALLBACK */
 } param_def;
 
-#define OFF(field) offsetof(tg_params, field)
+#define PARAM_OFFSET(field) offsetof(tg_params, field)
 
 /* One row per parameter: name, kind, bit, field offset, optional, callback kind. */
 #define PARAM_TABLE(X)                                                                             \
-    X("initial_stop_percent", KIND_PERCENT, TG_P_INITIAL_STOP, OFF(initial_stop_pct), true, 0)     \
-    X("activation_percent", KIND_PERCENT, TG_P_ACTIVATION, OFF(activation_pct), false, 0)          \
-    X("callback_percent", KIND_CALLBACK, TG_P_CALLBACK, OFF(callback), false, TG_CALLBACK_PERCENT) \
-    X("callback_ticks", KIND_CALLBACK, TG_P_CALLBACK, OFF(callback), false, TG_CALLBACK_TICKS)     \
-    X("callback_price", KIND_CALLBACK, TG_P_CALLBACK, OFF(callback), false, TG_CALLBACK_PRICE)     \
-    X("breakeven_percent", KIND_PERCENT, TG_P_BREAKEVEN, OFF(breakeven_pct), true, 0)              \
-    X("breakeven_offset_percent", KIND_PERCENT, TG_P_BREAKEVEN_OFFSET, OFF(breakeven_offset_pct),  \
+    X("initial_stop_percent", KIND_PERCENT, TG_P_INITIAL_STOP, PARAM_OFFSET(initial_stop_pct),     \
       true, 0)                                                                                     \
-    X("time_activation_seconds", KIND_SECONDS, TG_P_TIME_ACTIVATION, OFF(time_activation_ms),      \
-      true, 0)                                                                                     \
+    X("activation_percent", KIND_PERCENT, TG_P_ACTIVATION, PARAM_OFFSET(activation_pct), false, 0) \
+    X("callback_percent", KIND_CALLBACK, TG_P_CALLBACK, PARAM_OFFSET(callback), false,             \
+      TG_CALLBACK_PERCENT)                                                                         \
+    X("callback_ticks", KIND_CALLBACK, TG_P_CALLBACK, PARAM_OFFSET(callback), false,               \
+      TG_CALLBACK_TICKS)                                                                           \
+    X("callback_price", KIND_CALLBACK, TG_P_CALLBACK, PARAM_OFFSET(callback), false,               \
+      TG_CALLBACK_PRICE)                                                                           \
+    X("breakeven_percent", KIND_PERCENT, TG_P_BREAKEVEN, PARAM_OFFSET(breakeven_pct), true, 0)     \
+    X("breakeven_offset_percent", KIND_PERCENT, TG_P_BREAKEVEN_OFFSET,                             \
+      PARAM_OFFSET(breakeven_offset_pct), true, 0)                                                 \
+    X("time_activation_seconds", KIND_SECONDS, TG_P_TIME_ACTIVATION,                               \
+      PARAM_OFFSET(time_activation_ms), true, 0)                                                   \
     X("steps", KIND_STEPS, TG_P_STEPS, 0, true, 0)                                                 \
-    X("momentum_percent_per_minute", KIND_PERCENT, TG_P_MOMENTUM, OFF(momentum_pct_per_min), true, \
+    X("momentum_percent_per_minute", KIND_PERCENT, TG_P_MOMENTUM,                                  \
+      PARAM_OFFSET(momentum_pct_per_min), true, 0)                                                 \
+    X("momentum_factor", KIND_FACTOR, TG_P_MOMENTUM_FACTOR, PARAM_OFFSET(momentum_factor), false,  \
       0)                                                                                           \
-    X("momentum_factor", KIND_FACTOR, TG_P_MOMENTUM_FACTOR, OFF(momentum_factor), false, 0)        \
-    X("min_update_interval_seconds", KIND_SECONDS, TG_P_MIN_INTERVAL, OFF(min_update_interval_ms), \
-      false, 0)                                                                                    \
-    X("min_improvement_percent", KIND_PERCENT, TG_P_MIN_IMPROVEMENT, OFF(min_improvement_pct),     \
-      false, 0)                                                                                    \
+    X("min_update_interval_seconds", KIND_SECONDS, TG_P_MIN_INTERVAL,                              \
+      PARAM_OFFSET(min_update_interval_ms), false, 0)                                              \
+    X("min_improvement_percent", KIND_PERCENT, TG_P_MIN_IMPROVEMENT,                               \
+      PARAM_OFFSET(min_improvement_pct), false, 0)                                                 \
     X("emergency_improvement_percent", KIND_PERCENT, TG_P_EMERGENCY,                               \
-      OFF(emergency_improvement_pct), false, 0)                                                    \
+      PARAM_OFFSET(emergency_improvement_pct), false, 0)                                           \
     X("on_crossed", KIND_ON_CROSSED, TG_P_ON_CROSSED, 0, false, 0)
 
 #define DEF_ROW(name, kind, bit, offset, optional, cb)  {name, kind, bit, offset, optional, cb},

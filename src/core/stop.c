@@ -1,6 +1,7 @@
 #include "trailguard/stop.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MS_PER_MIN         60000
@@ -424,9 +425,9 @@ static bool track_momentum(tg_stop *s, int64_t ts, tg_dec price) {
     return fast != was_fast;
 }
 
-/* ---- public entry points ------------------------------------------------- */
+/* ---- inputs ------------------------------------------------------------- */
 
-tg_status tg_stop_open(tg_stop *s, const tg_open *o, tg_out *out, tg_err *err) {
+static tg_status input_open(tg_stop *s, const tg_open *o, tg_out *out, tg_err *err) {
     assert(s != NULL && o != NULL && out != NULL);
     char a[TG_DEC_STR_MAX];
     if (o->side != TG_SIDE_LONG && o->side != TG_SIDE_SHORT) {
@@ -478,7 +479,7 @@ tg_status tg_stop_open(tg_stop *s, const tg_open *o, tg_out *out, tg_err *err) {
 
 /* Each rule of a tick has its counterpart in tg_stop_wake(), which the book
  * uses to skip ticks that change nothing: change one, change the other. */
-void tg_stop_tick(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
+static void input_tick(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
     assert(s != NULL && out != NULL);
     if (s->state > TG_STATE_ACTIVE || has(s, TG_F_CLOSING)) {
         return;
@@ -613,7 +614,7 @@ void tg_stop_wake(const tg_stop *s, tg_wake *w) {
     assert(w->lo.units >= 1 && w->hi.units <= PRICE_MAX_UNITS);
 }
 
-void tg_stop_tick_quiet(tg_stop *s, int64_t ts_ms, tg_dec price) {
+static void input_tick_quiet(tg_stop *s, int64_t ts_ms, tg_dec price) {
     assert(s != NULL && price_ok(price));
     if (s->state > TG_STATE_ACTIVE || has(s, TG_F_CLOSING)) {
         return;
@@ -624,7 +625,7 @@ void tg_stop_tick_quiet(tg_stop *s, int64_t ts_ms, tg_dec price) {
     s->flags |= TG_F_LAST_PRICE;
 }
 
-void tg_stop_confirmed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
+static void input_confirmed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
     assert(s != NULL && out != NULL);
     if (s->state == TG_STATE_CLOSED) {
         return;
@@ -657,7 +658,8 @@ void tg_stop_confirmed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
     persist(out, s);
 }
 
-void tg_stop_rejected(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reject_kind kind, tg_out *out) {
+static void input_rejected(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reject_kind kind,
+                           tg_out *out) {
     assert(s != NULL && out != NULL);
     if (!tg_stop_is_open(s)) {
         return;
@@ -688,7 +690,7 @@ void tg_stop_rejected(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reject_kind ki
     persist(out, s);
 }
 
-void tg_stop_triggered(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
+static void input_triggered(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
     assert(s != NULL && out != NULL);
     if (!tg_stop_is_open(s)) {
         return;
@@ -700,7 +702,7 @@ void tg_stop_triggered(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
     persist(out, s);
 }
 
-void tg_stop_closed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reason reason, tg_out *out) {
+static void input_closed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reason reason, tg_out *out) {
     assert(s != NULL && out != NULL);
     if (s->state == TG_STATE_CLOSED) {
         return;
@@ -719,7 +721,7 @@ void tg_stop_closed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reason reason, t
     persist(out, s);
 }
 
-tg_status tg_stop_set_params(tg_stop *s, const tg_params *params, tg_err *err) {
+static tg_status input_set_params(tg_stop *s, const tg_params *params, tg_err *err) {
     assert(s != NULL && params != NULL);
     if (s->state == TG_STATE_CLOSED) {
         return tg_err_set(err, TG_E_STATE, "position %u is closed: its parameters are final",
@@ -759,7 +761,7 @@ tg_status tg_stop_set_params(tg_stop *s, const tg_params *params, tg_err *err) {
     return TG_OK;
 }
 
-tg_status tg_stop_set_quantity(tg_stop *s, tg_dec quantity, tg_err *err) {
+static tg_status input_set_quantity(tg_stop *s, tg_dec quantity, tg_err *err) {
     assert(s != NULL);
     if (!tg_dec_is_pos(quantity)) {
         char a[TG_DEC_STR_MAX];
@@ -772,6 +774,79 @@ tg_status tg_stop_set_quantity(tg_stop *s, tg_dec quantity, tg_err *err) {
     }
     s->quantity = quantity;
     return TG_OK;
+}
+
+/* ---- public entry points: each input, then the invariants ---------------
+ *
+ * Debug and sanitizer builds (TG_CHECK_EVERY_INPUT, set by CMakeLists.txt)
+ * run tg_stop_check() after every input, so that a rule that breaks an
+ * invariant fails in the test that fed the input rather than at the next
+ * store write, where the cause is long gone. A refused tg_stop_open() leaves
+ * no state to check. */
+
+#if !defined(NDEBUG) && defined(TG_CHECK_EVERY_INPUT)
+static void check_after_input(const tg_stop *s) {
+    tg_err err = {0};
+    tg_status st = tg_stop_check(s, &err);
+    if (st != TG_OK) {
+        fprintf(stderr, "tg_stop_check after an input: %s\n", err.msg);
+    }
+    assert(st == TG_OK);
+}
+#else
+static void check_after_input(const tg_stop *s) {
+    (void)s;
+}
+#endif
+
+tg_status tg_stop_open(tg_stop *s, const tg_open *o, tg_out *out, tg_err *err) {
+    tg_status st = input_open(s, o, out, err);
+    if (st == TG_OK) {
+        check_after_input(s);
+    }
+    return st;
+}
+
+void tg_stop_tick(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
+    input_tick(s, ts_ms, price, out);
+    check_after_input(s);
+}
+
+void tg_stop_tick_quiet(tg_stop *s, int64_t ts_ms, tg_dec price) {
+    input_tick_quiet(s, ts_ms, price);
+    check_after_input(s);
+}
+
+void tg_stop_confirmed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
+    input_confirmed(s, ts_ms, price, out);
+    check_after_input(s);
+}
+
+void tg_stop_rejected(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reject_kind kind, tg_out *out) {
+    input_rejected(s, ts_ms, price, kind, out);
+    check_after_input(s);
+}
+
+void tg_stop_triggered(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
+    input_triggered(s, ts_ms, price, out);
+    check_after_input(s);
+}
+
+void tg_stop_closed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reason reason, tg_out *out) {
+    input_closed(s, ts_ms, price, reason, out);
+    check_after_input(s);
+}
+
+tg_status tg_stop_set_params(tg_stop *s, const tg_params *params, tg_err *err) {
+    tg_status st = input_set_params(s, params, err);
+    check_after_input(s);
+    return st;
+}
+
+tg_status tg_stop_set_quantity(tg_stop *s, tg_dec quantity, tg_err *err) {
+    tg_status st = input_set_quantity(s, quantity, err);
+    check_after_input(s);
+    return st;
 }
 
 bool tg_stop_is_open(const tg_stop *s) {

@@ -27,6 +27,7 @@
 
 #include "trailguard/decimal.h"
 #include "trailguard/error.h"
+#include "trailguard/replay.h" /* tg_pricepoint, tg_progress */
 
 #define TG_PRICEFILE_LINE_MAX            1024          /* bytes in one CSV line */
 #define TG_PRICEFILE_POINTS_MAX          (1ull << 28)  /* path points: 4 GiB of memory */
@@ -39,19 +40,6 @@ typedef enum tg_pricefile_format {
     TG_PRICEFILE_KLINE, /* Binance kline, 12 columns */
     TG_PRICEFILE_OHLCV, /* timestamp,open,high,low,close,volume */
 } tg_pricefile_format;
-
-/* One point of the price path. */
-typedef struct tg_pricepoint {
-    int64_t ts_ms; /* ms since the epoch, UTC */
-    tg_dec price;  /* exact price, > 0 */
-} tg_pricepoint;
-
-/* Reports how far a long operation has got; done ≤ total, both in the
- * operation's own unit (bytes for parsing, points for a replay). */
-typedef struct tg_progress {
-    void (*fn)(void *ctx, uint64_t done, uint64_t total); /* NULL = no reports */
-    void *ctx;                                            /* passed back to fn */
-} tg_progress;
 
 /* A parsed price file. */
 typedef struct tg_pricefile {

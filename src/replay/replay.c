@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replay/pricefile.h"
 #include "replay/utc.h"
 
 __extension__ typedef __int128 i128;

@@ -23,16 +23,16 @@ enum {
     BN_CANCEL,
 };
 
-static bool bn_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char *url, tg_qs *body,
-                     char headers[][TG_HTTP_HEADER_MAX], size_t *headers_count) {
+static bool bn_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char *url,
+                     tg_payload *body, char headers[][TG_HTTP_HEADER_MAX], size_t *headers_count) {
     (void)body;
-    tg_qs q = req->params;
+    tg_payload q = req->params;
     if (req->sign) {
-        tg_qs_add_i64(&q, "recvWindow", v->cfg.recv_window_ms);
-        tg_qs_add_i64(&q, "timestamp", ts_ms);
+        tg_payload_add_i64(&q, "recvWindow", v->cfg.recv_window_ms);
+        tg_payload_add_i64(&q, "timestamp", ts_ms);
         char sig[TG_SIGN_HEX_LEN + 1];
         tg_sign_binance(v->cfg.api_secret, q.buf, "", sig);
-        tg_qs_add(&q, "signature", sig);
+        tg_payload_add(&q, "signature", sig);
     }
     if (q.overflow) {
         return false;
@@ -67,25 +67,25 @@ static void bn_time_req(tg_vreq *req) {
 }
 
 /* A response body decoded; on failure the reply carries the sentence. */
-static tg_vnext bad_body(const tg_venue *v, tg_vop *op, const tg_err *err) {
+static tg_vnext bad_body(const tg_venue *v, tg_venue_op *op, const tg_err *err) {
     tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response", err->msg);
     return TG_VNEXT_DONE;
 }
 
-static tg_vnext no_memory(const tg_venue *v, tg_vop *op) {
+static tg_vnext no_memory(const tg_venue *v, tg_venue_op *op) {
     tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response",
                   "out of memory for the reply's list");
     return TG_VNEXT_DONE;
 }
 
 /* A listing lands in the operation's own array: the reply points there. */
-static tg_vnext bn_listing(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
+static tg_vnext bn_listing(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
     tg_err err;
     tg_wire_page page;
     tg_status st;
     switch (op->reply.op) {
     case TG_VOP_RULES: {
-        tg_venue_rules *rules = tg_vop_rules(op);
+        tg_venue_rules *rules = tg_venue_op_rules(op);
         if (rules == NULL) {
             return no_memory(v, op);
         }
@@ -95,7 +95,7 @@ static tg_vnext bn_listing(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
         break;
     }
     case TG_VOP_POSITIONS: {
-        tg_venue_position *pos = tg_vop_positions(op);
+        tg_venue_position *pos = tg_venue_op_positions(op);
         if (pos == NULL) {
             return no_memory(v, op);
         }
@@ -108,7 +108,7 @@ static tg_vnext bn_listing(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
     }
     default: {
         assert(op->reply.op == TG_VOP_STOPS);
-        tg_venue_stop *stops = tg_vop_stops(op);
+        tg_venue_stop *stops = tg_venue_op_stops(op);
         if (stops == NULL) {
             return no_memory(v, op);
         }
@@ -127,27 +127,27 @@ static void req_positions(tg_vreq *req) {
 
 static void req_open_algos(tg_vreq *req, const char *symbol) {
     tg_vreq_init(req, "GET", "/fapi/v1/openAlgoOrders", true, symbol[0] != '\0' ? 1 : 40);
-    tg_qs_add(&req->params, "algoType", "CONDITIONAL");
+    tg_payload_add(&req->params, "algoType", "CONDITIONAL");
     if (symbol[0] != '\0') {
-        tg_qs_add(&req->params, "symbol", symbol);
+        tg_payload_add(&req->params, "symbol", symbol);
     }
 }
 
 static void req_get_algo(tg_vreq *req, const char *order_id, const char *client_id) {
     tg_vreq_init(req, "GET", "/fapi/v1/algoOrder", true, 1);
     if (order_id[0] != '\0') {
-        tg_qs_add(&req->params, "algoId", order_id);
+        tg_payload_add(&req->params, "algoId", order_id);
     } else {
-        tg_qs_add(&req->params, "clientAlgoId", client_id);
+        tg_payload_add(&req->params, "clientAlgoId", client_id);
     }
 }
 
 static void req_cancel(tg_vreq *req, const tg_venue_stop *stop) {
     tg_vreq_init(req, "DELETE", "/fapi/v1/algoOrder", true, 1);
     if (stop->order_id[0] != '\0') {
-        tg_qs_add(&req->params, "algoId", stop->order_id);
+        tg_payload_add(&req->params, "algoId", stop->order_id);
     } else {
-        tg_qs_add(&req->params, "clientAlgoId", stop->client_id);
+        tg_payload_add(&req->params, "clientAlgoId", stop->client_id);
     }
 }
 
@@ -162,35 +162,35 @@ static bool req_place(const tg_venue *v, tg_vreq *req, const tg_venue_stop_req *
     tg_dec_format(s->qty, 0, qty);
     tg_vreq_init(req, "POST", "/fapi/v1/algoOrder", true, 0);
     req->order = true; /* retry-safe: the clientAlgoId deduplicates (-4116) */
-    tg_qs *q = &req->params;
-    tg_qs_add(q, "algoType", "CONDITIONAL");
-    tg_qs_add(q, "symbol", s->symbol);
-    tg_qs_add(q, "side", s->side == TG_SIDE_LONG ? "SELL" : "BUY");
+    tg_payload *q = &req->params;
+    tg_payload_add(q, "algoType", "CONDITIONAL");
+    tg_payload_add(q, "symbol", s->symbol);
+    tg_payload_add(q, "side", s->side == TG_SIDE_LONG ? "SELL" : "BUY");
     if (s->position_idx != 0) {
-        tg_qs_add(q, "positionSide", s->position_idx == 1 ? "LONG" : "SHORT");
+        tg_payload_add(q, "positionSide", s->position_idx == 1 ? "LONG" : "SHORT");
     }
-    tg_qs_add(q, "type", "STOP_MARKET");
-    tg_qs_add(q, "triggerPrice", price);
-    tg_qs_add(q, "workingType", "MARK_PRICE");
+    tg_payload_add(q, "type", "STOP_MARKET");
+    tg_payload_add(q, "triggerPrice", price);
+    tg_payload_add(q, "workingType", "MARK_PRICE");
     if (v->cfg.close_position) {
-        tg_qs_add(q, "closePosition", "true");
+        tg_payload_add(q, "closePosition", "true");
     } else {
-        tg_qs_add(q, "quantity", qty);
+        tg_payload_add(q, "quantity", qty);
         if (s->position_idx == 0) {
-            tg_qs_add(q, "reduceOnly", "true"); /* not accepted in hedge mode */
+            tg_payload_add(q, "reduceOnly", "true"); /* not accepted in hedge mode */
         }
     }
-    tg_qs_add(q, "clientAlgoId", client);
+    tg_payload_add(q, "clientAlgoId", client);
     return !q->overflow;
 }
 
-static void clear_error(tg_vop *op) {
+static void clear_error(tg_venue_op *op) {
     memset(&op->reply.error, 0, sizeof op->reply.error);
 }
 
 /* The stop as placed, from the response or, if that cannot be read, from
  * the request. */
-static void placed_stop(tg_vop *op, const tg_http_resp *resp) {
+static void placed_stop(tg_venue_op *op, const tg_http_resp *resp) {
     tg_venue_stop *s = &op->reply.stop;
     if (resp != NULL && tg_bn_parse_algo(resp->body, resp->len, s, NULL) == TG_OK) {
         return;
@@ -211,7 +211,7 @@ static bool has_prev(const tg_venue_stop_req *s) {
     return s->prev.order_id[0] != '\0' || s->prev.client_id[0] != '\0';
 }
 
-static tg_vnext set_place(tg_venue *v, tg_vop *op, int step) {
+static tg_vnext set_place(tg_venue *v, tg_venue_op *op, int step) {
     if (!req_place(v, &op->req, &op->set)) {
         tg_venue_fail(v, &op->reply.error, TG_VENUE_E_PARAM, "set stop",
                       "the symbol does not fit a client order id");
@@ -222,7 +222,7 @@ static tg_vnext set_place(tg_venue *v, tg_vop *op, int step) {
 }
 
 /* After the new stop is known to be in place. */
-static tg_vnext set_placed(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
+static tg_vnext set_placed(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
     placed_stop(op, resp);
     clear_error(op);
     if (!has_prev(&op->set)) {
@@ -235,7 +235,7 @@ static tg_vnext set_placed(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
     return TG_VNEXT_SEND;
 }
 
-static tg_vnext set_start(tg_venue *v, tg_vop *op) {
+static tg_vnext set_start(tg_venue *v, tg_venue_op *op) {
     const tg_venue_stop_req *s = &op->set;
     bool same_qty = v->cfg.close_position || tg_dec_eq(s->prev.qty, s->qty);
     if (has_prev(s) && tg_dec_eq(s->prev.trigger, s->trigger) && same_qty) {
@@ -254,10 +254,10 @@ static tg_vnext set_start(tg_venue *v, tg_vop *op) {
 }
 
 /* Positions re-read: a stop goes only on a position that exists. */
-static tg_vnext set_positions_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
+static tg_vnext set_positions_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
     tg_err err;
     tg_wire_page page;
-    tg_venue_position *pos = tg_vop_positions(op);
+    tg_venue_position *pos = tg_venue_op_positions(op);
     if (pos == NULL) {
         return no_memory(v, op);
     }
@@ -278,7 +278,7 @@ static tg_vnext set_positions_read(tg_venue *v, tg_vop *op, const tg_http_resp *
     return set_place(v, op, BN_SET_PLACE);
 }
 
-static tg_vnext set_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+static tg_vnext set_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                          const tg_venue_error *e) {
     bool ok = e->code == TG_VENUE_OK;
     bool gone = e->code == TG_VENUE_E_UNKNOWN_ORDER;
@@ -331,7 +331,7 @@ static tg_vnext set_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
     }
 }
 
-static tg_vnext find_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+static tg_vnext find_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                           const tg_venue_error *e) {
     tg_venue_stop *t = &op->target;
     if (op->step == BN_FIND_ONE) {
@@ -357,7 +357,7 @@ static tg_vnext find_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
     }
     tg_err err;
     tg_wire_page page;
-    tg_venue_stop *stops = tg_vop_stops(op);
+    tg_venue_stop *stops = tg_venue_op_stops(op);
     if (stops == NULL) {
         return no_memory(v, op);
     }
@@ -384,21 +384,21 @@ static bool req_market_close(tg_vreq *req, const tg_venue_close_req *c) {
     tg_vreq_init(req, "POST", "/fapi/v1/order", true, 0);
     req->order = true;
     req->retry_safe = false;
-    tg_qs *q = &req->params;
-    tg_qs_add(q, "symbol", c->symbol);
-    tg_qs_add(q, "side", c->side == TG_SIDE_LONG ? "SELL" : "BUY");
+    tg_payload *q = &req->params;
+    tg_payload_add(q, "symbol", c->symbol);
+    tg_payload_add(q, "side", c->side == TG_SIDE_LONG ? "SELL" : "BUY");
     if (c->position_idx != 0) {
-        tg_qs_add(q, "positionSide", c->position_idx == 1 ? "LONG" : "SHORT");
+        tg_payload_add(q, "positionSide", c->position_idx == 1 ? "LONG" : "SHORT");
     }
-    tg_qs_add(q, "type", "MARKET");
-    tg_qs_add(q, "quantity", qty);
+    tg_payload_add(q, "type", "MARKET");
+    tg_payload_add(q, "quantity", qty);
     if (c->position_idx == 0) {
-        tg_qs_add(q, "reduceOnly", "true"); /* hedge mode: the positionSide reduces */
+        tg_payload_add(q, "reduceOnly", "true"); /* hedge mode: the positionSide reduces */
     }
     return !q->overflow;
 }
 
-static tg_vnext mark_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+static tg_vnext mark_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                           const tg_venue_error *e) {
     if (e->code != TG_VENUE_OK) {
         return TG_VNEXT_DONE;
@@ -411,7 +411,7 @@ static tg_vnext mark_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
     return TG_VNEXT_DONE;
 }
 
-static tg_vnext bn_start(tg_venue *v, tg_vop *op) {
+static tg_vnext bn_start(tg_venue *v, tg_venue_op *op) {
     switch (op->reply.op) {
     case TG_VOP_RULES:
         tg_vreq_init(&op->req, "GET", "/fapi/v1/exchangeInfo", false, 1);
@@ -441,7 +441,7 @@ static tg_vnext bn_start(tg_venue *v, tg_vop *op) {
         return TG_VNEXT_SEND;
     case TG_VOP_MARK:
         tg_vreq_init(&op->req, "GET", "/fapi/v1/premiumIndex", false, 1);
-        tg_qs_add(&op->req.params, "symbol", op->symbol);
+        tg_payload_add(&op->req.params, "symbol", op->symbol);
         return TG_VNEXT_SEND;
     case TG_VOP_LISTEN_KEY:
         tg_vreq_init(&op->req, op->step == 1 ? "PUT" : "POST", "/fapi/v1/listenKey", false, 1);
@@ -453,7 +453,7 @@ static tg_vnext bn_start(tg_venue *v, tg_vop *op) {
     }
 }
 
-static tg_vnext bn_advance(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+static tg_vnext bn_advance(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                            const tg_venue_error *e) {
     if (resp == NULL) {
         return bn_start(v, op);

@@ -22,10 +22,10 @@ enum {
     BY_CANCEL,
 };
 
-static bool by_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char *url, tg_qs *body,
-                     char headers[][TG_HTTP_HEADER_MAX], size_t *headers_count) {
+static bool by_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char *url,
+                     tg_payload *body, char headers[][TG_HTTP_HEADER_MAX], size_t *headers_count) {
     bool post = strcmp(req->method, "GET") != 0;
-    const tg_qs *q = &req->params;
+    const tg_payload *q = &req->params;
     int n = snprintf(url, TG_HTTP_URL_MAX, "%s%s%s%s", v->cfg.rest_url, req->path,
                      !post && q->len > 0 ? "?" : "", post ? "" : q->buf);
     if (post) {
@@ -69,49 +69,49 @@ static void by_time_req(tg_vreq *req) {
     tg_vreq_init(req, "GET", "/v5/market/time", false, 1);
 }
 
-static void clear_error(tg_vop *op) {
+static void clear_error(tg_venue_op *op) {
     memset(&op->reply.error, 0, sizeof op->reply.error);
 }
 
-static tg_vnext bad_body(const tg_venue *v, tg_vop *op, const tg_err *err) {
+static tg_vnext bad_body(const tg_venue *v, tg_venue_op *op, const tg_err *err) {
     tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response", err->msg);
     return TG_VNEXT_DONE;
 }
 
 /* The first (or, with op->cursor set, the next) page of a listing. */
-static void req_list(tg_vop *op) {
+static void req_list(tg_venue_op *op) {
     tg_vreq *req = &op->req;
     switch (op->reply.op) {
     case TG_VOP_RULES:
         tg_vreq_init(req, "GET", "/v5/market/instruments-info", false, 1);
-        tg_qs_add(&req->params, "category", "linear");
-        tg_qs_add(&req->params, "limit", "1000");
+        tg_payload_add(&req->params, "category", "linear");
+        tg_payload_add(&req->params, "limit", "1000");
         break;
     case TG_VOP_POSITIONS:
         tg_vreq_init(req, "GET", "/v5/position/list", true, 1);
-        tg_qs_add(&req->params, "category", "linear");
-        tg_qs_add(&req->params, "settleCoin", BY_SETTLE_COIN);
-        tg_qs_add(&req->params, "limit", "200");
+        tg_payload_add(&req->params, "category", "linear");
+        tg_payload_add(&req->params, "settleCoin", BY_SETTLE_COIN);
+        tg_payload_add(&req->params, "limit", "200");
         break;
     default:
         tg_vreq_init(req, "GET", "/v5/order/realtime", true, 1);
-        tg_qs_add(&req->params, "category", "linear");
+        tg_payload_add(&req->params, "category", "linear");
         if (op->symbol[0] != '\0') {
-            tg_qs_add(&req->params, "symbol", op->symbol);
+            tg_payload_add(&req->params, "symbol", op->symbol);
         } else {
-            tg_qs_add(&req->params, "settleCoin", BY_SETTLE_COIN);
+            tg_payload_add(&req->params, "settleCoin", BY_SETTLE_COIN);
         }
-        tg_qs_add(&req->params, "orderFilter", "StopOrder");
-        tg_qs_add(&req->params, "limit", "50");
+        tg_payload_add(&req->params, "orderFilter", "StopOrder");
+        tg_payload_add(&req->params, "limit", "50");
         break;
     }
     if (op->cursor[0] != '\0') {
-        tg_qs_add(&req->params, "cursor", op->cursor);
+        tg_payload_add(&req->params, "cursor", op->cursor);
     }
     op->step = BY_LIST;
 }
 
-static tg_vnext no_memory(const tg_venue *v, tg_vop *op) {
+static tg_vnext no_memory(const tg_venue *v, tg_venue_op *op) {
     tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response",
                   "out of memory for the reply's list");
     return TG_VNEXT_DONE;
@@ -119,14 +119,14 @@ static tg_vnext no_memory(const tg_venue *v, tg_vop *op) {
 
 /* One page decoded and appended to the operation's own array (two
  * listings in flight never share one); then the next page or done. */
-static tg_vnext by_page(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
+static tg_vnext by_page(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
     tg_err err;
     tg_wire_page page;
     tg_status st;
     op->pages++;
     tg_venue_reply *r = &op->reply;
     if (r->op == TG_VOP_RULES) {
-        tg_venue_rules *rules = tg_vop_rules(op);
+        tg_venue_rules *rules = tg_venue_op_rules(op);
         if (rules == NULL) {
             return no_memory(v, op);
         }
@@ -135,7 +135,7 @@ static tg_vnext by_page(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
         r->rules = rules;
         r->rules_count += st == TG_OK ? page.count : 0;
     } else if (r->op == TG_VOP_POSITIONS) {
-        tg_venue_position *pos = tg_vop_positions(op);
+        tg_venue_position *pos = tg_venue_op_positions(op);
         if (pos == NULL) {
             return no_memory(v, op);
         }
@@ -144,7 +144,7 @@ static tg_vnext by_page(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
         r->positions = pos;
         r->positions_count += st == TG_OK ? page.count : 0;
     } else {
-        tg_venue_stop *stops = tg_vop_stops(op);
+        tg_venue_stop *stops = tg_venue_op_stops(op);
         if (stops == NULL) {
             return no_memory(v, op);
         }
@@ -170,45 +170,45 @@ static tg_vnext by_page(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
 static void req_trading_stop(tg_vreq *req, const char *symbol, int position_idx,
                              const char *price) {
     tg_vreq_init(req, "POST", "/v5/position/trading-stop", true, 1);
-    tg_qs *q = &req->params;
-    tg_qs_json_begin(q);
-    tg_qs_json_str(q, "category", "linear");
-    tg_qs_json_str(q, "symbol", symbol);
-    tg_qs_json_str(q, "tpslMode", "Full");
-    tg_qs_json_num(q, "positionIdx", position_idx);
-    tg_qs_json_str(q, "stopLoss", price);
-    tg_qs_json_str(q, "slTriggerBy", "MarkPrice");
-    tg_qs_json_end(q);
+    tg_payload *q = &req->params;
+    tg_payload_json_begin(q);
+    tg_payload_json_str(q, "category", "linear");
+    tg_payload_json_str(q, "symbol", symbol);
+    tg_payload_json_str(q, "tpslMode", "Full");
+    tg_payload_json_num(q, "positionIdx", position_idx);
+    tg_payload_json_str(q, "stopLoss", price);
+    tg_payload_json_str(q, "slTriggerBy", "MarkPrice");
+    tg_payload_json_end(q);
 }
 
 static void req_cancel_order(tg_vreq *req, const tg_venue_stop *s) {
     tg_vreq_init(req, "POST", "/v5/order/cancel", true, 1);
-    tg_qs *q = &req->params;
-    tg_qs_json_begin(q);
-    tg_qs_json_str(q, "category", "linear");
-    tg_qs_json_str(q, "symbol", s->symbol);
+    tg_payload *q = &req->params;
+    tg_payload_json_begin(q);
+    tg_payload_json_str(q, "category", "linear");
+    tg_payload_json_str(q, "symbol", s->symbol);
     if (s->order_id[0] != '\0') {
-        tg_qs_json_str(q, "orderId", s->order_id);
+        tg_payload_json_str(q, "orderId", s->order_id);
     } else {
-        tg_qs_json_str(q, "orderLinkId", s->client_id);
+        tg_payload_json_str(q, "orderLinkId", s->client_id);
     }
-    tg_qs_json_end(q);
+    tg_payload_json_end(q);
 }
 
-static void req_find(tg_vop *op) {
+static void req_find(tg_venue_op *op) {
     tg_vreq *req = &op->req;
     tg_vreq_init(req, "GET", "/v5/order/realtime", true, 1);
-    tg_qs_add(&req->params, "category", "linear");
-    tg_qs_add(&req->params, "symbol", op->target.symbol);
+    tg_payload_add(&req->params, "category", "linear");
+    tg_payload_add(&req->params, "symbol", op->target.symbol);
     if (op->target.order_id[0] != '\0') {
-        tg_qs_add(&req->params, "orderId", op->target.order_id);
+        tg_payload_add(&req->params, "orderId", op->target.order_id);
     } else {
-        tg_qs_add(&req->params, "orderLinkId", op->target.client_id);
+        tg_payload_add(&req->params, "orderLinkId", op->target.client_id);
     }
     op->step = BY_FIND;
 }
 
-static tg_vnext set_send(tg_venue *v, tg_vop *op) {
+static tg_vnext set_send(tg_venue *v, tg_venue_op *op) {
     (void)v;
     char price[TG_DEC_STR_MAX];
     tg_dec_format(op->set.trigger, 0, price);
@@ -217,7 +217,7 @@ static tg_vnext set_send(tg_venue *v, tg_vop *op) {
     return TG_VNEXT_SEND;
 }
 
-static tg_vnext set_start(tg_venue *v, tg_vop *op) {
+static tg_vnext set_start(tg_venue *v, tg_venue_op *op) {
     const tg_venue_stop_req *s = &op->set;
     if (tg_dec_is_pos(s->prev.trigger) && tg_dec_eq(s->prev.trigger, s->trigger) &&
         (s->prev.position_level || s->prev.order_id[0] == '\0')) {
@@ -231,15 +231,15 @@ static tg_vnext set_start(tg_venue *v, tg_vop *op) {
         op->cursor[0] = '\0';
         op->pages = 0;
         tg_vreq_init(&op->req, "GET", "/v5/position/list", true, 1);
-        tg_qs_add(&op->req.params, "category", "linear");
-        tg_qs_add(&op->req.params, "symbol", s->symbol);
+        tg_payload_add(&op->req.params, "category", "linear");
+        tg_payload_add(&op->req.params, "symbol", s->symbol);
         op->step = BY_SET_POS;
         return TG_VNEXT_SEND;
     }
     return set_send(v, op);
 }
 
-static tg_vnext set_positions_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
+static tg_vnext set_positions_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
     tg_err err;
     tg_wire_page page;
     tg_venue_position found[8];
@@ -260,7 +260,7 @@ static tg_vnext set_positions_read(tg_venue *v, tg_vop *op, const tg_http_resp *
 }
 
 /* The stop now on the position. */
-static void set_stop_of(tg_vop *op) {
+static void set_stop_of(tg_venue_op *op) {
     const tg_venue_stop_req *r = &op->set;
     tg_venue_stop *s = &op->reply.stop;
     memset(s, 0, sizeof *s);
@@ -273,7 +273,7 @@ static void set_stop_of(tg_vop *op) {
     s->owned = true;
 }
 
-static tg_vnext set_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+static tg_vnext set_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                          const tg_venue_error *e) {
     const tg_venue_stop *prev = &op->set.prev;
     if (op->step == BY_SET_POS) {
@@ -301,14 +301,14 @@ static tg_vnext set_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
     return TG_VNEXT_DONE;
 }
 
-static tg_vnext find_step(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+static tg_vnext find_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                           const tg_venue_error *e) {
     if (e->code != TG_VENUE_OK) {
         return TG_VNEXT_DONE;
     }
     tg_err err;
     tg_wire_page page;
-    tg_venue_stop *stops = tg_vop_stops(op);
+    tg_venue_stop *stops = tg_venue_op_stops(op);
     if (stops == NULL) {
         return no_memory(v, op);
     }
@@ -335,19 +335,19 @@ static void req_market_close(tg_vreq *req, const tg_venue_close_req *c) {
     tg_dec_format(c->qty, 0, qty);
     tg_vreq_init(req, "POST", "/v5/order/create", true, 1);
     req->retry_safe = false;
-    tg_qs *q = &req->params;
-    tg_qs_json_begin(q);
-    tg_qs_json_str(q, "category", "linear");
-    tg_qs_json_str(q, "symbol", c->symbol);
-    tg_qs_json_str(q, "side", c->side == TG_SIDE_LONG ? "Sell" : "Buy");
-    tg_qs_json_str(q, "orderType", "Market");
-    tg_qs_json_str(q, "qty", qty);
-    tg_qs_json_num(q, "positionIdx", c->position_idx);
-    tg_qs_json_bool(q, "reduceOnly", true);
-    tg_qs_json_end(q);
+    tg_payload *q = &req->params;
+    tg_payload_json_begin(q);
+    tg_payload_json_str(q, "category", "linear");
+    tg_payload_json_str(q, "symbol", c->symbol);
+    tg_payload_json_str(q, "side", c->side == TG_SIDE_LONG ? "Sell" : "Buy");
+    tg_payload_json_str(q, "orderType", "Market");
+    tg_payload_json_str(q, "qty", qty);
+    tg_payload_json_num(q, "positionIdx", c->position_idx);
+    tg_payload_json_bool(q, "reduceOnly", true);
+    tg_payload_json_end(q);
 }
 
-static tg_vnext mark_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+static tg_vnext mark_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                           const tg_venue_error *e) {
     if (e->code != TG_VENUE_OK) {
         return TG_VNEXT_DONE;
@@ -360,7 +360,7 @@ static tg_vnext mark_read(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
     return TG_VNEXT_DONE;
 }
 
-static tg_vnext by_start(tg_venue *v, tg_vop *op) {
+static tg_vnext by_start(tg_venue *v, tg_venue_op *op) {
     switch (op->reply.op) {
     case TG_VOP_RULES:
     case TG_VOP_POSITIONS:
@@ -377,8 +377,8 @@ static tg_vnext by_start(tg_venue *v, tg_vop *op) {
         return TG_VNEXT_SEND;
     case TG_VOP_MARK:
         tg_vreq_init(&op->req, "GET", "/v5/market/tickers", false, 1);
-        tg_qs_add(&op->req.params, "category", "linear");
-        tg_qs_add(&op->req.params, "symbol", op->symbol);
+        tg_payload_add(&op->req.params, "category", "linear");
+        tg_payload_add(&op->req.params, "symbol", op->symbol);
         return TG_VNEXT_SEND;
     case TG_VOP_CANCEL_STOP:
         if (op->target.position_level) {
@@ -394,7 +394,7 @@ static tg_vnext by_start(tg_venue *v, tg_vop *op) {
     }
 }
 
-static tg_vnext by_advance(tg_venue *v, tg_vop *op, const tg_http_resp *resp,
+static tg_vnext by_advance(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                            const tg_venue_error *e) {
     if (resp == NULL) {
         return by_start(v, op);

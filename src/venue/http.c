@@ -365,10 +365,6 @@ tg_status tg_http_send(tg_http *h, const char *method, const char *url, const ch
     return TG_OK;
 }
 
-size_t tg_http_inflight(const tg_http *h) {
-    return h->inflight_count;
-}
-
 void tg_http_close(tg_http *h) {
     if (h == NULL) {
         return;

@@ -64,8 +64,6 @@ tg_status tg_http_send(tg_http *h, const char *method, const char *url, const ch
                        size_t headers_count, const char *body, tg_http_done_fn done, void *ctx,
                        tg_err *err);
 
-size_t tg_http_inflight(const tg_http *h);
-
 /* Monotonic clock, µs. */
 int64_t tg_http_now_us(void);
 

@@ -24,7 +24,7 @@
 #define TG_VENUE_BAN_S         120 /* wait after a 418 without Retry-After, s */
 #define TG_VENUE_PACE_PCT      90  /* share of a limit used before pacing starts, % */
 
-typedef struct tg_vop tg_vop;
+typedef struct tg_venue_op tg_venue_op;
 typedef struct tg_ws tg_ws;
 struct lws_context;
 
@@ -32,7 +32,7 @@ struct lws_context;
 typedef struct tg_vreq {
     const char *method; /* GET, POST, PUT, DELETE */
     const char *path;   /* /fapi/v1/algoOrder */
-    tg_qs params;       /* query string, or JSON body for a Bybit POST */
+    tg_payload params;  /* query string, or JSON body for a Bybit POST */
     bool sign;          /* a signed (private) request */
     bool key_only;      /* API key header, no signature (listenKey) */
     bool retry_safe;    /* idempotent or deduplicated by a client id */
@@ -48,16 +48,16 @@ typedef struct tg_venue_close_req {
     int position_idx;           /* 0 one-way, 1/2 hedge */
 } tg_venue_close_req;
 
-typedef enum tg_vop_state {
-    TG_VOP_WAITING,  /* queued until not_before_us */
-    TG_VOP_INFLIGHT, /* its HTTP request is out */
-} tg_vop_state;
+typedef enum tg_venue_op_state {
+    TG_VENUE_OP_WAITING,  /* queued until not_before_us */
+    TG_VENUE_OP_INFLIGHT, /* its HTTP request is out */
+} tg_venue_op_state;
 
-struct tg_vop {
+struct tg_venue_op {
     tg_venue *v;                     /* owner */
     tg_venue_done_fn done;           /* completion */
     void *ctx;                       /* completion context */
-    tg_vop_state state;              /* waiting or in flight */
+    tg_venue_op_state state;         /* waiting or in flight */
     int64_t not_before_us;           /* earliest send, monotonic µs */
     int step;                        /* adapter-defined step */
     tg_vreq req;                     /* the request of this step */
@@ -81,7 +81,7 @@ struct tg_vop {
     tg_venue_rules *rules;           /* this operation's listing (reply.rules); owned */
     tg_venue_position *positions;    /* this operation's listing (reply.positions); owned */
     tg_venue_stop *stops;            /* this operation's listing or scratch; owned */
-    tg_vop *next;                    /* queue */
+    tg_venue_op *next;               /* queue */
 };
 
 /* What an adapter does with a response (resp NULL: start the operation). */
@@ -93,11 +93,12 @@ typedef enum tg_vnext {
 
 typedef struct tg_vadapter {
     /* Starts or advances op. e describes resp (code OK on success). */
-    tg_vnext (*advance)(tg_venue *v, tg_vop *op, const tg_http_resp *resp, const tg_venue_error *e);
+    tg_vnext (*advance)(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
+                        const tg_venue_error *e);
     /* Reads an exchange error out of a response into e. */
     void (*decode_error)(const tg_venue *v, const tg_http_resp *resp, tg_venue_error *e);
     /* Fills url, body and headers for req, signed with ts_ms. */
-    bool (*build)(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char *url, tg_qs *body,
+    bool (*build)(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char *url, tg_payload *body,
                   char headers[][TG_HTTP_HEADER_MAX], size_t *headers_count);
     /* The request that reads the server time, and its decoder. */
     void (*time_req)(tg_vreq *req);
@@ -114,7 +115,7 @@ struct tg_venue {
     tg_http *http;                        /* REST transport */
     uv_timer_t timer;                     /* wakes the queue */
     bool timer_open;                      /* timer not yet closed */
-    tg_vop *ops;                          /* queued and in-flight operations */
+    tg_venue_op *ops;                     /* queued and in-flight operations */
     size_t ops_count;                     /* length of ops */
     bool closing;                         /* tg_venue_close was called */
     int64_t offset_ms;                    /* exchange − local wall clock, ms */
@@ -156,14 +157,14 @@ const tg_venue_position *tg_venue_position_find(const tg_venue *v, const char *k
 
 /* Unlinks op, calls its callback and frees it, with the arrays its reply
  * points into. */
-void tg_vop_complete(tg_venue *v, tg_vop *op);
+void tg_venue_op_complete(tg_venue *v, tg_venue_op *op);
 
 /* op's own arrays, allocated at their bound on first use; NULL when out of
  * memory. They live until op completes, so a reply never points into memory
  * another operation or a stream event rewrites. */
-tg_venue_rules *tg_vop_rules(tg_vop *op);
-tg_venue_position *tg_vop_positions(tg_vop *op);
-tg_venue_stop *tg_vop_stops(tg_vop *op);
+tg_venue_rules *tg_venue_op_rules(tg_venue_op *op);
+tg_venue_position *tg_venue_op_positions(tg_venue_op *op);
+tg_venue_stop *tg_venue_op_stops(tg_venue_op *op);
 
 /* A listing replaces the positions the venue knows. */
 void tg_venue_positions_replace(tg_venue *v, const tg_venue_position *p, size_t count);

@@ -15,7 +15,7 @@
 
 void tg_vreq_init(tg_vreq *req, const char *method, const char *path, bool sign, uint32_t weight) {
     memset(req, 0, sizeof *req);
-    tg_qs_init(&req->params);
+    tg_payload_init(&req->params);
     req->method = method;
     req->path = path;
     req->sign = sign;
@@ -31,8 +31,8 @@ static void rearm(tg_venue *v) {
         return;
     }
     int64_t now = tg_http_now_us(), at = INT64_MAX;
-    for (tg_vop *op = v->ops; op != NULL; op = op->next) {
-        if (op->state == TG_VOP_WAITING && op->not_before_us < at) {
+    for (tg_venue_op *op = v->ops; op != NULL; op = op->next) {
+        if (op->state == TG_VENUE_OP_WAITING && op->not_before_us < at) {
             at = op->not_before_us;
         }
     }
@@ -44,8 +44,8 @@ static void rearm(tg_venue *v) {
     uv_timer_start(&v->timer, on_timer, ms, 0);
 }
 
-static void op_unlink(tg_venue *v, tg_vop *op) {
-    for (tg_vop **p = &v->ops; *p != NULL; p = &(*p)->next) {
+static void op_unlink(tg_venue *v, tg_venue_op *op) {
+    for (tg_venue_op **p = &v->ops; *p != NULL; p = &(*p)->next) {
         if (*p == op) {
             *p = op->next;
             v->ops_count--;
@@ -55,7 +55,7 @@ static void op_unlink(tg_venue *v, tg_vop *op) {
     assert(0 && "operation not queued");
 }
 
-void tg_vop_complete(tg_venue *v, tg_vop *op) {
+void tg_venue_op_complete(tg_venue *v, tg_venue_op *op) {
     op_unlink(v, op);
     op->reply.latency_us = tg_http_now_us() - op->start_us;
     if (op->reply.error.code == TG_VENUE_OK) {
@@ -69,21 +69,21 @@ void tg_vop_complete(tg_venue *v, tg_vop *op) {
     free(op);
 }
 
-tg_venue_rules *tg_vop_rules(tg_vop *op) {
+tg_venue_rules *tg_venue_op_rules(tg_venue_op *op) {
     if (op->rules == NULL) {
         op->rules = calloc(TG_VENUE_RULES_MAX, sizeof *op->rules);
     }
     return op->rules;
 }
 
-tg_venue_position *tg_vop_positions(tg_vop *op) {
+tg_venue_position *tg_venue_op_positions(tg_venue_op *op) {
     if (op->positions == NULL) {
         op->positions = calloc(TG_VENUE_POSITIONS_MAX, sizeof *op->positions);
     }
     return op->positions;
 }
 
-tg_venue_stop *tg_vop_stops(tg_vop *op) {
+tg_venue_stop *tg_venue_op_stops(tg_venue_op *op) {
     if (op->stops == NULL) {
         op->stops = calloc(TG_VENUE_STOPS_MAX, sizeof *op->stops);
     }
@@ -91,7 +91,7 @@ tg_venue_stop *tg_vop_stops(tg_vop *op) {
 }
 
 /* µs this request must still wait to stay under the limits; 0 = go. */
-static int64_t pace_delay_us(tg_venue *v, const tg_vop *op) {
+static int64_t pace_delay_us(tg_venue *v, const tg_venue_op *op) {
     int64_t now = tg_http_now_us();
     if (now < v->pause_until_us) {
         return v->pause_until_us - now;
@@ -124,13 +124,13 @@ static int64_t pace_delay_us(tg_venue *v, const tg_vop *op) {
 
 static void on_http_done(void *ctx, const tg_http_resp *resp);
 
-static void op_send(tg_venue *v, tg_vop *op) {
+static void op_send(tg_venue *v, tg_venue_op *op) {
     char url[TG_HTTP_URL_MAX];
     char headers[TG_HTTP_HEADERS_MAX][TG_HTTP_HEADER_MAX];
     const char *hp[TG_HTTP_HEADERS_MAX];
     size_t nh = 0;
-    tg_qs body;
-    tg_qs_init(&body);
+    tg_payload body;
+    tg_payload_init(&body);
     op->sent_wall_ms = tg_venue_wall_ms();
     if (op->req.params.overflow ||
         !v->ad->build(v, &op->req, op->sent_wall_ms + v->offset_ms, url, &body, headers, &nh)) {
@@ -149,7 +149,7 @@ static void op_send(tg_venue *v, tg_vop *op) {
         return;
     }
     memset(headers, 0, sizeof headers); /* signatures do not linger on the stack */
-    op->state = TG_VOP_INFLIGHT;
+    op->state = TG_VENUE_OP_INFLIGHT;
     op->attempts++;
     op->reply.requests++;
     v->stats.requests++;
@@ -159,8 +159,8 @@ static void op_send(tg_venue *v, tg_vop *op) {
 }
 
 static bool probe_inflight(const tg_venue *v) {
-    for (const tg_vop *op = v->ops; op != NULL; op = op->next) {
-        if (op->state == TG_VOP_INFLIGHT) {
+    for (const tg_venue_op *op = v->ops; op != NULL; op = op->next) {
+        if (op->state == TG_VENUE_OP_INFLIGHT) {
             return true;
         }
     }
@@ -168,7 +168,7 @@ static bool probe_inflight(const tg_venue *v) {
 }
 
 /* Sends what may go now; returns false when op must wait (not_before set). */
-static bool op_try_send(tg_venue *v, tg_vop *op, int64_t now) {
+static bool op_try_send(tg_venue *v, tg_venue_op *op, int64_t now) {
     if (v->breaker_until_us != 0) {
         if (now < v->breaker_until_us) {
             tg_venue_fail(v, &op->reply.error, TG_VENUE_E_CIRCUIT_OPEN, op->req.path,
@@ -189,7 +189,7 @@ static bool op_try_send(tg_venue *v, tg_vop *op, int64_t now) {
         return false;
     }
     op_send(v, op);
-    return op->state == TG_VOP_INFLIGHT || op->finished;
+    return op->state == TG_VENUE_OP_INFLIGHT || op->finished;
 }
 
 static void pump(tg_venue *v) {
@@ -197,13 +197,13 @@ static void pump(tg_venue *v) {
     bool again = true;
     for (uint32_t round = 0; again && round < TG_VENUE_OPS_MAX; round++) {
         again = false;
-        for (tg_vop *op = v->ops; op != NULL; op = op->next) {
+        for (tg_venue_op *op = v->ops; op != NULL; op = op->next) {
             if (op->finished) {
-                tg_vop_complete(v, op);
+                tg_venue_op_complete(v, op);
                 again = true; /* the list changed under us */
                 break;
             }
-            if (op->state == TG_VOP_WAITING && op->not_before_us <= now) {
+            if (op->state == TG_VENUE_OP_WAITING && op->not_before_us <= now) {
                 (void)op_try_send(v, op, now);
                 again = again || op->finished;
             }
@@ -217,7 +217,8 @@ static void on_timer(uv_timer_t *t) {
 }
 
 /* Called by the queue with the first response; the adapter decides. */
-static void op_advance(tg_venue *v, tg_vop *op, const tg_http_resp *resp, const tg_venue_error *e) {
+static void op_advance(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
+                       const tg_venue_error *e) {
     tg_vnext next = v->ad->advance(v, op, resp, e);
     op->attempts = next == TG_VNEXT_DELAY ? op->attempts : 0;
     op->resynced = next == TG_VNEXT_DELAY ? op->resynced : false;
@@ -247,7 +248,7 @@ static void take_limits(tg_venue *v, const tg_http_limits *l) {
     }
 }
 
-static void time_taken(tg_venue *v, tg_vop *op, int64_t server_ms) {
+static void time_taken(tg_venue *v, tg_venue_op *op, int64_t server_ms) {
     int64_t now = tg_venue_wall_ms();
     v->offset_ms = server_ms - (op->sent_wall_ms + now) / 2;
     v->time_synced = true;
@@ -256,7 +257,7 @@ static void time_taken(tg_venue *v, tg_vop *op, int64_t server_ms) {
 }
 
 /* A time response; false (with op->reply.error set) when unreadable. */
-static bool take_time(tg_venue *v, tg_vop *op, const tg_http_resp *resp) {
+static bool take_time(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
     tg_err err;
     int64_t ms = 0;
     if (v->ad->parse_time(resp->body, resp->len, &ms, &err) != TG_OK) {
@@ -298,7 +299,8 @@ static int64_t backoff_us(tg_venue *v, uint32_t attempts) {
 }
 
 /* Handles what the queue handles for every adapter; true when it did. */
-static bool op_recover(tg_venue *v, tg_vop *op, const tg_http_resp *resp, const tg_venue_error *e) {
+static bool op_recover(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
+                       const tg_venue_error *e) {
     int64_t now = tg_http_now_us();
     bool may_retry = op->req.retry_safe && op->attempts <= v->cfg.retry_count_max;
     switch (e->code) {
@@ -337,9 +339,9 @@ static bool op_recover(tg_venue *v, tg_vop *op, const tg_http_resp *resp, const 
 }
 
 static void on_http_done(void *ctx, const tg_http_resp *resp) {
-    tg_vop *op = ctx;
+    tg_venue_op *op = ctx;
     tg_venue *v = op->v;
-    op->state = TG_VOP_WAITING;
+    op->state = TG_VENUE_OP_WAITING;
     op->reply.transport_us += resp->done_us - resp->sent_us;
     take_limits(v, &resp->limits);
     tg_venue_error e;
@@ -380,8 +382,8 @@ static void on_http_done(void *ctx, const tg_http_resp *resp) {
 
 /* ---- operations ------------------------------------------------------- */
 
-static tg_vop *op_new(tg_venue *v, tg_venue_op_kind kind, tg_venue_done_fn done, void *ctx,
-                      tg_err *err) {
+static tg_venue_op *op_new(tg_venue *v, tg_venue_op_kind kind, tg_venue_done_fn done, void *ctx,
+                           tg_err *err) {
     assert(v != NULL && done != NULL);
     if (v->closing) {
         tg_err_set(err, TG_E_STATE, "%s: the venue is closed", v->cfg.account);
@@ -392,7 +394,7 @@ static tg_vop *op_new(tg_venue *v, tg_venue_op_kind kind, tg_venue_done_fn done,
                    TG_VENUE_OPS_MAX);
         return NULL;
     }
-    tg_vop *op = calloc(1, sizeof *op);
+    tg_venue_op *op = calloc(1, sizeof *op);
     if (op == NULL) {
         tg_err_set(err, TG_E_NOMEM, "out of memory queuing an operation");
         return NULL;
@@ -401,14 +403,14 @@ static tg_vop *op_new(tg_venue *v, tg_venue_op_kind kind, tg_venue_done_fn done,
     op->done = done;
     op->ctx = ctx;
     op->reply.op = kind;
-    op->state = TG_VOP_WAITING;
+    op->state = TG_VENUE_OP_WAITING;
     op->not_before_us = tg_http_now_us();
     op->start_us = op->not_before_us;
     return op;
 }
 
 /* Queues op after its adapter built the first request. */
-static tg_status op_start(tg_venue *v, tg_vop *op) {
+static tg_status op_start(tg_venue *v, tg_venue_op *op) {
     if (op->reply.op == TG_VOP_TIME) {
         v->ad->time_req(&op->req);
     } else {
@@ -418,7 +420,7 @@ static tg_status op_start(tg_venue *v, tg_vop *op) {
         op->finished = next == TG_VNEXT_DONE;
     }
     op->next = NULL;
-    tg_vop **tail = &v->ops;
+    tg_venue_op **tail = &v->ops;
     while (*tail != NULL) {
         tail = &(*tail)->next;
     }
@@ -429,17 +431,17 @@ static tg_status op_start(tg_venue *v, tg_vop *op) {
 }
 
 tg_status tg_venue_sync_time(tg_venue *v, tg_venue_done_fn done, void *ctx, tg_err *err) {
-    tg_vop *op = op_new(v, TG_VOP_TIME, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_TIME, done, ctx, err);
     return op == NULL ? err->status : op_start(v, op);
 }
 
 tg_status tg_venue_get_rules(tg_venue *v, tg_venue_done_fn done, void *ctx, tg_err *err) {
-    tg_vop *op = op_new(v, TG_VOP_RULES, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_RULES, done, ctx, err);
     return op == NULL ? err->status : op_start(v, op);
 }
 
 tg_status tg_venue_get_positions(tg_venue *v, tg_venue_done_fn done, void *ctx, tg_err *err) {
-    tg_vop *op = op_new(v, TG_VOP_POSITIONS, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_POSITIONS, done, ctx, err);
     return op == NULL ? err->status : op_start(v, op);
 }
 
@@ -463,7 +465,7 @@ tg_status tg_venue_get_stops(tg_venue *v, const char *symbol, tg_venue_done_fn d
         return tg_err_set(err, TG_E_INVALID, "symbol \"%.30s\" is not an upper-case symbol name",
                           symbol);
     }
-    tg_vop *op = op_new(v, TG_VOP_STOPS, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_STOPS, done, ctx, err);
     if (op == NULL) {
         return err->status;
     }
@@ -481,7 +483,7 @@ tg_status tg_venue_find_stop(tg_venue *v, const char *symbol, const char *order_
         (order_id[0] == '\0' && client_id[0] == '\0')) {
         return tg_err_set(err, TG_E_INVALID, "find stop: needs a symbol and an order or client id");
     }
-    tg_vop *op = op_new(v, TG_VOP_FIND_STOP, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_FIND_STOP, done, ctx, err);
     if (op == NULL) {
         return err->status;
     }
@@ -499,7 +501,7 @@ tg_status tg_venue_set_stop(tg_venue *v, const tg_venue_stop_req *req, tg_venue_
         return tg_err_set(err, TG_E_INVALID,
                           "set stop: needs a symbol, a positive trigger and a positive size");
     }
-    tg_vop *op = op_new(v, TG_VOP_SET_STOP, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_SET_STOP, done, ctx, err);
     if (op == NULL) {
         return err->status;
     }
@@ -514,7 +516,7 @@ tg_status tg_venue_cancel_stop(tg_venue *v, const tg_venue_stop *stop, tg_venue_
         (stop->order_id[0] == '\0' && stop->client_id[0] == '\0' && !stop->position_level)) {
         return tg_err_set(err, TG_E_INVALID, "cancel stop: needs a symbol and an order id");
     }
-    tg_vop *op = op_new(v, TG_VOP_CANCEL_STOP, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_CANCEL_STOP, done, ctx, err);
     if (op == NULL) {
         return err->status;
     }
@@ -530,7 +532,7 @@ tg_status tg_venue_close_position(tg_venue *v, const char *symbol, tg_side side,
                           "close position: needs a symbol, a side, a positive size and a "
                           "position index 0..2");
     }
-    tg_vop *op = op_new(v, TG_VOP_CLOSE_POSITION, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_CLOSE_POSITION, done, ctx, err);
     if (op == NULL) {
         return err->status;
     }
@@ -547,7 +549,7 @@ tg_status tg_venue_get_mark(tg_venue *v, const char *symbol, tg_venue_done_fn do
         return tg_err_set(err, TG_E_INVALID, "mark: symbol \"%.30s\" is not an upper-case symbol",
                           symbol != NULL ? symbol : "");
     }
-    tg_vop *op = op_new(v, TG_VOP_MARK, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_MARK, done, ctx, err);
     if (op == NULL) {
         return err->status;
     }
@@ -560,7 +562,7 @@ tg_status tg_venue_listen_key(tg_venue *v, bool keepalive, tg_venue_done_fn done
     if (v->cfg.kind != TG_VENUE_BINANCE) {
         return tg_err_set(err, TG_E_STATE, "listen keys are Binance's");
     }
-    tg_vop *op = op_new(v, TG_VOP_LISTEN_KEY, done, ctx, err);
+    tg_venue_op *op = op_new(v, TG_VOP_LISTEN_KEY, done, ctx, err);
     if (op == NULL) {
         return err->status;
     }

@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define SIGN_MSG_MAX (TG_QS_MAX * 2 + 128) /* bytes of a Bybit string to sign */
+#define SIGN_MSG_MAX (TG_PAYLOAD_MAX * 2 + 128) /* bytes of a Bybit string to sign */
 
 static void hex_encode(const unsigned char *in, size_t n, char *out) {
     static const char digits[] = "0123456789abcdef";
@@ -34,7 +34,7 @@ void tg_sign_hmac_hex(const char *secret, const void *msg, size_t len, char *out
 void tg_sign_binance(const char *secret, const char *query, const char *body, char *out) {
     assert(query != NULL && body != NULL);
     size_t q = strlen(query), b = strlen(body);
-    char msg[TG_QS_MAX * 2];
+    char msg[TG_PAYLOAD_MAX * 2];
     assert(q + b < sizeof msg);
     memcpy(msg, query, q);
     memcpy(msg + q, body, b);
@@ -60,14 +60,14 @@ void tg_sign_bybit_ws(const char *secret, int64_t expires_ms, char *out) {
     tg_sign_hmac_hex(secret, msg, (size_t)n, out);
 }
 
-void tg_qs_init(tg_qs *qs) {
+void tg_payload_init(tg_payload *qs) {
     assert(qs != NULL);
     qs->buf[0] = '\0';
     qs->len = 0;
     qs->overflow = false;
 }
 
-static void qs_put(tg_qs *qs, const char *text, size_t n) {
+static void qs_put(tg_payload *qs, const char *text, size_t n) {
     if (qs->overflow || qs->len + n >= sizeof qs->buf) {
         qs->overflow = true;
         return;
@@ -77,17 +77,12 @@ static void qs_put(tg_qs *qs, const char *text, size_t n) {
     qs->buf[qs->len] = '\0';
 }
 
-void tg_qs_raw(tg_qs *qs, const char *text) {
-    assert(text != NULL);
-    qs_put(qs, text, strlen(text));
-}
-
 static bool unreserved(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.' || c == '~';
 }
 
-void tg_qs_add(tg_qs *qs, const char *name, const char *value) {
+void tg_payload_add(tg_payload *qs, const char *name, const char *value) {
     assert(name != NULL && value != NULL);
     if (qs->len > 0) {
         qs_put(qs, "&", 1);
@@ -105,18 +100,18 @@ void tg_qs_add(tg_qs *qs, const char *name, const char *value) {
     }
 }
 
-void tg_qs_add_i64(tg_qs *qs, const char *name, int64_t value) {
+void tg_payload_add_i64(tg_payload *qs, const char *name, int64_t value) {
     char num[24];
     snprintf(num, sizeof num, "%" PRId64, value);
-    tg_qs_add(qs, name, num);
+    tg_payload_add(qs, name, num);
 }
 
-void tg_qs_json_begin(tg_qs *qs) {
-    tg_qs_init(qs);
+void tg_payload_json_begin(tg_payload *qs) {
+    tg_payload_init(qs);
     qs_put(qs, "{", 1);
 }
 
-static void json_name(tg_qs *qs, const char *name) {
+static void json_name(tg_payload *qs, const char *name) {
     assert(name != NULL && strchr(name, '"') == NULL);
     if (qs->len > 1) {
         qs_put(qs, ",", 1);
@@ -126,7 +121,7 @@ static void json_name(tg_qs *qs, const char *name) {
     qs_put(qs, "\":", 2);
 }
 
-void tg_qs_json_str(tg_qs *qs, const char *name, const char *value) {
+void tg_payload_json_str(tg_payload *qs, const char *name, const char *value) {
     assert(value != NULL);
     json_name(qs, name);
     qs_put(qs, "\"", 1);
@@ -145,18 +140,18 @@ void tg_qs_json_str(tg_qs *qs, const char *name, const char *value) {
     qs_put(qs, "\"", 1);
 }
 
-void tg_qs_json_num(tg_qs *qs, const char *name, int64_t value) {
+void tg_payload_json_num(tg_payload *qs, const char *name, int64_t value) {
     char num[24];
     int n = snprintf(num, sizeof num, "%" PRId64, value);
     json_name(qs, name);
     qs_put(qs, num, (size_t)n);
 }
 
-void tg_qs_json_bool(tg_qs *qs, const char *name, bool value) {
+void tg_payload_json_bool(tg_payload *qs, const char *name, bool value) {
     json_name(qs, name);
     qs_put(qs, value ? "true" : "false", value ? 4 : 5);
 }
 
-void tg_qs_json_end(tg_qs *qs) {
+void tg_payload_json_end(tg_payload *qs) {
     qs_put(qs, "}", 1);
 }

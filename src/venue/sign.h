@@ -1,6 +1,6 @@
 /*
- * venue/sign.h — request signing for both exchanges, and the bounded query
- * string builder the signed strings are made of.
+ * venue/sign.h — request signing for both exchanges, and the bounded
+ * payload builder (query string or JSON body) the signed strings are made of.
  *
  * Binance: hex(HMAC-SHA256(secret, query ‖ body)), appended as the last
  * parameter "signature". Bybit: hex(HMAC-SHA256(secret, timestamp ‖ key ‖
@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define TG_SIGN_HEX_LEN 64   /* hex characters of an HMAC-SHA256 */
-#define TG_QS_MAX       2048 /* bytes of a query string or JSON body, NUL included */
+#define TG_PAYLOAD_MAX  2048 /* bytes of a query string or JSON body, NUL included */
 
 /* hex(HMAC-SHA256(secret, msg)), lower case; out holds TG_SIGN_HEX_LEN + 1. */
 void tg_sign_hmac_hex(const char *secret, const void *msg, size_t len, char *out);
@@ -32,26 +32,24 @@ void tg_sign_bybit_ws(const char *secret, int64_t expires_ms, char *out);
 
 /* A query string or a JSON object built in a fixed buffer. A write that
  * does not fit sets overflow and leaves the text unusable. */
-typedef struct tg_qs {
-    char buf[TG_QS_MAX]; /* text, NUL-terminated */
-    size_t len;          /* bytes used */
-    bool overflow;       /* a write did not fit */
-} tg_qs;
+typedef struct tg_payload {
+    char buf[TG_PAYLOAD_MAX]; /* text, NUL-terminated */
+    size_t len;               /* bytes used */
+    bool overflow;            /* a write did not fit */
+} tg_payload;
 
-void tg_qs_init(tg_qs *qs);
+void tg_payload_init(tg_payload *qs);
 /* Appends "name=value" (value percent-encoded), with '&' when not first. */
-void tg_qs_add(tg_qs *qs, const char *name, const char *value);
-void tg_qs_add_i64(tg_qs *qs, const char *name, int64_t value);
-/* Appends raw text. */
-void tg_qs_raw(tg_qs *qs, const char *text);
+void tg_payload_add(tg_payload *qs, const char *name, const char *value);
+void tg_payload_add_i64(tg_payload *qs, const char *name, int64_t value);
 
-/* JSON object: tg_qs_json_str/num append "name":"value" / "name":value
+/* JSON object: tg_payload_json_str/num append "name":"value" / "name":value
  * (value is trusted: symbols, decimals, digits — escaped anyway); close
- * with tg_qs_json_end. */
-void tg_qs_json_begin(tg_qs *qs);
-void tg_qs_json_str(tg_qs *qs, const char *name, const char *value);
-void tg_qs_json_num(tg_qs *qs, const char *name, int64_t value);
-void tg_qs_json_bool(tg_qs *qs, const char *name, bool value);
-void tg_qs_json_end(tg_qs *qs);
+ * with tg_payload_json_end. */
+void tg_payload_json_begin(tg_payload *qs);
+void tg_payload_json_str(tg_payload *qs, const char *name, const char *value);
+void tg_payload_json_num(tg_payload *qs, const char *name, int64_t value);
+void tg_payload_json_bool(tg_payload *qs, const char *name, bool value);
+void tg_payload_json_end(tg_payload *qs);
 
 #endif

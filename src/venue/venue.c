@@ -16,6 +16,10 @@
 #define US_PER_MS  1000LL
 #define MS_PER_MIN 60000LL
 
+#define VENUE_RECV_WINDOW_MS_MAX 60000   /* the longest recvWindow Binance and Bybit accept, ms */
+#define VENUE_RETRY_COUNT_MAX    10      /* retries of a safe request */
+#define VENUE_KEEPALIVE_MS_MAX   3540000 /* 59 min: a listenKey expires after 60 without one */
+
 tg_venue_config tg_venue_config_default(tg_venue_kind kind) {
     tg_venue_config c;
     memset(&c, 0, sizeof c);
@@ -132,6 +136,66 @@ static tg_status check_url(const tg_venue_config *c, const char *url, const char
     return TG_OK;
 }
 
+/* One sentence per check, naming the field and its value, so that the
+ * operator knows which setting to change. */
+static tg_status check_limits(const tg_venue_config *c, tg_err *err) {
+    const char *a = c->account;
+    if (c->recv_window_ms <= 0) {
+        return tg_err_set(err, TG_E_INVALID, "%s: recv_window_ms is %" PRId64 "; it must be > 0", a,
+                          c->recv_window_ms);
+    }
+    if (c->recv_window_ms > VENUE_RECV_WINDOW_MS_MAX) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "%s: recv_window_ms is %" PRId64 "; the exchanges accept at most %d", a,
+                          c->recv_window_ms, VENUE_RECV_WINDOW_MS_MAX);
+    }
+    if (c->connect_timeout_ms <= 0) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "%s: connect_timeout_ms is %" PRId64 "; it must be > 0", a,
+                          c->connect_timeout_ms);
+    }
+    if (c->request_timeout_ms <= 0) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "%s: request_timeout_ms is %" PRId64 "; it must be > 0", a,
+                          c->request_timeout_ms);
+    }
+    if (c->backoff_ms_min <= 0) {
+        return tg_err_set(err, TG_E_INVALID, "%s: backoff_ms_min is %" PRId64 "; it must be > 0", a,
+                          c->backoff_ms_min);
+    }
+    if (c->backoff_ms_max < c->backoff_ms_min) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "%s: backoff_ms_max is %" PRId64 ", below backoff_ms_min %" PRId64, a,
+                          c->backoff_ms_max, c->backoff_ms_min);
+    }
+    if (c->retry_count_max > VENUE_RETRY_COUNT_MAX) {
+        return tg_err_set(err, TG_E_INVALID, "%s: retry_count_max is %" PRIu32 "; at most %d", a,
+                          c->retry_count_max, VENUE_RETRY_COUNT_MAX);
+    }
+    if (c->breaker_failures_max == 0) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "%s: breaker_failures_max is 0; the circuit needs at least one failure "
+                          "to open",
+                          a);
+    }
+    if (c->breaker_open_ms <= 0) {
+        return tg_err_set(err, TG_E_INVALID, "%s: breaker_open_ms is %" PRId64 "; it must be > 0",
+                          a, c->breaker_open_ms);
+    }
+    if (c->listen_key_keepalive_ms <= 0) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "%s: listen_key_keepalive_ms is %" PRId64 "; it must be > 0", a,
+                          c->listen_key_keepalive_ms);
+    }
+    if (c->listen_key_keepalive_ms > VENUE_KEEPALIVE_MS_MAX) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "%s: listen_key_keepalive_ms is %" PRId64
+                          "; Binance drops a listenKey after 60 minutes, so at most %d",
+                          a, c->listen_key_keepalive_ms, VENUE_KEEPALIVE_MS_MAX);
+    }
+    return TG_OK;
+}
+
 static tg_status check_config(const tg_venue_config *c, tg_err *err) {
     if (c->kind != TG_VENUE_BINANCE && c->kind != TG_VENUE_BYBIT) {
         return tg_err_set(err, TG_E_INVALID, "unknown exchange kind %d", (int)c->kind);
@@ -143,21 +207,13 @@ static tg_status check_config(const tg_venue_config *c, tg_err *err) {
     if (st != TG_OK) {
         return st;
     }
-    if (c->api_key[0] == '\0' || c->api_secret[0] == '\0') {
-        return tg_err_set(err, TG_E_INVALID, "%s: API key or secret is empty", c->account);
+    if (c->api_key[0] == '\0') {
+        return tg_err_set(err, TG_E_INVALID, "%s: the API key is empty", c->account);
     }
-    if (c->recv_window_ms <= 0 || c->recv_window_ms > 60000 || c->connect_timeout_ms <= 0 ||
-        c->request_timeout_ms <= 0 || c->backoff_ms_min <= 0 ||
-        c->backoff_ms_max < c->backoff_ms_min || c->retry_count_max > 10 ||
-        c->breaker_failures_max == 0 || c->breaker_open_ms <= 0 ||
-        c->listen_key_keepalive_ms <= 0 || c->listen_key_keepalive_ms > 59 * 60 * 1000) {
-        return tg_err_set(
-            err, TG_E_INVALID,
-            "%s: recvWindow, timeouts, backoff, breaker or listenKey keep-alive settings "
-            "out of range",
-            c->account);
+    if (c->api_secret[0] == '\0') {
+        return tg_err_set(err, TG_E_INVALID, "%s: the API secret is empty", c->account);
     }
-    return TG_OK;
+    return check_limits(c, err);
 }
 
 tg_status tg_venue_new(const tg_venue_config *cfg, uv_loop_t *loop, tg_venue **out, tg_err *err) {
@@ -222,9 +278,9 @@ void tg_venue_close(tg_venue *v) {
     tg_http_close(v->http); /* fails in-flight requests: their ops complete */
     v->http = NULL;
     while (v->ops != NULL) {
-        tg_vop *op = v->ops;
+        tg_venue_op *op = v->ops;
         tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "request", "venue closed");
-        tg_vop_complete(v, op);
+        tg_venue_op_complete(v, op);
     }
     if (v->timer_open) {
         uv_timer_stop(&v->timer);

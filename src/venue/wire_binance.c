@@ -10,7 +10,7 @@ bool tg_bn_parse_error(const char *body, size_t len, tg_wire_status *st) {
     assert(st != NULL);
     st->code = 0;
     st->msg[0] = '\0';
-    cJSON *root = tg_wj_parse(body, len, "binance", NULL);
+    cJSON *root = tg_wire_json_parse(body, len, "binance", NULL);
     if (root == NULL) {
         return false;
     }
@@ -18,7 +18,7 @@ bool tg_bn_parse_error(const char *body, size_t len, tg_wire_status *st) {
     bool is_err = cJSON_IsNumber(code) && code->valuedouble <= -1 && code->valuedouble > -100000;
     if (is_err) {
         st->code = (int)code->valuedouble;
-        const char *msg = tg_wj_str(root, "msg");
+        const char *msg = tg_wire_json_str(root, "msg");
         snprintf(st->msg, sizeof st->msg, "%s", msg != NULL ? msg : "");
     }
     cJSON_Delete(root);
@@ -26,12 +26,12 @@ bool tg_bn_parse_error(const char *body, size_t len, tg_wire_status *st) {
 }
 
 tg_status tg_bn_parse_time(const char *body, size_t len, int64_t *ms, tg_err *err) {
-    cJSON *root = tg_wj_parse(body, len, "binance time", err);
+    cJSON *root = tg_wire_json_parse(body, len, "binance time", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
     int64_t t = 0;
-    bool ok = tg_wj_i64(root, "serverTime", &t) && t > 0;
+    bool ok = tg_wire_json_i64(root, "serverTime", &t) && t > 0;
     cJSON_Delete(root);
     if (!ok) {
         return tg_err_set(err, TG_E_INVALID,
@@ -45,17 +45,19 @@ static bool rules_filters(const cJSON *filters, tg_venue_rules *r) {
     bool price = false, lot = false;
     const cJSON *f;
     cJSON_ArrayForEach(f, filters) {
-        const char *type = tg_wj_str(f, "filterType");
+        const char *type = tg_wire_json_str(f, "filterType");
         if (type == NULL) {
             continue;
         }
         if (strcmp(type, "PRICE_FILTER") == 0) {
-            price = tg_wj_dec(f, "tickSize", &r->tick) && tg_wj_dec(f, "minPrice", &r->min_price);
-            if (!tg_wj_dec(f, "maxPrice", &r->max_price)) {
+            price = tg_wire_json_dec(f, "tickSize", &r->tick) &&
+                    tg_wire_json_dec(f, "minPrice", &r->min_price);
+            if (!tg_wire_json_dec(f, "maxPrice", &r->max_price)) {
                 r->max_price = tg_dec_from_units(0);
             }
         } else if (strcmp(type, "LOT_SIZE") == 0) {
-            lot = tg_wj_dec(f, "stepSize", &r->step) && tg_wj_dec(f, "minQty", &r->min_qty);
+            lot = tg_wire_json_dec(f, "stepSize", &r->step) &&
+                  tg_wire_json_dec(f, "minQty", &r->min_qty);
         }
     }
     return price && lot && tg_dec_is_pos(r->tick) && tg_dec_is_pos(r->step) &&
@@ -66,7 +68,7 @@ tg_status tg_bn_parse_rules(const char *body, size_t len, tg_venue_rules *rules,
                             tg_wire_page *page, tg_err *err) {
     assert(page != NULL && (rules != NULL || cap == 0));
     memset(page, 0, sizeof *page);
-    cJSON *root = tg_wj_parse(body, len, "binance exchangeInfo", err);
+    cJSON *root = tg_wire_json_parse(body, len, "binance exchangeInfo", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -80,8 +82,8 @@ tg_status tg_bn_parse_rules(const char *body, size_t len, tg_venue_rules *rules,
     cJSON_ArrayForEach(s, symbols) {
         tg_venue_rules r;
         memset(&r, 0, sizeof r);
-        const char *status = tg_wj_str(s, "status");
-        if (!tg_wj_symbol(s, "symbol", r.symbol, sizeof r.symbol) ||
+        const char *status = tg_wire_json_str(s, "status");
+        if (!tg_wire_json_symbol(s, "symbol", r.symbol, sizeof r.symbol) ||
             !rules_filters(cJSON_GetObjectItemCaseSensitive(s, "filters"), &r)) {
             page->skipped++;
             continue;
@@ -113,11 +115,11 @@ static bool position_of(const cJSON *p, const char *amt_name, const char *entry_
     const char *ps_name =
         cJSON_GetObjectItemCaseSensitive(p, "positionSide") ? "positionSide" : "ps";
     tg_dec amt;
-    if (!tg_wj_symbol(p, symbol_name, out->symbol, sizeof out->symbol) ||
-        !tg_wj_dec(p, amt_name, &amt)) {
+    if (!tg_wire_json_symbol(p, symbol_name, out->symbol, sizeof out->symbol) ||
+        !tg_wire_json_dec(p, amt_name, &amt)) {
         return false;
     }
-    out->position_idx = position_idx_of(tg_wj_str(p, ps_name));
+    out->position_idx = position_idx_of(tg_wire_json_str(p, ps_name));
     if (out->position_idx < 0) {
         return false;
     }
@@ -129,13 +131,13 @@ static bool position_of(const cJSON *p, const char *amt_name, const char *entry_
     if (tg_dec_abs(amt, &out->size) != TG_DEC_OK) {
         return false;
     }
-    if (!tg_wj_dec(p, entry_name, &out->entry)) {
+    if (!tg_wire_json_dec(p, entry_name, &out->entry)) {
         out->entry = tg_dec_from_units(0);
     }
-    if (!tg_wj_dec(p, "markPrice", &out->mark)) {
+    if (!tg_wire_json_dec(p, "markPrice", &out->mark)) {
         out->mark = tg_dec_from_units(0);
     }
-    (void)tg_wj_i64(p, "updateTime", &out->update_ms);
+    (void)tg_wire_json_i64(p, "updateTime", &out->update_ms);
     return tg_venue_position_key(out->symbol, out->side, out->key, sizeof out->key);
 }
 
@@ -143,7 +145,7 @@ tg_status tg_bn_parse_positions(const char *body, size_t len, tg_venue_position 
                                 tg_wire_page *page, tg_err *err) {
     assert(page != NULL && (pos != NULL || cap == 0));
     memset(page, 0, sizeof *page);
-    cJSON *root = tg_wj_parse(body, len, "binance positionRisk", err);
+    cJSON *root = tg_wire_json_parse(body, len, "binance positionRisk", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -203,44 +205,44 @@ static const algo_names WS_NAMES = {"aid", "caid", "s", "S", "ps", "o", "tp", "q
 /* Returns 1 for a stop, 0 for another kind of algo order, -1 if malformed. */
 static int algo_of(const cJSON *o, const algo_names *n, tg_venue_stop *out) {
     memset(out, 0, sizeof *out);
-    const char *side = tg_wj_str(o, n->side);
-    const char *type = tg_wj_str(o, n->type);
+    const char *side = tg_wire_json_str(o, n->side);
+    const char *type = tg_wire_json_str(o, n->type);
     if (type == NULL && n == &REST_NAMES) {
-        type = tg_wj_str(o, "type"); /* some listings name it "type" */
+        type = tg_wire_json_str(o, "type"); /* some listings name it "type" */
     }
-    if (!tg_wj_id(o, n->id, out->order_id, sizeof out->order_id) ||
-        !tg_wj_symbol(o, n->symbol, out->symbol, sizeof out->symbol) || side == NULL ||
+    if (!tg_wire_json_id(o, n->id, out->order_id, sizeof out->order_id) ||
+        !tg_wire_json_symbol(o, n->symbol, out->symbol, sizeof out->symbol) || side == NULL ||
         type == NULL) {
         return -1;
     }
     if (strcmp(type, "STOP_MARKET") != 0 && strcmp(type, "STOP") != 0) {
         return 0;
     }
-    out->position_idx = position_idx_of(tg_wj_str(o, n->ps));
+    out->position_idx = position_idx_of(tg_wire_json_str(o, n->ps));
     if (out->position_idx < 0 || (strcmp(side, "SELL") != 0 && strcmp(side, "BUY") != 0) ||
-        !tg_wj_dec(o, n->trigger, &out->trigger) || !tg_dec_is_pos(out->trigger)) {
+        !tg_wire_json_dec(o, n->trigger, &out->trigger) || !tg_dec_is_pos(out->trigger)) {
         return -1;
     }
     out->side = strcmp(side, "SELL") == 0 ? TG_SIDE_LONG : TG_SIDE_SHORT;
     bool close = false;
-    (void)tg_wj_bool(o, n->close, &close);
-    if (close || !tg_wj_dec(o, n->qty, &out->qty)) {
+    (void)tg_wire_json_bool(o, n->close, &close);
+    if (close || !tg_wire_json_dec(o, n->qty, &out->qty)) {
         out->qty = tg_dec_from_units(0);
     }
-    (void)tg_wj_ident(o, n->client, out->client_id, sizeof out->client_id);
+    (void)tg_wire_json_ident(o, n->client, out->client_id, sizeof out->client_id);
     out->owned =
         tg_venue_client_id_parse(out->client_id, out->position_key, sizeof out->position_key);
     if (!out->owned) {
         (void)tg_venue_position_key(out->symbol, out->side, out->position_key,
                                     sizeof out->position_key);
     }
-    out->state = algo_state(tg_wj_str(o, n->status));
-    (void)tg_wj_i64(o, n->time, &out->update_ms);
+    out->state = algo_state(tg_wire_json_str(o, n->status));
+    (void)tg_wire_json_i64(o, n->time, &out->update_ms);
     return 1;
 }
 
 tg_status tg_bn_parse_algo(const char *body, size_t len, tg_venue_stop *stop, tg_err *err) {
-    cJSON *root = tg_wj_parse(body, len, "binance algoOrder", err);
+    cJSON *root = tg_wire_json_parse(body, len, "binance algoOrder", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -257,7 +259,7 @@ tg_status tg_bn_parse_algos(const char *body, size_t len, tg_venue_stop *stops, 
                             tg_wire_page *page, tg_err *err) {
     assert(page != NULL && (stops != NULL || cap == 0));
     memset(page, 0, sizeof *page);
-    cJSON *root = tg_wj_parse(body, len, "binance openAlgoOrders", err);
+    cJSON *root = tg_wire_json_parse(body, len, "binance openAlgoOrders", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -292,11 +294,11 @@ tg_status tg_bn_parse_algos(const char *body, size_t len, tg_venue_stop *stops, 
 
 tg_status tg_bn_parse_listen_key(const char *body, size_t len, char *key, size_t size,
                                  tg_err *err) {
-    cJSON *root = tg_wj_parse(body, len, "binance listenKey", err);
+    cJSON *root = tg_wire_json_parse(body, len, "binance listenKey", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
-    bool ok = tg_wj_copy(root, "listenKey", key, size) && key[0] != '\0';
+    bool ok = tg_wire_json_copy(root, "listenKey", key, size) && key[0] != '\0';
     cJSON_Delete(root);
     if (!ok) {
         return tg_err_set(err, TG_E_INVALID, "binance listenKey: no listenKey in the response");
@@ -321,8 +323,8 @@ static bool ws_mark(const cJSON *d, int64_t ts, tg_wire_frame *out) {
     ev->kind = TG_VEV_MARK;
     ev->stream = TG_VSTREAM_MARKET;
     ev->ts_ms = ts;
-    if (!tg_wj_symbol(d, "s", ev->symbol, sizeof ev->symbol) || !tg_wj_dec(d, "p", &ev->mark) ||
-        !tg_dec_is_pos(ev->mark)) {
+    if (!tg_wire_json_symbol(d, "s", ev->symbol, sizeof ev->symbol) ||
+        !tg_wire_json_dec(d, "p", &ev->mark) || !tg_dec_is_pos(ev->mark)) {
         out->count--;
         return false;
     }
@@ -372,9 +374,9 @@ static bool ws_algo(const cJSON *d, int64_t ts, tg_wire_frame *out) {
 }
 
 static bool ws_event(const cJSON *d, tg_wire_frame *out) {
-    const char *e = tg_wj_str(d, "e");
+    const char *e = tg_wire_json_str(d, "e");
     int64_t ts = 0;
-    (void)tg_wj_i64(d, "E", &ts);
+    (void)tg_wire_json_i64(d, "E", &ts);
     if (e == NULL) {
         /* {"result":null,"id":1}: a (un)subscribe reply. */
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(d, "id");
@@ -400,7 +402,7 @@ static bool ws_event(const cJSON *d, tg_wire_frame *out) {
 tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_err *err) {
     assert(out != NULL);
     memset(out, 0, sizeof *out);
-    cJSON *root = tg_wj_parse(frame, len, "binance stream", err);
+    cJSON *root = tg_wire_json_parse(frame, len, "binance stream", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -428,15 +430,15 @@ tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_e
 
 tg_status tg_bn_parse_mark(const char *body, size_t len, const char *symbol, tg_dec *mark,
                            int64_t *ms, tg_err *err) {
-    cJSON *root = tg_wj_parse(body, len, "binance premiumIndex", err);
+    cJSON *root = tg_wire_json_parse(body, len, "binance premiumIndex", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
-    const char *sym = tg_wj_str(root, "symbol");
+    const char *sym = tg_wire_json_str(root, "symbol");
     int64_t t = 0;
     bool ok = cJSON_IsObject(root) && sym != NULL && strcmp(sym, symbol) == 0 &&
-              tg_wj_dec(root, "markPrice", mark) && tg_dec_is_pos(*mark);
-    if (ok && !tg_wj_i64(root, "time", &t)) {
+              tg_wire_json_dec(root, "markPrice", mark) && tg_dec_is_pos(*mark);
+    if (ok && !tg_wire_json_i64(root, "time", &t)) {
         t = 0;
     }
     cJSON_Delete(root);

@@ -12,9 +12,9 @@ bool tg_by_parse_error(const char *body, size_t len, tg_wire_status *st) {
     assert(st != NULL);
     st->code = 0;
     st->msg[0] = '\0';
-    cJSON *root = tg_wj_parse(body, len, "bybit", NULL);
+    cJSON *root = tg_wire_json_parse(body, len, "bybit", NULL);
     int64_t code = 0;
-    if (root == NULL || !tg_wj_i64(root, "retCode", &code)) {
+    if (root == NULL || !tg_wire_json_i64(root, "retCode", &code)) {
         st->code = -1;
         snprintf(st->msg, sizeof st->msg, "response is not a v5 envelope");
         cJSON_Delete(root);
@@ -22,7 +22,7 @@ bool tg_by_parse_error(const char *body, size_t len, tg_wire_status *st) {
     }
     if (code != 0) {
         st->code = code > 0 && code < 1000000000 ? (int)code : -1;
-        const char *msg = tg_wj_str(root, "retMsg");
+        const char *msg = tg_wire_json_str(root, "retMsg");
         snprintf(st->msg, sizeof st->msg, "%s", msg != NULL ? msg : "");
     }
     cJSON_Delete(root);
@@ -40,7 +40,7 @@ static const cJSON *result_of(const cJSON *root, const char *what, tg_err *err) 
 }
 
 tg_status tg_by_parse_time(const char *body, size_t len, int64_t *ms, tg_err *err) {
-    cJSON *root = tg_wj_parse(body, len, "bybit time", err);
+    cJSON *root = tg_wire_json_parse(body, len, "bybit time", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -49,9 +49,9 @@ tg_status tg_by_parse_time(const char *body, size_t len, int64_t *ms, tg_err *er
     tg_status st = TG_OK;
     if (r == NULL) {
         st = TG_E_INVALID;
-    } else if (tg_wj_i64(r, "timeNano", &nanos) && nanos >= NANOS_PER_MS) {
+    } else if (tg_wire_json_i64(r, "timeNano", &nanos) && nanos >= NANOS_PER_MS) {
         *ms = nanos / NANOS_PER_MS;
-    } else if (tg_wj_i64(r, "timeSecond", &secs) && secs > 0 && secs < 100000000000LL) {
+    } else if (tg_wire_json_i64(r, "timeSecond", &secs) && secs > 0 && secs < 100000000000LL) {
         *ms = secs * 1000;
     } else {
         st = tg_err_set(err, TG_E_INVALID, "bybit time: no timeNano or timeSecond");
@@ -68,7 +68,7 @@ static const cJSON *list_of(const cJSON *root, const char *what, tg_wire_page *p
         tg_err_set(err, TG_E_INVALID, "%s: no result.list array", what);
         return NULL;
     }
-    if (r != NULL && !tg_wj_copy(r, "nextPageCursor", page->cursor, sizeof page->cursor)) {
+    if (r != NULL && !tg_wire_json_copy(r, "nextPageCursor", page->cursor, sizeof page->cursor)) {
         page->cursor[0] = '\0';
     }
     return r != NULL ? list : NULL;
@@ -78,17 +78,17 @@ static bool rule_of(const cJSON *s, tg_venue_rules *r) {
     memset(r, 0, sizeof *r);
     const cJSON *pf = cJSON_GetObjectItemCaseSensitive(s, "priceFilter");
     const cJSON *lf = cJSON_GetObjectItemCaseSensitive(s, "lotSizeFilter");
-    const char *status = tg_wj_str(s, "status");
-    if (!tg_wj_symbol(s, "symbol", r->symbol, sizeof r->symbol) ||
-        !tg_wj_dec(pf, "tickSize", &r->tick) || !tg_wj_dec(lf, "qtyStep", &r->step) ||
-        !tg_wj_dec(lf, "minOrderQty", &r->min_qty) || !tg_dec_is_pos(r->tick) ||
+    const char *status = tg_wire_json_str(s, "status");
+    if (!tg_wire_json_symbol(s, "symbol", r->symbol, sizeof r->symbol) ||
+        !tg_wire_json_dec(pf, "tickSize", &r->tick) || !tg_wire_json_dec(lf, "qtyStep", &r->step) ||
+        !tg_wire_json_dec(lf, "minOrderQty", &r->min_qty) || !tg_dec_is_pos(r->tick) ||
         !tg_dec_is_pos(r->step) || tg_dec_is_neg(r->min_qty)) {
         return false;
     }
-    if (!tg_wj_dec(pf, "minPrice", &r->min_price) || tg_dec_is_neg(r->min_price)) {
+    if (!tg_wire_json_dec(pf, "minPrice", &r->min_price) || tg_dec_is_neg(r->min_price)) {
         r->min_price = tg_dec_from_units(0);
     }
-    if (!tg_wj_dec(pf, "maxPrice", &r->max_price)) {
+    if (!tg_wire_json_dec(pf, "maxPrice", &r->max_price)) {
         r->max_price = tg_dec_from_units(0);
     }
     r->trading = status != NULL && strcmp(status, "Trading") == 0;
@@ -99,7 +99,7 @@ tg_status tg_by_parse_rules(const char *body, size_t len, tg_venue_rules *rules,
                             tg_wire_page *page, tg_err *err) {
     assert(page != NULL && (rules != NULL || cap == 0));
     memset(page, 0, sizeof *page);
-    cJSON *root = tg_wj_parse(body, len, "bybit instruments-info", err);
+    cJSON *root = tg_wire_json_parse(body, len, "bybit instruments-info", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -126,11 +126,11 @@ tg_status tg_by_parse_rules(const char *body, size_t len, tg_venue_rules *rules,
 /* A position/list element or a position-topic element; size 0 when flat. */
 static bool position_of(const cJSON *p, tg_venue_position *out) {
     memset(out, 0, sizeof *out);
-    const char *side = tg_wj_str(p, "side");
+    const char *side = tg_wire_json_str(p, "side");
     int64_t idx = 0;
-    if (!tg_wj_symbol(p, "symbol", out->symbol, sizeof out->symbol) || side == NULL ||
-        !tg_wj_dec(p, "size", &out->size) || tg_dec_is_neg(out->size) ||
-        !tg_wj_i64(p, "positionIdx", &idx) || idx < 0 || idx > 2) {
+    if (!tg_wire_json_symbol(p, "symbol", out->symbol, sizeof out->symbol) || side == NULL ||
+        !tg_wire_json_dec(p, "size", &out->size) || tg_dec_is_neg(out->size) ||
+        !tg_wire_json_i64(p, "positionIdx", &idx) || idx < 0 || idx > 2) {
         return false;
     }
     out->position_idx = (int)idx;
@@ -144,13 +144,14 @@ static bool position_of(const cJSON *p, tg_venue_position *out) {
     } else {
         return false;
     }
-    if (!tg_wj_dec(p, "avgPrice", &out->entry) && !tg_wj_dec(p, "entryPrice", &out->entry)) {
+    if (!tg_wire_json_dec(p, "avgPrice", &out->entry) &&
+        !tg_wire_json_dec(p, "entryPrice", &out->entry)) {
         out->entry = tg_dec_from_units(0);
     }
-    if (!tg_wj_dec(p, "markPrice", &out->mark)) {
+    if (!tg_wire_json_dec(p, "markPrice", &out->mark)) {
         out->mark = tg_dec_from_units(0);
     }
-    (void)tg_wj_i64(p, "updatedTime", &out->update_ms);
+    (void)tg_wire_json_i64(p, "updatedTime", &out->update_ms);
     return tg_venue_position_key(out->symbol, out->side, out->key, sizeof out->key);
 }
 
@@ -158,7 +159,7 @@ tg_status tg_by_parse_positions(const char *body, size_t len, tg_venue_position 
                                 tg_wire_page *page, tg_err *err) {
     assert(page != NULL && (pos != NULL || cap == 0));
     memset(page, 0, sizeof *page);
-    cJSON *root = tg_wj_parse(body, len, "bybit position/list", err);
+    cJSON *root = tg_wire_json_parse(body, len, "bybit position/list", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -207,34 +208,34 @@ static bool is_stop_type(const char *t) {
 /* Returns 1 for a protective stop, 0 for another order, -1 if malformed. */
 static int order_of(const cJSON *o, tg_venue_stop *out) {
     memset(out, 0, sizeof *out);
-    const char *type = tg_wj_str(o, "stopOrderType");
-    const char *side = tg_wj_str(o, "side");
-    if (!tg_wj_ident(o, "orderId", out->order_id, sizeof out->order_id) ||
-        out->order_id[0] == '\0' || !tg_wj_symbol(o, "symbol", out->symbol, sizeof out->symbol) ||
-        side == NULL) {
+    const char *type = tg_wire_json_str(o, "stopOrderType");
+    const char *side = tg_wire_json_str(o, "side");
+    if (!tg_wire_json_ident(o, "orderId", out->order_id, sizeof out->order_id) ||
+        out->order_id[0] == '\0' ||
+        !tg_wire_json_symbol(o, "symbol", out->symbol, sizeof out->symbol) || side == NULL) {
         return -1;
     }
     bool reduce = false, close = false;
-    (void)tg_wj_bool(o, "reduceOnly", &reduce);
-    (void)tg_wj_bool(o, "closeOnTrigger", &close);
+    (void)tg_wire_json_bool(o, "reduceOnly", &reduce);
+    (void)tg_wire_json_bool(o, "closeOnTrigger", &close);
     if (!is_stop_type(type) || (strcmp(type, "Stop") == 0 && !reduce && !close)) {
         return 0;
     }
     int64_t idx = 0;
     if ((strcmp(side, "Sell") != 0 && strcmp(side, "Buy") != 0) ||
-        !tg_wj_dec(o, "triggerPrice", &out->trigger) || !tg_dec_is_pos(out->trigger) ||
-        (tg_wj_i64(o, "positionIdx", &idx) && (idx < 0 || idx > 2))) {
+        !tg_wire_json_dec(o, "triggerPrice", &out->trigger) || !tg_dec_is_pos(out->trigger) ||
+        (tg_wire_json_i64(o, "positionIdx", &idx) && (idx < 0 || idx > 2))) {
         return -1;
     }
     out->position_idx = (int)idx;
     out->side = strcmp(side, "Sell") == 0 ? TG_SIDE_LONG : TG_SIDE_SHORT;
-    if (!tg_wj_dec(o, "qty", &out->qty) || tg_dec_is_neg(out->qty)) {
+    if (!tg_wire_json_dec(o, "qty", &out->qty) || tg_dec_is_neg(out->qty)) {
         out->qty = tg_dec_from_units(0);
     }
-    const char *mode = tg_wj_str(o, "tpslMode");
+    const char *mode = tg_wire_json_str(o, "tpslMode");
     out->position_level =
         strcmp(type, "StopLoss") == 0 && (mode == NULL || strcmp(mode, "Full") == 0);
-    (void)tg_wj_ident(o, "orderLinkId", out->client_id, sizeof out->client_id);
+    (void)tg_wire_json_ident(o, "orderLinkId", out->client_id, sizeof out->client_id);
     out->owned =
         tg_venue_client_id_parse(out->client_id, out->position_key, sizeof out->position_key);
     if (!out->owned) {
@@ -242,8 +243,8 @@ static int order_of(const cJSON *o, tg_venue_stop *out) {
                                     sizeof out->position_key);
         out->owned = out->position_level;
     }
-    out->state = order_state(tg_wj_str(o, "orderStatus"));
-    (void)tg_wj_i64(o, "updatedTime", &out->update_ms);
+    out->state = order_state(tg_wire_json_str(o, "orderStatus"));
+    (void)tg_wire_json_i64(o, "updatedTime", &out->update_ms);
     return 1;
 }
 
@@ -251,7 +252,7 @@ tg_status tg_by_parse_orders(const char *body, size_t len, tg_venue_stop *stops,
                              tg_wire_page *page, tg_err *err) {
     assert(page != NULL && (stops != NULL || cap == 0));
     memset(page, 0, sizeof *page);
-    cJSON *root = tg_wj_parse(body, len, "bybit order/realtime", err);
+    cJSON *root = tg_wire_json_parse(body, len, "bybit order/realtime", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -297,20 +298,20 @@ static bool ws_op_reply(const cJSON *root, const char *op, tg_wire_frame *out) {
     out->ack = true;
     out->pong = strcmp(op, "pong") == 0 || strcmp(op, "ping") == 0;
     out->auth_reply = strcmp(op, "auth") == 0;
-    out->ack_ok = out->pong || (tg_wj_bool(root, "success", &success) && success);
-    const char *msg = tg_wj_str(root, "ret_msg");
+    out->ack_ok = out->pong || (tg_wire_json_bool(root, "success", &success) && success);
+    const char *msg = tg_wire_json_str(root, "ret_msg");
     snprintf(out->msg, sizeof out->msg, "%s", msg != NULL ? msg : "");
     return true;
 }
 
 static bool ws_ticker(const cJSON *data, int64_t ts, tg_wire_frame *out) {
     tg_dec mark;
-    if (!tg_wj_dec(data, "markPrice", &mark)) {
+    if (!tg_wire_json_dec(data, "markPrice", &mark)) {
         return true; /* a delta without the mark price */
     }
     tg_venue_event *ev = frame_next(out, TG_VEV_MARK, TG_VSTREAM_MARKET, ts);
     if (ev == NULL || !tg_dec_is_pos(mark) ||
-        !tg_wj_symbol(data, "symbol", ev->symbol, sizeof ev->symbol)) {
+        !tg_wire_json_symbol(data, "symbol", ev->symbol, sizeof ev->symbol)) {
         return false;
     }
     ev->mark = mark;
@@ -344,8 +345,8 @@ static bool ws_private(const cJSON *data, bool position, int64_t ts, tg_wire_fra
 
 static bool ws_topic(const cJSON *root, const char *topic, tg_wire_frame *out) {
     int64_t ts = 0;
-    if (!tg_wj_i64(root, "ts", &ts)) {
-        (void)tg_wj_i64(root, "creationTime", &ts);
+    if (!tg_wire_json_i64(root, "ts", &ts)) {
+        (void)tg_wire_json_i64(root, "creationTime", &ts);
     }
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
     if (strncmp(topic, "tickers.", 8) == 0) {
@@ -362,12 +363,12 @@ static bool ws_topic(const cJSON *root, const char *topic, tg_wire_frame *out) {
 tg_status tg_by_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_err *err) {
     assert(out != NULL);
     memset(out, 0, sizeof *out);
-    cJSON *root = tg_wj_parse(frame, len, "bybit stream", err);
+    cJSON *root = tg_wire_json_parse(frame, len, "bybit stream", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
-    const char *topic = tg_wj_str(root, "topic");
-    const char *op = tg_wj_str(root, "op");
+    const char *topic = tg_wire_json_str(root, "topic");
+    const char *op = tg_wire_json_str(root, "op");
     bool ok = true;
     if (topic != NULL) {
         ok = ws_topic(root, topic, out);
@@ -383,7 +384,7 @@ tg_status tg_by_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_e
 
 tg_status tg_by_parse_mark(const char *body, size_t len, const char *symbol, tg_dec *mark,
                            int64_t *ms, tg_err *err) {
-    cJSON *root = tg_wj_parse(body, len, "bybit tickers", err);
+    cJSON *root = tg_wire_json_parse(body, len, "bybit tickers", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -393,14 +394,14 @@ tg_status tg_by_parse_mark(const char *body, size_t len, const char *symbol, tg_
     bool ok = false;
     const cJSON *item;
     cJSON_ArrayForEach(item, list) {
-        const char *sym = tg_wj_str(item, "symbol");
+        const char *sym = tg_wire_json_str(item, "symbol");
         if (sym != NULL && strcmp(sym, symbol) == 0) {
-            ok = tg_wj_dec(item, "markPrice", mark) && tg_dec_is_pos(*mark);
+            ok = tg_wire_json_dec(item, "markPrice", mark) && tg_dec_is_pos(*mark);
             break;
         }
     }
     int64_t t = 0;
-    if (ok && !tg_wj_i64(root, "time", &t)) {
+    if (ok && !tg_wire_json_i64(root, "time", &t)) {
         t = 0;
     }
     cJSON_Delete(root);

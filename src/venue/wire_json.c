@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-cJSON *tg_wj_parse(const char *body, size_t len, const char *what, tg_err *err) {
+cJSON *tg_wire_json_parse(const char *body, size_t len, const char *what, tg_err *err) {
     assert(what != NULL);
     if (body == NULL || len == 0) {
         tg_err_set(err, TG_E_INVALID, "%s: empty response body", what);
@@ -25,14 +25,14 @@ cJSON *tg_wj_parse(const char *body, size_t len, const char *what, tg_err *err) 
     return root;
 }
 
-const char *tg_wj_str(const cJSON *obj, const char *name) {
+const char *tg_wire_json_str(const cJSON *obj, const char *name) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     return cJSON_IsString(it) ? it->valuestring : NULL;
 }
 
-bool tg_wj_copy(const cJSON *obj, const char *name, char *buf, size_t size) {
+bool tg_wire_json_copy(const cJSON *obj, const char *name, char *buf, size_t size) {
     assert(buf != NULL && size > 0);
-    const char *s = tg_wj_str(obj, name);
+    const char *s = tg_wire_json_str(obj, name);
     if (s == NULL) {
         return false;
     }
@@ -44,8 +44,8 @@ bool tg_wj_copy(const cJSON *obj, const char *name, char *buf, size_t size) {
     return true;
 }
 
-bool tg_wj_symbol(const cJSON *obj, const char *name, char *buf, size_t size) {
-    if (!tg_wj_copy(obj, name, buf, size) || buf[0] == '\0') {
+bool tg_wire_json_symbol(const cJSON *obj, const char *name, char *buf, size_t size) {
+    if (!tg_wire_json_copy(obj, name, buf, size) || buf[0] == '\0') {
         return false;
     }
     for (const char *p = buf; *p != '\0'; p++) {
@@ -57,8 +57,8 @@ bool tg_wj_symbol(const cJSON *obj, const char *name, char *buf, size_t size) {
     return true;
 }
 
-bool tg_wj_ident(const cJSON *obj, const char *name, char *buf, size_t size) {
-    if (!tg_wj_copy(obj, name, buf, size)) {
+bool tg_wire_json_ident(const cJSON *obj, const char *name, char *buf, size_t size) {
+    if (!tg_wire_json_copy(obj, name, buf, size)) {
         return false;
     }
     for (const char *p = buf; *p != '\0'; p++) {
@@ -70,7 +70,7 @@ bool tg_wj_ident(const cJSON *obj, const char *name, char *buf, size_t size) {
     return true;
 }
 
-bool tg_wj_dec(const cJSON *obj, const char *name, tg_dec *out) {
+bool tg_wire_json_dec(const cJSON *obj, const char *name, tg_dec *out) {
     assert(out != NULL);
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (cJSON_IsString(it)) {
@@ -89,7 +89,7 @@ bool tg_wj_dec(const cJSON *obj, const char *name, tg_dec *out) {
     return false;
 }
 
-bool tg_wj_i64(const cJSON *obj, const char *name, int64_t *out) {
+bool tg_wire_json_i64(const cJSON *obj, const char *name, int64_t *out) {
     assert(out != NULL);
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (cJSON_IsNumber(it)) {
@@ -116,7 +116,7 @@ bool tg_wj_i64(const cJSON *obj, const char *name, int64_t *out) {
     return false;
 }
 
-bool tg_wj_bool(const cJSON *obj, const char *name, bool *out) {
+bool tg_wire_json_bool(const cJSON *obj, const char *name, bool *out) {
     assert(out != NULL);
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (cJSON_IsBool(it)) {
@@ -130,7 +130,7 @@ bool tg_wj_bool(const cJSON *obj, const char *name, bool *out) {
     return false;
 }
 
-bool tg_wj_id(const cJSON *obj, const char *name, char *buf, size_t size) {
+bool tg_wire_json_id(const cJSON *obj, const char *name, char *buf, size_t size) {
     assert(buf != NULL && size > 0);
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (cJSON_IsNumber(it)) {
@@ -141,5 +141,5 @@ bool tg_wj_id(const cJSON *obj, const char *name, char *buf, size_t size) {
         int n = snprintf(buf, size, "%" PRId64, (int64_t)d);
         return n > 0 && (size_t)n < size;
     }
-    return tg_wj_ident(obj, name, buf, size) && buf[0] != '\0';
+    return tg_wire_json_ident(obj, name, buf, size) && buf[0] != '\0';
 }
