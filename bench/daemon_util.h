@@ -79,11 +79,11 @@ static inline void du_sim(tg_sim *sim, const char *method, const char *target, c
 
 /* The daemon, its HTTP port and one kept-alive connection to it. */
 typedef struct du_daemon {
-    pid_t pid;       /* `trailguard run` */
-    uint16_t port;   /* its HTTP API */
-    CURL *curl;      /* kept alive between reads */
-    char *answer;    /* last answer, DU_ANSWER_MAX */
-    size_t len;      /* bytes in answer */
+    pid_t pid;     /* `trailguard run` */
+    uint16_t port; /* its HTTP API */
+    CURL *curl;    /* kept alive between reads */
+    char *answer;  /* last answer, DU_ANSWER_MAX */
+    size_t len;    /* bytes in answer */
 } du_daemon;
 
 static inline size_t du_on_body(char *data, size_t size, size_t n, void *ctx) {
@@ -195,8 +195,8 @@ static inline size_t du_hist_read(const char *text, const char *name, double *le
 /* The p-th percentile of a Prometheus histogram (cumulative buckets with
  * bounds le), linear within its bucket, from the bucket counts of two
  * scrapes (after minus before). */
-static inline double du_hist_percentile(const double *le, const double *after,
-                                        const double *before, size_t buckets, double p) {
+static inline double du_hist_percentile(const double *le, const double *after, const double *before,
+                                        size_t buckets, double p) {
     double total = after[buckets - 1] - before[buckets - 1];
     if (total <= 0) {
         return 0;

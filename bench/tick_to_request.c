@@ -35,15 +35,15 @@
 #include "daemon_util.h"
 #include "trailguard/sim.h"
 
-#define TICKS_DEFAULT  100000
-#define TICKS_MAX      10000000 /* bound of --ticks */
-#define SYMBOLS_MAX    5        /* the emulator's instruments */
-#define ROUND_WAIT_US  2000000  /* a round's requests must come within this */
-#define POLL_US        50       /* between polls of the emulator and the daemon */
-#define WARMUP_ROUNDS  200      /* rounds before timing (activation, caches) */
-#define ACCOUNT        "bench"
-#define KEY            "benchKey0123456789"
-#define SECRET         "benchSecret0123456789abcdef"
+#define TICKS_DEFAULT 100000
+#define TICKS_MAX     10000000 /* bound of --ticks */
+#define SYMBOLS_MAX   5        /* the emulator's instruments */
+#define ROUND_WAIT_US 2000000  /* a round's requests must come within this */
+#define POLL_US       50       /* between polls of the emulator and the daemon */
+#define WARMUP_ROUNDS 200      /* rounds before timing (activation, caches) */
+#define ACCOUNT       "bench"
+#define KEY           "benchKey0123456789"
+#define SECRET        "benchSecret0123456789abcdef"
 
 typedef struct bench_symbol {
     const char *symbol; /* instrument */
@@ -53,8 +53,8 @@ typedef struct bench_symbol {
 } bench_symbol;
 
 static const bench_symbol symbols[SYMBOLS_MAX] = {
-    {"BTCUSDT", 500000, 1, "0.010"},    {"ETHUSDT", 300000, 2, "0.500"},
-    {"SOLUSDT", 15000, 2, "10"},        {"XRPUSDT", 6000, 4, "1000"},
+    {"BTCUSDT", 500000, 1, "0.010"},      {"ETHUSDT", 300000, 2, "0.500"},
+    {"SOLUSDT", 15000, 2, "10"},          {"XRPUSDT", 6000, 4, "1000"},
     {"1000PEPEUSDT", 100000, 7, "10000"},
 };
 
@@ -156,9 +156,10 @@ static void round_marks(bench *b, int64_t *push_us) {
     cJSON_Delete(j);
 }
 
-/* Reads new requests; the first set-stop POST of each symbol this round
- * goes to recv_us[i] (left at 0 until seen). Returns how many are seen. */
-static size_t round_requests(bench *b, int64_t *recv_us) {
+/* Reads new requests; the first set-stop POST of each symbol received after
+ * its mark of this round went out goes to recv_us[i] (left at 0 until
+ * seen). Returns how many are seen. */
+static size_t round_requests(bench *b, const int64_t *push_us, int64_t *recv_us) {
     char target[96];
     snprintf(target, sizeof target, "/sim/requests?venue=binance&since=%" PRIu64, b->req_seq);
     du_sim(b->sim, "GET", target, NULL, b->out, DU_ANSWER_MAX);
@@ -174,8 +175,9 @@ static size_t round_requests(bench *b, int64_t *recv_us) {
         for (size_t i = 0; i < b->nsym; i++) {
             char want[48];
             snprintf(want, sizeof want, "symbol=%s&", symbols[i].symbol);
-            if (recv_us[i] == 0 && strstr(params, want) != NULL) {
-                recv_us[i] = (int64_t)cJSON_GetObjectItem(r, "recv_us")->valuedouble;
+            int64_t at = (int64_t)cJSON_GetObjectItem(r, "recv_us")->valuedouble;
+            if (recv_us[i] == 0 && at >= push_us[i] && strstr(params, want) != NULL) {
+                recv_us[i] = at;
             }
         }
     }
@@ -197,15 +199,15 @@ static size_t run_round(bench *b, double *lat_us, double wait_s) {
         du_sim(b->sim, "POST", "/sim/step", body, b->out, DU_ANSWER_MAX);
     }
     int64_t push_us[SYMBOLS_MAX] = {0}, recv_us[SYMBOLS_MAX] = {0};
+    round_marks(b, push_us); /* logged by the step calls themselves */
     size_t seen = 0;
     double t0 = bench_now_s();
     while (seen < b->nsym && bench_now_s() - t0 < wait_s) {
-        seen = round_requests(b, recv_us);
+        seen = round_requests(b, push_us, recv_us);
         if (seen < b->nsym) {
             du_sleep_us(POLL_US);
         }
     }
-    round_marks(b, push_us);
     /* the replaces must be done before the next tick meets them in flight */
     while (requests_done(&b->d) < before + (double)seen && bench_now_s() - t0 < 10) {
         du_sleep_us(POLL_US);
@@ -281,7 +283,8 @@ int main(int argc, char **argv) {
     tg_sim_config sc = tg_sim_config_default();
     sc.accounts_path = accounts;
     tg_err err;
-    if (b.out == NULL || tg_sim_new(&sc, &b.sim, &err) != TG_OK || tg_sim_start(b.sim, &err) != TG_OK) {
+    if (b.out == NULL || tg_sim_new(&sc, &b.sim, &err) != TG_OK ||
+        tg_sim_start(b.sim, &err) != TG_OK) {
         du_die("emulator", err.msg);
     }
     size_t rounds = (ticks + nsym - 1) / nsym;
@@ -304,7 +307,9 @@ int main(int argc, char **argv) {
     if (lat == NULL) {
         du_die("memory", "out of memory");
     }
-    du_sim(b.sim, "GET", "/sim/requests?since=0", NULL, b.out, DU_ANSWER_MAX);
+    int64_t none[SYMBOLS_MAX] = {0}, skip[SYMBOLS_MAX] = {0};
+    round_requests(&b, none, skip); /* the startup's requests are no tick's */
+    round_marks(&b, none);
     for (size_t r = 0; r < WARMUP_ROUNDS; r++) {
         run_round(&b, lat_round, 0.05);
     }
