@@ -127,10 +127,16 @@ static inline void du_start(du_daemon *d, const char *config, const char *log_fi
         du_die("fork", strerror(errno));
     }
     if (pid == 0) {
+        /* stderr beside the log: an assertion of the daemon shows there */
+        char err_path[1024];
+        snprintf(err_path, sizeof err_path, "%s.stderr", log_file);
         int null = open("/dev/null", O_WRONLY);
+        int errf = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (null >= 0) {
             dup2(null, STDOUT_FILENO);
-            dup2(null, STDERR_FILENO);
+        }
+        if (errf >= 0) {
+            dup2(errf, STDERR_FILENO);
         }
         execl(TG_CLI_PATH, TG_CLI_PATH, "run", "--config", config, "--log-file", log_file,
               (char *)NULL);
