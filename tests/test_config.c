@@ -77,6 +77,7 @@ static void binance_minimal(void **state) {
     assert_string_equal(a->venue.api_secret, SECRET);
     assert_int_equal(a->venue.recv_window_ms, 5000);
     assert_false(a->venue.close_position);
+    assert_int_equal(a->venue.order_limit_per_min, 1200);
     assert_string_equal(cfg->store_uri, "./trailguard.db");
     assert_string_equal(cfg->http_listen, "127.0.0.1:8427");
     assert_string_equal(cfg->http_host, "127.0.0.1");
@@ -143,6 +144,7 @@ static void bybit_full(void **state) {
 static void symbols_resolve(void **state) {
     (void)state;
     tg_config *cfg = load_ok(BINANCE_ACCOUNT "close_position = true\n"
+                                             "order_limit_per_min = 600000\n"
                                              "[defaults]\n"
                                              "activation_percent = 2\n"
                                              "callback_percent = 0.8\n"
@@ -157,6 +159,8 @@ static void symbols_resolve(void **state) {
                                              "steps = 1:0.5,2:0.3\n"
                                              "foreign_stops = leave\n");
     assert_true(cfg->accounts[0].venue.close_position);
+    assert_int_equal(cfg->accounts[0].venue.order_limit_per_min, 600000);
+    assert_int_equal(cfg->accounts[0].venue.weight_limit_per_min, 2400);
     assert_int_equal(cfg->symbols_count, 2);
     tg_params d = tg_config_params(cfg, NULL);
     tu_assert_dec(d.activation_pct, "2");
@@ -199,6 +203,8 @@ static void bad_sections_and_keys(void **state) {
              "venue is missing");
     load_bad(BINANCE_ACCOUNT "recv_window_ms = 5s\n", 5,
              "recv_window_ms: '5s' is not a whole number");
+    load_bad(BINANCE_ACCOUNT "order_limit_per_min = 0\n", 5,
+             "order_limit_per_min: '0' is not a whole number from 1 to 1000000");
     load_bad(BINANCE_ACCOUNT "[defaults]\nstale_seconds = soon\n", 6, "stale_seconds: 'soon'");
     load_bad(BINANCE_ACCOUNT "[defaults]\nactivation_percent = -1\n", 6,
              "[defaults] activation_percent: -1 is negative");

@@ -360,6 +360,38 @@ static void test_request_log(void **state) {
     tu_resp_free(&r);
 }
 
+static void test_mark_log(void **state) {
+    (void)state;
+    tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
+    tu_mark(&t, "BTCUSDT", "50100");
+    tu_mark(&t, "ETHUSDT", "3001.5");
+    expect_ok(tu_bn(&t, "GET", "/fapi/v2/positionRisk", "symbol=BTCUSDT"));
+    tu_resp r = tu_ctl(&t, "GET", "/sim/marks?since=0", NULL);
+    assert_int_equal((int)tu_jnum(r.json, "last_seq"), 2);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(r.json, "marks");
+    assert_int_equal(cJSON_GetArraySize(list), 2);
+    const cJSON *btc = cJSON_GetArrayItem(list, 0), *eth = cJSON_GetArrayItem(list, 1);
+    assert_string_equal(tu_jstr(btc, "symbol"), "BTCUSDT");
+    assert_string_equal(tu_jstr(btc, "price"), "50100");
+    assert_string_equal(tu_jstr(eth, "price"), "3001.5");
+    assert_true(tu_jnum(btc, "push_us") > 0);
+    assert_true(tu_jnum(eth, "push_us") >= tu_jnum(btc, "push_us"));
+    double push_eth = tu_jnum(eth, "push_us");
+    tu_resp_free(&r);
+    /* the request that came after the marks was received after they went out */
+    r = tu_ctl(&t, "GET", "/sim/requests?venue=binance", NULL);
+    const cJSON *req = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r.json, "requests"), 0);
+    assert_true(tu_jnum(req, "recv_us") >= push_eth);
+    tu_resp_free(&r);
+    r = tu_ctl(&t, "GET", "/sim/marks?since=1", NULL);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "marks")), 1);
+    tu_resp_free(&r);
+    tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
+    r = tu_ctl(&t, "GET", "/sim/marks", NULL);
+    assert_int_equal((int)tu_jnum(r.json, "last_seq"), 0);
+    tu_resp_free(&r);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -373,6 +405,7 @@ int main(void) {
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_trigger_closes_position),
         cmocka_unit_test(test_request_log),
+        cmocka_unit_test(test_mark_log),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

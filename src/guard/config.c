@@ -34,6 +34,7 @@
 #define ECHO_MAX           40            /* bytes of a value quoted in a message */
 #define ENV_NAME_MAX       64            /* bytes of an environment variable's name */
 #define RECV_WINDOW_MS_MAX 60000         /* the exchanges' own limit */
+#define LIMIT_PER_MIN_MAX  1000000       /* largest order or weight budget per minute */
 #define SECONDS_MAX        86400         /* a guard setting of more than a day is a typo */
 #define HINT_DISTANCE_MAX  2             /* edits for a "did you mean" */
 #define MS_PER_S           1000
@@ -304,9 +305,18 @@ static bool env_name_printable(const char *s) {
 /* ---- key tables ---- */
 
 static const char *const store_keys[] = {"uri", NULL};
-static const char *const account_keys[] = {
-    "venue",          "rest_url",        "ws_url",         "api_key_env",    "api_key_file",
-    "api_secret_env", "api_secret_file", "close_position", "recv_window_ms", NULL};
+static const char *const account_keys[] = {"venue",
+                                           "rest_url",
+                                           "ws_url",
+                                           "api_key_env",
+                                           "api_key_file",
+                                           "api_secret_env",
+                                           "api_secret_file",
+                                           "close_position",
+                                           "recv_window_ms",
+                                           "order_limit_per_min",
+                                           "weight_limit_per_min",
+                                           NULL};
 static const char *const http_keys[] = {"listen", "token_file", NULL};
 static const char *const notify_keys[] = {"webhook_url", "queue_max", NULL};
 static const char *const log_keys[] = {"file", "level", NULL};
@@ -689,6 +699,16 @@ static void key_account(parser *p, const char *key, const char *value) {
                       RECV_WINDOW_MS_MAX);
         }
         a->venue.recv_window_ms = ms;
+    } else if (strcmp(key, "order_limit_per_min") == 0 ||
+               strcmp(key, "weight_limit_per_min") == 0) {
+        /* accounts granted higher limits by the exchange (and benchmarks) */
+        int64_t n = 0;
+        if (!parse_int(value, 1, LIMIT_PER_MIN_MAX, &n)) {
+            KEY_ERROR(p, key, "'%.*s' is not a whole number from 1 to %d", ECHO_MAX, value,
+                      LIMIT_PER_MIN_MAX);
+        }
+        *(key[0] == 'o' ? &a->venue.order_limit_per_min : &a->venue.weight_limit_per_min) =
+            (uint32_t)n;
     }
 }
 
@@ -1033,6 +1053,12 @@ static void resolve_account(parser *p, size_t i) {
     }
     if (given.recv_window_ms != 0) {
         a->venue.recv_window_ms = given.recv_window_ms;
+    }
+    if (given.order_limit_per_min != 0) {
+        a->venue.order_limit_per_min = given.order_limit_per_min;
+    }
+    if (given.weight_limit_per_min != 0) {
+        a->venue.weight_limit_per_min = given.weight_limit_per_min;
     }
     if (d->has_close_position && given.kind != TG_VENUE_BINANCE) {
         add_error(p, d->close_position_line,

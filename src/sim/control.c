@@ -273,6 +273,28 @@ static void get_requests(ctl *c) {
     sim_buf_puts(b, "]}");
 }
 
+/* GET /sim/marks?since=: mark changes newer than sequence number since,
+ * with the emulator-clock time their stream frames were written. */
+static void get_marks(ctl *c) {
+    const char *since_text = sim_param(&c->query, "since");
+    uint64_t since = since_text != NULL ? strtoull(since_text, NULL, 10) : 0;
+    tg_sim *sim = c->sim;
+    uint64_t first =
+        sim->marks_seq > SIM_MARKS_LOG_MAX ? sim->marks_seq - SIM_MARKS_LOG_MAX + 1 : 1;
+    first = since + 1 > first ? since + 1 : first;
+    sim_buf *b = &c->resp->body;
+    sim_buf_printf(b, "{\"last_seq\":%llu,\"marks\":[", (unsigned long long)sim->marks_seq);
+    for (uint64_t seq = first; seq <= sim->marks_seq; seq++) {
+        const sim_mark_entry *e = &sim->marks_log[(seq - 1) % SIM_MARKS_LOG_MAX];
+        assert(e->seq == seq);
+        sim_buf_printf(b, "%s{\"seq\":%llu,\"symbol\":\"%s\",\"price\":", seq > first ? "," : "",
+                       (unsigned long long)seq, sim_instruments[e->symbol].symbol);
+        sim_buf_jdec(b, e->price, 0);
+        sim_buf_printf(b, ",\"push_us\":%lld}", (long long)e->push_us);
+    }
+    sim_buf_puts(b, "]}");
+}
+
 static void stops_json(ctl *c, sim_buf *b, int a, int s) {
     sim_buf_puts(b, "\"open_stops\":[");
     bool comma = false;
@@ -340,6 +362,8 @@ static void delete_reset(ctl *c) {
     memset(sim->faults, 0, sizeof sim->faults);
     memset(sim->log, 0, SIM_LOG_MAX * sizeof *sim->log);
     sim->log_seq = 0;
+    memset(sim->marks_log, 0, SIM_MARKS_LOG_MAX * sizeof *sim->marks_log);
+    sim->marks_seq = 0;
     sim->clock_offset_ms = 0;
     sim_paths_free(sim);
     memset(&sim->rate, 0, sizeof sim->rate);
@@ -404,6 +428,7 @@ static const ctl_route routes[] = {
     {"POST", "/sim/clock", true, post_clock},
     {"POST", "/sim/limits", true, post_limits},
     {"GET", "/sim/requests", false, get_requests},
+    {"GET", "/sim/marks", false, get_marks},
     {"GET", "/sim/protection", false, get_protection},
     {"DELETE", "/sim/reset", false, delete_reset},
     {"GET", "/sim/state", false, get_state},

@@ -860,12 +860,15 @@ tg_status tg_sim_new(const tg_sim_config *config, tg_sim **out, tg_err *err) {
     *out = NULL;
     tg_sim *sim = calloc(1, sizeof *sim);
     sim_log_entry *log = sim != NULL ? calloc(SIM_LOG_MAX, sizeof *log) : NULL;
-    if (log == NULL) {
+    sim_mark_entry *marks = log != NULL ? calloc(SIM_MARKS_LOG_MAX, sizeof *marks) : NULL;
+    if (marks == NULL) {
+        free(log);
         free(sim);
         return tg_err_set(err, TG_E_NOMEM, "out of memory creating the emulator");
     }
     sim->cfg = *config;
     sim->log = log;
+    sim->marks_log = marks;
     sim->rng = config->seed;
     sim->mono0_us = 0;
     sim->mono0_us = sim_mono_us(sim);
@@ -1065,5 +1068,6 @@ void tg_sim_free(tg_sim *sim) {
     pthread_mutex_destroy(&sim->call_mu);
     pthread_cond_destroy(&sim->call_cv);
     free(sim->log);
+    free(sim->marks_log);
     free(sim);
 }

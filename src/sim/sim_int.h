@@ -34,6 +34,7 @@
 #define SIM_ORDERS_MAX        1024       /* open orders over all accounts */
 #define SIM_STOPS_PER_SYMBOL  10         /* open conditional orders per account and symbol */
 #define SIM_LOG_MAX           8192       /* request-log entries kept (a ring) */
+#define SIM_MARKS_LOG_MAX     8192       /* mark changes kept with their push time (a ring) */
 #define SIM_FAULTS_MAX        32         /* fault rules at once */
 #define SIM_CONNS_MAX         512        /* open TCP connections over both ports */
 #define SIM_CONNS_PORT_MAX    240        /* open connections per port; the oldest idle goes first */
@@ -231,6 +232,15 @@ typedef struct sim_log_entry {
     int code;                        /* Binance code / Bybit retCode; 0 = success */
 } sim_log_entry;
 
+/* ---- mark log: when each mark change went out on the streams ---- */
+
+typedef struct sim_mark_entry {
+    uint64_t seq;    /* 1, 2, … in the order the marks changed */
+    int symbol;      /* index into sim_instruments */
+    tg_dec price;    /* the new mark */
+    int64_t push_us; /* emulator clock once its stream frames were written */
+} sim_mark_entry;
+
 /* ---- price paths ---- */
 
 typedef enum sim_path_kind { SIM_PATH_NONE, SIM_PATH_WALK, SIM_PATH_LIST } sim_path_kind;
@@ -319,6 +329,8 @@ struct tg_sim {
     sim_fault faults[SIM_FAULTS_MAX];                     /* fault rules */
     sim_log_entry *log;                                   /* SIM_LOG_MAX entries */
     uint64_t log_seq;                                     /* last sequence number given */
+    sim_mark_entry *marks_log;                            /* SIM_MARKS_LOG_MAX entries */
+    uint64_t marks_seq;                                   /* last mark sequence number given */
     int64_t clock_offset_ms;                              /* server-time skew */
     int64_t mono0_us;                                     /* monotonic time at creation */
     sim_rate rate;                                        /* rate-limit counters */

@@ -313,4 +313,9 @@ void sim_mark_set(tg_sim *sim, int symbol, tg_dec price) {
         fire(sim, next);
     }
     sim_ws_push_mark(sim, symbol, false, false);
+    /* stamped after the frames were handed to the sockets: benchmarks
+     * measure from here to the request the mark provoked (GET /sim/marks) */
+    uint64_t seq = ++sim->marks_seq;
+    sim->marks_log[(seq - 1) % SIM_MARKS_LOG_MAX] =
+        (sim_mark_entry){.seq = seq, .symbol = symbol, .price = price, .push_us = sim_mono_us(sim)};
 }
