@@ -122,8 +122,8 @@ static double cpu_s(pid_t pid) {
     buf[n] = '\0';
     const char *p = strrchr(buf, ')');
     unsigned long ut = 0, st = 0;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-                            &st) != 2) {
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) {
         du_die("proc", "cannot read the daemon's CPU time");
     }
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
@@ -238,7 +238,8 @@ int main(int argc, char **argv) {
     tg_sim_stop(sim);
     tg_sim_free(sim);
     double ticks = ticks1 - ticks0, cpu = cpu1 - cpu0;
-    printf("accounts=%zu symbols=%d marks_pushed=%" PRIu64 " (%.0f/s) wall_s=%.1f daemon_cpu_s=%.2f "
+    printf("accounts=%zu symbols=%d marks_pushed=%" PRIu64
+           " (%.0f/s) wall_s=%.1f daemon_cpu_s=%.2f "
            "ticks=%.0f requests=%.0f deferrals=%.0f slow_disconnects=%.0f\n",
            accounts, SYMBOLS, steps, (double)steps / wall, wall, cpu, ticks, requests, deferrals,
            slow);

@@ -47,6 +47,27 @@ static void time_and_rules(void **state) {
     assert_true(found);
 }
 
+/* A venue whose exchange is gone: every operation ends with a transport
+ * error, none aborts the process (the clock sync is the queue's own). */
+static void dead_exchange_is_an_error(void **state) {
+    vt_env *e = *state;
+    tg_venue_config cfg = e->cfg;
+    snprintf(cfg.rest_url, sizeof cfg.rest_url, "http://127.0.0.1:1");
+    cfg.retry_count_max = 0;
+    tg_venue *dead = vt_venue_new(e, &cfg);
+    tg_err err;
+    tg_venue_waiter w = {0};
+    assert_int_equal(tg_venue_sync_time(dead, tg_venue_waiter_fn, &w, &err), TG_OK);
+    assert_int_equal(tg_venue_wait(dead, &w, VT_WAIT_MS, &err), TG_OK);
+    assert_int_equal(w.reply.error.code, TG_VENUE_E_TRANSPORT);
+    tg_venue_waiter w2 = {0};
+    assert_int_equal(tg_venue_get_positions(dead, tg_venue_waiter_fn, &w2, &err), TG_OK);
+    assert_int_equal(tg_venue_wait(dead, &w2, VT_WAIT_MS, &err), TG_OK);
+    assert_int_equal(w2.reply.error.code, TG_VENUE_E_TRANSPORT);
+    tg_venue_waiter_release(&w2);
+    vt_venue_free(e, dead);
+}
+
 static void positions(void **state) {
     vt_env *e = *state;
     vt_long(e);
@@ -559,6 +580,7 @@ static int vt_probe(void) {
     cmocka_unit_test(config_refuses_plain_remote),                                                 \
         cmocka_unit_test_setup_teardown(time_and_rules, vt_setup, vt_teardown),                    \
         cmocka_unit_test_setup_teardown(positions, vt_setup, vt_teardown),                         \
+        cmocka_unit_test_setup_teardown(dead_exchange_is_an_error, vt_setup, vt_teardown),         \
         cmocka_unit_test_setup_teardown(place_replace_cancel, vt_setup, vt_teardown),              \
         cmocka_unit_test_setup_teardown(same_price_is_not_resent, vt_setup, vt_teardown),          \
         cmocka_unit_test_setup_teardown(stop_needs_a_position, vt_setup, vt_teardown),             \

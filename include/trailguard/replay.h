@@ -52,7 +52,7 @@ typedef struct tg_progress {
     void *ctx;                                            /* passed back to fn */
 } tg_progress;
 
-#define TG_REPLAY_LATENCY_MS_MAX  (86400000LL * 365) /* a year; beyond is a typo */
+#define TG_REPLAY_LATENCY_MS_MAX (86400000LL * 365) /* a year; beyond is a typo */
 /* The engine ignores prices above 1e9 (src/core/stop.c); a path holding one
  * is refused rather than replayed with holes. */
 #define TG_REPLAY_PRICE_MAX_UNITS (1000000000LL * TG_DEC_SCALE)

@@ -369,9 +369,12 @@ static void on_http_done(void *ctx, const tg_http_resp *resp) {
         /* waits for its retry */
     } else if (op->resyncing) {
         op->finished = true;
-    } else if (op->reply.op == TG_VOP_TIME && e.code == TG_VENUE_OK) {
+    } else if (op->reply.op == TG_VOP_TIME) {
+        /* the queue's own operation: its error, if any, is the reply's */
         op->finished = true;
-        (void)take_time(v, op, resp);
+        if (e.code == TG_VENUE_OK) {
+            (void)take_time(v, op, resp);
+        }
     } else {
         op_advance(v, op, resp, &e);
     }
