@@ -95,7 +95,7 @@ static char *scenario(size_t accounts) {
         cJSON_AddNumberToObject(p, "step_bps", 2);
         cJSON_AddItemToArray(paths, p);
         for (size_t a = 0; a < accounts; a++) {
-            char name[16];
+            char name[24];
             snprintf(name, sizeof name, "a%zu", a);
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "account", name);
