@@ -146,6 +146,7 @@ int tg_cli_run(int argc, char **argv) {
             tg_guard_drain(r.guard);
             uv_run(&r.loop, UV_RUN_DEFAULT);
             tg_guard_free(r.guard);
+            uv_run(&r.loop, UV_RUN_DEFAULT);
         }
         uv_loop_close(&r.loop);
         tg_config_free(r.cfg);
@@ -168,7 +169,12 @@ int tg_cli_run(int argc, char **argv) {
     sd_notify(0, "READY=1");
     uv_run(&r.loop, UV_RUN_DEFAULT);
     tg_guard_free(r.guard);
-    uv_loop_close(&r.loop);
+    /* libwebsockets on a foreign loop finishes destroying its context from
+     * the loop: let it, so that every handle is closed before the loop is */
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&r.loop) != 0) {
+        tg_cli_error("run: handles were still open at exit");
+    }
     tg_logline l;
     tg_log_begin(&l, &r.log, TG_LOG_INFO, "stopped");
     tg_log_end(&l);

@@ -626,6 +626,11 @@ void tg_guard_free(tg_guard *g) {
             tg_writer_flush(a->writer, guard_now_ms(a), &err);
         }
         tg_venue_free(a->venue);
+        /* libwebsockets finishes destroying a context on a foreign loop from
+         * the loop itself: one context at a time (two at once leak TLS state) */
+        for (int turn = 0; turn < 1000 && uv_loop_alive(g->loop); turn++) {
+            uv_run(g->loop, UV_RUN_NOWAIT);
+        }
         tg_writer_free(a->writer);
         tg_store_close(a->store);
         tg_book_free(a->book);

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -113,7 +114,11 @@ static bool lws_ready(tg_venue *v, tg_err *err) {
     void *loops[1] = {v->loop};
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = PROTOCOLS;
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    static atomic_bool ssl_global_done; /* OpenSSL's global set-up: once per process */
+    info.options = LWS_SERVER_OPTION_LIBUV;
+    if (!atomic_exchange(&ssl_global_done, true)) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    }
     info.foreign_loops = loops;
     info.gid = -1;
     info.uid = -1;
