@@ -85,6 +85,11 @@ bool tg_diag_severity_parse(const char *text, tg_diag_severity *out) {
     return false;
 }
 
+const char *tg_diag_probe_str(tg_diag_probe probe) {
+    static const char *const names[] = {"engine", "store", "exchange", "consistency"};
+    return (unsigned)probe < TG_DIAG_PROBE_COUNT ? names[probe] : "unknown";
+}
+
 tg_diag_thresholds tg_diag_thresholds_default(void) {
     return (tg_diag_thresholds){
         .price_tolerance_pct = 0.1,
