@@ -381,6 +381,88 @@ static void test_json_write_error(void **state) {
     free(w);
 }
 
+/* ---- console and log -------------------------------------------------- */
+
+static char *capture_console(world *w) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    tg_diag_report_console(f, &w->run, &w->issues);
+    fclose(f);
+    return buf;
+}
+
+static void test_console(void **state) {
+    (void)state;
+    world *w = faulty();
+    char *out = capture_console(w);
+    static const char *const want[] = {
+        "DIAGNOSTIC REPORT SUMMARY",
+        "TS Instances Tracked: 3",
+        "Activations: 3",
+        "SL Updates: 41",
+        "Errors: 70",
+        "Health: critical",
+        "ANALYSIS",
+        "ts_functionality:",
+        "  - activation_rate: 1.00",
+        "  - total_db_queries: 101",
+        "  - state_mismatches: 1",
+        "  - stop_increases_position: 1",
+        "RECOMMENDATIONS",
+        "\n1. CRITICAL: Found",
+        "\n2. ",
+        "PROTECTION",
+        "alt \"q\"",
+        "<-- UNPROTECTED",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (strstr(out, want[i]) == NULL) {
+            fail_msg("console summary lacks '%s':\n%s", want[i], out);
+        }
+    }
+    free(out);
+    free(w);
+    w = empty();
+    out = capture_console(w);
+    assert_non_null(strstr(out, "1. No critical issues detected"));
+    assert_non_null(strstr(out, "(no exchange snapshot)"));
+    free(out);
+    free(w);
+}
+
+static void test_log_issue(void **state) {
+    (void)state;
+    tg_diag_issue it = {.type = TG_DIAG_STATE_MISMATCH, .severity = TG_DIAG_MEDIUM, .count = 4};
+    snprintf(it.account, sizeof it.account, "main");
+    snprintf(it.venue, sizeof it.venue, "binance");
+    snprintf(it.symbol, sizeof it.symbol, "BTCUSDT");
+    snprintf(it.description, sizeof it.description, "engine \"active\" vs\nstored=waiting \\ x");
+    snprintf(it.cause, sizeof it.cause, "lag");
+    snprintf(it.engine_value, sizeof it.engine_value, "active");
+    it.first_seen_ms = NOW_MS;
+    it.last_seen_ms = NOW_MS + 60000;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    tg_diag_log_issue(f, &it);
+    fclose(f);
+    assert_string_equal(
+        buf, "ts=2025-10-15T17:57:23.000Z level=warn msg=\"diagnose issue\" severity=MEDIUM "
+             "type=state_mismatch account=main venue=binance symbol=BTCUSDT count=4 "
+             "first_seen=2025-10-15T17:56:23.000Z engine=active store=\"\" exchange=\"\" "
+             "description=\"engine \\\"active\\\" vs\\nstored=waiting \\\\ x\" cause=lag\n");
+    free(buf);
+    it.severity = TG_DIAG_CRITICAL;
+    f = open_memstream(&buf, &len);
+    tg_diag_log_issue(f, &it);
+    fclose(f);
+    assert_non_null(strstr(buf, " level=error "));
+    assert_non_null(strchr(buf, '\n') == buf + strlen(buf) - 1 ? buf : NULL);
+    free(buf);
+}
+
 /* The validator itself: a report with a key renamed and one missing fails. */
 static void test_schema_rejects(void **state) {
     (void)state;
@@ -415,10 +497,9 @@ static void test_schema_rejects(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_faulty),
-        cmocka_unit_test(test_json_empty),
-        cmocka_unit_test(test_json_write_error),
-        cmocka_unit_test(test_schema_rejects),
+        cmocka_unit_test(test_json_faulty),      cmocka_unit_test(test_json_empty),
+        cmocka_unit_test(test_json_write_error), cmocka_unit_test(test_schema_rejects),
+        cmocka_unit_test(test_console),          cmocka_unit_test(test_log_issue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
