@@ -463,6 +463,102 @@ static void test_log_issue(void **state) {
     free(buf);
 }
 
+/* ---- HTML ------------------------------------------------------------- */
+
+static size_t occurrences(const char *hay, const char *needle) {
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+static char *write_html(world *w, char *path, const char *name) {
+    tmp_path(path, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    tg_err err = {0};
+    assert_int_equal(tg_diag_report_html(f, &w->run, &w->issues, &err), TG_OK);
+    fclose(f);
+    return slurp(path);
+}
+
+/* The page as written: self-contained, the issues table, one chart per
+ * position, every outside text escaped. */
+static void test_html_page(void **state) {
+    (void)state;
+    world *w = faulty();
+    char path[PATH_MAX_];
+    char *html = write_html(w, path, "page.html");
+    assert_non_null(strstr(html, "<!DOCTYPE html>"));
+    assert_null(strstr(html, "http:"));
+    assert_null(strstr(html, "https:"));
+    assert_null(strstr(html, "<script"));
+    assert_null(strstr(html, "<link"));
+    assert_null(strstr(html, "url("));
+    assert_int_equal(occurrences(html, "<table id=\"issues\">"), 1);
+    assert_int_equal(occurrences(html, "<tr class=\""), w->issues.count + 1 /* protection */);
+    assert_int_equal(occurrences(html, "<svg class=\"timeline\""), w->run.timelines_count);
+    assert_int_equal(occurrences(html, "class=\"exchange-stop\""), w->run.timelines_count);
+    assert_non_null(strstr(html, "SOL&lt;USDT&gt;:long"));
+    assert_non_null(strstr(html, "alt &quot;q&quot;"));
+    assert_null(strstr(html, "SOL<USDT>"));
+    free(html);
+    if (getenv("TG_KEEP_HTML") != NULL) { /* to look at it */
+        print_message("page kept: %s\n", path);
+    } else {
+        unlink(path);
+    }
+    free(w);
+    w = empty();
+    html = write_html(w, path, "empty.html");
+    assert_non_null(strstr(html, "No issues."));
+    assert_int_equal(occurrences(html, "<svg"), 0);
+    free(html);
+    unlink(path);
+    free(w);
+}
+
+/* Headless Chromium loads the page and its DOM holds the issues table with a
+ * row per issue and one svg.timeline per position. */
+static void test_html_chromium(void **state) {
+    (void)state;
+    if (access(CHROMIUM, X_OK) != 0) {
+        print_message("chromium check skipped: %s not found (apt-get install chromium)\n",
+                      CHROMIUM);
+        skip();
+    }
+    world *w = faulty();
+    char path[PATH_MAX_], dom[PATH_MAX_ + 8], profile[PATH_MAX_ + 8], cmd[6 * PATH_MAX_];
+    free(write_html(w, path, "chromium.html"));
+    snprintf(dom, sizeof dom, "%s.dom", path);
+    snprintf(profile, sizeof profile, "%s.profile", path);
+    snprintf(cmd, sizeof cmd,
+             "timeout 120 %s --headless --no-sandbox --disable-gpu --disable-background-networking"
+             " --disable-component-update --disable-sync --no-first-run --user-data-dir='%s'"
+             " --dump-dom 'file://%s' >'%s' 2>/dev/null; rc=$?; rm -rf '%s'; exit $rc",
+             CHROMIUM, profile, path, dom, profile);
+    assert_int_equal(system(cmd), 0);
+    char *out = slurp(dom);
+    unlink(dom);
+    unlink(path);
+    assert_true(strlen(out) > 1000);
+    assert_int_equal(occurrences(out, "<table id=\"issues\">"), 1);
+    const char *table = strstr(out, "<table id=\"issues\">");
+    const char *end = strstr(table, "</table>");
+    assert_non_null(end);
+    size_t rows = 0;
+    for (const char *p = strstr(table, "<tr class="); p != NULL && p < end;
+         p = strstr(p + 1, "<tr class=")) {
+        rows++;
+    }
+    assert_int_equal(rows, w->issues.count);
+    assert_int_equal(occurrences(out, "<svg class=\"timeline\""), w->run.timelines_count);
+    assert_int_equal(occurrences(out, "<path class=\"mark\""), w->run.timelines_count);
+    free(out);
+    free(w);
+}
+
 /* The validator itself: a report with a key renamed and one missing fails. */
 static void test_schema_rejects(void **state) {
     (void)state;
@@ -500,6 +596,7 @@ int main(void) {
         cmocka_unit_test(test_json_faulty),      cmocka_unit_test(test_json_empty),
         cmocka_unit_test(test_json_write_error), cmocka_unit_test(test_schema_rejects),
         cmocka_unit_test(test_console),          cmocka_unit_test(test_log_issue),
+        cmocka_unit_test(test_html_page),        cmocka_unit_test(test_html_chromium),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
