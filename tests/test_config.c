@@ -409,11 +409,11 @@ static void check_config_command(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(binance_minimal),      cmocka_unit_test(bybit_full),
-        cmocka_unit_test(diagnose_section),
-        cmocka_unit_test(symbols_resolve),      cmocka_unit_test(bad_sections_and_keys),
-        cmocka_unit_test(bad_secrets),          cmocka_unit_test(every_error_is_kept),
-        cmocka_unit_test(diff_reports_changes), cmocka_unit_test(check_config_command),
+        cmocka_unit_test(binance_minimal),       cmocka_unit_test(bybit_full),
+        cmocka_unit_test(diagnose_section),      cmocka_unit_test(symbols_resolve),
+        cmocka_unit_test(bad_sections_and_keys), cmocka_unit_test(bad_secrets),
+        cmocka_unit_test(every_error_is_kept),   cmocka_unit_test(diff_reports_changes),
+        cmocka_unit_test(check_config_command),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -323,17 +323,14 @@ static const char *const account_keys[] = {"venue",
 static const char *const http_keys[] = {"listen", "token_file", NULL};
 static const char *const notify_keys[] = {"webhook_url", "queue_max", NULL};
 static const char *const log_keys[] = {"file", "level", NULL};
-static const char *const diagnose_keys[] = {"engine_interval_seconds",
-                                            "store_interval_seconds",
-                                            "exchange_interval_seconds",
-                                            "consistency_interval_seconds",
-                                            "progress_interval_seconds",
-                                            "price_tolerance_percent",
-                                            "unconfirmed_seconds",
-                                            NULL};
+static const char *const diagnose_keys[] = {
+    "engine_interval_seconds",   "store_interval_seconds",
+    "exchange_interval_seconds", "consistency_interval_seconds",
+    "progress_interval_seconds", "price_tolerance_percent",
+    "unconfirmed_seconds",       NULL};
 static const char *const setting_keys[] = {"foreign_stops", "reconcile_interval_seconds",
                                            "stale_seconds", "max_update_delay_seconds", NULL};
-static const char *const section_names[] = {"store",  "account", "defaults", "symbol",  "http",
+static const char *const section_names[] = {"store",  "account", "defaults", "symbol", "http",
                                             "notify", "log",     "diagnose", NULL};
 
 /* Keys that would hold a secret in the file itself. */
@@ -549,12 +546,8 @@ static section_kind classify(parser *p, const char *word, const char *rest) {
     static const struct {
         const char *word;
         section_kind kind;
-    } singles[] = {{"store", SEC_STORE},
-                   {"defaults", SEC_DEFAULTS},
-                   {"http", SEC_HTTP},
-                   {"notify", SEC_NOTIFY},
-                   {"log", SEC_LOG},
-                   {"diagnose", SEC_DIAGNOSE}};
+    } singles[] = {{"store", SEC_STORE},   {"defaults", SEC_DEFAULTS}, {"http", SEC_HTTP},
+                   {"notify", SEC_NOTIFY}, {"log", SEC_LOG},           {"diagnose", SEC_DIAGNOSE}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) {
         if (strcmp(word, singles[i].word) != 0) {
             continue;
