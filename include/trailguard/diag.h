@@ -31,10 +31,10 @@
 #include "trailguard/stop.h"
 #include "trailguard/venue.h"
 
-#define TG_DIAG_NAME_MAX   40   /* bytes of an account, key or venue name, NUL included */
-#define TG_DIAG_TEXT_MAX   320  /* bytes of a description or cause, NUL included */
-#define TG_DIAG_ISSUES_MAX 4096 /* distinct (type, account, symbol) issues kept */
-#define TG_DIAG_TYPE_COUNT 18   /* issue types below */
+#define TG_DIAG_NAME_MAX    40   /* bytes of an account, key or venue name, NUL included */
+#define TG_DIAG_TEXT_MAX    320  /* bytes of a description or cause, NUL included */
+#define TG_DIAG_ISSUES_MAX  4096 /* distinct (type, account, symbol) issues kept */
+#define TG_DIAG_TYPE_COUNT  18   /* issue types below */
 
 /* ---- issue types and severities --------------------------------------- */
 
@@ -47,28 +47,28 @@ typedef enum tg_diag_severity {
 
 typedef enum tg_diag_type {
     /* the original monitor's four, with their meaning */
-    TG_DIAG_MISSING_TS_INSTANCE, /* HIGH: open position, no engine stop */
-    TG_DIAG_ORPHAN_TS_INSTANCE,  /* HIGH: engine stop, no open position */
-    TG_DIAG_STATE_MISMATCH,      /* MEDIUM: engine state ≠ stored state */
-    TG_DIAG_SL_PRICE_MISMATCH,   /* MEDIUM: engine, store, exchange stop prices differ */
+    TG_DIAG_MISSING_TS_INSTANCE,     /* HIGH: open position, no engine stop */
+    TG_DIAG_ORPHAN_TS_INSTANCE,      /* HIGH: engine stop, no open position */
+    TG_DIAG_STATE_MISMATCH,          /* MEDIUM: engine state ≠ stored state */
+    TG_DIAG_SL_PRICE_MISMATCH,       /* MEDIUM: engine, store, exchange stop prices differ */
     /* CRITICAL */
     TG_DIAG_UNPROTECTED_POSITION,    /* open position, no protective stop on the exchange */
     TG_DIAG_EXCHANGE_STOP_LOOSER,    /* exchange stop looser than the engine's confirmed one */
     TG_DIAG_STOP_WRONG_SIDE,         /* a stop on the wrong side of the mark */
     TG_DIAG_STOP_INCREASES_POSITION, /* neither reduce-only nor close-position */
     /* HIGH */
-    TG_DIAG_DUPLICATE_STOPS,      /* more than one trailguard stop on a position */
-    TG_DIAG_ORPHAN_EXCHANGE_STOP, /* a trailguard stop with no open position */
-    TG_DIAG_UNCONFIRMED_INTENT,   /* intended stop not confirmed after unconfirmed_seconds */
-    TG_DIAG_STALE_FEED,           /* no mark for stale_seconds on a symbol with a position */
-    TG_DIAG_SOURCE_UNREACHABLE,   /* daemon, store or exchange did not answer */
+    TG_DIAG_DUPLICATE_STOPS,         /* more than one trailguard stop on a position */
+    TG_DIAG_ORPHAN_EXCHANGE_STOP,    /* a trailguard stop with no open position */
+    TG_DIAG_UNCONFIRMED_INTENT,      /* intended stop not confirmed after unconfirmed_seconds */
+    TG_DIAG_STALE_FEED,              /* no mark for stale_seconds on a symbol with a position */
+    TG_DIAG_SOURCE_UNREACHABLE,      /* daemon, store or exchange did not answer */
     /* MEDIUM */
-    TG_DIAG_LATENCY_HIGH,        /* a probe slower than its threshold */
-    TG_DIAG_RATE_LIMIT_PRESSURE, /* deferred or rate-limited updates above 5 % */
+    TG_DIAG_LATENCY_HIGH,            /* a probe slower than its threshold */
+    TG_DIAG_RATE_LIMIT_PRESSURE,     /* deferred or rate-limited updates above 5 % */
     /* LOW */
-    TG_DIAG_UNPROTECTED_WINDOW, /* a replace measured longer than 300 ms unprotected */
-    TG_DIAG_REACTIVATION,       /* a position activated again */
-    TG_DIAG_FOREIGN_STOP,       /* a stop trailguard did not place */
+    TG_DIAG_UNPROTECTED_WINDOW,      /* a replace measured longer than 300 ms unprotected */
+    TG_DIAG_REACTIVATION,            /* a position activated again */
+    TG_DIAG_FOREIGN_STOP,            /* a stop trailguard did not place */
 } tg_diag_type;
 
 /* "missing_ts_instance", ... (the exact names of the report). */
@@ -144,32 +144,32 @@ typedef struct tg_diag_exchange_pos {
 
 /* Counters of the daemon, for rate-limit pressure and unprotected windows. */
 typedef struct tg_diag_engine_stats {
-    uint64_t requests;        /* exchange requests */
-    uint64_t rate_limited;    /* of which refused for a rate limit */
-    uint64_t deferrals;       /* updates held back by the order budget */
-    double unprotected_max_s; /* longest replace window the daemon measured, s */
+    uint64_t requests;          /* exchange requests */
+    uint64_t rate_limited;      /* of which refused for a rate limit */
+    uint64_t deferrals;         /* updates held back by the order budget */
+    double unprotected_max_s;   /* longest replace window the daemon measured, s */
 } tg_diag_engine_stats;
 
 /* Per source: whether it answered, and how long it took. */
 typedef struct tg_diag_source {
-    bool enabled;                 /* the probe runs (--exchange-only turns engine/store off) */
-    bool ok;                      /* the last probe answered */
-    int64_t taken_ms;             /* when the snapshot was taken, ms since the epoch */
-    double latency_ms;            /* how long the probe took, ms */
+    bool enabled;               /* the probe runs (--exchange-only turns engine/store off) */
+    bool ok;                    /* the last probe answered */
+    int64_t taken_ms;           /* when the snapshot was taken, ms since the epoch */
+    double latency_ms;          /* how long the probe took, ms */
     char error[TG_DIAG_TEXT_MAX]; /* why not, when !ok */
 } tg_diag_source;
 
 /* The latest snapshot of each source. Arrays are owned by whoever fills
  * them (the probes), read-only for the check. */
 typedef struct tg_diag_snapshot {
-    tg_diag_source engine, store, exchange;      /* per source */
-    const tg_diag_engine_pos *engine_pos;        /* engine positions */
-    size_t engine_count;                         /* entries */
-    tg_diag_engine_stats engine_stats;           /* daemon counters */
-    const tg_diag_store_row *store_rows;         /* open stored rows */
-    size_t store_count;                          /* entries */
-    const tg_diag_exchange_pos *exchange_pos;    /* open positions */
-    size_t exchange_pos_count;                   /* entries */
+    tg_diag_source engine, store, exchange;  /* per source */
+    const tg_diag_engine_pos *engine_pos;    /* engine positions */
+    size_t engine_count;                     /* entries */
+    tg_diag_engine_stats engine_stats;       /* daemon counters */
+    const tg_diag_store_row *store_rows;     /* open stored rows */
+    size_t store_count;                      /* entries */
+    const tg_diag_exchange_pos *exchange_pos;   /* open positions */
+    size_t exchange_pos_count;                  /* entries */
     const tg_diag_exchange_stop *exchange_stops; /* open protective stops */
     size_t exchange_stops_count;                 /* entries */
 } tg_diag_snapshot;
@@ -191,19 +191,19 @@ tg_diag_thresholds tg_diag_thresholds_default(void);
 /* ---- issues ----------------------------------------------------------- */
 
 typedef struct tg_diag_issue {
-    tg_diag_type type;                     /* what */
-    tg_diag_severity severity;             /* how bad */
-    char account[TG_DIAG_NAME_MAX];        /* where ("" when not an account's) */
-    char venue[TG_DIAG_NAME_MAX];          /* venue ("" unknown) */
-    char symbol[TG_SYMBOL_MAX];            /* symbol ("" when not a symbol's) */
-    char description[TG_DIAG_TEXT_MAX];    /* one sentence with the numbers */
-    char cause[TG_DIAG_TEXT_MAX];          /* the likely cause */
-    char engine_value[TG_DIAG_NAME_MAX];   /* what the engine holds ("" n/a) */
-    char store_value[TG_DIAG_NAME_MAX];    /* what the store holds */
+    tg_diag_type type;                    /* what */
+    tg_diag_severity severity;            /* how bad */
+    char account[TG_DIAG_NAME_MAX];       /* where ("" when not an account's) */
+    char venue[TG_DIAG_NAME_MAX];         /* venue ("" unknown) */
+    char symbol[TG_SYMBOL_MAX];           /* symbol ("" when not a symbol's) */
+    char description[TG_DIAG_TEXT_MAX];   /* one sentence with the numbers */
+    char cause[TG_DIAG_TEXT_MAX];         /* the likely cause */
+    char engine_value[TG_DIAG_NAME_MAX];  /* what the engine holds ("" n/a) */
+    char store_value[TG_DIAG_NAME_MAX];   /* what the store holds */
     char exchange_value[TG_DIAG_NAME_MAX]; /* what the exchange holds */
-    int64_t first_seen_ms;                 /* first check that found it */
-    int64_t last_seen_ms;                  /* latest */
-    uint32_t count;                        /* checks that found it */
+    int64_t first_seen_ms;                /* first check that found it */
+    int64_t last_seen_ms;                 /* latest */
+    uint32_t count;                       /* checks that found it */
 } tg_diag_issue;
 
 /* Every distinct issue seen so far, de-duplicated by (type, account,
@@ -243,12 +243,12 @@ typedef enum tg_diag_probe {
 const char *tg_diag_probe_str(tg_diag_probe probe);
 
 typedef struct tg_diag_probe_stats {
-    int64_t interval_ms;                    /* configured interval, ms */
-    uint64_t runs;                          /* probes run */
-    uint64_t failures;                      /* of which failed */
-    uint64_t overruns;                      /* probes that took longer than the interval */
+    int64_t interval_ms;                 /* configured interval, ms */
+    uint64_t runs;                       /* probes run */
+    uint64_t failures;                   /* of which failed */
+    uint64_t overruns;                   /* probes that took longer than the interval */
     double latency_ms[TG_DIAG_LAT_SAMPLES]; /* ring of latencies, ms */
-    size_t latency_count;                   /* samples taken (the ring holds the newest) */
+    size_t latency_count;                /* samples taken (the ring holds the newest) */
 } tg_diag_probe_stats;
 
 /* One sample of a position's timeline (the HTML chart). */
@@ -260,11 +260,11 @@ typedef struct tg_diag_point {
 } tg_diag_point;
 
 typedef struct tg_diag_timeline {
-    char account[TG_DIAG_NAME_MAX];           /* account */
-    char position_key[TG_DIAG_NAME_MAX];      /* position key */
-    tg_side side;                             /* side */
+    char account[TG_DIAG_NAME_MAX];      /* account */
+    char position_key[TG_DIAG_NAME_MAX]; /* position key */
+    tg_side side;                        /* side */
     tg_diag_point points[TG_DIAG_POINTS_MAX]; /* ring */
-    size_t count;                             /* samples taken (the ring holds the newest) */
+    size_t count;                        /* samples taken (the ring holds the newest) */
 } tg_diag_timeline;
 
 /* Per account: what the last exchange snapshot showed. */
@@ -280,27 +280,27 @@ typedef struct tg_diag_account_row {
 /* Everything a run gathered besides the issues. The probes fill it; the
  * report functions read it. */
 typedef struct tg_diag_run {
-    int64_t started_ms;    /* wall clock, ms */
-    int64_t ended_ms;      /* wall clock, ms */
-    int64_t planned_ms;    /* --duration, ms (0 with --once) */
-    bool once;             /* --once */
-    bool exchange_only;    /* --exchange-only */
-    char config_path[256]; /* the configuration file */
-    char daemon_url[128];  /* the daemon's base URL ("" with --exchange-only) */
+    int64_t started_ms;                  /* wall clock, ms */
+    int64_t ended_ms;                    /* wall clock, ms */
+    int64_t planned_ms;                  /* --duration, ms (0 with --once) */
+    bool once;                           /* --once */
+    bool exchange_only;                  /* --exchange-only */
+    char config_path[256];               /* the configuration file */
+    char daemon_url[128];                /* the daemon's base URL ("" with --exchange-only) */
     tg_diag_probe_stats probes[TG_DIAG_PROBE_COUNT]; /* per probe */
-    uint64_t snapshots;                              /* snapshots taken, all sources */
-    uint64_t new_positions;     /* engine positions first seen during the run */
-    uint64_t state_transitions; /* engine state changes seen */
-    uint64_t activations;       /* INACTIVE/WAITING → ACTIVE seen */
-    uint64_t stop_updates;      /* engine stop changes seen */
-    uint64_t reactivations;     /* activations of a position seen active before */
-    uint64_t errors;            /* probe failures, all sources */
+    uint64_t snapshots;                  /* snapshots taken, all sources */
+    uint64_t new_positions;              /* engine positions first seen during the run */
+    uint64_t state_transitions;          /* engine state changes seen */
+    uint64_t activations;                /* INACTIVE/WAITING → ACTIVE seen */
+    uint64_t stop_updates;               /* engine stop changes seen */
+    uint64_t reactivations;              /* activations of a position seen active before */
+    uint64_t errors;                     /* probe failures, all sources */
     char error_log[TG_DIAG_ERRORS_MAX][TG_DIAG_TEXT_MAX]; /* newest probe errors (ring) */
-    size_t error_count;               /* errors logged (the ring holds the newest) */
-    tg_diag_account_row accounts[16]; /* per account, from the last exchange snapshot */
-    size_t accounts_count;            /* entries */
-    tg_diag_timeline *timelines;      /* TG_DIAG_TIMELINES_MAX, owned by the caller */
-    size_t timelines_count;           /* entries used */
+    size_t error_count;                  /* errors logged (the ring holds the newest) */
+    tg_diag_account_row accounts[16];    /* per account, from the last exchange snapshot */
+    size_t accounts_count;               /* entries */
+    tg_diag_timeline *timelines;         /* TG_DIAG_TIMELINES_MAX, owned by the caller */
+    size_t timelines_count;              /* entries used */
 } tg_diag_run;
 
 /* The JSON report: the original monitor's tree (metadata, summary,
