@@ -91,7 +91,41 @@ static void binance_minimal(void **state) {
     assert_int_equal(s.reconcile_interval_ms, 60000);
     assert_int_equal(s.stale_ms, 10000);
     assert_int_equal(s.max_update_delay_ms, 10000);
+    assert_int_equal(cfg->diagnose.engine_interval_ms, 5000);
+    assert_int_equal(cfg->diagnose.store_interval_ms, 30000);
+    assert_int_equal(cfg->diagnose.exchange_interval_ms, 60000);
+    assert_int_equal(cfg->diagnose.consistency_interval_ms, 120000);
+    assert_int_equal(cfg->diagnose.progress_interval_ms, 60000);
+    assert_int_equal(cfg->diagnose.unconfirmed_ms, 30000);
+    assert_int_equal(cfg->diagnose.price_tolerance_percent.units, TG_DEC_SCALE / 10);
     tg_config_free(cfg);
+}
+
+/* [diagnose]: every key, and the errors of a bad value or a misplaced key. */
+static void diagnose_section(void **state) {
+    (void)state;
+    tg_config *cfg = load_ok(BINANCE_ACCOUNT "[diagnose]\nengine_interval_seconds = 0.5\n"
+                                             "store_interval_seconds = 2\n"
+                                             "exchange_interval_seconds = 3\n"
+                                             "consistency_interval_seconds = 4\n"
+                                             "progress_interval_seconds = 10\n"
+                                             "price_tolerance_percent = 0.25\n"
+                                             "unconfirmed_seconds = 7\n");
+    assert_int_equal(cfg->diagnose.engine_interval_ms, 500);
+    assert_int_equal(cfg->diagnose.store_interval_ms, 2000);
+    assert_int_equal(cfg->diagnose.exchange_interval_ms, 3000);
+    assert_int_equal(cfg->diagnose.consistency_interval_ms, 4000);
+    assert_int_equal(cfg->diagnose.progress_interval_ms, 10000);
+    assert_int_equal(cfg->diagnose.unconfirmed_ms, 7000);
+    assert_int_equal(cfg->diagnose.price_tolerance_percent.units, TG_DEC_SCALE / 4);
+    tg_config_free(cfg);
+    load_bad(BINANCE_ACCOUNT "[diagnose]\nengine_interval_seconds = 0\n", 6,
+             "[diagnose] engine_interval_seconds: '0' is not a number of seconds");
+    load_bad(BINANCE_ACCOUNT "[diagnose]\nprice_tolerance_percent = -1\n", 6,
+             "is not a percent from 0 to 100");
+    load_bad(BINANCE_ACCOUNT "[diagnose]\nstale_seconds = 3\n", 6, "[defaults]");
+    load_bad(BINANCE_ACCOUNT "[diagnose]\n[diagnose]\n", 6, "[diagnose] appears again");
+    load_bad(BINANCE_ACCOUNT "[diagnos]\n", 5, "did you mean [diagnose]");
 }
 
 static void bybit_full(void **state) {
@@ -375,10 +409,11 @@ static void check_config_command(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(binance_minimal),      cmocka_unit_test(bybit_full),
-        cmocka_unit_test(symbols_resolve),      cmocka_unit_test(bad_sections_and_keys),
-        cmocka_unit_test(bad_secrets),          cmocka_unit_test(every_error_is_kept),
-        cmocka_unit_test(diff_reports_changes), cmocka_unit_test(check_config_command),
+        cmocka_unit_test(binance_minimal),       cmocka_unit_test(bybit_full),
+        cmocka_unit_test(diagnose_section),      cmocka_unit_test(symbols_resolve),
+        cmocka_unit_test(bad_sections_and_keys), cmocka_unit_test(bad_secrets),
+        cmocka_unit_test(every_error_is_kept),   cmocka_unit_test(diff_reports_changes),
+        cmocka_unit_test(check_config_command),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -123,6 +123,48 @@ static void binance_algo_orders(void **state) {
     assert_false(stops[1].owned);
     assert_string_equal(stops[1].position_key, "ETHUSDT:short");
     assert_true(tg_dec_is_zero(stops[1].qty));
+    assert_true(stops[1].close_position);
+    assert_false(stops[1].regular);
+}
+
+/* The regular order API's stops (GET /fapi/v1/openOrders) are protection
+ * too: listed with trigger type, reduce-only / close-position and owner;
+ * LIMIT orders and filled stops are not. */
+static void binance_regular_stop_orders(void **state) {
+    (void)state;
+    static const char list[] =
+        "[{\"orderId\":2001,\"clientOrderId\":\"web_abc\",\"symbol\":\"BTCUSDT\",\"side\":"
+        "\"SELL\",\"positionSide\":\"BOTH\",\"type\":\"STOP_MARKET\",\"origType\":"
+        "\"STOP_MARKET\",\"stopPrice\":\"57000.5\",\"origQty\":\"0.020\",\"status\":\"NEW\","
+        "\"reduceOnly\":true,\"closePosition\":false,\"workingType\":\"CONTRACT_PRICE\","
+        "\"updateTime\":1700000000000},"
+        "{\"orderId\":2002,\"clientOrderId\":\"tg-ETHUSDT:s-3\",\"symbol\":\"ETHUSDT\","
+        "\"side\":\"BUY\",\"positionSide\":\"BOTH\",\"type\":\"STOP_MARKET\",\"stopPrice\":"
+        "\"3100\",\"origQty\":\"0\",\"status\":\"NEW\",\"reduceOnly\":true,\"closePosition\":"
+        "true,\"workingType\":\"MARK_PRICE\"},"
+        "{\"orderId\":2003,\"clientOrderId\":\"x\",\"symbol\":\"BTCUSDT\",\"side\":\"BUY\","
+        "\"positionSide\":\"BOTH\",\"type\":\"LIMIT\",\"price\":\"50000\",\"stopPrice\":\"0\","
+        "\"origQty\":\"1\",\"status\":\"NEW\"},"
+        "{\"orderId\":2004,\"clientOrderId\":\"y\",\"symbol\":\"BTCUSDT\",\"side\":\"SELL\","
+        "\"positionSide\":\"BOTH\",\"type\":\"STOP_MARKET\",\"stopPrice\":\"1\",\"origQty\":"
+        "\"1\",\"status\":\"FILLED\"}]";
+    tg_venue_stop s[4];
+    tg_wire_page page;
+    tg_err err;
+    assert_int_equal(tg_bn_parse_orders(list, LEN(list), s, 4, &page, &err), TG_OK);
+    assert_int_equal(page.count, 2);
+    assert_int_equal(page.skipped, 2);
+    assert_string_equal(s[0].order_id, "2001");
+    assert_true(s[0].regular && s[0].reduce_only && !s[0].close_position && !s[0].owned);
+    assert_string_equal(s[0].trigger_type, "CONTRACT_PRICE");
+    assert_string_equal(s[0].position_key, "BTCUSDT:long");
+    assert_dec(s[0].trigger, "57000.5");
+    assert_dec(s[0].qty, "0.02");
+    assert_int_equal(s[0].state, TG_VSTOP_OPEN);
+    assert_true(s[1].owned && s[1].close_position && s[1].regular);
+    assert_string_equal(s[1].position_key, "ETHUSDT:short");
+    assert_string_equal(s[1].trigger_type, "MARK_PRICE");
+    assert_int_equal(tg_bn_parse_orders(list, LEN(list), s, 1, &page, &err), TG_E_CAPACITY);
 }
 
 static void binance_errors_and_time(void **state) {
@@ -244,6 +286,7 @@ static void bybit_positions_and_orders(void **state) {
     assert_true(s[0].owned && s[0].position_level);
     assert_dec(s[0].trigger, "48000");
     assert_string_equal(s[0].position_key, "BTCUSDT:long");
+    assert_true(s[0].reduce_only && s[0].close_position);
 }
 
 static void bybit_errors(void **state) {
@@ -425,6 +468,7 @@ int main(void) {
         cmocka_unit_test(binance_rules),
         cmocka_unit_test(binance_positions),
         cmocka_unit_test(binance_algo_orders),
+        cmocka_unit_test(binance_regular_stop_orders),
         cmocka_unit_test(binance_errors_and_time),
         cmocka_unit_test(binance_stream_frames),
         cmocka_unit_test(bybit_rules_and_time),

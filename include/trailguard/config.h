@@ -14,6 +14,11 @@
  *   [http]           listen, token_file
  *   [notify]         webhook_url, queue_max
  *   [log]            file, level
+ *   [diagnose]       engine_interval_seconds, store_interval_seconds,
+ *                    exchange_interval_seconds, consistency_interval_seconds,
+ *                    progress_interval_seconds, price_tolerance_percent,
+ *                    unconfirmed_seconds (`trailguard diagnose`; the daemon
+ *                    ignores them)
  *
  * Loading is all or nothing: a configuration with any error is not returned.
  * Every error sentence starts with "FILE:LINE: " and names the section and
@@ -41,6 +46,7 @@
 #include <stdint.h>
 
 #include "trailguard/book.h"
+#include "trailguard/decimal.h"
 #include "trailguard/error.h"
 #include "trailguard/log.h"
 #include "trailguard/params.h"
@@ -88,6 +94,19 @@ typedef struct tg_config_layer {
     int line;                   /* line of the section header; 0 if [defaults] is absent */
 } tg_config_layer;
 
+/* [diagnose]: the diagnostic monitor's probe intervals and thresholds
+ * (defaults: the original monitor's intervals and guide's thresholds). */
+typedef struct tg_config_diagnose {
+    int64_t engine_interval_ms;      /* daemon read API probe, ms; default 5 s */
+    int64_t store_interval_ms;       /* store probe, ms; default 30 s */
+    int64_t exchange_interval_ms;    /* exchange probe, ms; default 60 s */
+    int64_t consistency_interval_ms; /* consistency check, ms; default 120 s */
+    int64_t progress_interval_ms;    /* console progress block, ms; default 60 s */
+    tg_dec price_tolerance_percent;  /* stop prices that differ less agree, %; default 0.1 */
+    int64_t unconfirmed_ms;          /* an intended stop unconfirmed this long alarms, ms;
+                                        default 30 s */
+} tg_config_diagnose;
+
 /* One [account NAME] section, resolved: secrets read, defaults filled. */
 typedef struct tg_config_account {
     char name[TG_VENUE_KEY_MAX]; /* NAME, ≤ 39 bytes of [A-Za-z0-9_.-]; also venue.account */
@@ -112,6 +131,7 @@ typedef struct tg_config {
     uint32_t notify_queue_max;              /* notifications queued at most; default 1024 */
     char log_file[TG_CONFIG_PATH_MAX];      /* [log] file; "" = stderr */
     tg_log_level log_level;                 /* [log] level; default info */
+    tg_config_diagnose diagnose;            /* [diagnose] */
 } tg_config;
 
 /* Every error of one load, in line order of discovery. */

@@ -154,6 +154,13 @@ typedef struct tg_venue_stop {
     int position_idx;                    /* 0 one-way, 1/2 hedge */
     bool owned;                          /* placed by trailguard */
     bool position_level;                 /* Bybit trading-stop stop-loss */
+    bool reduce_only;                    /* reduce-only (never opens or grows a position) */
+    bool close_position;                 /* closes the whole position (closePosition,
+                                            closeOnTrigger, a position stop-loss) */
+    bool regular;                        /* Binance: a regular order (/fapi/v1/order), not an
+                                            algo order */
+    char trigger_type[16];               /* MARK_PRICE, CONTRACT_PRICE, MarkPrice, LastPrice,
+                                            IndexPrice; "" when not given */
     tg_venue_stop_state state;           /* see tg_venue_stop_state */
     int64_t update_ms;                   /* exchange time of the last change, ms */
 } tg_venue_stop;
@@ -246,7 +253,11 @@ int64_t tg_venue_clock_offset_ms(const tg_venue *v);
 tg_status tg_venue_sync_time(tg_venue *v, tg_venue_done_fn done, void *ctx, tg_err *err);
 tg_status tg_venue_get_rules(tg_venue *v, tg_venue_done_fn done, void *ctx, tg_err *err);
 tg_status tg_venue_get_positions(tg_venue *v, tg_venue_done_fn done, void *ctx, tg_err *err);
-/* Open stop orders of symbol, or of every symbol when symbol is NULL. */
+/* Open stop orders of symbol, or of every symbol when symbol is NULL,
+ * whoever placed them: on Binance the algo orders (/fapi/v1/openAlgoOrders)
+ * and the regular STOP / STOP_MARKET orders (/fapi/v1/openOrders); on Bybit
+ * the conditional orders and the position stop-loss (/v5/order/realtime,
+ * orderFilter=StopOrder). */
 tg_status tg_venue_get_stops(tg_venue *v, const char *symbol, tg_venue_done_fn done, void *ctx,
                              tg_err *err);
 /* Looks a stop up by order id or client id, tolerating an exchange that does

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ typedef enum section_kind {
     SEC_HTTP,
     SEC_NOTIFY,
     SEC_LOG,
+    SEC_DIAGNOSE,
 } section_kind;
 
 /* Where an account's key or secret comes from. */
@@ -87,6 +89,7 @@ typedef struct parser {
     int seen_line[KEYS_SEEN_MAX];                     /* their lines */
     size_t seen_count;                                /* entries used */
     int store_line, http_line, notify_line, log_line; /* headers seen; 0 = not yet */
+    int diagnose_line;                                /* [diagnose] header; 0 = not yet */
     bool token_file_given;                            /* [http] token_file */
     char token_file[TG_CONFIG_PATH_MAX];              /* its path */
     int token_line;                                   /* its line */
@@ -320,10 +323,15 @@ static const char *const account_keys[] = {"venue",
 static const char *const http_keys[] = {"listen", "token_file", NULL};
 static const char *const notify_keys[] = {"webhook_url", "queue_max", NULL};
 static const char *const log_keys[] = {"file", "level", NULL};
+static const char *const diagnose_keys[] = {
+    "engine_interval_seconds",   "store_interval_seconds",
+    "exchange_interval_seconds", "consistency_interval_seconds",
+    "progress_interval_seconds", "price_tolerance_percent",
+    "unconfirmed_seconds",       NULL};
 static const char *const setting_keys[] = {"foreign_stops", "reconcile_interval_seconds",
                                            "stale_seconds", "max_update_delay_seconds", NULL};
-static const char *const section_names[] = {"store", "account", "defaults", "symbol",
-                                            "http",  "notify",  "log",      NULL};
+static const char *const section_names[] = {"store",  "account", "defaults", "symbol", "http",
+                                            "notify", "log",     "diagnose", NULL};
 
 /* Keys that would hold a secret in the file itself. */
 static bool is_secret_key(const char *key) {
@@ -363,6 +371,8 @@ static const char *const *section_keys(section_kind kind) {
         return notify_keys;
     case SEC_LOG:
         return log_keys;
+    case SEC_DIAGNOSE:
+        return diagnose_keys;
     default:
         return NULL;
     }
@@ -387,6 +397,9 @@ static const char *home_of(const char *key) {
     }
     if (in_list(key, log_keys)) {
         return "[log]";
+    }
+    if (in_list(key, diagnose_keys)) {
+        return "[diagnose]";
     }
     return NULL;
 }
@@ -533,11 +546,8 @@ static section_kind classify(parser *p, const char *word, const char *rest) {
     static const struct {
         const char *word;
         section_kind kind;
-    } singles[] = {{"store", SEC_STORE},
-                   {"defaults", SEC_DEFAULTS},
-                   {"http", SEC_HTTP},
-                   {"notify", SEC_NOTIFY},
-                   {"log", SEC_LOG}};
+    } singles[] = {{"store", SEC_STORE},   {"defaults", SEC_DEFAULTS}, {"http", SEC_HTTP},
+                   {"notify", SEC_NOTIFY}, {"log", SEC_LOG},           {"diagnose", SEC_DIAGNOSE}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) {
         if (strcmp(word, singles[i].word) != 0) {
             continue;
@@ -550,7 +560,8 @@ static section_kind classify(parser *p, const char *word, const char *rest) {
                           : singles[i].kind == SEC_DEFAULTS ? &p->cfg->defaults.line
                           : singles[i].kind == SEC_HTTP     ? &p->http_line
                           : singles[i].kind == SEC_NOTIFY   ? &p->notify_line
-                                                            : &p->log_line;
+                          : singles[i].kind == SEC_LOG      ? &p->log_line
+                                                            : &p->diagnose_line;
         if (singleton_seen(p, line_field, word)) {
             return SEC_BAD;
         }
@@ -566,7 +577,7 @@ static section_kind classify(parser *p, const char *word, const char *rest) {
     } else {
         add_error(p, p->line,
                   "[%s] unknown section; the sections are store, account NAME, defaults, "
-                  "symbol SYMBOL, http, notify and log",
+                  "symbol SYMBOL, http, notify, log and diagnose",
                   p->title);
     }
     return SEC_BAD;
@@ -846,6 +857,44 @@ static void key_log(parser *p, const char *key, const char *value) {
     KEY_ERROR(p, key, "'%.*s' is not debug, info, warn or error", ECHO_MAX, value);
 }
 
+static void key_diagnose(parser *p, const char *key, const char *value) {
+    tg_config_diagnose *d = &p->cfg->diagnose;
+    if (strcmp(key, "price_tolerance_percent") == 0) {
+        tg_dec pct;
+        if (tg_dec_parse_cstr(value, &pct) != TG_DEC_OK || tg_dec_is_neg(pct) ||
+            tg_dec_cmp(pct, tg_dec_from_units(100 * TG_DEC_SCALE)) > 0) {
+            KEY_ERROR(p, key, "'%.*s' is not a percent from 0 to 100", ECHO_MAX, value);
+            return;
+        }
+        d->price_tolerance_percent = pct;
+        return;
+    }
+    int64_t ms = 0;
+    if (!parse_seconds(value, &ms)) {
+        KEY_ERROR(p, key, "'%.*s' is not a number of seconds above 0 and at most %d", ECHO_MAX,
+                  value, SECONDS_MAX);
+        return;
+    }
+    static const struct {
+        const char *key;
+        size_t offset;
+    } fields[] = {
+        {"engine_interval_seconds", offsetof(tg_config_diagnose, engine_interval_ms)},
+        {"store_interval_seconds", offsetof(tg_config_diagnose, store_interval_ms)},
+        {"exchange_interval_seconds", offsetof(tg_config_diagnose, exchange_interval_ms)},
+        {"consistency_interval_seconds", offsetof(tg_config_diagnose, consistency_interval_ms)},
+        {"progress_interval_seconds", offsetof(tg_config_diagnose, progress_interval_ms)},
+        {"unconfirmed_seconds", offsetof(tg_config_diagnose, unconfirmed_ms)},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (strcmp(key, fields[i].key) == 0) {
+            memcpy((char *)d + fields[i].offset, &ms, sizeof ms);
+            return;
+        }
+    }
+    assert(false);
+}
+
 static int on_pair(void *user, const char *section, const char *key, const char *value) {
     parser *p = user;
     (void)section; /* the reader tracked it, with its line */
@@ -896,6 +945,9 @@ static int on_pair(void *user, const char *section, const char *key, const char 
         break;
     case SEC_LOG:
         key_log(p, key, value);
+        break;
+    case SEC_DIAGNOSE:
+        key_diagnose(p, key, value);
         break;
     case SEC_NONE:
     case SEC_BAD:
@@ -1124,6 +1176,15 @@ static void config_defaults(tg_config *cfg, const char *name) {
     cfg->http_port = 8427;
     cfg->notify_queue_max = TG_CONFIG_QUEUE_DEF;
     cfg->log_level = TG_LOG_INFO;
+    cfg->diagnose = (tg_config_diagnose){
+        .engine_interval_ms = 5 * MS_PER_S,
+        .store_interval_ms = 30 * MS_PER_S,
+        .exchange_interval_ms = 60 * MS_PER_S,
+        .consistency_interval_ms = 120 * MS_PER_S,
+        .progress_interval_ms = 60 * MS_PER_S,
+        .price_tolerance_percent = tg_dec_from_units(TG_DEC_SCALE / 10),
+        .unconfirmed_ms = 30 * MS_PER_S,
+    };
 }
 
 static tg_status read_file(const char *path, char **text, size_t *len, tg_err *err) {

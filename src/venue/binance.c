@@ -12,6 +12,7 @@
 enum {
     BN_START = 0,
     BN_LIST,          /* a listing's single request */
+    BN_LIST_REGULAR,  /* stops: then the regular orders of openOrders */
     BN_FIND_ONE,      /* GET algoOrder by id */
     BN_FIND_LIST,     /* GET openAlgoOrders, last resort */
     BN_SET_POS,       /* re-reading positions before placing */
@@ -78,6 +79,13 @@ static tg_vnext no_memory(const tg_venue *v, tg_venue_op *op) {
     return TG_VNEXT_DONE;
 }
 
+static void req_open_orders(tg_vreq *req, const char *symbol) {
+    tg_vreq_init(req, "GET", "/fapi/v1/openOrders", true, symbol[0] != '\0' ? 1 : 40);
+    if (symbol[0] != '\0') {
+        tg_payload_add(&req->params, "symbol", symbol);
+    }
+}
+
 /* A listing lands in the operation's own array: the reply points there. */
 static tg_vnext bn_listing(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
     tg_err err;
@@ -112,9 +120,21 @@ static tg_vnext bn_listing(tg_venue *v, tg_venue_op *op, const tg_http_resp *res
         if (stops == NULL) {
             return no_memory(v, op);
         }
-        st = tg_bn_parse_algos(resp->body, resp->len, stops, TG_VENUE_STOPS_MAX, &page, &err);
+        size_t have = op->step == BN_LIST_REGULAR ? op->reply.stops_count : 0;
+        assert(have <= TG_VENUE_STOPS_MAX);
+        st = op->step == BN_LIST_REGULAR
+                 ? tg_bn_parse_orders(resp->body, resp->len, stops + have,
+                                      TG_VENUE_STOPS_MAX - have, &page, &err)
+                 : tg_bn_parse_algos(resp->body, resp->len, stops, TG_VENUE_STOPS_MAX, &page, &err);
         op->reply.stops = stops;
-        op->reply.stops_count = st == TG_OK ? page.count : 0;
+        op->reply.stops_count = have + (st == TG_OK ? page.count : 0);
+        if (st == TG_OK && op->step != BN_LIST_REGULAR) {
+            /* A stop placed through the regular order API protects as well:
+             * the listing that decides "unprotected" must see it. */
+            op->step = BN_LIST_REGULAR;
+            req_open_orders(&op->req, op->symbol);
+            return TG_VNEXT_SEND;
+        }
         break;
     }
     }
@@ -143,6 +163,16 @@ static void req_get_algo(tg_vreq *req, const char *order_id, const char *client_
 }
 
 static void req_cancel(tg_vreq *req, const tg_venue_stop *stop) {
+    if (stop->regular) {
+        tg_vreq_init(req, "DELETE", "/fapi/v1/order", true, 1);
+        tg_payload_add(&req->params, "symbol", stop->symbol);
+        if (stop->order_id[0] != '\0') {
+            tg_payload_add(&req->params, "orderId", stop->order_id);
+        } else {
+            tg_payload_add(&req->params, "origClientOrderId", stop->client_id);
+        }
+        return;
+    }
     tg_vreq_init(req, "DELETE", "/fapi/v1/algoOrder", true, 1);
     if (stop->order_id[0] != '\0') {
         tg_payload_add(&req->params, "algoId", stop->order_id);

@@ -60,6 +60,10 @@ tg_status tg_bn_parse_algo(const char *body, size_t len, tg_venue_stop *stop, tg
 /* GET /fapi/v1/openAlgoOrders; orders that are not stops are skipped. */
 tg_status tg_bn_parse_algos(const char *body, size_t len, tg_venue_stop *stops, size_t cap,
                             tg_wire_page *page, tg_err *err);
+/* GET /fapi/v1/openOrders: the regular STOP and STOP_MARKET orders (placed
+ * before the algo API, or by another program); other orders are skipped. */
+tg_status tg_bn_parse_orders(const char *body, size_t len, tg_venue_stop *stops, size_t cap,
+                             tg_wire_page *page, tg_err *err);
 /* GET /fapi/v1/premiumIndex?symbol=: markPrice and time of symbol. */
 tg_status tg_bn_parse_mark(const char *body, size_t len, const char *symbol, tg_dec *mark,
                            int64_t *ms, tg_err *err);

@@ -192,15 +192,37 @@ static tg_venue_stop_state algo_state(const char *status) {
     return strcmp(status, "REJECTED") == 0 ? TG_VSTOP_REJECTED : TG_VSTOP_OPEN;
 }
 
+/* A regular order's status: only NEW is still waiting for its trigger. */
+static tg_venue_stop_state order_state(const char *status) {
+    if (status == NULL || strcmp(status, "NEW") == 0) {
+        return TG_VSTOP_OPEN;
+    }
+    if (strcmp(status, "FILLED") == 0) {
+        return TG_VSTOP_FILLED;
+    }
+    if (strcmp(status, "PARTIALLY_FILLED") == 0) {
+        return TG_VSTOP_TRIGGERED;
+    }
+    return strcmp(status, "REJECTED") == 0 ? TG_VSTOP_REJECTED : TG_VSTOP_CANCELLED;
+}
+
 /* Field names differ between the REST object and the ALGO_UPDATE "o". */
 typedef struct algo_names {
     const char *id, *client, *symbol, *side, *ps, *type, *trigger, *qty, *status, *time, *close;
+    const char *reduce, *working; /* reduceOnly, workingType */
 } algo_names;
 
-static const algo_names REST_NAMES = {"algoId",       "clientAlgoId", "symbol",       "side",
-                                      "positionSide", "orderType",    "triggerPrice", "quantity",
-                                      "algoStatus",   "updateTime",   "closePosition"};
-static const algo_names WS_NAMES = {"aid", "caid", "s", "S", "ps", "o", "tp", "q", "X", "T", "cp"};
+static const algo_names REST_NAMES = {"algoId",       "clientAlgoId", "symbol",        "side",
+                                      "positionSide", "orderType",    "triggerPrice",  "quantity",
+                                      "algoStatus",   "updateTime",   "closePosition", "reduceOnly",
+                                      "workingType"};
+static const algo_names WS_NAMES = {"aid", "caid", "s", "S",  "ps", "o", "tp",
+                                    "q",   "X",    "T", "cp", "R",  "wt"};
+/* A regular order of /fapi/v1/openOrders. */
+static const algo_names ORDER_NAMES = {
+    "orderId",       "clientOrderId", "symbol",     "side",   "positionSide",
+    "type",          "stopPrice",     "origQty",    "status", "updateTime",
+    "closePosition", "reduceOnly",    "workingType"};
 
 /* Returns 1 for a stop, 0 for another kind of algo order, -1 if malformed. */
 static int algo_of(const cJSON *o, const algo_names *n, tg_venue_stop *out) {
@@ -229,6 +251,13 @@ static int algo_of(const cJSON *o, const algo_names *n, tg_venue_stop *out) {
     if (close || !tg_wire_json_dec(o, n->qty, &out->qty)) {
         out->qty = tg_dec_from_units(0);
     }
+    out->close_position = close;
+    (void)tg_wire_json_bool(o, n->reduce, &out->reduce_only);
+    out->regular = n == &ORDER_NAMES;
+    const char *working = tg_wire_json_str(o, n->working);
+    if (working != NULL) {
+        snprintf(out->trigger_type, sizeof out->trigger_type, "%s", working);
+    }
     (void)tg_wire_json_ident(o, n->client, out->client_id, sizeof out->client_id);
     out->owned =
         tg_venue_client_id_parse(out->client_id, out->position_key, sizeof out->position_key);
@@ -236,7 +265,8 @@ static int algo_of(const cJSON *o, const algo_names *n, tg_venue_stop *out) {
         (void)tg_venue_position_key(out->symbol, out->side, out->position_key,
                                     sizeof out->position_key);
     }
-    out->state = algo_state(tg_wire_json_str(o, n->status));
+    const char *status = tg_wire_json_str(o, n->status);
+    out->state = n == &ORDER_NAMES ? order_state(status) : algo_state(status);
     (void)tg_wire_json_i64(o, n->time, &out->update_ms);
     return 1;
 }
@@ -255,11 +285,12 @@ tg_status tg_bn_parse_algo(const char *body, size_t len, tg_venue_stop *stop, tg
     return TG_OK;
 }
 
-tg_status tg_bn_parse_algos(const char *body, size_t len, tg_venue_stop *stops, size_t cap,
-                            tg_wire_page *page, tg_err *err) {
+static tg_status parse_stop_list(const char *body, size_t len, const algo_names *names,
+                                 const char *what, tg_venue_stop *stops, size_t cap,
+                                 tg_wire_page *page, tg_err *err) {
     assert(page != NULL && (stops != NULL || cap == 0));
     memset(page, 0, sizeof *page);
-    cJSON *root = tg_wire_json_parse(body, len, "binance openAlgoOrders", err);
+    cJSON *root = tg_wire_json_parse(body, len, what, err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
     }
@@ -267,15 +298,15 @@ tg_status tg_bn_parse_algos(const char *body, size_t len, tg_venue_stop *stops, 
         cJSON_IsArray(root) ? root : cJSON_GetObjectItemCaseSensitive(root, "orders");
     if (!cJSON_IsArray(list)) {
         cJSON_Delete(root);
-        return tg_err_set(err, TG_E_INVALID, "binance openAlgoOrders: response is not an array");
+        return tg_err_set(err, TG_E_INVALID, "%s: response is not an array", what);
     }
     tg_status st = TG_OK;
     const cJSON *o;
     cJSON_ArrayForEach(o, list) {
         tg_venue_stop one;
-        int r = algo_of(o, &REST_NAMES, &one);
+        int r = algo_of(o, names, &one);
         if (r < 0) {
-            st = tg_err_set(err, TG_E_INVALID, "binance openAlgoOrders: malformed algo order");
+            st = tg_err_set(err, TG_E_INVALID, "%s: malformed order", what);
             break;
         }
         if (r == 0 || one.state != TG_VSTOP_OPEN) {
@@ -283,13 +314,23 @@ tg_status tg_bn_parse_algos(const char *body, size_t len, tg_venue_stop *stops, 
             continue;
         }
         if (page->count == cap) {
-            st = tg_err_set(err, TG_E_CAPACITY, "binance openAlgoOrders: more than %zu stops", cap);
+            st = tg_err_set(err, TG_E_CAPACITY, "%s: more than %zu stops", what, cap);
             break;
         }
         stops[page->count++] = one;
     }
     cJSON_Delete(root);
     return st;
+}
+
+tg_status tg_bn_parse_algos(const char *body, size_t len, tg_venue_stop *stops, size_t cap,
+                            tg_wire_page *page, tg_err *err) {
+    return parse_stop_list(body, len, &REST_NAMES, "binance openAlgoOrders", stops, cap, page, err);
+}
+
+tg_status tg_bn_parse_orders(const char *body, size_t len, tg_venue_stop *stops, size_t cap,
+                             tg_wire_page *page, tg_err *err) {
+    return parse_stop_list(body, len, &ORDER_NAMES, "binance openOrders", stops, cap, page, err);
 }
 
 tg_status tg_bn_parse_listen_key(const char *body, size_t len, char *key, size_t size,

@@ -235,6 +235,12 @@ static int order_of(const cJSON *o, tg_venue_stop *out) {
     const char *mode = tg_wire_json_str(o, "tpslMode");
     out->position_level =
         strcmp(type, "StopLoss") == 0 && (mode == NULL || strcmp(mode, "Full") == 0);
+    out->reduce_only = reduce || out->position_level;
+    out->close_position = close || out->position_level;
+    const char *by = tg_wire_json_str(o, "triggerBy");
+    if (by != NULL) {
+        snprintf(out->trigger_type, sizeof out->trigger_type, "%s", by);
+    }
     (void)tg_wire_json_ident(o, "orderLinkId", out->client_id, sizeof out->client_id);
     out->owned =
         tg_venue_client_id_parse(out->client_id, out->position_key, sizeof out->position_key);
