@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(cmake make gcc pkg-config libcmocka-dev clang clang-format libsqlite3-dev sqlite3 libpq-dev
           postgresql libcurl4-openssl-dev libuv1-dev libwebsockets-dev libcjson-dev libssl-dev
-          libinih-dev libmicrohttpd-dev libsystemd-dev prometheus python3-jsonschema)
+          libinih-dev libmicrohttpd-dev libsystemd-dev prometheus python3-jsonschema chromium)
 if [ "${1:-}" = "--fuzz" ]; then
   packages+=(libclang-rt-14-dev)
 fi

@@ -438,6 +438,12 @@ static void read_protection(demo *d, demo_pos *p, int *open_stops) {
     cJSON *o = cJSON_Parse(out);
     const cJSON *stops = cJSON_GetObjectItemCaseSensitive(o, "open_stops");
     *open_stops = cJSON_GetArraySize(stops);
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "size");
+    tg_dec sz;
+    if (cJSON_IsString(size) && tg_dec_parse_cstr(size->valuestring, &sz) == TG_DEC_OK &&
+        tg_dec_is_zero(sz)) {
+        p->closed = p->seen; /* the stop fired after the last poll */
+    }
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "unprotected");
     const cJSON *longest = cJSON_GetObjectItemCaseSensitive(u, "total_ms");
     const cJSON *count = cJSON_GetObjectItemCaseSensitive(u, "count");
