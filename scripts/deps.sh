@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages trailguard needs, only those missing, and the
-# pinned ccxt (npm) for the conformance test. --chromium adds headless
-# Chromium (large) for the HTML check of tests/test_diag_report.c, which is
-# skipped without it.
+# pinned ccxt (npm) for the conformance test. Headless Chromium renders the
+# diagnose HTML page in tests/test_diag_report.c; promtool (prometheus)
+# checks /metrics; python3-jsonschema validates the diagnose reports.
 # Runs as root (the project's machines do); otherwise uses sudo if present.
 set -euo pipefail
 
@@ -11,9 +11,6 @@ packages=(cmake make gcc pkg-config libcmocka-dev clang clang-format libsqlite3-
           libinih-dev libmicrohttpd-dev libsystemd-dev prometheus python3-jsonschema chromium)
 if [ "${1:-}" = "--fuzz" ]; then
   packages+=(libclang-rt-14-dev)
-fi
-if [ "${1:-}" = "--chromium" ]; then
-  packages+=(chromium)
 fi
 
 missing=()
