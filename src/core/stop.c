@@ -241,7 +241,7 @@ static void crossed(tg_stop *s, int64_t ts, tg_dec price, tg_dec level, tg_out *
 static void propose(tg_stop *s, int64_t ts, tg_dec price, tg_dec cand, tg_event_type ev,
                     move_kind kind, tg_out *out) {
     assert(kind == MOVE_PLACE || kind == MOVE_TRAIL);
-    assert(tg_dec_on_tick(cand, s->tick)); /* every candidate comes from round_away() */
+    assert(s != NULL && out != NULL);
     tg_dec cur = dec_zero;
     bool has_cur = tg_stop_current(s, &cur);
     if (has_cur && !tighter(s, cand, cur)) {
@@ -361,7 +361,7 @@ static bool in_profit(const tg_stop *s, tg_dec price) {
 
 /* Re-tries a stop that was deferred (rate limit, price, exchange refusal). */
 static void retry_deferred(tg_stop *s, int64_t ts, tg_dec price, tg_out *out) {
-    assert(s->deferred == TG_DEFER_INTERVAL || s->deferred == TG_DEFER_PRICE);
+    assert(s != NULL && out != NULL);
     assert(tg_stop_is_open(s) && !has(s, TG_F_CLOSING));
     bool due = false;
     switch (s->deferred) {
