@@ -1,4 +1,5 @@
 /* trailguard check-config — load a configuration file and say what is wrong. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ static const char check_usage[] =
     "Secrets are never printed.\n";
 
 int tg_cli_check_config(int argc, char **argv) {
+    assert(argc >= 1 && argv != NULL && argv[argc] == NULL);
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(check_usage, stdout);
         return TG_EXIT_OK;
@@ -34,10 +36,13 @@ int tg_cli_check_config(int argc, char **argv) {
     tg_status st = tg_config_load_all(path, NULL, &cfg, errors);
     int rc = TG_EXIT_OK;
     if (st == TG_OK) {
+        assert(cfg != NULL);
         printf("%s: ok (%zu accounts, %zu symbols)\n", path, cfg->accounts_count,
                cfg->symbols_count);
         tg_config_free(cfg);
     } else {
+        assert(cfg == NULL);
+        assert(errors->count <= TG_CONFIG_ERRORS_MAX);
         for (size_t i = 0; i < errors->count; i++) {
             tg_cli_error("%s", errors->items[i].msg);
         }

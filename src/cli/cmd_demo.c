@@ -3,6 +3,7 @@
  * halfway, a position opened while it runs, and a summary at the end. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -138,16 +139,20 @@ typedef struct demo {
 static int64_t mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    assert(ms >= 0);
+    return ms;
 }
 
 static void sleep_ms(int64_t ms) {
+    assert(ms >= 0);
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
 
 static uint64_t rng_next(uint64_t *s) {
+    assert(s != NULL);
     *s ^= *s << 13;
     *s ^= *s >> 7;
     *s ^= *s << 17;
@@ -155,16 +160,21 @@ static uint64_t rng_next(uint64_t *s) {
 }
 
 static void format_ticks(int64_t ticks, int dp, char *buf, size_t cap) {
+    assert(buf != NULL && cap > 0);
+    assert(dp >= 1 && dp <= TG_DEC_DP); /* the symbols[] table */
     int64_t scale = 1;
     for (int i = 0; i < dp; i++) {
         scale *= 10;
     }
-    snprintf(buf, cap, "%" PRId64 ".%0*" PRId64, ticks / scale, dp, ticks % scale);
+    int n = snprintf(buf, cap, "%" PRId64 ".%0*" PRId64, ticks / scale, dp, ticks % scale);
+    assert(n > 0 && (size_t)n < cap);
 }
 
 /* A chop, a rally of about 3 % and a pullback that takes the trailing stops
  * out, mirrored for the symbols that fall; seeded noise on top. */
 static cJSON *price_path(const demo_symbol *s, size_t steps, uint64_t *rng, tg_dec *keep) {
+    assert(s != NULL && rng != NULL);
+    assert(steps > 0 && (s->dir == 1 || s->dir == -1));
     cJSON *prices = cJSON_CreateArray();
     double p = (double)s->start;
     for (size_t i = 0; i < steps; i++) {
@@ -183,6 +193,8 @@ static cJSON *price_path(const demo_symbol *s, size_t steps, uint64_t *rng, tg_d
 }
 
 static bool sim_ok(demo *d, const char *method, const char *target, const char *body) {
+    assert(d != NULL && d->sim != NULL);
+    assert(method != NULL && target != NULL);
     char out[4096];
     int status = tg_sim_call(d->sim, method, target, body, out, sizeof out);
     if (status != 200) {
@@ -193,6 +205,8 @@ static bool sim_ok(demo *d, const char *method, const char *target, const char *
 }
 
 static bool load_scenario(demo *d) {
+    assert(d != NULL && d->sim != NULL);
+    assert(d->speed >= 0.1 && d->speed <= 20 && d->duration_ms > 0); /* the flags' ranges */
     uint64_t rng = d->seed * 0x9E3779B97F4A7C15ull + 1;
     size_t steps = (size_t)(d->duration_ms / DEMO_STEP_MS) + 8;
     cJSON *sc = cJSON_CreateObject();
@@ -235,6 +249,7 @@ static bool load_scenario(demo *d) {
 }
 
 static bool write_file(const char *path, const char *text, mode_t mode) {
+    assert(path != NULL && text != NULL);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
     if (fd < 0) {
         tg_cli_error("demo: cannot write %s: %s", path, strerror(errno));
@@ -262,13 +277,14 @@ static uint16_t free_port(void) {
 }
 
 static bool write_config(demo *d) {
+    assert(d != NULL);
     bool ok = write_file(DEMO_OUT "/binance.key", BN_KEY "\n", 0600) &&
               write_file(DEMO_OUT "/binance.secret", BN_SECRET "\n", 0600) &&
               write_file(DEMO_OUT "/bybit.key", BY_KEY "\n", 0600) &&
               write_file(DEMO_OUT "/bybit.secret", BY_SECRET "\n", 0600);
     d->http_port = free_port();
     char ini[4096];
-    snprintf(
+    int len = snprintf(
         ini, sizeof ini,
         "# written by trailguard demo: the daemon against the loopback emulator\n"
         "[store]\nuri = " DEMO_OUT "/trailguard.db\n\n"
@@ -283,10 +299,12 @@ static bool write_config(demo *d) {
         "reconcile_interval_seconds = 10\nstale_seconds = 10\n\n"
         "[http]\nlisten = 127.0.0.1:%u\n",
         d->ports.binance, d->ports.binance, d->ports.bybit, d->ports.bybit, d->http_port);
+    assert(len > 0 && (size_t)len < sizeof ini);
     return ok && write_file(DEMO_OUT "/trailguard.ini", ini, 0644);
 }
 
 static bool start_daemon(demo *d) {
+    assert(d != NULL && d->self[0] != '\0');
     pid_t pid = fork();
     if (pid < 0) {
         tg_cli_error("demo: fork: %s", strerror(errno));
@@ -308,6 +326,8 @@ static bool start_daemon(demo *d) {
 
 static size_t on_body(char *data, size_t size, size_t n, void *ctx) {
     demo *d = ctx;
+    assert(d != NULL && d->answer != NULL && data != NULL);
+    assert(d->answer_len < DEMO_ANSWER_MAX);
     size_t len = size * n;
     if (d->answer_len + len + 1 > DEMO_ANSWER_MAX) {
         return 0;
@@ -319,8 +339,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx) {
 }
 
 static long http_get(demo *d, const char *path) {
+    assert(d != NULL && d->answer != NULL && path != NULL);
     char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", d->http_port, path);
+    int len = snprintf(url, sizeof url, "http://127.0.0.1:%u%s", d->http_port, path);
+    assert(len > 0 && (size_t)len < sizeof url);
     CURL *c = curl_easy_init();
     d->answer_len = 0;
     d->answer[0] = '\0';
@@ -341,6 +363,7 @@ static long http_get(demo *d, const char *path) {
 }
 
 static demo_pos *pos_find(const char *account, const char *symbol, const char *side) {
+    assert(account != NULL && symbol != NULL && side != NULL);
     for (int i = 0; i < DEMO_POSITIONS; i++) {
         demo_pos *p = &positions[i];
         if (strcmp(p->account, account) == 0 && strcmp(p->symbol, symbol) == 0 &&
@@ -352,12 +375,14 @@ static demo_pos *pos_find(const char *account, const char *symbol, const char *s
 }
 
 static const char *jtext(const cJSON *o, const char *name) {
+    assert(name != NULL);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     return cJSON_IsString(v) ? v->valuestring : "-";
 }
 
 /* Reads /v1/positions into positions[]; false when the daemon did not answer. */
 static bool poll_daemon(demo *d) {
+    assert(d != NULL && d->answer != NULL);
     if (http_get(d, "/v1/positions") != 200) {
         return false;
     }
@@ -399,6 +424,7 @@ static bool poll_daemon(demo *d) {
 }
 
 static double profit_pct(const demo_pos *p, const char *price) {
+    assert(p != NULL && price != NULL);
     double e = atof(p->entry), x = atof(price);
     if (e <= 0 || x <= 0) {
         return 0;
@@ -408,6 +434,7 @@ static double profit_pct(const demo_pos *p, const char *price) {
 }
 
 static void draw(demo *d, int64_t elapsed_ms, const char *note) {
+    assert(d != NULL && note != NULL);
     if (d->tty) {
         fputs("\033[H\033[2J", stdout);
     }
@@ -429,8 +456,11 @@ static void draw(demo *d, int64_t elapsed_ms, const char *note) {
 }
 
 static void read_protection(demo *d, demo_pos *p, int *open_stops) {
+    assert(d != NULL && d->sim != NULL && p != NULL && open_stops != NULL);
     char target[160], out[16384];
-    snprintf(target, sizeof target, "/sim/protection?account=%s&symbol=%s", p->account, p->symbol);
+    int len = snprintf(target, sizeof target, "/sim/protection?account=%s&symbol=%s", p->account,
+                       p->symbol);
+    assert(len > 0 && (size_t)len < sizeof target);
     *open_stops = -1;
     if (tg_sim_call(d->sim, "GET", target, NULL, out, sizeof out) != 200) {
         return;
@@ -465,6 +495,7 @@ typedef struct chart_ctx {
 
 static bool chart_entry(void *ctx, const tg_journal_entry *e) {
     chart_ctx *c = ctx;
+    assert(c != NULL && c->key != NULL && c->r != NULL && c->stops != NULL && e != NULL);
     if (e->kind != TG_JOURNAL_EVENT || strcmp(e->position_key, c->key) != 0) {
         return true;
     }
@@ -499,10 +530,12 @@ static bool chart_entry(void *ctx, const tg_journal_entry *e) {
     default:
         break;
     }
+    assert(r->n_stops <= CHART_STOPS_MAX);
     return true;
 }
 
 static void write_chart(demo *d, demo_pos *p) {
+    assert(d != NULL && p != NULL);
     int sym = -1;
     for (int i = 0; i < DEMO_SYMBOLS; i++) {
         sym = strcmp(symbols[i].symbol, p->symbol) == 0 ? i : sym;
@@ -545,6 +578,7 @@ static void write_chart(demo *d, demo_pos *p) {
             points[n++] = (tg_pricepoint){.ts_ms = ts, .price = d->paths[sym][i]};
         }
     }
+    assert(n <= d->path_count);
     if (n >= 2) {
         if (r.outcome == TG_REPLAY_OPEN) {
             r.exit_ms = points[n - 1].ts_ms;
@@ -578,11 +612,13 @@ static void write_chart(demo *d, demo_pos *p) {
 }
 
 static int usage_error(const char *what) {
+    assert(what != NULL);
     tg_cli_error("demo: %s (trailguard demo --help)", what);
     return TG_EXIT_USAGE;
 }
 
 static bool wait_ready(demo *d, int64_t timeout_ms) {
+    assert(d != NULL && timeout_ms > 0);
     int64_t until = mono_ms() + timeout_ms;
     while (mono_ms() < until) {
         if (poll_daemon(d)) {
@@ -594,6 +630,8 @@ static bool wait_ready(demo *d, int64_t timeout_ms) {
 }
 
 static int run_demo(demo *d) {
+    assert(d != NULL && d->sim != NULL);
+    assert(d->daemon > 0 && d->duration_ms > 0);
     int64_t t0 = mono_ms();
     int64_t kill_at = d->duration_ms / 2, late_at = d->duration_ms * 2 / 5;
     bool killed = false, late_opened = false;
@@ -644,6 +682,7 @@ static int run_demo(demo *d) {
 }
 
 static int summary(demo *d) {
+    assert(d != NULL && d->sim != NULL);
     int bad = 0;
     printf("\nsummary (unprotected time as measured by the emulator; the first window is the\n"
            "time from opening the position to its first stop)\n");
@@ -673,6 +712,7 @@ static int summary(demo *d) {
            "/trailguard.db (trailguard state list --all --store " DEMO_OUT "/trailguard.db)\n",
            d->cwd);
     printf("config       %s/" DEMO_OUT "/trailguard.ini\n", d->cwd);
+    assert(bad >= 0 && bad <= DEMO_POSITIONS);
     if (bad > 0) {
         tg_cli_error("demo: %d position(s) not protected by exactly one stop", bad);
     }
@@ -680,6 +720,7 @@ static int summary(demo *d) {
 }
 
 int tg_cli_demo(int argc, char **argv) {
+    assert(argc >= 1 && argv != NULL && argv[argc] == NULL);
     demo d = {.speed = 1, .duration_ms = 60000, .seed = 42};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
@@ -725,6 +766,7 @@ int tg_cli_demo(int argc, char **argv) {
         tg_cli_error("demo: cannot find its own executable");
         return TG_EXIT_FAILURE;
     }
+    assert((size_t)n < sizeof d.self);
     d.self[n] = '\0';
     if (mkdir(DEMO_OUT, 0755) != 0 && errno != EEXIST) {
         tg_cli_error("demo: cannot create %s: %s", DEMO_OUT, strerror(errno));

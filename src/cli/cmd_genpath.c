@@ -1,4 +1,5 @@
 /* trailguard genpath — the seeded synthetic price path, as a ticks CSV. */
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@ static const char genpath_usage[] =
     "  --output FILE   where to write (default: standard output)\n";
 
 static bool parse_seed(const char *text, uint64_t *out) {
+    assert(text != NULL && out != NULL);
     uint64_t v = 0;
     size_t n = strlen(text);
     if (n == 0 || n > 20) {
@@ -40,6 +42,8 @@ static bool parse_seed(const char *text, uint64_t *out) {
 }
 
 static int write_path(FILE *f, const tg_pricepoint *pts, size_t n) {
+    assert(f != NULL && pts != NULL);
+    assert(n <= (size_t)TG_GENPATH_POINTS_MAX);
     fputs("timestamp_ms,price\n", f);
     for (size_t i = 0; i < n; i++) {
         char price[TG_DEC_STR_MAX];
@@ -50,6 +54,7 @@ static int write_path(FILE *f, const tg_pricepoint *pts, size_t n) {
 }
 
 int tg_cli_genpath(int argc, char **argv) {
+    assert(argc >= 1 && argv != NULL && argv[argc] == NULL);
     uint64_t seed = 1;
     const char *output = NULL;
     for (int i = 1; i < argc; i++) {
@@ -82,6 +87,7 @@ int tg_cli_genpath(int argc, char **argv) {
         return TG_EXIT_FAILURE;
     }
     size_t n = tg_genpath_generate(seed, pts, (size_t)TG_GENPATH_POINTS_MAX);
+    assert(n > 0 && n <= (size_t)TG_GENPATH_POINTS_MAX);
     FILE *f = output != NULL ? fopen(output, "w") : stdout;
     if (f == NULL) {
         tg_cli_error("genpath: cannot create %s: %s", output, strerror(errno));

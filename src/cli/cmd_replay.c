@@ -1,6 +1,7 @@
 /* trailguard replay — back-test the trailing stop on a historical price file. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, isatty */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,6 +86,7 @@ typedef struct event_sink {
 
 static void print_usage(void) {
     fputs(replay_usage, stdout);
+    assert(tg_params_names() != NULL);
     for (const char *const *n = tg_params_names(); *n != NULL; n++) {
         printf("  --");
         for (const char *c = *n; *c != '\0'; c++) {
@@ -95,13 +97,18 @@ static void print_usage(void) {
 }
 
 static int64_t elapsed_ns(const struct timespec *start) {
+    assert(start != NULL);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)(now.tv_sec - start->tv_sec) * 1000000000LL + (now.tv_nsec - start->tv_nsec);
+    int64_t ns =
+        (int64_t)(now.tv_sec - start->tv_sec) * 1000000000LL + (now.tv_nsec - start->tv_nsec);
+    assert(ns >= 0); /* a monotonic clock */
+    return ns;
 }
 
 static void progress_draw(void *ctx, uint64_t done, uint64_t total) {
     progress_bar *bar = ctx;
+    assert(bar != NULL && bar->stage != NULL);
     if (!bar->enabled || total == 0 ||
         (!bar->shown && elapsed_ns(&bar->start) < PROGRESS_DELAY_NS)) {
         return;
@@ -119,20 +126,24 @@ static void progress_draw(void *ctx, uint64_t done, uint64_t total) {
 }
 
 static void progress_end(progress_bar *bar) {
+    assert(bar != NULL);
     if (bar->shown) {
         fputc('\n', stderr);
         bar->shown = false;
     }
+    assert(!bar->shown);
 }
 
 static void write_event(void *ctx, const tg_event *ev) {
     event_sink *sink = ctx;
+    assert(sink != NULL && sink->f != NULL && ev != NULL);
     char line[EVENT_JSON_MAX];
     size_t n = tg_event_json(ev, sink->dp, line, sizeof line - 1);
     if (n == 0) {
         sink->failed = true;
         return;
     }
+    assert(n < sizeof line - 1); /* room for the newline */
     line[n++] = '\n';
     if (fwrite(line, 1, n, sink->f) != n) {
         sink->failed = true;
@@ -142,6 +153,7 @@ static void write_event(void *ctx, const tg_event *ev) {
 
 /* The engine parameter a flag names ("callback-percent"), or NULL. */
 static const char *param_flag(const char *name) {
+    assert(name != NULL);
     for (const char *const *n = tg_params_names(); *n != NULL; n++) {
         size_t i = 0;
         while (name[i] != '\0' && (*n)[i] != '\0' && (name[i] == '-' ? '_' : name[i]) == (*n)[i]) {
@@ -155,6 +167,7 @@ static const char *param_flag(const char *name) {
 }
 
 static bool parse_positive(const char *flag, const char *value, tg_dec *out) {
+    assert(flag != NULL && value != NULL && out != NULL);
     tg_dec_status st = tg_dec_parse_cstr(value, out);
     if (st != TG_DEC_OK) {
         tg_cli_error("replay: --%s: '%s' is not a valid number (%s)", flag, value,
@@ -169,6 +182,7 @@ static bool parse_positive(const char *flag, const char *value, tg_dec *out) {
 }
 
 static bool parse_latency(const char *value, int64_t *out) {
+    assert(value != NULL && out != NULL);
     tg_dec v;
     tg_dec_status st = tg_dec_parse_cstr(value, &v);
     if (st != TG_DEC_OK || tg_dec_is_neg(v) || v.units % TG_DEC_SCALE != 0 ||
@@ -179,11 +193,13 @@ static bool parse_latency(const char *value, int64_t *out) {
         return false;
     }
     *out = v.units / TG_DEC_SCALE;
+    assert(*out >= 0 && *out <= TG_REPLAY_LATENCY_MS_MAX);
     return true;
 }
 
 /* Applies one "--name value"; false after printing why it is wrong. */
 static bool set_option(replay_args *a, const char *name, const char *value) {
+    assert(a != NULL && name != NULL && value != NULL);
     if (strcmp(name, "data") == 0) {
         a->data = value;
     } else if (strcmp(name, "events-jsonl") == 0) {
@@ -213,6 +229,7 @@ static bool set_option(replay_args *a, const char *name, const char *value) {
     } else {
         tg_err err;
         tg_err_clear(&err);
+        assert(param_flag(name) != NULL); /* parse_args() let only known flags through */
         if (tg_params_set(&a->patch, param_flag(name), value, &err) != TG_OK) {
             tg_cli_error("replay: %s", err.msg);
             return false;
@@ -222,6 +239,7 @@ static bool set_option(replay_args *a, const char *name, const char *value) {
 }
 
 static bool is_known_flag(const char *name) {
+    assert(name != NULL);
     static const char *const own[] = {"data",     "events-jsonl",    "chart", "side",
                                       "entry",    "tick-size",       "store", "account",
                                       "quantity", "fill-latency-ms", "symbol"};
@@ -242,6 +260,7 @@ static bool same_file(const char *a, const char *b) {
 }
 
 static int check_outputs(const replay_args *a) {
+    assert(a != NULL && a->data != NULL);
     const char *data = strcmp(a->data, "-") == 0 ? NULL : a->data;
     const struct {
         const char *flag; /* the option */
@@ -265,6 +284,8 @@ static int check_outputs(const replay_args *a) {
 
 /* Parses argv into *a. Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, replay_args *a) {
+    assert(argc >= 1 && argv != NULL && argv[argc] == NULL);
+    assert(a != NULL);
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -285,6 +306,7 @@ static int parse_args(int argc, char **argv, replay_args *a) {
         if (len < sizeof name) {
             memcpy(name, arg + 2, len);
             name[len] = '\0';
+            assert(strlen(name) == len);
         }
         if (len >= sizeof name || !is_known_flag(name)) {
             tg_cli_error("replay: unknown option '%s' (see trailguard replay --help)", arg);
@@ -314,32 +336,40 @@ static int parse_args(int argc, char **argv, replay_args *a) {
         tg_cli_error("replay: %s", err.msg);
         return TG_EXIT_USAGE;
     }
+    assert(a->data != NULL && a->account != NULL && a->symbol != NULL);
     return -1;
 }
 
 /* "+1.5000" / "-0.2500" / "0.0000". */
 static void format_signed(tg_dec v, int dp, char *buf) {
+    assert(buf != NULL && dp >= 0 && dp <= TG_DEC_DP);
     char num[TG_DEC_STR_MAX];
     tg_dec_format(v, dp, num);
-    snprintf(buf, TG_DEC_STR_MAX + 1, "%s%s", tg_dec_is_pos(v) ? "+" : "", num);
+    int n = snprintf(buf, TG_DEC_STR_MAX + 1, "%s%s", tg_dec_is_pos(v) ? "+" : "", num);
+    assert(n > 0 && n < TG_DEC_STR_MAX + 1);
 }
 
 /* A bar interval in its natural unit: "1 min", "4 h", "250 ms". */
 static void format_interval(int64_t ms, char *buf, size_t cap) {
+    assert(buf != NULL && cap > 0);
+    assert(ms > 0); /* tg_pricefile_load() asserts a bar file's interval > 0 */
     static const struct {
         int64_t ms;       /* size of the unit */
         const char *name; /* its symbol */
     } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "min"}, {1000, "s"}, {1, "ms"}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (ms % units[i].ms == 0) {
-            snprintf(buf, cap, "%lld %s", (long long)(ms / units[i].ms), units[i].name);
+            int n = snprintf(buf, cap, "%lld %s", (long long)(ms / units[i].ms), units[i].name);
+            assert(n > 0 && (size_t)n < cap);
             return;
         }
     }
+    assert(false && "1 ms divides every interval");
 }
 
 /* "2 d 03:04:05" or "03:04:05". */
 static void format_duration(int64_t ms, char *buf, size_t cap) {
+    assert(buf != NULL && cap > 0);
     int64_t s = ms / 1000;
     long long d = (long long)(s / 86400);
     int h = (int)(s / 3600 % 24), m = (int)(s / 60 % 60), sec = (int)(s % 60);
@@ -352,6 +382,8 @@ static void format_duration(int64_t ms, char *buf, size_t cap) {
 
 static void print_input(const replay_args *a, const tg_pricefile *pf, const tg_replay_result *r,
                         int dp) {
+    assert(a != NULL && pf != NULL && r != NULL);
+    assert(dp >= 0 && dp <= TG_DEC_DP);
     char tick[TG_DEC_STR_MAX], entry[TG_DEC_STR_MAX], qty[TG_DEC_STR_MAX], when[TG_UTC_STR_MAX];
     tg_dec_format(r->tick, 0, tick);
     tg_dec_format(r->entry, dp, entry);
@@ -375,6 +407,8 @@ static void print_input(const replay_args *a, const tg_pricefile *pf, const tg_r
 }
 
 static void print_activation(const replay_args *a, const tg_replay_result *r, int dp) {
+    assert(a != NULL && r != NULL);
+    assert(dp >= 0 && dp <= TG_DEC_DP);
     char level[TG_DEC_STR_MAX], pct[TG_DEC_STR_MAX], at[TG_DEC_STR_MAX], when[TG_UTC_STR_MAX];
     tg_dec_format(r->activation_price, dp, level);
     tg_dec_format(a->params.activation_pct, 0, pct);
@@ -389,6 +423,7 @@ static void print_activation(const replay_args *a, const tg_replay_result *r, in
 }
 
 static void print_updates(const tg_replay_result *r) {
+    assert(r != NULL);
     printf("  stop updates   %u moves, plus %u activation placement%s, %u initial, %u breakeven"
            " (%u sent to the exchange; %u skips reported)\n",
            r->n_moves, r->n_activation_placements, r->n_activation_placements == 1 ? "" : "s",
@@ -396,6 +431,8 @@ static void print_updates(const tg_replay_result *r) {
 }
 
 static void print_exit(const replay_args *a, const tg_replay_result *r, int dp) {
+    assert(a != NULL && r != NULL);
+    assert(dp >= 0 && dp <= TG_DEC_DP);
     char px[TG_DEC_STR_MAX], stop[TG_DEC_STR_MAX], slip[TG_DEC_STR_MAX], when[TG_UTC_STR_MAX];
     tg_dec_format(r->exit_price, dp, px);
     tg_utc_format(r->exit_ms, when);
@@ -429,6 +466,8 @@ static void print_exit(const replay_args *a, const tg_replay_result *r, int dp) 
 }
 
 static void print_result(const tg_replay_result *r, int dp) {
+    assert(r != NULL);
+    assert(dp >= 0 && dp <= TG_DEC_DP);
     char pct[TG_DEC_STR_MAX + 1], pnl[TG_DEC_STR_MAX + 1], mfe[TG_DEC_STR_MAX + 1];
     char best[TG_DEC_STR_MAX], cap[TG_DEC_STR_MAX + 1], when[TG_UTC_STR_MAX], held[48];
     if (!r->has_numbers) {
@@ -456,6 +495,7 @@ static void print_result(const tg_replay_result *r, int dp) {
 
 static void print_summary(const replay_args *a, const tg_pricefile *pf, const tg_replay_result *r,
                           const event_sink *sink, const replay_store *rs, int dp) {
+    assert(a != NULL && pf != NULL && r != NULL && sink != NULL && rs != NULL);
     print_input(a, pf, r, dp);
     print_activation(a, r, dp);
     print_updates(r);
@@ -478,6 +518,8 @@ static void print_summary(const replay_args *a, const tg_pricefile *pf, const tg
  * base name, so that a chart does not reveal where it was made. */
 static int write_chart(const replay_args *a, const tg_pricefile *pf, const tg_replay_result *r,
                        int dp) {
+    assert(a != NULL && a->chart_path != NULL && a->data != NULL);
+    assert(pf != NULL && r != NULL);
     FILE *f = fopen(a->chart_path, "w");
     if (f == NULL) {
         tg_cli_error("replay: cannot create %s: %s", a->chart_path, strerror(errno));
@@ -502,7 +544,9 @@ static int write_chart(const replay_args *a, const tg_pricefile *pf, const tg_re
  * with --store, journaling every output. */
 static int run(const replay_args *a, const tg_pricefile *pf, progress_bar *bar, tg_replay_result *r,
                event_sink *sink, replay_store *rs) {
+    assert(a != NULL && pf != NULL && bar != NULL && r != NULL && sink != NULL && rs != NULL);
     tg_dec tick = tg_dec_is_pos(a->tick) ? a->tick : tg_pricefile_tick(pf);
+    assert(tg_dec_is_pos(tick)); /* --tick-size is > 0; the file's is 10^-dp */
     tg_replay_opts o = tg_replay_opts_default(tick, pf->walk_len);
     o.side = a->side;
     o.entry = a->entry;
@@ -559,6 +603,7 @@ static int run(const replay_args *a, const tg_pricefile *pf, progress_bar *bar, 
 }
 
 static void warn_anomalies(const tg_replay_result *r) {
+    assert(r != NULL);
     if (r->wrong_side_stops > 0 || r->loosened_stops > 0) {
         tg_cli_error("warning: the engine asked for %u stop(s) at or past the price and %u "
                      "looser stop(s); this is an engine bug, please report it",
@@ -572,6 +617,7 @@ static void warn_anomalies(const tg_replay_result *r) {
 }
 
 int tg_cli_replay(int argc, char **argv) {
+    assert(argc >= 1 && argv != NULL);
     replay_args a;
     memset(&a, 0, sizeof a);
     a.side = TG_SIDE_LONG;

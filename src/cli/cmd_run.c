@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct run_ctx {
 } run_ctx;
 
 static void usage(FILE *f) {
+    assert(f != NULL);
     fprintf(f, "usage: trailguard run [--config FILE] [--log-file FILE] [--log-level LEVEL]\n"
                "  Keeps a trailing stop on the exchange for every open position of the\n"
                "  accounts in FILE (default " RUN_DEFAULT_CONFIG "). SIGHUP reloads parameters;\n"
@@ -35,12 +37,14 @@ static void usage(FILE *f) {
 }
 
 static void on_close(uv_handle_t *h) {
+    assert(h != NULL);
     (void)h;
 }
 
 static void diff_line(void *ctx, const char *scope, const char *name, const char *old_value,
                       const char *new_value) {
     run_ctx *r = ctx;
+    assert(r != NULL && name != NULL);
     tg_logline l;
     tg_log_begin(&l, &r->log, TG_LOG_INFO, "param_changed");
     tg_log_str(&l, "scope", scope != NULL ? scope : "defaults");
@@ -52,6 +56,8 @@ static void diff_line(void *ctx, const char *scope, const char *name, const char
 
 static void on_signal(uv_signal_t *s, int signum) {
     run_ctx *r = s->data;
+    assert(r != NULL && r->guard != NULL && r->cfg != NULL);
+    assert(signum == SIGHUP || signum == SIGTERM || signum == SIGINT); /* the three started */
     tg_logline l;
     if (signum == SIGHUP) {
         tg_config *next = NULL;
@@ -65,6 +71,7 @@ static void on_signal(uv_signal_t *s, int signum) {
         tg_log_begin(&l, &r->log, TG_LOG_INFO, "reloading");
         tg_log_str(&l, "config", r->config_path);
         tg_log_end(&l);
+        assert(next != NULL);
         tg_config_diff(r->cfg, next, diff_line, r);
         tg_guard_reload(r->guard, next);
         tg_config_free(r->cfg);
@@ -85,11 +92,13 @@ static void on_signal(uv_signal_t *s, int signum) {
 }
 
 static void on_watchdog(uv_timer_t *t) {
+    assert(t != NULL);
     (void)t;
     sd_notify(0, "WATCHDOG=1");
 }
 
 int tg_cli_run(int argc, char **argv) {
+    assert(argc >= 1 && argv != NULL && argv[argc] == NULL);
     const char *config_path = RUN_DEFAULT_CONFIG;
     const char *log_file = NULL;
     const char *log_level = NULL;
@@ -123,6 +132,7 @@ int tg_cli_run(int argc, char **argv) {
         tg_cli_error("run: %s", err.msg);
         return TG_EXIT_USAGE;
     }
+    assert(r.cfg != NULL);
     tg_log_level level = r.cfg->log_level;
     if (log_level != NULL && !tg_log_level_parse(log_level, &level)) {
         tg_cli_error("run: --log-level '%s' is not debug, info, warn or error", log_level);
@@ -153,6 +163,7 @@ int tg_cli_run(int argc, char **argv) {
         tg_log_close(&r.log);
         return r.exit_code;
     }
+    assert(r.guard != NULL);
     uv_signal_init(&r.loop, &r.sig_hup);
     uv_signal_init(&r.loop, &r.sig_term);
     uv_signal_init(&r.loop, &r.sig_int);

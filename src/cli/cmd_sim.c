@@ -2,6 +2,7 @@
  * linear) for tests, the demo and benchmarks. */
 #define _POSIX_C_SOURCE 200809L /* sigaction, pthread_sigmask, pipe */
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@ static const char sim_usage[] =
 
 /* Splits HOST:PORT; false on a malformed address. */
 static bool parse_listen(const char *text, tg_sim_config *cfg) {
+    assert(text != NULL && cfg != NULL);
     const char *colon = strrchr(text, ':');
     if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof cfg->host) {
         return false;
@@ -50,6 +52,7 @@ static bool parse_listen(const char *text, tg_sim_config *cfg) {
         host++;
         len -= 2;
     }
+    assert(len < sizeof cfg->host);
     memcpy(cfg->host, host, len);
     cfg->host[len] = '\0';
     cfg->port = (uint16_t)port;
@@ -57,6 +60,8 @@ static bool parse_listen(const char *text, tg_sim_config *cfg) {
 }
 
 static int parse_args(int argc, char **argv, tg_sim_config *cfg) {
+    assert(argc >= 1 && argv != NULL && argv[argc] == NULL);
+    assert(cfg != NULL);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -95,7 +100,9 @@ static int parse_args(int argc, char **argv, tg_sim_config *cfg) {
 
 /* The startup contract of docs/sim.md: one line per venue, then flush. */
 static void print_ready(const tg_sim_config *cfg, tg_sim_ports ports) {
+    assert(cfg != NULL);
     const char *h = cfg->host;
+    assert(strlen(h) < sizeof cfg->host);
     bool v6 = strchr(h, ':') != NULL;
     const char *l = v6 ? "[" : "", *r = v6 ? "]" : "";
     printf("binance rest=http://%s%s%s:%u ws=ws://%s%s%s:%u\n", l, h, r, (unsigned)ports.binance, l,
@@ -118,9 +125,11 @@ static void on_stop_signal(int sig) {
 }
 
 static bool install_stop_handlers(void) {
+    assert(stop_pipe[0] == -1 && stop_pipe[1] == -1); /* installed once per process */
     if (pipe(stop_pipe) != 0) {
         return false;
     }
+    assert(stop_pipe[0] >= 0 && stop_pipe[1] >= 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
@@ -129,6 +138,7 @@ static bool install_stop_handlers(void) {
 }
 
 static void wait_for_stop(void) {
+    assert(stop_pipe[0] >= 0);
     char b;
     while (read(stop_pipe[0], &b, 1) < 0 && errno == EINTR) {
     }
@@ -157,6 +167,7 @@ int tg_cli_sim(int argc, char **argv) {
         tg_cli_error("sim: %s", err.msg);
         return err.status == TG_E_INVALID ? TG_EXIT_USAGE : TG_EXIT_FAILURE;
     }
+    assert(sim != NULL);
     tg_status st = tg_sim_start(sim, &err);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (st != TG_OK) {

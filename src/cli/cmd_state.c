@@ -1,4 +1,5 @@
 /* trailguard state — read the durable state: guarded positions and journal. */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,6 +36,8 @@ typedef struct state_args {
 } state_args;
 
 static int parse_args(int argc, char **argv, state_args *a) {
+    assert(argc >= 1 && argv != NULL && argv[argc] == NULL);
+    assert(a != NULL && a->uri != NULL && a->account != NULL);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(state_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? TG_EXIT_USAGE : TG_EXIT_OK;
@@ -75,6 +78,7 @@ static int parse_args(int argc, char **argv, state_args *a) {
         tg_cli_error("state export: --format jsonl is required (the only format)");
         return TG_EXIT_USAGE;
     }
+    assert(a->verb != NULL && (a->target != NULL || strcmp(a->verb, "show") != 0));
     return -1;
 }
 
@@ -84,11 +88,14 @@ typedef struct safe_text {
 } safe_text;
 
 static const char *safe(const char *text, safe_text *buf) {
-    tg_store_escape(text, buf->s, sizeof buf->s);
+    assert(text != NULL && buf != NULL);
+    size_t len = tg_store_escape(text, buf->s, sizeof buf->s);
+    assert(len < sizeof buf->s);
     return buf->s;
 }
 
 static void format_price(bool set, tg_dec price, char *buf) {
+    assert(buf != NULL);
     if (set) {
         tg_dec_format(price, 0, buf);
     } else {
@@ -103,7 +110,10 @@ typedef struct list_ctx {
 
 static bool list_one(void *ctx, const tg_store_row *row) {
     list_ctx *lc = ctx;
+    assert(lc != NULL && lc->args != NULL && row != NULL);
     const tg_stop *s = &row->stop;
+    /* tg_codec_decode() refused every row that is not a valid state */
+    assert(s->side <= TG_SIDE_SHORT && s->state <= TG_STATE_CLOSED);
     char entry[TG_DEC_STR_MAX], stop[TG_DEC_STR_MAX], intended[TG_DEC_STR_MAX],
         extreme[TG_DEC_STR_MAX];
     tg_dec_format(s->entry, 0, entry);
@@ -137,6 +147,7 @@ typedef struct show_ctx {
 static void show_field(void *ctx, const char *name, const char *value, bool is_int) {
     (void)ctx;
     (void)is_int;
+    assert(name != NULL);
     char esc[TG_STORE_KEY_MAX * 6 * 8];
     tg_store_escape(value != NULL ? value : "-", esc, sizeof esc);
     printf("  %-28s %s\n", name, esc);
@@ -144,6 +155,7 @@ static void show_field(void *ctx, const char *name, const char *value, bool is_i
 
 static bool show_one(void *ctx, const tg_store_row *row) {
     show_ctx *sc = ctx;
+    assert(sc != NULL && sc->target != NULL && row != NULL);
     if (strcmp(row->symbol, sc->target) != 0 && strcmp(row->position_key, sc->target) != 0) {
         return true;
     }
@@ -159,12 +171,15 @@ static bool show_one(void *ctx, const tg_store_row *row) {
     if (sc->n_keys < (int)(sizeof sc->keys / sizeof sc->keys[0])) {
         snprintf(sc->keys[sc->n_keys++], TG_STORE_KEY_MAX, "%s", row->position_key);
     }
+    assert(sc->n_keys <= (int)(sizeof sc->keys / sizeof sc->keys[0]));
     return true;
 }
 
 static bool keep_matching(void *ctx, const tg_journal_entry *e) {
     show_ctx *sc = ctx;
+    assert(sc != NULL && e != NULL);
     int size = (int)(sizeof sc->ring / sizeof sc->ring[0]);
+    assert(sc->ring_n <= size && sc->ring_at >= 0 && sc->ring_at < size);
     for (int i = 0; i < sc->n_keys; i++) {
         if (strcmp(e->position_key, sc->keys[i]) == 0) {
             sc->ring[sc->ring_at] = *e;
@@ -177,6 +192,7 @@ static bool keep_matching(void *ctx, const tg_journal_entry *e) {
 }
 
 static int show(tg_store *st, const state_args *a) {
+    assert(st != NULL && a != NULL && a->target != NULL);
     show_ctx *sc = calloc(1, sizeof *sc);
     if (sc == NULL) {
         tg_cli_error("state show: out of memory");
@@ -200,6 +216,7 @@ static int show(tg_store *st, const state_args *a) {
     } else {
         int size = (int)(sizeof sc->ring / sizeof sc->ring[0]);
         int shown = sc->ring_n < JOURNAL_SHOWN_MAX ? sc->ring_n : JOURNAL_SHOWN_MAX;
+        assert(shown >= 0 && shown <= size);
         printf("\nlast %d journal entries:\n", shown);
         for (int i = shown; i > 0; i--) {
             tg_store_entry_json(stdout, &sc->ring[(sc->ring_at - i + size) % size], &err);
@@ -210,16 +227,19 @@ static int show(tg_store *st, const state_args *a) {
 }
 
 static bool export_row(void *ctx, const tg_store_row *row) {
+    assert(ctx != NULL && row != NULL);
     tg_err err;
     return tg_store_row_json(ctx, row, &err) == TG_OK;
 }
 
 static bool export_entry(void *ctx, const tg_journal_entry *e) {
+    assert(ctx != NULL && e != NULL);
     tg_err err;
     return tg_store_entry_json(ctx, e, &err) == TG_OK;
 }
 
 static int run(tg_store *st, const state_args *a) {
+    assert(st != NULL && a != NULL && a->verb != NULL);
     tg_err err;
     tg_err_clear(&err);
     tg_status s = TG_OK;
@@ -262,6 +282,7 @@ int tg_cli_state(int argc, char **argv) {
         tg_cli_error("state: %s", err.msg);
         return TG_EXIT_FAILURE;
     }
+    assert(st != NULL);
     rc = run(st, &a);
     tg_store_close(st);
     return rc;

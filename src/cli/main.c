@@ -1,4 +1,5 @@
 /* trailguard — the command-line front end: dispatches to a subcommand. */
+#include <assert.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ static const char usage_text[] =
     "  trailguard --version          the version\n";
 
 void tg_cli_error(const char *fmt, ...) {
+    assert(fmt != NULL);
     va_list ap;
     va_start(ap, fmt);
     fputs("trailguard: ", stderr);
@@ -39,12 +41,15 @@ int main(int argc, char **argv) {
     /* Every subcommand talks over sockets (the emulator, the daemon's venue
      * and metrics connections): a peer that closes must be an EPIPE the code
      * handles, never a signal that kills the process with status 141. */
+    assert(argc >= 0 && argv != NULL);
+    assert(argv[argc] == NULL); /* C11 5.1.2.2.1 */
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         fputs(usage_text, stderr);
         return TG_EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    assert(cmd != NULL);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_text, stdout);
         return TG_EXIT_OK;

@@ -12,6 +12,8 @@
 
 tg_status tg_replay_store_open(replay_store *rs, const char *uri, const char *account,
                                const char *symbol, tg_side side, tg_err *err) {
+    assert(rs != NULL && uri != NULL && account != NULL && symbol != NULL);
+    assert(side == TG_SIDE_LONG || side == TG_SIDE_SHORT);
     memset(rs, 0, sizeof *rs);
     tg_store_row *row = &rs->row;
     if (strlen(symbol) >= sizeof row->symbol || symbol[0] == '\0') {
@@ -21,7 +23,10 @@ tg_status tg_replay_store_open(replay_store *rs, const char *uri, const char *ac
     snprintf(row->account, sizeof row->account, "%s", account);
     snprintf(row->exchange, sizeof row->exchange, "%s", REPLAY_EXCHANGE);
     snprintf(row->symbol, sizeof row->symbol, "%s", symbol);
-    snprintf(row->position_key, sizeof row->position_key, "%s:%s", symbol, tg_side_str(side));
+    int key_len =
+        snprintf(row->position_key, sizeof row->position_key, "%s:%s", symbol, tg_side_str(side));
+    /* a symbol shorter than TG_SYMBOL_MAX and ":short" always fit the key */
+    assert(key_len > 0 && (size_t)key_len < sizeof row->position_key);
     tg_status st = tg_store_open(uri, account, &rs->store, err);
     if (st != TG_OK) {
         return st;
@@ -42,11 +47,13 @@ tg_status tg_replay_store_open(replay_store *rs, const char *uri, const char *ac
         tg_store_close(rs->store);
         rs->store = NULL;
     }
+    assert(st != TG_OK || (rs->store != NULL && rs->writer != NULL));
     return st;
 }
 
 void tg_replay_store_output(void *ctx, const tg_stop *stop, const tg_out *out) {
     replay_store *rs = ctx;
+    assert(rs != NULL && stop != NULL && out != NULL);
     assert(rs->writer != NULL);
     if (rs->status != TG_OK) {
         return;
@@ -73,6 +80,7 @@ void tg_replay_store_final(replay_store *rs, const tg_stop *final) {
 }
 
 tg_status tg_replay_store_close(replay_store *rs, tg_err *err) {
+    assert(rs != NULL);
     tg_status st = rs->status;
     if (st == TG_OK && rs->writer != NULL) {
         st = tg_writer_flush(rs->writer, rs->row.stop.last_tick_ms, &rs->err);

@@ -61,6 +61,7 @@ struct tg_book {
 _Static_assert(sizeof(book_wake) == 64, "book_wake is one cache line");
 
 static uint32_t hash_name(const char *name) {
+    assert(name != NULL);
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
         h = (h ^ *p) * 16777619u;
@@ -73,6 +74,7 @@ static uint32_t hash_name(const char *name) {
  * Positions do not change between the dismissal and this, so a position that
  * takes ticks now took that one. */
 static void wake_flush(tg_book *b, uint32_t sym) {
+    assert(b != NULL && sym < b->symbol_count);
     book_wake *w = &b->wake[sym];
     if (!w->pending) {
         return;
@@ -92,6 +94,7 @@ static void wake_touch(tg_book *b, uint32_t sym) {
     wake_flush(b, sym);
     b->wake[sym].valid = 0;
     b->generation++;
+    assert(!b->wake[sym].pending);
 }
 
 tg_status tg_book_new(uint32_t positions_max, uint32_t symbols_max, tg_book **out, tg_err *err) {
@@ -147,6 +150,9 @@ tg_status tg_book_new(uint32_t positions_max, uint32_t symbols_max, tg_book **ou
     if (full_tail != 0) {
         b->full[b->full_words - 1] = ~0ull << full_tail;
     }
+    assert(b->hash_mask + 1 >= 2 * symbols_max && (b->hash_mask & (b->hash_mask + 1)) == 0);
+    assert(b->used_words * WORD_BITS >= positions_max &&
+           b->full_words * WORD_BITS >= b->used_words);
     *out = b;
     return TG_OK;
 }
@@ -169,6 +175,7 @@ void tg_book_free(tg_book *book) {
 
 /* The hash slot holding name, or the empty slot where it would go. */
 static uint32_t hash_slot(const tg_book *b, const char *name) {
+    assert(b != NULL && name != NULL);
     uint32_t i = hash_name(name) & b->hash_mask;
     for (uint32_t probes = 0; probes <= b->hash_mask; probes++) {
         uint32_t id = b->hash[i];
@@ -200,6 +207,7 @@ uint32_t tg_book_symbol(tg_book *book, const char *symbol) {
         return TG_BOOK_NONE;
     }
     uint32_t id = book->symbol_count++;
+    assert(id < book->symbols_max);
     memcpy(book->symbols[id].name, symbol, len + 1);
     book->symbols[id].head = TG_BOOK_NONE;
     book->hash[slot] = id;
@@ -215,6 +223,7 @@ const char *tg_book_symbol_name(const tg_book *book, uint32_t symbol_id) {
  * the next slot in use are found without walking a list ---------------- */
 
 static bool slot_used(const tg_book *b, uint32_t slot) {
+    assert(slot / WORD_BITS < b->used_words);
     return (b->used[slot / WORD_BITS] >> (slot % WORD_BITS) & 1u) != 0;
 }
 
@@ -241,6 +250,7 @@ static void slot_take(tg_book *b, uint32_t slot) {
     if (b->used[w] == ~0ull) {
         b->full[w / WORD_BITS] |= 1ull << (w % WORD_BITS);
     }
+    assert(slot_used(b, slot));
 }
 
 static void slot_release(tg_book *b, uint32_t slot) {
@@ -251,11 +261,13 @@ static void slot_release(tg_book *b, uint32_t slot) {
     if (w / WORD_BITS < b->full_low) {
         b->full_low = w / WORD_BITS;
     }
+    assert(!slot_used(b, slot));
 }
 
 /* The free list (doubly linked, so that a restore can take any free slot out
  * of it) hands out the most recently freed slot first. */
 static void free_remove(tg_book *b, uint32_t slot) {
+    assert(slot < b->positions_max && !slot_used(b, slot));
     uint32_t prev = b->free_prev[slot], next = b->next[slot];
     if (prev == TG_BOOK_NONE) {
         assert(b->free_head == slot);
@@ -269,6 +281,8 @@ static void free_remove(tg_book *b, uint32_t slot) {
 }
 
 static void free_push(tg_book *b, uint32_t slot) {
+    assert(slot < b->positions_max && !slot_used(b, slot));
+    assert(b->symbol_of[slot] == TG_BOOK_NONE);
     b->next[slot] = b->free_head;
     b->free_prev[slot] = TG_BOOK_NONE;
     if (b->free_head != TG_BOOK_NONE) {
@@ -280,6 +294,8 @@ static void free_push(tg_book *b, uint32_t slot) {
 /* Takes a free slot out of the free list and links it into its symbol's
  * list. */
 static void slot_link(tg_book *b, uint32_t slot, uint32_t sym) {
+    assert(sym < b->symbol_count);
+    assert(b->symbol_of[slot] == TG_BOOK_NONE);
     free_remove(b, slot);
     slot_take(b, slot);
     b->next[slot] = b->symbols[sym].head;
@@ -287,6 +303,7 @@ static void slot_link(tg_book *b, uint32_t slot, uint32_t sym) {
     b->wake[sym].open_count++;
     b->symbol_of[slot] = sym;
     b->stats.open_positions++;
+    assert(b->wake[sym].open_count <= b->positions_max);
 }
 
 uint32_t tg_book_next(const tg_book *book, uint32_t after) {
@@ -300,6 +317,7 @@ uint32_t tg_book_next(const tg_book *book, uint32_t after) {
     for (;;) {
         if (bits != 0) {
             uint32_t slot = w * WORD_BITS + (uint32_t)__builtin_ctzll(bits);
+            assert(slot >= start);
             return slot < book->positions_max ? slot : TG_BOOK_NONE;
         }
         if (++w == book->used_words) {
@@ -332,6 +350,7 @@ tg_status tg_book_open(tg_book *book, const char *symbol, const tg_open *o, uint
     }
     wake_touch(book, sym); /* the dismissed ticks predate the new position */
     slot_link(book, slot, sym);
+    assert(book->symbol_of[slot] == sym && book->stops[slot].id == slot);
     if (position_id != NULL) {
         *position_id = slot;
     }
@@ -380,6 +399,7 @@ tg_status tg_book_restore(tg_book *book, const char *symbol, const tg_stop *stat
  * from their bands, unless a sink changed the book meanwhile. */
 static void tick_evaluate(tg_book *b, uint32_t sym, int64_t ts_ms, tg_dec price, tg_book_sink sink,
                           void *ctx) {
+    assert(b != NULL && sym < b->symbol_count);
     book_wake *w = &b->wake[sym];
     wake_flush(b, sym);
     w->valid = 0;
@@ -454,6 +474,7 @@ void tg_book_tick(tg_book *book, uint32_t symbol_id, int64_t ts_ms, tg_dec price
 
 void tg_book_tick_name(tg_book *book, const char *symbol, int64_t ts_ms, tg_dec price,
                        tg_book_sink sink, void *ctx) {
+    assert(book != NULL && symbol != NULL);
     uint32_t id = tg_book_symbol_find(book, symbol);
     if (id == TG_BOOK_NONE) {
         book->stats.ticks++;
@@ -469,6 +490,7 @@ tg_stop *tg_book_get(tg_book *book, uint32_t position_id) {
         return NULL;
     }
     wake_touch(book, book->symbol_of[position_id]); /* the caller may change it */
+    assert(book->stops[position_id].id == position_id);
     return &book->stops[position_id];
 }
 
@@ -480,6 +502,7 @@ const tg_stop *tg_book_peek(tg_book *book, uint32_t position_id) {
     /* Writing the dismissed tick in leaves every band as it was: the summary
      * stays valid and the next quiet tick is still dismissed. */
     wake_flush(book, book->symbol_of[position_id]);
+    assert(book->stops[position_id].id == position_id);
     return &book->stops[position_id];
 }
 
@@ -550,6 +573,7 @@ void tg_book_close(tg_book *book, uint32_t position_id, int64_t ts_ms, tg_dec pr
         link = &book->next[*link];
     }
     *link = book->next[position_id];
+    assert(book->wake[sym].open_count > 0 && book->stats.open_positions > 0);
     book->wake[sym].open_count--;
     book->symbol_of[position_id] = TG_BOOK_NONE;
     slot_release(book, position_id);

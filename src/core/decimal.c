@@ -33,6 +33,8 @@ static bool is_digit(char c) {
 /* A number cut short at i (too long, too precise) is still reported as
  * scientific notation when that is what it is: "3.3000000000000004e-05". */
 static tg_dec_status cut_short(const char *text, size_t i, size_t len, tg_dec_status why) {
+    assert(text != NULL && i <= len);
+    assert(why == TG_DEC_E_OVERFLOW || why == TG_DEC_E_PRECISION);
     while (i < len && (is_digit(text[i]) || text[i] == '.')) {
         i++;
     }
@@ -89,6 +91,8 @@ tg_dec_status tg_dec_parse(const char *text, size_t len, tg_dec *out, int *dp_ou
         return TG_DEC_E_OVERFLOW; /* all of text was read: no exponent */
     }
     out->units = negative ? -(int64_t)units : (int64_t)units;
+    assert(dp >= 0 && dp <= TG_DEC_DP);
+    assert(tg_dec_places(*out) <= dp); /* the text wrote at least the places the value needs */
     if (dp_out != NULL) {
         *dp_out = dp;
     }
@@ -147,6 +151,7 @@ int tg_dec_places(tg_dec value) {
         frac /= 10;
         dp--;
     }
+    assert(dp >= 1 && dp <= TG_DEC_DP);
     return dp;
 }
 
@@ -156,10 +161,12 @@ tg_dec_status tg_dec_from_int(int64_t n, tg_dec *out) {
         return TG_DEC_E_OVERFLOW;
     }
     out->units = n * TG_DEC_SCALE;
+    assert(out->units / TG_DEC_SCALE == n && out->units % TG_DEC_SCALE == 0);
     return TG_DEC_OK;
 }
 
 static tg_dec_status from_i128(i128 v, tg_dec *out) {
+    assert(out != NULL);
     if (v > (i128)INT64_MAX || v < -(i128)INT64_MAX) {
         return TG_DEC_E_OVERFLOW;
     }
@@ -184,6 +191,8 @@ tg_dec_status tg_dec_abs(tg_dec a, tg_dec *out) {
 
 /* Quotient of n / d rounded in the given direction; d != 0. */
 static tg_dec_status div_round(i128 n, i128 d, tg_dec_round mode, i128 *q_out) {
+    assert(d != 0 && q_out != NULL);
+    assert(mode == TG_ROUND_FLOOR || mode == TG_ROUND_CEIL || mode == TG_ROUND_EXACT);
     i128 q = n / d; /* truncates toward zero */
     i128 r = n % d;
     if (r != 0) {
@@ -216,18 +225,22 @@ tg_dec_status tg_dec_mul_ratio(tg_dec a, tg_dec num, tg_dec den, tg_dec_round mo
 }
 
 tg_dec_status tg_dec_mul(tg_dec a, tg_dec b, tg_dec_round mode, tg_dec *out) {
+    assert(out != NULL);
     return tg_dec_mul_ratio(a, b, dec_one, mode, out);
 }
 
 tg_dec_status tg_dec_div(tg_dec a, tg_dec b, tg_dec_round mode, tg_dec *out) {
+    assert(out != NULL);
     return tg_dec_mul_ratio(a, dec_one, b, mode, out);
 }
 
 tg_dec_status tg_dec_mul_pct(tg_dec a, tg_dec pct, tg_dec_round mode, tg_dec *out) {
+    assert(out != NULL);
     return tg_dec_mul_ratio(a, pct, dec_hundred, mode, out);
 }
 
 tg_dec_status tg_dec_add_pct(tg_dec a, tg_dec pct, tg_dec_round mode, tg_dec *out) {
+    assert(out != NULL);
     tg_dec factor;
     tg_dec_status st = tg_dec_add(dec_hundred, pct, &factor);
     if (st != TG_DEC_OK) {
@@ -237,6 +250,7 @@ tg_dec_status tg_dec_add_pct(tg_dec a, tg_dec pct, tg_dec_round mode, tg_dec *ou
 }
 
 tg_dec_status tg_dec_pct_change(tg_dec from, tg_dec to, tg_dec_round mode, tg_dec *out) {
+    assert(out != NULL);
     tg_dec diff, base;
     tg_dec_status st = tg_dec_sub(to, from, &diff);
     if (st == TG_DEC_OK) {
@@ -248,6 +262,7 @@ tg_dec_status tg_dec_pct_change(tg_dec from, tg_dec to, tg_dec_round mode, tg_de
     if (st != TG_DEC_OK) {
         return st;
     }
+    assert(!tg_dec_is_neg(diff) && !tg_dec_is_neg(base));
     return tg_dec_mul_ratio(diff, dec_hundred, base, mode, out);
 }
 
@@ -261,7 +276,9 @@ tg_dec_status tg_dec_round_tick(tg_dec a, tg_dec tick, tg_dec_round mode, tg_dec
     if (st != TG_DEC_OK) {
         return st;
     }
-    return from_i128(q * (i128)tick.units, out);
+    st = from_i128(q * (i128)tick.units, out);
+    assert(st != TG_DEC_OK || out->units % tick.units == 0);
+    return st;
 }
 
 bool tg_dec_on_tick(tg_dec a, tg_dec tick) {

@@ -48,6 +48,8 @@ const char *tg_cmd_type_str(tg_cmd_type type) {
 
 /* Appends `,"key":"price"` or `,"key":null`. */
 static int put_price(char *buf, size_t cap, const char *key, bool set, tg_dec v, int dp) {
+    assert(buf != NULL && key != NULL);
+    assert(dp >= 0 && dp <= TG_DEC_DP);
     if (!set) {
         return snprintf(buf, cap, ",\"%s\":null", key);
     }
@@ -97,10 +99,14 @@ size_t tg_event_json(const tg_event *ev, int dp, char *buf, size_t cap) {
     if (n < 0 || (size_t)n >= cap - len) {
         return 0;
     }
-    return len + (size_t)n;
+    len += (size_t)n;
+    assert(len < cap && buf[len] == '\0' && buf[len - 1] == '}');
+    return len;
 }
 
 static tg_status check_on_tick(const tg_stop *s, const char *what, tg_dec v, tg_err *err) {
+    assert(s != NULL && what != NULL);
+    assert(tg_dec_is_pos(s->tick)); /* tg_stop_check() tests the tick first */
     if (!tg_dec_on_tick(v, s->tick) || !tg_dec_is_pos(v)) {
         char a[TG_DEC_STR_MAX], t[TG_DEC_STR_MAX];
         tg_dec_format(v, 0, a);

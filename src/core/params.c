@@ -11,6 +11,7 @@ static tg_dec dec_units(int64_t units) {
     return tg_dec_from_units(units);
 }
 static tg_dec dec_pct(int64_t hundredths) {
+    assert(hundredths >= 0 && hundredths <= INT64_MAX / (TG_DEC_SCALE / 100));
     return dec_units(hundredths * (TG_DEC_SCALE / 100));
 }
 
@@ -25,6 +26,7 @@ tg_params tg_params_default(void) {
     p.emergency_improvement_pct = dec_pct(100);
     p.min_update_interval_ms = 30 * MS_PER_S;
     p.on_crossed = TG_ON_CROSSED_CLOSE;
+    assert(tg_params_validate(&p, NULL) == TG_OK);
     return p;
 }
 
@@ -87,11 +89,13 @@ static const char *const param_names[] = {PARAM_TABLE(NAME_ROW) NULL};
 #define PARAM_COUNT (sizeof param_defs / sizeof param_defs[0])
 
 const char *const *tg_params_names(void) {
+    assert(param_names[PARAM_COUNT] == NULL);
     return param_names;
 }
 
 /* Compares a parameter name written with dashes or underscores. */
 static bool name_matches(const char *given, const char *canonical) {
+    assert(given != NULL && canonical != NULL);
     size_t i = 0;
     for (; given[i] != '\0' && canonical[i] != '\0'; i++) {
         char g = given[i] == '-' ? '_' : given[i];
@@ -103,8 +107,10 @@ static bool name_matches(const char *given, const char *canonical) {
 }
 
 static const param_def *param_find(const char *name) {
+    assert(name != NULL);
     for (size_t i = 0; i < PARAM_COUNT; i++) {
         if (name_matches(name, param_defs[i].name)) {
+            assert(param_defs[i].kind <= KIND_ON_CROSSED);
             return &param_defs[i];
         }
     }
@@ -112,6 +118,7 @@ static const param_def *param_find(const char *name) {
 }
 
 static tg_status parse_number(const char *name, const char *value, tg_dec *out, tg_err *err) {
+    assert(name != NULL && value != NULL && out != NULL);
     tg_dec_status st = tg_dec_parse_cstr(value, out);
     if (st != TG_DEC_OK) {
         return tg_err_set(err, TG_E_INVALID, "%s: '%s' is not a valid number (%s)", name, value,
@@ -124,6 +131,7 @@ static tg_status parse_number(const char *name, const char *value, tg_dec *out, 
 }
 
 static tg_status parse_seconds(const char *name, const char *value, int64_t *ms, tg_err *err) {
+    assert(ms != NULL);
     tg_dec sec;
     tg_status st = parse_number(name, value, &sec, err);
     if (st != TG_OK) {
@@ -138,11 +146,13 @@ static tg_status parse_seconds(const char *name, const char *value, int64_t *ms,
                           value);
     }
     *ms = sec.units / (TG_DEC_SCALE / MS_PER_S);
+    assert(*ms >= 0 && *ms <= (int64_t)TIME_SECONDS_MAX * MS_PER_S);
     return TG_OK;
 }
 
 /* "1:0.5,2:0.3,3:0.2" → steps; shape only, ordering is checked in validate. */
 static tg_status parse_steps(const char *value, tg_params *p, tg_err *err) {
+    assert(value != NULL && p != NULL);
     uint8_t count = 0;
     const char *at = value;
     while (*at != '\0') {
@@ -180,11 +190,14 @@ static tg_status parse_steps(const char *value, tg_params *p, tg_err *err) {
         return tg_err_set(err, TG_E_INVALID,
                           "steps: the table is empty; give PROFIT:CALLBACK entries or 'off'");
     }
+    assert(count > 0 && count <= TG_STEPS_MAX);
     p->step_count = count;
     return TG_OK;
 }
 
 static tg_status set_value(const param_def *def, tg_params *p, const char *value, tg_err *err) {
+    assert(def != NULL && p != NULL && value != NULL);
+    assert(def->offset + sizeof(tg_dec) <= sizeof *p);
     char *base = (char *)p;
     switch (def->kind) {
     case KIND_PERCENT:
@@ -212,6 +225,8 @@ static tg_status set_value(const param_def *def, tg_params *p, const char *value
 }
 
 static void set_off(const param_def *def, tg_params *p) {
+    assert(def != NULL && p != NULL);
+    assert(def->optional); /* tg_params_set() refuses "off" for the others */
     char *base = (char *)p;
     if (def->kind == KIND_STEPS) {
         p->step_count = 0;
@@ -241,6 +256,7 @@ tg_status tg_params_set(tg_params_patch *patch, const char *name, const char *va
         }
     }
     patch->set |= def->bit;
+    assert((patch->set & def->bit) != 0);
     return TG_OK;
 }
 
@@ -273,6 +289,7 @@ void tg_params_apply(tg_params *p, const tg_params_patch *patch) {
 }
 
 static tg_status validate_steps(const tg_params *p, tg_err *err) {
+    assert(p != NULL);
     char a[TG_DEC_STR_MAX], b[TG_DEC_STR_MAX];
     for (uint8_t i = 0; i < p->step_count; i++) {
         const tg_step *s = &p->steps[i];
@@ -311,6 +328,8 @@ static tg_status validate_steps(const tg_params *p, tg_err *err) {
 
 static tg_status check_pct(const char *name, tg_dec v, bool positive, tg_dec max_exclusive,
                            tg_err *err) {
+    assert(name != NULL);
+    assert(tg_dec_is_pos(max_exclusive));
     char a[TG_DEC_STR_MAX], b[TG_DEC_STR_MAX];
     tg_dec_format(v, 0, a);
     if (tg_dec_is_neg(v) || (positive && tg_dec_is_zero(v))) {
@@ -325,6 +344,7 @@ static tg_status check_pct(const char *name, tg_dec v, bool positive, tg_dec max
 }
 
 static tg_status validate_callback(const tg_params *p, tg_err *err) {
+    assert(p != NULL);
     char a[TG_DEC_STR_MAX];
     switch (p->callback_kind) {
     case TG_CALLBACK_PERCENT:
@@ -399,6 +419,7 @@ tg_status tg_params_validate(const tg_params *p, tg_err *err) {
 
 tg_dec tg_params_step_callback(const tg_params *p, tg_dec peak_profit_pct) {
     assert(p != NULL);
+    assert(p->step_count <= TG_STEPS_MAX); /* p is validated */
     tg_dec callback = p->callback;
     for (uint8_t i = 0; i < p->step_count; i++) {
         if (tg_dec_ge(peak_profit_pct, p->steps[i].profit_pct)) {

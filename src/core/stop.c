@@ -46,12 +46,17 @@ static bool price_ok(tg_dec price) {
 
 /* Rounds a stop to the tick, away from the market (down for a long). */
 static bool round_away(const tg_stop *s, tg_dec v, tg_dec *out) {
+    assert(s != NULL && out != NULL);
     tg_dec_round mode = is_long(s) ? TG_ROUND_FLOOR : TG_ROUND_CEIL;
-    return tg_dec_round_tick(v, s->tick, mode, out) == TG_DEC_OK && tg_dec_is_pos(*out);
+    bool ok = tg_dec_round_tick(v, s->tick, mode, out) == TG_DEC_OK && tg_dec_is_pos(*out);
+    assert(!ok || tg_dec_on_tick(*out, s->tick));
+    return ok;
 }
 
 /* entry moved by pct in the position's favour (+) or against it (−). */
 static bool entry_offset(const tg_stop *s, tg_dec pct, bool favour, tg_dec *out) {
+    assert(s != NULL && out != NULL);
+    assert(!tg_dec_is_neg(pct)); /* every percent is validated ≥ 0 by tg_params_validate() */
     bool up = is_long(s) == favour;
     tg_dec signed_pct = up ? pct : tg_dec_from_units(-pct.units);
     /* Activation levels round toward demanding the full percent. */
@@ -63,7 +68,9 @@ static bool entry_offset(const tg_stop *s, tg_dec pct, bool favour, tg_dec *out)
 
 static void emit(tg_out *out, const tg_stop *s, int64_t ts, tg_event_type type, tg_reason reason,
                  const tg_dec *price, const tg_dec *stop, const tg_dec *prev) {
+    assert(out != NULL && s != NULL);
     assert(out->n_events < TG_OUT_EVENTS_MAX);
+    assert(type <= TG_EV_CLOSED && reason <= TG_R_EXTERNAL);
     tg_event *ev = &out->events[out->n_events++];
     memset(ev, 0, sizeof *ev);
     ev->ts_ms = ts;
@@ -87,7 +94,10 @@ static void emit(tg_out *out, const tg_stop *s, int64_t ts, tg_event_type type, 
 
 static void command(tg_out *out, const tg_stop *s, tg_cmd_type type, tg_reason reason,
                     tg_dec price) {
+    assert(out != NULL && s != NULL);
     assert(out->n_cmds < TG_OUT_CMDS_MAX);
+    assert(type <= TG_CMD_PERSIST);
+    assert(type != TG_CMD_SET_STOP || tg_dec_on_tick(price, s->tick));
     tg_cmd *c = &out->cmds[out->n_cmds++];
     c->position = s->id;
     c->type = (uint8_t)type;
@@ -97,10 +107,12 @@ static void command(tg_out *out, const tg_stop *s, tg_cmd_type type, tg_reason r
 
 /* The state changed: one PERSIST per input, always the last command. */
 static void persist(tg_out *out, const tg_stop *s) {
+    assert(out != NULL && s != NULL);
     if (out->n_cmds > 0 && out->cmds[out->n_cmds - 1].type == TG_CMD_PERSIST) {
         return;
     }
     command(out, s, TG_CMD_PERSIST, TG_R_NONE, dec_zero);
+    assert(out->n_cmds > 0 && out->cmds[out->n_cmds - 1].type == TG_CMD_PERSIST);
 }
 
 /* Skips are counted every time, reported once per reason between two moves,
@@ -108,6 +120,7 @@ static void persist(tg_out *out, const tg_stop *s) {
 static void skip(tg_stop *s, int64_t ts, tg_dec price, tg_dec cand, tg_reason reason, tg_out *out) {
     unsigned idx = (unsigned)(reason - TG_R_RATE_LIMITED);
     assert(idx < TG_SKIP_REASONS);
+    assert(tg_stop_is_open(s));
     s->skip_count[idx]++;
     if ((s->skips_reported & (1u << idx)) == 0) {
         s->skips_reported |= (uint8_t)(1u << idx);
@@ -116,11 +129,16 @@ static void skip(tg_stop *s, int64_t ts, tg_dec price, tg_dec cand, tg_reason re
         emit(out, s, ts, TG_EV_SKIPPED, reason, &price, &cand, has_cur ? &cur : NULL);
         persist(out, s);
     }
+    assert((s->skips_reported & (1u << idx)) != 0);
 }
 
 /* ---- the trailing candidate ----------------------------------------------- */
 
 static bool peak_profit_pct(const tg_stop *s, tg_dec *out) {
+    assert(s != NULL && out != NULL);
+    /* only reached from compute_candidate(), which has the extreme */
+    assert(has(s, is_long(s) ? TG_F_HIGH : TG_F_LOW));
+    assert(tg_dec_is_pos(s->entry));
     tg_dec diff;
     bool ok = is_long(s) ? tg_dec_sub(s->highest, s->entry, &diff) == TG_DEC_OK
                          : tg_dec_sub(s->entry, s->lowest, &diff) == TG_DEC_OK;
@@ -132,14 +150,19 @@ static bool peak_profit_pct(const tg_stop *s, tg_dec *out) {
 static tg_dec callback_pct(const tg_stop *s) {
     tg_dec pct = s->params.callback;
     tg_dec profit;
+    assert(s->params.callback_kind == TG_CALLBACK_PERCENT);
+    assert(s->params.step_count <= TG_STEPS_MAX);
     if (s->params.step_count > 0 && peak_profit_pct(s, &profit)) {
         pct = tg_params_step_callback(&s->params, profit);
     }
+    assert(tg_dec_is_pos(pct));
     return pct;
 }
 
 /* The stop that the extreme seen so far calls for, on the tick. */
 static bool compute_candidate(const tg_stop *s, tg_dec *out) {
+    assert(s != NULL && out != NULL);
+    assert(s->params.callback_kind <= TG_CALLBACK_PRICE);
     unsigned extreme_flag = is_long(s) ? TG_F_HIGH : TG_F_LOW;
     if (!has(s, extreme_flag)) {
         return false;
@@ -193,11 +216,14 @@ static void commit(tg_stop *s, int64_t ts, tg_dec price, tg_dec stop, tg_event_t
     emit(out, s, ts, ev, reason, &price, &stop, has_prev ? &prev : NULL);
     command(out, s, TG_CMD_SET_STOP, reason, stop);
     persist(out, s);
+    assert(has(s, TG_F_INTENDED) && tg_dec_eq(s->stop_intended, stop));
 }
 
 /* The price is already past the level the stop must be at, and nothing on the
  * exchange protects the position there: close it, or alert and wait. */
 static void crossed(tg_stop *s, int64_t ts, tg_dec price, tg_dec level, tg_out *out) {
+    assert(s != NULL && out != NULL);
+    assert(s->params.on_crossed <= TG_ON_CROSSED_ALERT);
     if (s->params.on_crossed == TG_ON_CROSSED_CLOSE) {
         s->flags |= TG_F_CLOSING;
         s->deferred = TG_DEFER_NONE;
@@ -214,6 +240,8 @@ static void crossed(tg_stop *s, int64_t ts, tg_dec price, tg_dec level, tg_out *
  * state changes, so a refused proposal leaves nothing to roll back. */
 static void propose(tg_stop *s, int64_t ts, tg_dec price, tg_dec cand, tg_event_type ev,
                     move_kind kind, tg_out *out) {
+    assert(kind == MOVE_PLACE || kind == MOVE_TRAIL);
+    assert(s != NULL && out != NULL);
     tg_dec cur = dec_zero;
     bool has_cur = tg_stop_current(s, &cur);
     if (has_cur && !tighter(s, cand, cur)) {
@@ -256,6 +284,8 @@ static void propose(tg_stop *s, int64_t ts, tg_dec price, tg_dec cand, tg_event_
 /* ---- per-state handling -------------------------------------------------- */
 
 static void trail(tg_stop *s, int64_t ts, tg_dec price, bool recompute, tg_out *out) {
+    assert(s != NULL && out != NULL);
+    assert(s->state == TG_STATE_ACTIVE);
     if (recompute) {
         tg_dec cand;
         if (!compute_candidate(s, &cand)) {
@@ -277,6 +307,8 @@ static void trail(tg_stop *s, int64_t ts, tg_dec price, bool recompute, tg_out *
 }
 
 static void activate(tg_stop *s, int64_t ts, tg_dec price, tg_reason why, tg_out *out) {
+    assert(s->state == TG_STATE_INACTIVE || s->state == TG_STATE_WAITING);
+    assert(why == TG_R_PROFIT || why == TG_R_TIME);
     s->state = TG_STATE_ACTIVE;
     s->activated_ms = ts;
     s->flags |= TG_F_ACTIVATED;
@@ -297,18 +329,22 @@ static void activate(tg_stop *s, int64_t ts, tg_dec price, tg_reason why, tg_out
 }
 
 static bool initial_stop(const tg_stop *s, tg_dec *out) {
+    assert(s != NULL && out != NULL);
     tg_dec level;
     return tg_dec_is_pos(s->params.initial_stop_pct) &&
            entry_offset(s, s->params.initial_stop_pct, false, &level) && round_away(s, level, out);
 }
 
 static bool breakeven_stop(const tg_stop *s, tg_dec *out) {
+    assert(s != NULL && out != NULL);
     tg_dec level;
     return entry_offset(s, s->params.breakeven_offset_pct, true, &level) &&
            round_away(s, level, out);
 }
 
 static void breakeven(tg_stop *s, int64_t ts, tg_dec price, tg_out *out) {
+    assert(s->state == TG_STATE_INACTIVE);
+    assert(tg_dec_is_pos(s->params.breakeven_pct));
     tg_dec be;
     s->state = TG_STATE_WAITING;
     if (!breakeven_stop(s, &be)) {
@@ -325,6 +361,8 @@ static bool in_profit(const tg_stop *s, tg_dec price) {
 
 /* Re-tries a stop that was deferred (rate limit, price, exchange refusal). */
 static void retry_deferred(tg_stop *s, int64_t ts, tg_dec price, tg_out *out) {
+    assert(s != NULL && out != NULL);
+    assert(tg_stop_is_open(s) && !has(s, TG_F_CLOSING));
     bool due = false;
     switch (s->deferred) {
     case TG_DEFER_INTERVAL:
@@ -352,6 +390,8 @@ static void retry_deferred(tg_stop *s, int64_t ts, tg_dec price, tg_out *out) {
 }
 
 static void before_activation(tg_stop *s, int64_t ts, tg_dec price, tg_out *out) {
+    assert(s->state == TG_STATE_INACTIVE || s->state == TG_STATE_WAITING);
+    assert(price_ok(price));
     const tg_params *p = &s->params;
     if (reached(s, price, s->activation_price)) {
         activate(s, ts, price, TG_R_PROFIT, out);
@@ -368,6 +408,7 @@ static void before_activation(tg_stop *s, int64_t ts, tg_dec price, tg_out *out)
 
 /* Updates the extremes; true when the one that drives the stop moved. */
 static bool track_extremes(tg_stop *s, tg_dec price) {
+    assert(price_ok(price));
     bool new_high = !has(s, TG_F_HIGH) || tg_dec_gt(price, s->highest);
     bool new_low = !has(s, TG_F_LOW) || tg_dec_lt(price, s->lowest);
     if (new_high) {
@@ -378,12 +419,14 @@ static bool track_extremes(tg_stop *s, tg_dec price) {
         s->lowest = price;
         s->flags |= TG_F_LOW;
     }
+    assert(has(s, TG_F_HIGH) && has(s, TG_F_LOW) && tg_dec_ge(s->highest, s->lowest));
     return is_long(s) ? new_high : new_low;
 }
 
 /* Momentum: the favourable speed over the last whole window. Returns true
  * when the fast/slow verdict changed (the callback changes with it). */
 static bool track_momentum(tg_stop *s, int64_t ts, tg_dec price) {
+    assert(price_ok(price));
     const tg_params *p = &s->params;
     if (!tg_dec_is_pos(p->momentum_pct_per_min)) {
         return false;
@@ -474,6 +517,8 @@ static tg_status input_open(tg_stop *s, const tg_open *o, tg_out *out, tg_err *e
         propose(s, o->ts_ms, s->entry, level, TG_EV_INITIAL_STOP, MOVE_PLACE, out);
     }
     persist(out, s);
+    assert(tg_stop_is_open(s));
+    assert(out->n_events > 0 && out->n_cmds > 0);
     return TG_OK;
 }
 
@@ -491,6 +536,7 @@ static void input_tick(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
     s->last_tick_ms = ts_ms;
     s->last_price = price;
     s->flags |= TG_F_LAST_PRICE;
+    assert(tg_stop_is_open(s));
     bool new_extreme = track_extremes(s, price);
     bool speed_changed = track_momentum(s, ts_ms, price);
     if (s->state == TG_STATE_ACTIVE) {
@@ -513,7 +559,9 @@ static void input_tick(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
 
 static int64_t add_sat(int64_t a, int64_t b) {
     assert(b >= 0);
-    return a > INT64_MAX - b ? INT64_MAX : a + b;
+    int64_t sum = a > INT64_MAX - b ? INT64_MAX : a + b;
+    assert(sum >= a);
+    return sum;
 }
 
 static void wake_below(tg_wake *w, int64_t hi_units) {
@@ -535,8 +583,10 @@ static void wake_by(tg_wake *w, int64_t due_ms) {
 }
 
 static void wake_never_quiet(tg_wake *w) {
+    assert(w != NULL);
     w->lo.units = 1;
     w->hi.units = 0;
+    assert(tg_dec_gt(w->lo, w->hi)); /* an empty band */
 }
 
 /* Quiet while the price stays short of level in the position's favour: a
@@ -551,6 +601,8 @@ static void wake_until_reached(const tg_stop *s, tg_wake *w, int64_t level_units
 
 /* retry_deferred(): due on time (interval) or on price (safe side). */
 static void wake_deferred(const tg_stop *s, tg_wake *w) {
+    assert(s != NULL && w != NULL);
+    assert(tg_stop_is_open(s));
     if (s->deferred == TG_DEFER_INTERVAL) {
         if (!has(s, TG_F_MOVED)) {
             wake_never_quiet(w);
@@ -565,6 +617,8 @@ static void wake_deferred(const tg_stop *s, tg_wake *w) {
 
 /* before_activation(): activation by profit, by time, breakeven, deferred. */
 static void wake_before_activation(const tg_stop *s, tg_wake *w) {
+    assert(s != NULL && w != NULL);
+    assert(s->state == TG_STATE_INACTIVE || s->state == TG_STATE_WAITING);
     const tg_params *p = &s->params;
     wake_until_reached(s, w, s->activation_price.units, false);
     if (p->time_activation_ms > 0) {
@@ -623,6 +677,7 @@ static void input_tick_quiet(tg_stop *s, int64_t ts_ms, tg_dec price) {
     s->last_tick_ms = ts_ms;
     s->last_price = price;
     s->flags |= TG_F_LAST_PRICE;
+    assert(tg_stop_is_open(s));
 }
 
 static void input_confirmed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out) {
@@ -696,6 +751,7 @@ static void input_triggered(tg_stop *s, int64_t ts_ms, tg_dec price, tg_out *out
         return;
     }
     s->state = TG_STATE_TRIGGERED;
+    assert(!tg_stop_is_open(s));
     bool has_stop = has(s, TG_F_CONFIRMED);
     tg_dec stop = s->stop_confirmed;
     emit(out, s, ts_ms, TG_EV_TRIGGERED, TG_R_STOP, &price, has_stop ? &stop : NULL, NULL);
@@ -719,6 +775,7 @@ static void input_closed(tg_stop *s, int64_t ts_ms, tg_dec price, tg_reason reas
         command(out, s, TG_CMD_CANCEL_STOP, reason, has_stop ? stop : dec_zero);
     }
     persist(out, s);
+    assert(s->state == TG_STATE_CLOSED && s->deferred == TG_DEFER_NONE);
 }
 
 static tg_status input_set_params(tg_stop *s, const tg_params *params, tg_err *err) {
@@ -758,6 +815,7 @@ static tg_status input_set_params(tg_stop *s, const tg_params *params, tg_err *e
         }
     }
     *s = next;
+    assert(s->state != TG_STATE_CLOSED);
     return TG_OK;
 }
 
@@ -773,6 +831,7 @@ static tg_status input_set_quantity(tg_stop *s, tg_dec quantity, tg_err *err) {
                           (unsigned)s->id);
     }
     s->quantity = quantity;
+    assert(tg_dec_is_pos(s->quantity));
     return TG_OK;
 }
 
@@ -850,10 +909,12 @@ tg_status tg_stop_set_quantity(tg_stop *s, tg_dec quantity, tg_err *err) {
 }
 
 bool tg_stop_is_open(const tg_stop *s) {
+    assert(s != NULL);
     return s->state <= TG_STATE_ACTIVE;
 }
 
 bool tg_stop_current(const tg_stop *s, tg_dec *stop) {
+    assert(s != NULL && stop != NULL);
     if (!has(s, TG_F_INTENDED)) {
         return false;
     }

@@ -40,15 +40,18 @@ typedef struct frame {
 } frame;
 
 static double px_x(const frame *f, int64_t t) {
+    assert(f != NULL && f->t1 > f->t0);
     return f->x0 + (double)(t - f->t0) / (double)(f->t1 - f->t0) * (f->x1 - f->x0);
 }
 
 static double px_y(const frame *f, tg_dec p) {
+    assert(f != NULL && f->hi.units > f->lo.units); /* frame_prices() */
     return f->y1 -
            (double)(p.units - f->lo.units) / (double)(f->hi.units - f->lo.units) * (f->y1 - f->y0);
 }
 
 static void widen(tg_dec *lo, tg_dec *hi, tg_dec v) {
+    assert(lo != NULL && hi != NULL && tg_dec_le(*lo, *hi));
     if (tg_dec_is_pos(v)) {
         *lo = tg_dec_min(*lo, v);
         *hi = tg_dec_max(*hi, v);
@@ -66,11 +69,13 @@ static void frame_points(frame *f, const tg_chart *c) {
     while (f->last + 1 < c->count && c->points[f->last + 1].ts_ms <= f->t1) {
         f->last++;
     }
+    assert(f->first <= f->last && f->last < c->count);
 }
 
 /* The main window: the whole position and a fifth as much after the exit,
  * ending on a whole minute. */
 static void main_window(frame *f, const tg_chart *c) {
+    assert(f != NULL && c != NULL && c->result != NULL && c->count > 0);
     const tg_replay_result *r = c->result;
     f->t0 = c->points[0].ts_ms;
     f->t1 = c->points[c->count - 1].ts_ms;
@@ -85,6 +90,7 @@ static void main_window(frame *f, const tg_chart *c) {
     if (f->t1 <= f->t0) {
         f->t1 = f->t0 + MS_PER_MIN;
     }
+    assert(f->t1 > f->t0);
 }
 
 /* The zoom window: from a little before activation to a little after the
@@ -109,6 +115,7 @@ static bool zoom_window(const frame *main, const tg_chart *c, frame *z) {
  * matter, with a margin. The entry counts only in the main panel. */
 static void frame_prices(frame *f, const tg_chart *c, bool with_entry) {
     const tg_replay_result *r = c->result;
+    assert(f->first <= f->last && f->last < c->count); /* frame_points() ran first */
     tg_dec lo = c->points[f->first].price, hi = lo;
     for (size_t i = f->first; i <= f->last; i++) {
         widen(&lo, &hi, c->points[i].price);
@@ -136,6 +143,7 @@ static void frame_prices(frame *f, const tg_chart *c, bool with_entry) {
 
 /* Writes text with the five XML specials escaped. */
 static void put_text(FILE *out, const char *s) {
+    assert(out != NULL && s != NULL);
     for (; *s != '\0'; s++) {
         switch (*s) {
         case '&':
@@ -186,6 +194,7 @@ static void grid_line(FILE *out, double x1, double y1, double x2, double y2) {
 
 /* The smallest 1, 2 or 5 × 10^k units that gives at most max_lines lines. */
 static int64_t price_step(int64_t span_units, int max_lines) {
+    assert(span_units > 0 && max_lines > 0);
     int64_t want = span_units / max_lines + 1;
     static const int64_t mult[3] = {1, 2, 5};
     for (int64_t decade = 1;; decade *= 10) {
@@ -213,6 +222,7 @@ static void draw_price_axis(FILE *out, const frame *f) {
 
 /* The smallest round time step that gives at most max_lines lines. */
 static int64_t time_step(int64_t span_ms, int max_lines) {
+    assert(span_ms > 0 && max_lines > 0);
     static const int64_t steps[] = {1000,
                                     2000,
                                     5000,
@@ -246,6 +256,7 @@ static int64_t time_step(int64_t span_ms, int max_lines) {
 }
 
 static void time_label(int64_t t, int64_t step, int64_t span, char *buf, size_t cap) {
+    assert(buf != NULL && cap > 0 && step > 0);
     tg_utc u = tg_utc_split(t);
     if (step >= MS_PER_DAY) {
         snprintf(buf, cap, "%04d-%02d-%02d", u.year, u.month, u.day);

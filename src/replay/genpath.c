@@ -23,6 +23,7 @@ static const knot knots[] = {
 #define KNOT_COUNT (sizeof knots / sizeof knots[0])
 
 static uint64_t splitmix64(uint64_t *state) {
+    assert(state != NULL);
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -42,7 +43,9 @@ static int64_t trend_units(int64_t t) {
     /* bp(t) × span = a.bp × span + (b.bp − a.bp) × (t − a.ms) */
     i128 bp_scaled = (i128)a->bp * span + (i128)(b->bp - a->bp) * (t - a->ms);
     i128 delta = (i128)START_UNITS * bp_scaled / (10000 * span);
+    assert(k >= 1 && k < KNOT_COUNT && a->ms <= t && t <= b->ms);
     int64_t units = START_UNITS + (int64_t)delta;
+    assert(units > 0);
     return units - units % CENT_UNITS;
 }
 
@@ -56,6 +59,7 @@ size_t tg_genpath_generate(uint64_t seed, tg_pricepoint *out, size_t cap) {
         int64_t units = trend_units(t) + noise_cents * CENT_UNITS;
         out[n].ts_ms = TG_GENPATH_START_MS + t;
         out[n].price = tg_dec_from_units(units > CENT_UNITS ? units : CENT_UNITS);
+        assert(tg_dec_is_pos(out[n].price) && out[n].price.units % CENT_UNITS == 0);
         int64_t step =
             (int64_t)(splitmix64(&state) % (2 * NOISE_STEP_CENTS + 1)) - NOISE_STEP_CENTS;
         noise_cents += step - noise_cents / NOISE_DECAY;

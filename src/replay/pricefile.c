@@ -63,6 +63,7 @@ static bool is_blank(char c) {
 
 /* The next non-blank line, without its line ending; false at the end. */
 static bool next_line(parser *p, const char **line, size_t *line_len) {
+    assert(p != NULL && line != NULL && line_len != NULL);
     while (p->pos < p->len) {
         const char *start = p->data + p->pos;
         const char *nl = memchr(start, '\n', p->len - p->pos);
@@ -73,16 +74,19 @@ static bool next_line(parser *p, const char **line, size_t *line_len) {
             n--;
         }
         if (n > 0) {
+            assert(p->pos <= p->len && *start != '\n');
             *line = start;
             *line_len = n;
             return true;
         }
     }
+    assert(p->pos == p->len);
     return false;
 }
 
 static void split_fields(const char *line, size_t len, fields *f) {
     assert(line != NULL);
+    assert(f != NULL);
     f->count = 0;
     size_t at = 0;
     for (;;) {
@@ -92,6 +96,7 @@ static void split_fields(const char *line, size_t len, fields *f) {
             f->count = FIELDS_MAX + 1;
             return;
         }
+        assert(at <= end && end <= len);
         const char *s = line + at;
         size_t n = end - at;
         while (n > 0 && is_blank(*s)) {
@@ -116,6 +121,8 @@ static void split_fields(const char *line, size_t len, fields *f) {
 }
 
 static bool field_is(const fields *f, size_t i, const char *name) {
+    assert(f != NULL && name != NULL);
+    assert(i < f->count && i < FIELDS_MAX); /* callers know the field count first */
     size_t n = strlen(name);
     if (f->n[i] != n) {
         return false;
@@ -134,12 +141,14 @@ static bool field_is(const fields *f, size_t i, const char *name) {
 
 /* A header starts with a name; every data row starts with a digit. */
 static bool looks_like_header(const fields *f) {
+    assert(f != NULL && f->count >= 1); /* split_fields() always yields a field */
     char c = f->n[0] > 0 ? f->s[0][0] : '\0';
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
 static bool is_ohlcv_header(const fields *f) {
     static const char *const names[6] = {"timestamp", "open", "high", "low", "close", "volume"};
+    assert(f != NULL && f->count == 6);
     for (size_t i = 0; i < 6; i++) {
         if (!field_is(f, i, names[i])) {
             return false;
@@ -150,6 +159,7 @@ static bool is_ohlcv_header(const fields *f) {
 
 /* Chooses the layout from the first line. */
 static tg_status detect(parser *p, const fields *f, tg_err *err) {
+    assert(p != NULL && p->pf != NULL && f != NULL);
     tg_pricefile *pf = p->pf;
     pf->has_header = looks_like_header(f);
     if (f->count == 2) {
@@ -172,10 +182,12 @@ static tg_status detect(parser *p, const fields *f, tg_err *err) {
                           f->count > FIELDS_MAX ? (size_t)FIELDS_MAX : f->count);
     }
     pf->walk_len = pf->format == TG_PRICEFILE_TICKS ? 1 : TG_PRICEFILE_WALK_BARS;
+    assert(pf->format <= TG_PRICEFILE_OHLCV);
     return TG_OK;
 }
 
 static bool parse_ms(const char *s, size_t n, int64_t *out) {
+    assert(s != NULL && out != NULL);
     if (n == 0 || n > TS_DIGITS_MAX) {
         return false;
     }
@@ -186,11 +198,14 @@ static bool parse_ms(const char *s, size_t n, int64_t *out) {
         }
         v = v * 10 + (s[i] - '0');
     }
+    assert(v >= 0); /* TS_DIGITS_MAX digits fit an int64_t */
     *out = v;
     return true;
 }
 
 static tg_status parse_timestamp(parser *p, const fields *f, int64_t *ts, tg_err *err) {
+    assert(p != NULL && p->pf != NULL && f != NULL && ts != NULL);
+    assert(f->count >= 2 && f->count <= FIELDS_MAX);
     const char *s = f->s[0];
     size_t n = f->n[0];
     bool ok = parse_ms(s, n, ts);
@@ -212,6 +227,8 @@ static tg_status parse_timestamp(parser *p, const fields *f, int64_t *ts, tg_err
 
 static tg_status parse_price(parser *p, const fields *f, size_t i, const char *name, tg_dec *out,
                              tg_err *err) {
+    assert(p != NULL && f != NULL && name != NULL && out != NULL);
+    assert(i < f->count && i < FIELDS_MAX);
     tg_dec_status st = tg_dec_parse(f->s[i], f->n[i], out, NULL);
     int shown = (int)(f->n[i] > 40 ? 40 : f->n[i]);
     if (st != TG_DEC_OK) {
@@ -226,11 +243,13 @@ static tg_status parse_price(parser *p, const fields *f, size_t i, const char *n
     if (dp > p->pf->dp_max) {
         p->pf->dp_max = dp;
     }
+    assert(p->pf->dp_max >= 0 && p->pf->dp_max <= TG_DEC_DP);
     return TG_OK;
 }
 
 /* Rows must move forward in time: ticks may share a timestamp, bars may not. */
 static tg_status check_order(parser *p, int64_t ts, tg_err *err) {
+    assert(p != NULL && p->pf != NULL && p->line_no > 0);
     bool bars = p->pf->format != TG_PRICEFILE_TICKS;
     if (p->prev_line != 0 && (ts < p->prev_ts || (bars && ts == p->prev_ts))) {
         char a[TG_UTC_STR_MAX], b[TG_UTC_STR_MAX];
@@ -244,10 +263,13 @@ static tg_status check_order(parser *p, int64_t ts, tg_err *err) {
     }
     p->prev_ts = ts;
     p->prev_line = p->line_no;
+    assert(p->prev_line > 0);
     return TG_OK;
 }
 
 static tg_status grow(void **buf, size_t *cap, size_t need, size_t elem, tg_err *err) {
+    assert(buf != NULL && cap != NULL && elem > 0);
+    assert(*cap <= TG_PRICEFILE_POINTS_MAX);
     if (need <= *cap) {
         return TG_OK;
     }
@@ -268,6 +290,7 @@ static tg_status grow(void **buf, size_t *cap, size_t need, size_t elem, tg_err 
     }
     *buf = p;
     *cap = cap_new;
+    assert(*cap >= need && *cap <= TG_PRICEFILE_POINTS_MAX);
     return TG_OK;
 }
 
@@ -285,10 +308,12 @@ static tg_status parse_tick_row(parser *p, const fields *f, tg_err *err) {
         return st;
     }
     p->pf->points[p->pf->count++] = pt;
+    assert(p->pf->count <= p->points_cap);
     return TG_OK;
 }
 
 static tg_status check_bar(const parser *p, const bar *b, tg_err *err) {
+    assert(p != NULL && b != NULL);
     char h[TG_DEC_STR_MAX], l[TG_DEC_STR_MAX], x[TG_DEC_STR_MAX];
     tg_dec top = tg_dec_max(b->open, b->close);
     tg_dec bottom = tg_dec_min(b->open, b->close);
@@ -329,11 +354,14 @@ static tg_status parse_bar_row(parser *p, const fields *f, tg_err *err) {
     if (st != TG_OK) {
         return st;
     }
+    assert(p->pf->rows < p->bars_cap);
     p->bars[p->pf->rows] = b;
     return TG_OK;
 }
 
 static tg_status parse_row(parser *p, const char *line, size_t len, tg_err *err) {
+    assert(p != NULL && p->pf != NULL && line != NULL);
+    assert(len > 0 && len <= TG_PRICEFILE_LINE_MAX);
     fields f;
     split_fields(line, len, &f);
     size_t want = p->pf->format == TG_PRICEFILE_TICKS   ? 2
@@ -369,6 +397,9 @@ static void walk_bar(const bar *b, int64_t span_ms, tg_pricepoint out[TG_PRICEFI
         out[k].ts_ms = b->ts_ms + span_ms * k / TG_PRICEFILE_WALK_BARS;
         out[k].price = path[k];
     }
+    /* the walk stays inside the bar's span, so the path never goes back */
+    assert(out[0].ts_ms == b->ts_ms);
+    assert(out[TG_PRICEFILE_WALK_BARS - 1].ts_ms < b->ts_ms + span_ms);
 }
 
 /* Turns the bars into points. The interval is the distance of the first two
@@ -394,16 +425,19 @@ static tg_status expand_bars(parser *p, tg_err *err) {
         walk_bar(&p->bars[i], span, &pf->points[i * TG_PRICEFILE_WALK_BARS]);
     }
     pf->count = n * TG_PRICEFILE_WALK_BARS;
+    assert(pf->count <= p->points_cap);
     return TG_OK;
 }
 
 static void report_progress(const parser *p) {
+    assert(p != NULL && p->pos <= p->len);
     if (p->progress != NULL && p->progress->fn != NULL) {
         p->progress->fn(p->progress->ctx, (uint64_t)p->pos, (uint64_t)p->len);
     }
 }
 
 static tg_status parse_all(parser *p, tg_err *err) {
+    assert(p != NULL && p->pf != NULL);
     const char *line;
     size_t len;
     if (!next_line(p, &line, &len)) {
@@ -484,6 +518,7 @@ tg_dec tg_pricefile_tick(const tg_pricefile *pf) {
  * read: a file that is not prices at all (a binary, /dev/urandom) fails on
  * its first bad line instead of after gigabytes. */
 static tg_status check_start(const char *buf, size_t len, bool eof, tg_err *err) {
+    assert(buf != NULL && len > 0);
     const char *nl = NULL;
     for (size_t i = len; i > 0 && nl == NULL; i--) {
         nl = buf[i - 1] == '\n' ? buf + i - 1 : NULL;
@@ -502,6 +537,7 @@ static tg_status check_start(const char *buf, size_t len, bool eof, tg_err *err)
 
 /* Reads a whole stream into a buffer that the caller frees. */
 static tg_status read_all(FILE *f, const char *path, char **buf_out, size_t *len_out, tg_err *err) {
+    assert(f != NULL && path != NULL && buf_out != NULL && len_out != NULL);
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -537,6 +573,7 @@ static tg_status read_all(FILE *f, const char *path, char **buf_out, size_t *len
         free(buf);
         return tg_err_set(err, TG_E_IO, "%s: cannot read: %s", path, strerror(errnum));
     }
+    assert(buf != NULL && len <= cap && cap <= TG_PRICEFILE_BYTES_MAX);
     *buf_out = buf;
     *len_out = len;
     return TG_OK;

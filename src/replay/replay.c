@@ -53,11 +53,13 @@ tg_replay_opts tg_replay_opts_default(tg_dec tick, uint8_t walk_len) {
 }
 
 static bool is_long(const sim *m) {
+    assert(m != NULL && m->opts != NULL);
     return m->opts->side == TG_SIDE_LONG;
 }
 
 /* The price has reached the stop: at or below it for a long. */
 static bool stop_reached(const sim *m, tg_dec price, tg_dec stop) {
+    assert(tg_dec_is_pos(stop)); /* only stops the engine placed are held */
     return is_long(m) ? tg_dec_le(price, stop) : tg_dec_ge(price, stop);
 }
 
@@ -67,7 +69,9 @@ static bool better(const sim *m, tg_dec a, tg_dec b) {
 }
 
 static void record_stop(sim *m, int64_t ts, tg_dec price) {
+    assert(m != NULL && m->res != NULL);
     tg_replay_result *r = m->res;
+    assert(r->n_stops <= m->stops_cap);
     if (r->n_stops == m->stops_cap) {
         size_t cap = m->stops_cap == 0 ? 64 : m->stops_cap * 2;
         tg_replay_stop *p = realloc(r->stops, cap * sizeof *p);
@@ -81,11 +85,14 @@ static void record_stop(sim *m, int64_t ts, tg_dec price) {
     }
     assert(r->n_stops == 0 || r->stops[r->n_stops - 1].ts_ms <= ts);
     r->stops[r->n_stops++] = (tg_replay_stop){ts, price};
+    assert(r->n_stops <= m->stops_cap);
 }
 
 /* Counts the events of one output and passes them on. A stop_moved in the
  * same output as `activated` is the activation's placement, not a move. */
 static void take_events(sim *m, const tg_out *out) {
+    assert(m != NULL && m->res != NULL && out != NULL);
+    assert(out->n_events <= TG_OUT_EVENTS_MAX);
     tg_replay_result *r = m->res;
     bool activation = false;
     for (int i = 0; i < out->n_events; i++) {
@@ -131,6 +138,8 @@ static void handle(sim *m, int64_t ts, tg_dec price, const tg_out *out, int dept
 
 /* The exchange takes a new stop and acknowledges it at once. */
 static void exchange_set_stop(sim *m, int64_t ts, tg_dec price, tg_dec stop, int depth) {
+    assert(depth >= 0 && depth < HANDLE_DEPTH_MAX);
+    assert(tg_dec_is_pos(stop) && tg_dec_on_tick(stop, m->opts->tick)); /* the engine's rule */
     tg_replay_result *r = m->res;
     r->n_set_stop++;
     if (stop_reached(m, price, stop)) {
@@ -149,6 +158,8 @@ static void exchange_set_stop(sim *m, int64_t ts, tg_dec price, tg_dec stop, int
 }
 
 static void exchange_close(sim *m, int64_t ts, tg_dec price, int depth) {
+    assert(m != NULL && m->res != NULL);
+    assert(depth >= 0 && depth < HANDLE_DEPTH_MAX);
     tg_replay_result *r = m->res;
     r->outcome = TG_REPLAY_CLOSED;
     r->exit_ms = ts;
@@ -196,6 +207,7 @@ static void handle(sim *m, int64_t ts, tg_dec price, const tg_out *out, int dept
 /* The moment a monotonic walk from prev to cur passed the stop, rounded up
  * so that it is never before prev; prev is strictly on the safe side. */
 static int64_t crossing_time(tg_pricepoint prev, tg_pricepoint cur, tg_dec stop) {
+    assert(cur.ts_ms >= prev.ts_ms);
     i128 to_stop = (i128)prev.price.units - stop.units;
     i128 whole = (i128)prev.price.units - cur.price.units;
     if (to_stop < 0) {
@@ -210,6 +222,8 @@ static int64_t crossing_time(tg_pricepoint prev, tg_pricepoint cur, tg_dec stop)
 }
 
 static void track_best(sim *m, tg_pricepoint pt) {
+    assert(m != NULL && m->res != NULL);
+    assert(tg_dec_is_pos(pt.price)); /* check_prices() ran first */
     if (better(m, pt.price, m->res->best_price)) {
         m->res->best_price = pt.price;
         m->res->best_ms = pt.ts_ms;
@@ -218,6 +232,8 @@ static void track_best(sim *m, tg_pricepoint pt) {
 
 /* The stop held at point i has been reached: fill, tell the engine, end. */
 static void trigger(sim *m, size_t i) {
+    assert(m != NULL && m->holds);
+    assert(i < m->count && m->opts->walk_len >= 1);
     tg_replay_result *r = m->res;
     const tg_pricepoint *pts = m->points;
     size_t walk = m->opts->walk_len;
@@ -239,6 +255,7 @@ static void trigger(sim *m, size_t i) {
         r->exit_ms = pts[j].ts_ms < r->trigger_ms ? r->trigger_ms : pts[j].ts_ms;
         r->exit_price = pts[j].price;
     }
+    assert(j >= i && j < m->count);
     for (size_t k = i; k <= j; k++) {
         track_best(m, pts[k]);
     }
@@ -264,11 +281,15 @@ static tg_dec round_half_away(tg_dec v, int dp) {
     }
     int64_t mag = v.units < 0 ? -v.units : v.units;
     int64_t rounded = (mag / unit + (mag % unit >= unit / 2 && unit > 1)) * unit;
-    return tg_dec_from_units(v.units < 0 ? -rounded : rounded);
+    tg_dec out = tg_dec_from_units(v.units < 0 ? -rounded : rounded);
+    assert(tg_dec_places(out) <= dp);
+    return out;
 }
 
 /* num / den × 100, exact to 8 places (toward zero); false on overflow. */
 static bool percent_of(tg_dec num, tg_dec den, tg_dec *out) {
+    assert(out != NULL);
+    assert(!tg_dec_is_zero(den)); /* the entry, or a best gain > 0 */
     tg_dec_round mode = (num.units < 0) != (den.units < 0) ? TG_ROUND_CEIL : TG_ROUND_FLOOR;
     return tg_dec_mul_ratio(num, dec_hundred, den, mode, out) == TG_DEC_OK;
 }
@@ -277,7 +298,9 @@ static bool percent_of(tg_dec num, tg_dec den, tg_dec *out) {
  * prices up to 1e9 and entries down to 1e-8 a percentage can leave the
  * tg_dec range: then the numbers are marked missing, never wrapped. */
 static void summarise(sim *m) {
+    assert(m != NULL && m->res != NULL);
     tg_replay_result *r = m->res;
+    assert(tg_dec_is_pos(r->entry));
     tg_dec gain, best_gain, pct, mfe, share;
     tg_dec_status st = is_long(m) ? tg_dec_sub(r->exit_price, r->entry, &gain)
                                   : tg_dec_sub(r->entry, r->exit_price, &gain);
@@ -309,6 +332,7 @@ static void summarise(sim *m) {
 }
 
 static tg_status check_opts(const tg_replay_opts *o, size_t count, tg_err *err) {
+    assert(o != NULL);
     if (count == 0) {
         return tg_err_set(err, TG_E_INVALID, "the price path is empty");
     }
@@ -327,6 +351,7 @@ static tg_status check_opts(const tg_replay_opts *o, size_t count, tg_err *err) 
 }
 
 static tg_status check_prices(const tg_pricepoint *points, size_t count, tg_err *err) {
+    assert(points != NULL || count == 0);
     for (size_t i = 0; i < count; i++) {
         if (points[i].price.units > TG_REPLAY_PRICE_MAX_UNITS || points[i].price.units <= 0) {
             char price[TG_DEC_STR_MAX], when[TG_UTC_STR_MAX];
@@ -342,6 +367,8 @@ static tg_status check_prices(const tg_pricepoint *points, size_t count, tg_err 
 }
 
 static tg_status open_position(sim *m, tg_err *err) {
+    assert(m != NULL && m->opts != NULL && m->res != NULL);
+    assert(m->points != NULL && m->count > 0); /* check_opts() refused an empty path */
     const tg_replay_opts *o = m->opts;
     tg_replay_result *r = m->res;
     tg_open op;
@@ -367,12 +394,14 @@ static tg_status open_position(sim *m, tg_err *err) {
     r->activation_price = m->s.activation_price;
     r->best_price = op.entry;
     r->best_ms = op.ts_ms;
+    assert(tg_dec_is_pos(r->entry));
     handle(m, op.ts_ms, op.entry, &out, 0);
     return TG_OK;
 }
 
 /* Feeds the path to the engine until the position is gone or the path ends. */
 static void walk_path(sim *m) {
+    assert(m != NULL && m->opts != NULL && m->count > 0);
     const tg_replay_opts *o = m->opts;
     for (size_t i = 0; i < m->count && !m->done; i++) {
         tg_pricepoint pt = m->points[i];
@@ -391,6 +420,7 @@ static void walk_path(sim *m) {
             o->progress.fn(o->progress.ctx, i + 1, m->count);
         }
     }
+    assert(m->res->points_used <= m->count);
 }
 
 tg_status tg_replay_run(const tg_pricepoint *points, size_t count, const tg_replay_opts *opts,
@@ -423,6 +453,7 @@ tg_status tg_replay_run(const tg_pricepoint *points, size_t count, const tg_repl
         return st;
     }
     if (res->outcome == TG_REPLAY_OPEN) {
+        assert(res->points_used >= 1 && res->points_used <= count);
         res->exit_ms = points[res->points_used - 1].ts_ms;
         res->exit_price = points[res->points_used - 1].price;
     }

@@ -17,6 +17,7 @@ static int64_t days_from_civil(int64_t y, int32_t m, int32_t d) {
     const int64_t yoe = y - era * 400;
     const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
     const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    assert(yoe >= 0 && yoe <= 399 && doe >= 0 && doe <= 146096);
     return era * 146097 + doe - 719468;
 }
 
@@ -44,6 +45,7 @@ tg_utc tg_utc_split(int64_t ms) {
     t.sec = (int32_t)(rem / 1000 % 60);
     t.ms = (int32_t)(rem % 1000);
     assert(t.month >= 1 && t.month <= 12 && t.day >= 1 && t.day <= 31);
+    assert(t.hour <= 23 && t.min <= 59 && t.sec <= 59 && t.ms <= 999);
     return t;
 }
 
@@ -72,6 +74,7 @@ typedef struct cursor {
 /* Exactly `digits` decimal digits, as a number. */
 static bool take_digits(cursor *c, int digits, int32_t *out) {
     assert(digits > 0 && digits <= 4);
+    assert(c != NULL && out != NULL && c->at <= c->len);
     int32_t v = 0;
     for (int i = 0; i < digits; i++) {
         if (c->at >= c->len || c->s[c->at] < '0' || c->s[c->at] > '9') {
@@ -79,11 +82,13 @@ static bool take_digits(cursor *c, int digits, int32_t *out) {
         }
         v = v * 10 + (c->s[c->at++] - '0');
     }
+    assert(v >= 0 && v <= 9999);
     *out = v;
     return true;
 }
 
 static bool take_char(cursor *c, char ch) {
+    assert(c != NULL && c->at <= c->len);
     if (c->at < c->len && c->s[c->at] == ch) {
         c->at++;
         return true;
@@ -92,6 +97,7 @@ static bool take_char(cursor *c, char ch) {
 }
 
 static int32_t days_in_month(int32_t y, int32_t m) {
+    assert(m >= 1 && m <= 12); /* tg_utc_parse() checks the month first */
     static const int32_t days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     return m == 2 && leap ? 29 : days[m - 1];
@@ -99,6 +105,7 @@ static int32_t days_in_month(int32_t y, int32_t m) {
 
 /* Optional ":SS" and ".fraction" after HH:MM; the fraction is cut to ms. */
 static bool take_seconds(cursor *c, tg_utc *t) {
+    assert(c != NULL && t != NULL);
     t->sec = 0;
     t->ms = 0;
     if (!take_char(c, ':')) {
@@ -120,11 +127,13 @@ static bool take_seconds(cursor *c, tg_utc *t) {
     for (int i = fraction_digits; i < 3; i++) {
         t->ms *= 10;
     }
+    assert(t->ms >= 0 && t->ms <= 999);
     return fraction_digits > 0 && fraction_digits <= 9;
 }
 
 /* Optional zone: nothing or "Z" is UTC; "+HH:MM", "+HHMM", "+HH" shift it. */
 static bool take_zone(cursor *c, int64_t *offset_ms) {
+    assert(c != NULL && offset_ms != NULL);
     *offset_ms = 0;
     if (c->at == c->len || take_char(c, 'Z')) {
         return true;
@@ -141,6 +150,7 @@ static bool take_zone(cursor *c, int64_t *offset_ms) {
         }
     }
     *offset_ms = sign * ((int64_t)hh * 3600000 + (int64_t)mm * 60000);
+    assert(*offset_ms > -MS_PER_DAY && *offset_ms < MS_PER_DAY);
     return true;
 }
 
@@ -165,6 +175,7 @@ bool tg_utc_parse(const char *text, size_t len, int64_t *ms_out) {
         return false;
     }
     int64_t day_ms = (((int64_t)t.hour * 60 + t.min) * 60 + t.sec) * 1000 + t.ms;
+    assert(day_ms >= 0 && day_ms < MS_PER_DAY);
     *ms_out = days_from_civil(t.year, t.month, t.day) * MS_PER_DAY + day_ms - offset_ms;
     return true;
 }

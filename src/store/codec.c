@@ -105,6 +105,7 @@ static const field fields[] = {
 #define FIELD_COUNT ((int)(sizeof fields / sizeof fields[0]))
 
 int tg_codec_column_count(void) {
+    assert(FIELD_COUNT > 2); /* the two key columns, then the rest (tg_sql_insert_stop) */
     return FIELD_COUNT;
 }
 
@@ -114,8 +115,10 @@ const tg_col_def *tg_codec_column(int index) {
 }
 
 int tg_codec_column_index(const char *name) {
+    assert(name != NULL);
     for (int i = 0; i < FIELD_COUNT; i++) {
         if (strcmp(fields[i].col.name, name) == 0) {
+            assert(i < FIELD_COUNT);
             return i;
         }
     }
@@ -129,6 +132,7 @@ static const char *const cb_names[] = {"percent", "ticks", "price", NULL};
 static const char *const crossed_names[] = {"close", "alert", NULL};
 
 static const char *const *enum_names(uint8_t kind) {
+    assert(kind >= F_SIDE && kind <= F_CROSSED);
     switch (kind) {
     case F_SIDE:
         return side_names;
@@ -141,7 +145,19 @@ static const char *const *enum_names(uint8_t kind) {
     }
 }
 
+/* Values an enum column can hold: its names before the NULL. */
+static uint8_t enum_count(uint8_t kind) {
+    const char *const *names = enum_names(kind);
+    uint8_t n = 0;
+    while (names[n] != NULL) {
+        n++;
+    }
+    assert(n >= 2 && n <= TG_STATE_CLOSED + 1);
+    return n;
+}
+
 static bool flag_set(const tg_store_row *row, uint16_t flag) {
+    assert(row != NULL);
     if (flag == 0) {
         return true;
     }
@@ -152,6 +168,8 @@ static bool flag_set(const tg_store_row *row, uint16_t flag) {
 }
 
 static void encode_one(const field *f, const tg_store_row *row, tg_col_value *v) {
+    assert(f != NULL && row != NULL && v != NULL);
+    assert(f->offset < sizeof *row && f->kind <= F_STEPS);
     const char *base = (const char *)row + f->offset;
     memset(v, 0, sizeof *v);
     if (!flag_set(row, f->flag)) {
@@ -160,6 +178,7 @@ static void encode_one(const field *f, const tg_store_row *row, tg_col_value *v)
     }
     switch (f->kind) {
     case F_STR:
+        assert(f->size <= sizeof v->text && memchr(base, '\0', f->size) != NULL);
         snprintf(v->text, sizeof v->text, "%s", base);
         break;
     case F_DEC:
@@ -181,6 +200,7 @@ static void encode_one(const field *f, const tg_store_row *row, tg_col_value *v)
         tg_params_format_steps((const tg_params *)base, v->text);
         break;
     default:
+        assert(*(const uint8_t *)base < enum_count(f->kind)); /* a checked state's enums */
         snprintf(v->text, sizeof v->text, "%s", enum_names(f->kind)[*(const uint8_t *)base]);
         break;
     }
@@ -195,16 +215,19 @@ void tg_codec_encode(const tg_store_row *row, tg_col_value *vals) {
 }
 
 static tg_status bad(const tg_store_row *row, const field *f, const char *why, tg_err *err) {
+    assert(row != NULL && f != NULL && why != NULL);
     return tg_err_set(err, TG_E_STATE, "stored position '%s': column %s %s", row->position_key,
                       f->col.name, why);
 }
 
 static tg_status decode_enum(const field *f, const tg_col_value *v, uint8_t *out,
                              const tg_store_row *row, tg_err *err) {
+    assert(f != NULL && v != NULL && out != NULL);
     const char *const *names = enum_names(f->kind);
     for (uint8_t k = 0; names[k] != NULL; k++) {
         if (strcmp(names[k], v->text) == 0) {
             *out = k;
+            assert(*out < enum_count(f->kind));
             return TG_OK;
         }
     }
@@ -213,6 +236,8 @@ static tg_status decode_enum(const field *f, const tg_col_value *v, uint8_t *out
 
 static tg_status decode_int(const field *f, const tg_col_value *v, char *base,
                             const tg_store_row *row, tg_err *err) {
+    assert(f != NULL && v != NULL && base != NULL);
+    assert(f->kind >= F_I64 && f->kind <= F_U8);
     int64_t max = f->kind == F_U32 ? UINT32_MAX : f->kind == F_U16 ? UINT16_MAX : UINT8_MAX;
     if (f->kind == F_I64) {
         memcpy(base, &v->i, sizeof v->i);
@@ -232,6 +257,8 @@ static tg_status decode_int(const field *f, const tg_col_value *v, char *base,
 }
 
 static tg_status decode_one(const field *f, const tg_col_value *v, tg_store_row *row, tg_err *err) {
+    assert(f != NULL && v != NULL && row != NULL);
+    assert(f->offset < sizeof *row);
     char *base = (char *)row + f->offset;
     if (v->bad) {
         return bad(row, f, "holds a value of the wrong type or length", err);
@@ -245,6 +272,7 @@ static tg_status decode_one(const field *f, const tg_col_value *v, tg_store_row 
             return bad(row, f, "is too long", err);
         }
         memcpy(base, v->text, strlen(v->text) + 1);
+        assert(strlen(base) < f->size);
         return TG_OK;
     case F_DEC:
         return tg_dec_parse_cstr(v->text, (tg_dec *)base) == TG_DEC_OK
@@ -293,6 +321,7 @@ tg_status tg_codec_decode(const tg_col_value *vals, tg_store_row *row, tg_err *e
         return tg_err_set(err, TG_E_STATE, "stored position '%s' is not a valid state: %s",
                           row->position_key, why.msg);
     }
+    assert(row->stop.side <= TG_SIDE_SHORT && row->stop.state <= TG_STATE_CLOSED);
     row->needs_reconcile = (row->stop.flags & TG_F_INTENDED) &&
                            (!(row->stop.flags & TG_F_CONFIRMED) ||
                             !tg_dec_eq(row->stop.stop_intended, row->stop.stop_confirmed));

@@ -12,19 +12,23 @@
 #define ESCAPED_MAX (TG_COL_TEXT_MAX * 6) /* a text of control characters, escaped */
 
 static void put_string(FILE *f, const char *s) {
+    assert(f != NULL && s != NULL);
     char esc[ESCAPED_MAX];
     tg_store_escape(s, esc, sizeof esc);
     fprintf(f, "\"%s\"", esc);
 }
 
 int tg_store_column_count(void) {
-    return tg_codec_column_count();
+    int n = tg_codec_column_count();
+    assert(n > 0);
+    return n;
 }
 
 tg_status tg_store_row_fields(const tg_store_row *row, tg_store_field_fn fn, void *ctx,
                               tg_err *err) {
     assert(row != NULL && fn != NULL);
     int n = tg_codec_column_count();
+    assert(n > 0);
     tg_col_value *vals = calloc((size_t)n, sizeof *vals);
     if (vals == NULL) {
         return tg_err_set(err, TG_E_NOMEM, "store: out of memory");
@@ -32,9 +36,11 @@ tg_status tg_store_row_fields(const tg_store_row *row, tg_store_field_fn fn, voi
     tg_codec_encode(row, vals);
     for (int i = 0; i < n; i++) {
         const tg_col_def *c = tg_codec_column(i);
+        assert(c != NULL && c->name != NULL);
         char num[24];
         if (!vals[i].null && c->type == TG_COL_INT) {
-            snprintf(num, sizeof num, "%" PRId64, vals[i].i);
+            int len = snprintf(num, sizeof num, "%" PRId64, vals[i].i);
+            assert(len > 0 && (size_t)len < sizeof num);
         }
         fn(ctx, c->name,
            vals[i].null            ? NULL
@@ -47,6 +53,7 @@ tg_status tg_store_row_fields(const tg_store_row *row, tg_store_field_fn fn, voi
 }
 
 static void put_field(void *ctx, const char *name, const char *value, bool is_int) {
+    assert(ctx != NULL && name != NULL);
     FILE *f = ctx;
     fprintf(f, ",\"%s\":", name);
     if (value == NULL) {
@@ -67,6 +74,7 @@ tg_status tg_store_row_json(FILE *f, const tg_store_row *row, tg_err *err) {
 }
 
 static void put_price(FILE *f, const char *name, bool set, tg_dec price) {
+    assert(f != NULL && name != NULL);
     if (set) {
         char buf[TG_DEC_STR_MAX];
         tg_dec_format(price, 0, buf);

@@ -57,6 +57,7 @@ typedef struct pg_impl {
 
 /* Lowers a libpq message to one line: no newlines, tabs or runs of spaces. */
 static void flatten(char *s) {
+    assert(s != NULL);
     char *out = s;
     bool space = false;
     for (const char *in = s; *in != '\0'; in++) {
@@ -77,6 +78,7 @@ static void flatten(char *s) {
 /* Replaces every occurrence of secret in s (capacity cap) with ***; the
  * search resumes after each replacement, so a secret of stars ends too. */
 static void scrub(char *s, size_t cap, const char *secret) {
+    assert(s != NULL && cap > 0 && strlen(s) < cap);
     size_t len = secret != NULL ? strlen(secret) : 0;
     char *from = s;
     char *hit;
@@ -100,6 +102,7 @@ static tg_status pg_err(const pg_impl *p, tg_err *err, tg_status st, const char 
     __attribute__((format(printf, 4, 5)));
 
 static tg_status pg_err(const pg_impl *p, tg_err *err, tg_status st, const char *fmt, ...) {
+    assert(fmt != NULL && st != TG_OK);
     char msg[TG_ERR_MSG_MAX * 2];
     va_list ap;
     va_start(ap, fmt);
@@ -114,6 +117,7 @@ static tg_status pg_err(const pg_impl *p, tg_err *err, tg_status st, const char 
 
 /* Keeps a copy of a password so that it can be scrubbed from messages. */
 static tg_status keep_secret(pg_impl *p, const char *secret, tg_err *err) {
+    assert(p != NULL && p->n_secrets <= SECRETS_MAX);
     if (secret == NULL || secret[0] == '\0' || p->n_secrets == SECRETS_MAX) {
         return TG_OK;
     }
@@ -131,6 +135,7 @@ static tg_status keep_secret(pg_impl *p, const char *secret, tg_err *err) {
  * carries. libpq's reason for a refusal may quote any part of the string,
  * so it is shown only when nothing in it was masked. */
 static tg_status read_secrets(pg_impl *p, const char *target, const char *conninfo, tg_err *err) {
+    assert(p != NULL && target != NULL && conninfo != NULL);
     char *why = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
     if (opts == NULL) {
@@ -164,6 +169,7 @@ typedef struct uri_parts {
 } uri_parts;
 
 static tg_status split_userinfo(const char *uri, uri_parts *parts, tg_err *err) {
+    assert(uri != NULL && parts != NULL);
     size_t begin = 0, end = 0;
     memset(parts, 0, sizeof *parts);
     if (!tg_uri_userinfo(uri, &begin, &end)) {
@@ -197,6 +203,7 @@ static tg_status split_userinfo(const char *uri, uri_parts *parts, tg_err *err) 
 }
 
 static void free_parts(uri_parts *parts, size_t len) {
+    assert(parts != NULL);
     if (parts->buf != NULL) {
         memset(parts->buf, 0, 3 * (len + 1));
         free(parts->buf);
@@ -236,6 +243,7 @@ static tg_status status_of(const char *sqlstate) {
  * SQLSTATE comes from libpq itself: the connection is gone, even when libpq
  * (15) has not marked it bad yet. The next call outside a batch reconnects. */
 static tg_status fail(pg_impl *p, const PGresult *r, const char *what, tg_err *err) {
+    assert(p != NULL && p->conn != NULL && what != NULL);
     const char *sqlstate = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (PQstatus(p->conn) == CONNECTION_BAD || sqlstate == NULL ||
         strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P0", 4) == 0) {
@@ -258,6 +266,8 @@ static bool result_ok(const PGresult *r) {
 }
 
 static tg_status exec(pg_impl *p, const char *sql, const char *what, tg_err *err) {
+    assert(p != NULL && p->conn != NULL);
+    assert(sql != NULL && what != NULL);
     PGresult *r = PQexec(p->conn, sql);
     tg_status st = result_ok(r) ? TG_OK : fail(p, r, what, err);
     PQclear(r);
@@ -267,6 +277,7 @@ static tg_status exec(pg_impl *p, const char *sql, const char *what, tg_err *err
 /* Runs a one-value query and reads that value as an integer. */
 static tg_status query_int(pg_impl *p, const char *sql, const char *what, int64_t *out,
                            tg_err *err) {
+    assert(p != NULL && p->conn != NULL && sql != NULL && what != NULL && out != NULL);
     PGresult *r = PQexec(p->conn, sql);
     tg_status st = result_ok(r) ? TG_OK : fail(p, r, what, err);
     if (st == TG_OK && (PQntuples(r) != 1 || PQnfields(r) != 1)) {
@@ -290,12 +301,16 @@ static const tg_sql_dialect pg_sql = {'$', "BIGINT", "TEXT COLLATE \"C\"", ""};
 
 /* Reads are paged by key: $2 is the last key seen, NULL at first. */
 static void sql_select_rows(char *buf, const char *where) {
+    assert(buf != NULL && where != NULL);
     char tail[64];
-    snprintf(tail, sizeof tail, " ORDER BY position_key LIMIT %d", PAGE_ROWS_MAX);
+    int n = snprintf(tail, sizeof tail, " ORDER BY position_key LIMIT %d", PAGE_ROWS_MAX);
+    assert(n > 0 && (size_t)n < sizeof tail);
     tg_sql_select_stop(buf, where, tail);
 }
 
 static void build_sql(int which, char *buf) {
+    assert(which >= 0 && which < ST_COUNT);
+    assert(buf != NULL);
     size_t len;
     switch (which) {
     case ST_INSERT:
@@ -347,6 +362,7 @@ static void build_sql(int which, char *buf) {
 /* Schema migrations: index v holds the statements that take version v to
  * v + 1. Appending a version here is the whole of a migration. */
 static tg_status migrate_to_1(pg_impl *p, tg_err *err) {
+    assert(p != NULL && p->conn != NULL);
     char stop_sql[TG_SQL_MAX], event_sql[TG_SQL_MAX];
     tg_sql_create(&pg_sql, stop_sql, "trailing_stop", tg_codec_column_count(), tg_codec_column,
                   "account, position_key");
@@ -368,6 +384,7 @@ static tg_status migrate_to_1(pg_impl *p, tg_err *err) {
  * numbers are never handed out twice; the index on position_key goes (only
  * the hourly prune used it, and every append paid for it). */
 static tg_status migrate_to_2(pg_impl *p, tg_err *err) {
+    assert(p != NULL && p->conn != NULL);
     char create[TG_SQL_MAX];
     tg_sql_create_journal_seq(&pg_sql, create);
     const char *stmts[] = {create, TG_SQL_FILL_JOURNAL_SEQ, TG_SQL_DROP_POSITION_INDEX};
@@ -385,6 +402,8 @@ static tg_status (*const migrations[])(pg_impl *, tg_err *) = {migrate_to_1, mig
 /* One transaction under an advisory lock: two processes starting at once
  * migrate one after the other, and the second finds the work done. */
 static tg_status migrate(pg_impl *p, int64_t target, tg_err *err) {
+    assert(p != NULL && p->conn != NULL);
+    assert(target >= 0 && target <= TG_STORE_SCHEMA_VERSION);
     tg_status st = exec(p, "BEGIN", "starting the migration", err);
     if (st != TG_OK) {
         return st;
@@ -409,13 +428,15 @@ static tg_status migrate(pg_impl *p, int64_t target, tg_err *err) {
                     PQdb(p->conn), version, TG_STORE_SCHEMA_VERSION);
     }
     for (int64_t v = version; st == TG_OK && v < target; v++) {
+        assert(v < (int64_t)(sizeof migrations / sizeof migrations[0]));
         st = migrations[v](p, err);
     }
     if (st == TG_OK && version < target) {
         char sql[128];
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%" PRId64 ")",
-                 target);
+        int n = snprintf(
+            sql, sizeof sql,
+            "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%" PRId64 ")", target);
+        assert(n > 0 && (size_t)n < sizeof sql);
         st = exec(p, sql, "recording the schema version", err);
     }
     if (st == TG_OK) {
@@ -433,6 +454,7 @@ static bool is_read_statement(int which) {
 }
 
 static tg_status prepare_all(pg_impl *p, tg_err *err) {
+    assert(p != NULL && p->conn != NULL && !p->prepared);
     char sql[TG_SQL_MAX];
     for (int i = 0; i < ST_COUNT; i++) {
         if (p->readonly && !is_read_statement(i)) {
@@ -460,6 +482,7 @@ static void ignore_notice(void *arg, const char *message) {
 /* What every new session needs: statements, and a bound on lock waits
  * unless the URI set one (options=-clock_timeout=...). */
 static tg_status setup_session(pg_impl *p, tg_err *err) {
+    assert(p != NULL && p->conn != NULL);
     tg_status st = p->readonly ? exec(p, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
                                       "making the session read-only", err)
                                : TG_OK;
@@ -475,6 +498,7 @@ static tg_status setup_session(pg_impl *p, tg_err *err) {
  * user complete it. No URI is echoed: a long one would crowd the reason out
  * of the message. */
 static tg_status connect_failed(pg_impl *p, tg_err *err) {
+    assert(p != NULL && p->conn != NULL);
     const char *why = PQerrorMessage(p->conn);
     bool auth = (PQconnectionNeedsPassword(p->conn) || PQconnectionUsedPassword(p->conn)) &&
                 strstr(why, "password") != NULL;
@@ -487,6 +511,7 @@ static tg_status connect_failed(pg_impl *p, tg_err *err) {
 /* Connects afresh when the connection is gone and no transaction is open
  * on it; inside a transaction a lost connection is the batch's end. */
 static tg_status ensure_connected(pg_impl *p, tg_err *err) {
+    assert(p != NULL && p->conn != NULL);
     if (PQstatus(p->conn) != CONNECTION_OK || p->broken) {
         if (p->in_txn) {
             return pg_err(p, err, TG_E_UNAVAILABLE,
@@ -520,6 +545,7 @@ static void pg_close(void *impl) {
 /* Connects p to target with trailguard's defaults. A URI's user and
  * password go to libpq as parameters of their own, never inside the URI. */
 static tg_status pg_connect(pg_impl *p, const char *target, tg_err *err) {
+    assert(p != NULL && target != NULL && p->conn == NULL);
     tg_store_uri_mask(target, p->shown, sizeof p->shown);
     uri_parts parts;
     tg_status st = split_userinfo(target, &parts, err);
@@ -595,6 +621,7 @@ static tg_status pg_open(const char *target, void **impl, tg_err *err) {
 /* No DDL: the schema must be there, at this build's version or an earlier
  * one (the reads use only what version 1 already had). */
 static tg_status check_readonly_schema(pg_impl *p, tg_err *err) {
+    assert(p != NULL && p->conn != NULL && p->readonly);
     int64_t present = 0, version = 0;
     tg_status st = query_int(p, "SELECT (to_regclass('schema_version') IS NOT NULL)::int",
                              "reading the schema", &present, err);
@@ -662,11 +689,13 @@ static tg_status pg_begin(void *impl, tg_err *err) {
         }
     }
     p->in_txn = st == TG_OK;
+    assert(p->in_txn == (st == TG_OK));
     return st;
 }
 
 static void pg_rollback(void *impl) {
     pg_impl *p = impl;
+    assert(p != NULL && p->conn != NULL);
     if (PQstatus(p->conn) == CONNECTION_OK && !p->broken &&
         PQtransactionStatus(p->conn) != PQTRANS_IDLE) {
         PQclear(PQexec(p->conn, "ROLLBACK"));
@@ -704,11 +733,13 @@ static tg_status pg_commit(void *impl, tg_err *err) {
 
 /* The text libpq sends for v: NULL, the digits of an INT, or the text. */
 static const char *param_text(const tg_col_def *c, const tg_col_value *v, char *buf) {
+    assert(c != NULL && v != NULL && buf != NULL);
     if (v->null) {
         return NULL;
     }
     if (c->type == TG_COL_INT) {
-        snprintf(buf, INT_TEXT_MAX, "%" PRId64, v->i);
+        int n = snprintf(buf, INT_TEXT_MAX, "%" PRId64, v->i);
+        assert(n > 0 && n < INT_TEXT_MAX);
         return buf;
     }
     return v->text;
@@ -720,6 +751,8 @@ static const char *param_text(const tg_col_def *c, const tg_col_value *v, char *
  * when it returned none). */
 static tg_status run_write(pg_impl *p, int which, int n, const char *const *params,
                            const char *what, uint64_t *changed, int64_t *returned, tg_err *err) {
+    assert(p != NULL && params != NULL && what != NULL && changed != NULL);
+    assert(which >= 0 && which < ST_COUNT && n > 0 && n <= COLS_MAX);
     tg_status st = ensure_connected(p, err);
     if (st != TG_OK) {
         return st;
@@ -768,6 +801,7 @@ static tg_status pg_put(void *impl, const tg_col_value *vals, int64_t expected, 
 
 static tg_status pg_append(void *impl, const tg_col_value *vals, tg_err *err) {
     pg_impl *p = impl;
+    assert(p != NULL && vals != NULL);
     char ints[TG_JOURNAL_COLS][INT_TEXT_MAX];
     const char *params[TG_JOURNAL_COLS];
     for (int i = 0; i < TG_JOURNAL_COLS; i++) {
@@ -788,6 +822,8 @@ static tg_status pg_append(void *impl, const tg_col_value *vals, tg_err *err) {
  * also kept as text (as the SQLite backend does). */
 static tg_status get_value(const pg_impl *p, const PGresult *r, int row, int col,
                            const tg_col_def *def, tg_col_value *v, tg_err *err) {
+    assert(r != NULL && def != NULL && v != NULL);
+    assert(row >= 0 && row < PQntuples(r) && col >= 0 && col < PQnfields(r));
     v->null = PQgetisnull(r, row, col) != 0;
     v->bad = false;
     v->i = 0;
@@ -829,6 +865,8 @@ typedef struct reader {
 /* One round trip: hands each row to fn. *rows gets the rows read; *more is
  * false once fn asked to stop or the page was the last one. */
 static tg_status read_page(pg_impl *p, reader *rd, int *rows, bool *more, tg_err *err) {
+    assert(p != NULL && rd != NULL && rd->vals != NULL && rd->fn != NULL);
+    assert(rows != NULL && more != NULL && rd->cols > 1);
     PGresult *r =
         PQexecPrepared(p->conn, stmt_names[rd->which], rd->n_params, rd->params, NULL, NULL, 0);
     tg_status st = result_ok(r) ? TG_OK : fail(p, r, rd->what, err);
@@ -859,6 +897,7 @@ static tg_status read_page(pg_impl *p, reader *rd, int *rows, bool *more, tg_err
  * row (its column 1: position_key or seq). The loop ends because that key
  * only grows and every page but the last is full. */
 static tg_status read_all(pg_impl *p, reader *rd, bool paged, tg_err *err) {
+    assert(p != NULL && rd != NULL && rd->col != NULL && rd->fn != NULL);
     tg_status st = ensure_connected(p, err);
     rd->vals = st == TG_OK ? calloc((size_t)rd->cols, sizeof *rd->vals) : NULL;
     if (st == TG_OK && rd->vals == NULL) {
@@ -881,6 +920,7 @@ static tg_status read_all(pg_impl *p, reader *rd, bool paged, tg_err *err) {
 
 static tg_status pg_last_seq(void *impl, const char *account, int64_t *seq, tg_err *err) {
     pg_impl *p = impl;
+    assert(p != NULL && account != NULL && seq != NULL);
     int64_t found = 0;
     tg_status st = ensure_connected(p, err);
     if (st == TG_OK) {
@@ -898,6 +938,7 @@ static tg_status pg_last_seq(void *impl, const char *account, int64_t *seq, tg_e
 
 static tg_status pg_load(void *impl, const char *account, const char *key, bool include_closed,
                          bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
+    assert(impl != NULL && account != NULL && fn != NULL);
     reader rd = {
         .what = "loading positions",
         .which = key != NULL      ? ST_LOAD_ONE
@@ -915,8 +956,10 @@ static tg_status pg_load(void *impl, const char *account, const char *key, bool 
 
 static tg_status pg_journal(void *impl, const char *account, int64_t after,
                             bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
+    assert(impl != NULL && account != NULL && fn != NULL);
     char after_text[INT_TEXT_MAX];
-    snprintf(after_text, sizeof after_text, "%" PRId64, after);
+    int n = snprintf(after_text, sizeof after_text, "%" PRId64, after);
+    assert(n > 0 && (size_t)n < sizeof after_text);
     reader rd = {
         .what = "reading the journal",
         .which = ST_JOURNAL,
@@ -933,8 +976,10 @@ static tg_status pg_journal(void *impl, const char *account, int64_t after,
 static tg_status pg_prune(void *impl, const char *account, int64_t cutoff_ms, uint64_t *deleted,
                           tg_err *err) {
     pg_impl *p = impl;
+    assert(p != NULL && account != NULL && deleted != NULL);
     char cutoff[INT_TEXT_MAX];
-    snprintf(cutoff, sizeof cutoff, "%" PRId64, cutoff_ms);
+    int n = snprintf(cutoff, sizeof cutoff, "%" PRId64, cutoff_ms);
+    assert(n > 0 && (size_t)n < sizeof cutoff);
     const char *params[2] = {account, cutoff};
     *deleted = 0;
     return run_write(p, ST_PRUNE, 2, params, "pruning the journal", deleted, NULL, err);

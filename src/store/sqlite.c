@@ -37,6 +37,8 @@ typedef struct sqlite_impl {
 /* A failure as a sentence; locked/busy/full/I/O/corrupt are "unavailable":
  * the caller keeps its changes and retries later. */
 static tg_status fail(sqlite_impl *s, const char *what, int rc, tg_err *err) {
+    assert(what != NULL);
+    assert(rc != SQLITE_OK);
     int primary = rc & 0xff;
     bool transient = primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL ||
                      primary == SQLITE_IOERR || primary == SQLITE_CORRUPT ||
@@ -57,6 +59,7 @@ static const tg_col_def *journal_column(int i) {
 /* Schema migrations: index v holds the statements that take version v to
  * v + 1. Appending a version here is the whole of a migration. */
 static tg_status migrate_to_1(sqlite_impl *s, tg_err *err) {
+    assert(s != NULL && s->db != NULL);
     char stop_sql[TG_SQL_MAX], event_sql[TG_SQL_MAX];
     tg_sql_create(&sqlite_sql, stop_sql, "trailing_stop", tg_codec_column_count(), tg_codec_column,
                   "account, position_key");
@@ -78,6 +81,7 @@ static tg_status migrate_to_1(sqlite_impl *s, tg_err *err) {
  * numbers are never handed out twice; the index on position_key goes (it
  * halved the write rate, and only the hourly prune used it). */
 static tg_status migrate_to_2(sqlite_impl *s, tg_err *err) {
+    assert(s != NULL && s->db != NULL);
     char create[TG_SQL_MAX];
     tg_sql_create_journal_seq(&sqlite_sql, create);
     const char *stmts[] = {create, TG_SQL_FILL_JOURNAL_SEQ, TG_SQL_DROP_POSITION_INDEX};
@@ -93,11 +97,14 @@ static tg_status migrate_to_2(sqlite_impl *s, tg_err *err) {
 static tg_status (*const migrations[])(sqlite_impl *, tg_err *) = {migrate_to_1, migrate_to_2};
 
 static tg_status exec(sqlite_impl *s, const char *sql, const char *what, tg_err *err) {
+    assert(s != NULL && s->db != NULL);
+    assert(sql != NULL && what != NULL);
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? TG_OK : fail(s, what, rc, err);
 }
 
 static tg_status read_version(sqlite_impl *s, int64_t *version, tg_err *err) {
+    assert(s != NULL && s->db != NULL && version != NULL);
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(s->db, "SELECT version FROM schema_version", -1, &q, NULL);
     if (rc != SQLITE_OK) {
@@ -116,6 +123,8 @@ static tg_status read_version(sqlite_impl *s, int64_t *version, tg_err *err) {
 /* Takes the schema to version `target` (TG_STORE_SCHEMA_VERSION, or an
  * earlier one for the migration tests). */
 static tg_status migrate(sqlite_impl *s, int64_t target, tg_err *err) {
+    assert(s != NULL && s->db != NULL);
+    assert(target >= 0 && target <= TG_STORE_SCHEMA_VERSION);
     tg_status st = exec(s, "BEGIN IMMEDIATE", "starting the migration", err);
     if (st != TG_OK) {
         return st;
@@ -133,14 +142,16 @@ static tg_status migrate(sqlite_impl *s, int64_t target, tg_err *err) {
                         s->path, version, TG_STORE_SCHEMA_VERSION);
     }
     for (int64_t v = version; st == TG_OK && v < target; v++) {
+        assert(v < (int64_t)(sizeof migrations / sizeof migrations[0]));
         st = migrations[v](s, err);
     }
     if (st == TG_OK && version < target) {
         char sql[128];
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM schema_version; INSERT INTO schema_version "
-                 "VALUES (%" PRId64 ")",
-                 target);
+        int n = snprintf(sql, sizeof sql,
+                         "DELETE FROM schema_version; INSERT INTO schema_version "
+                         "VALUES (%" PRId64 ")",
+                         target);
+        assert(n > 0 && (size_t)n < sizeof sql);
         st = exec(s, sql, "recording the schema version", err);
     }
     if (st == TG_OK) {
@@ -152,6 +163,8 @@ static tg_status migrate(sqlite_impl *s, int64_t target, tg_err *err) {
 
 /* Writes statement `which` into buf. */
 static void build_sql(int which, char *buf) {
+    assert(which >= 0 && which < ST_COUNT);
+    assert(buf != NULL);
     switch (which) {
     case ST_INSERT:
         tg_sql_insert_stop(&sqlite_sql, buf);
@@ -197,9 +210,11 @@ static void build_sql(int which, char *buf) {
                  "closed_ms < ?2)");
         break;
     }
+    assert(buf[0] != '\0' && strlen(buf) < TG_SQL_MAX);
 }
 
 static tg_status prepare_all(sqlite_impl *s, tg_err *err) {
+    assert(s != NULL && s->db != NULL);
     char sql[TG_SQL_MAX];
     for (int i = 0; i < ST_COUNT; i++) {
         build_sql(i, sql);
@@ -207,6 +222,7 @@ static tg_status prepare_all(sqlite_impl *s, tg_err *err) {
         if (rc != SQLITE_OK) {
             return fail(s, "preparing a statement", rc, err);
         }
+        assert(s->st[i] != NULL); /* the SQL is never empty */
     }
     return TG_OK;
 }
@@ -224,6 +240,7 @@ static void sq_close(void *impl) {
 }
 
 static tg_status sq_open(const char *target, void **impl, tg_err *err) {
+    assert(target != NULL && impl != NULL);
     sqlite_impl *s = calloc(1, sizeof *s);
     if (s == NULL) {
         return tg_err_set(err, TG_E_NOMEM, "sqlite: out of memory");
@@ -247,6 +264,7 @@ static tg_status sq_open(const char *target, void **impl, tg_err *err) {
         sq_close(s);
         return st;
     }
+    assert(s->db != NULL && s->st[ST_INSERT] != NULL);
     *impl = s;
     return TG_OK;
 }
@@ -255,6 +273,7 @@ static tg_status sq_open(const char *target, void **impl, tg_err *err) {
  * schema version has, so an older store is read without migrating it. */
 static tg_status prepare_reads(sqlite_impl *s, tg_err *err) {
     static const int reads[] = {ST_LOAD_OPEN, ST_LOAD_ALL, ST_LOAD_ONE, ST_JOURNAL};
+    assert(s != NULL && s->db != NULL);
     char sql[TG_SQL_MAX];
     for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
         build_sql(reads[i], sql);
@@ -270,6 +289,7 @@ static tg_status prepare_reads(sqlite_impl *s, tg_err *err) {
 /* The schema version of a store opened read-only; a file without the
  * schema_version table or its one row is not a trailguard store. */
 static tg_status check_readonly_schema(sqlite_impl *s, tg_err *err) {
+    assert(s != NULL && s->db != NULL);
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(
         s->db,
@@ -305,6 +325,7 @@ static tg_status check_readonly_schema(sqlite_impl *s, tg_err *err) {
 }
 
 static tg_status sq_open_readonly(const char *target, void **impl, tg_err *err) {
+    assert(target != NULL && impl != NULL);
     struct stat sb;
     if (stat(target, &sb) != 0) {
         return tg_err_set(err, TG_E_INVALID, "no store at %s (%s); give one with --store URI",
@@ -333,16 +354,19 @@ static tg_status sq_open_readonly(const char *target, void **impl, tg_err *err) 
         sq_close(s);
         return st;
     }
+    assert(s->db != NULL && s->st[ST_LOAD_ONE] != NULL);
     *impl = s;
     return TG_OK;
 }
 
 static tg_status sq_begin(void *impl, tg_err *err) {
+    assert(impl != NULL);
     return exec(impl, "BEGIN IMMEDIATE", "beginning a transaction", err);
 }
 
 static tg_status sq_commit(void *impl, tg_err *err) {
     sqlite_impl *s = impl;
+    assert(s != NULL && s->db != NULL);
     tg_status st = exec(s, "COMMIT", "committing", err);
     if (st != TG_OK && !sqlite3_get_autocommit(s->db)) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -352,12 +376,16 @@ static tg_status sq_commit(void *impl, tg_err *err) {
 
 static void sq_rollback(void *impl) {
     sqlite_impl *s = impl;
+    assert(s != NULL && s->db != NULL);
     if (!sqlite3_get_autocommit(s->db)) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
 }
 
 static void bind_value(sqlite3_stmt *q, int index, const tg_col_def *c, const tg_col_value *v) {
+    assert(q != NULL && c != NULL && v != NULL);
+    assert(index >= 1 && index <= sqlite3_bind_parameter_count(q));
+    assert(!v->null || c->nullable);
     if (v->null) {
         sqlite3_bind_null(q, index);
     } else if (c->type == TG_COL_INT) {
@@ -370,6 +398,7 @@ static void bind_value(sqlite3_stmt *q, int index, const tg_col_def *c, const tg
 /* Steps a write statement to the end; *changes gets the rows changed. */
 static tg_status run_write(sqlite_impl *s, sqlite3_stmt *q, const char *what, int *changes,
                            tg_err *err) {
+    assert(s != NULL && q != NULL && what != NULL);
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
@@ -389,7 +418,9 @@ static tg_status run_write(sqlite_impl *s, sqlite3_stmt *q, const char *what, in
 /* The insert: its RETURNING row carries the version written, and no row
  * means the key is held by a position that is not closed. */
 static tg_status sq_insert(sqlite_impl *s, const tg_col_value *vals, int64_t *stored, tg_err *err) {
+    assert(s != NULL && vals != NULL && stored != NULL);
     sqlite3_stmt *q = s->st[ST_INSERT];
+    assert(q != NULL);
     for (int i = 0; i < tg_codec_column_count(); i++) {
         bind_value(q, i + 1, tg_codec_column(i), &vals[i]);
     }
@@ -414,11 +445,13 @@ static tg_status sq_insert(sqlite_impl *s, const tg_col_value *vals, int64_t *st
 static tg_status sq_put(void *impl, const tg_col_value *vals, int64_t expected, int64_t *stored,
                         tg_err *err) {
     sqlite_impl *s = impl;
+    assert(s != NULL && vals != NULL && stored != NULL);
     if (expected == 0) {
         return sq_insert(s, vals, stored, err);
     }
     int n = tg_codec_column_count();
     sqlite3_stmt *q = s->st[ST_UPDATE];
+    assert(q != NULL && sqlite3_bind_parameter_count(q) == n + 1);
     for (int i = 0; i < n; i++) {
         bind_value(q, i + 1, tg_codec_column(i), &vals[i]);
     }
@@ -437,7 +470,9 @@ static tg_status sq_put(void *impl, const tg_col_value *vals, int64_t expected, 
 
 static tg_status sq_append(void *impl, const tg_col_value *vals, tg_err *err) {
     sqlite_impl *s = impl;
+    assert(s != NULL && vals != NULL);
     sqlite3_stmt *q = s->st[ST_APPEND];
+    assert(q != NULL && sqlite3_bind_parameter_count(q) == TG_JOURNAL_COLS);
     for (int i = 0; i < TG_JOURNAL_COLS; i++) {
         bind_value(q, i + 1, &tg_journal_columns[i], &vals[i]);
     }
@@ -446,7 +481,9 @@ static tg_status sq_append(void *impl, const tg_col_value *vals, tg_err *err) {
 
 static tg_status sq_last_seq(void *impl, const char *account, int64_t *seq, tg_err *err) {
     sqlite_impl *s = impl;
+    assert(s != NULL && account != NULL && seq != NULL);
     sqlite3_stmt *q = s->st[ST_LAST_SEQ];
+    assert(q != NULL);
     sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(q);
     *seq = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
@@ -459,6 +496,8 @@ static tg_status sq_last_seq(void *impl, const char *account, int64_t *seq, tg_e
  * must hold an integer, a TEXT column text that fits; anything else (a
  * blob, a REAL, a cut text) is marked bad and the decoder names it. */
 static void read_value(sqlite3_stmt *q, int i, const tg_col_def *def, tg_col_value *v) {
+    assert(q != NULL && def != NULL && v != NULL);
+    assert(i >= 0 && i < sqlite3_column_count(q));
     int type = sqlite3_column_type(q, i);
     v->null = type == SQLITE_NULL;
     v->bad = false;
@@ -482,11 +521,14 @@ static void read_value(sqlite3_stmt *q, int i, const tg_col_def *def, tg_col_val
     }
     memcpy(v->text, text, len);
     v->text[len] = '\0';
+    assert(strlen(v->text) == len && len < sizeof v->text);
 }
 
 /* Reads rows of q into column values and hands each to fn. */
 static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols, const tg_col_def *(*col)(int),
                            bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
+    assert(s != NULL && q != NULL && col != NULL && fn != NULL);
+    assert(cols > 0 && cols == sqlite3_column_count(q));
     tg_col_value *vals = calloc((size_t)cols, sizeof *vals);
     if (vals == NULL) {
         sqlite3_reset(q);
@@ -511,9 +553,11 @@ static tg_status read_rows(sqlite_impl *s, sqlite3_stmt *q, int cols, const tg_c
 static tg_status sq_load(void *impl, const char *account, const char *key, bool include_closed,
                          bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
     sqlite_impl *s = impl;
+    assert(s != NULL && account != NULL && fn != NULL);
     sqlite3_stmt *q = s->st[key != NULL      ? ST_LOAD_ONE
                             : include_closed ? ST_LOAD_ALL
                                              : ST_LOAD_OPEN];
+    assert(q != NULL); /* prepared by both sq_open() and sq_open_readonly() */
     sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
     if (key != NULL) {
         sqlite3_bind_text(q, 2, key, -1, SQLITE_TRANSIENT);
@@ -524,7 +568,9 @@ static tg_status sq_load(void *impl, const char *account, const char *key, bool 
 static tg_status sq_journal(void *impl, const char *account, int64_t after,
                             bool (*fn)(void *, const tg_col_value *), void *ctx, tg_err *err) {
     sqlite_impl *s = impl;
+    assert(s != NULL && account != NULL && fn != NULL);
     sqlite3_stmt *q = s->st[ST_JOURNAL];
+    assert(q != NULL);
     sqlite3_bind_text(q, 1, account, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 2, after);
     return read_rows(s, q, TG_JOURNAL_COLS, journal_column, fn, ctx, err);
@@ -533,6 +579,7 @@ static tg_status sq_journal(void *impl, const char *account, int64_t after,
 static tg_status sq_prune(void *impl, const char *account, int64_t cutoff_ms, uint64_t *deleted,
                           tg_err *err) {
     sqlite_impl *s = impl;
+    assert(s != NULL && account != NULL && deleted != NULL);
     /* The last number is kept before the entries holding it may go. */
     sqlite3_stmt *mark = s->st[ST_SEQ_MARK];
     sqlite3_bind_text(mark, 1, account, -1, SQLITE_TRANSIENT);
@@ -552,6 +599,7 @@ static tg_status sq_prune(void *impl, const char *account, int64_t cutoff_ms, ui
 
 static tg_status sq_create_at(const char *path, int64_t version, tg_err *err) {
     assert(version >= 0 && version <= TG_STORE_SCHEMA_VERSION);
+    assert(path != NULL);
     sqlite_impl s = {0};
     snprintf(s.path, sizeof s.path, "%s", path);
     int rc = sqlite3_open_v2(path, &s.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);

@@ -44,6 +44,7 @@ struct tg_store {
 };
 
 static bool starts_with(const char *s, const char *prefix) {
+    assert(s != NULL && prefix != NULL);
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
@@ -51,6 +52,7 @@ static bool starts_with(const char *s, const char *prefix) {
  * string is PostgreSQL's, never a SQLite file name ("sqlite:" forces one). */
 static tg_status pick_backend(const char *uri, const tg_store_backend **be, const char **target,
                               tg_err *err) {
+    assert(uri != NULL && be != NULL && target != NULL);
     if (starts_with(uri, "postgresql://") || starts_with(uri, "postgres://") ||
         tg_uri_is_conninfo(uri)) {
 #ifdef TG_HAVE_POSTGRES
@@ -79,13 +81,16 @@ static tg_status pick_backend(const char *uri, const tg_store_backend **be, cons
     }
     *be = &tg_store_sqlite;
     *target = uri;
+    assert(**target != '\0');
     return TG_OK;
 }
 
 tg_status tg_store_create_at(const char *uri, int64_t version, tg_err *err) {
+    assert(uri != NULL);
     const tg_store_backend *be = NULL;
     const char *target = NULL;
     tg_status st = pick_backend(uri, &be, &target, err);
+    assert(st != TG_OK || (be != NULL && target != NULL));
     return st == TG_OK ? be->create_at(target, version, err) : st;
 }
 
@@ -102,6 +107,7 @@ static tg_status open_store(const char *uri, const char *account, bool readonly,
     if (st != TG_OK) {
         return st;
     }
+    assert(be != NULL && target != NULL);
     tg_store *s = calloc(1, sizeof *s);
     if (s == NULL || (s->puts = calloc(BATCH_PUTS_FIRST, sizeof *s->puts)) == NULL) {
         free(s);
@@ -125,6 +131,7 @@ static tg_status open_store(const char *uri, const char *account, bool readonly,
         return st;
     }
     s->next_seq = last + 1;
+    assert(!s->in_batch && s->n_puts == 0 && s->puts_cap == BATCH_PUTS_FIRST);
     *out = s;
     return TG_OK;
 }
@@ -145,12 +152,14 @@ void tg_store_close(tg_store *store) {
     if (store->in_batch) {
         tg_store_rollback(store);
     }
+    assert(!store->in_batch);
     store->be->close(store->impl);
     free(store->puts);
     free(store);
 }
 
 const char *tg_store_backend_name(const tg_store *store) {
+    assert(store != NULL && store->be != NULL);
     return store->be->name;
 }
 
@@ -179,11 +188,14 @@ tg_status tg_store_begin(tg_store *store, tg_err *err) {
         store->batch_entries = 0;
         store->batch_first_seq = store->next_seq;
     }
+    assert(st != TG_OK || (store->in_batch && store->n_puts == 0));
     return st;
 }
 
 /* Room for one more put in the batch: the array doubles up to the cap. */
 static tg_status reserve_put(tg_store *store, tg_err *err) {
+    assert(store != NULL && store->in_batch);
+    assert(store->n_puts <= store->puts_cap && store->puts_cap <= BATCH_PUTS_MAX);
     if (store->n_puts < store->puts_cap) {
         return TG_OK;
     }
@@ -198,6 +210,7 @@ static tg_status reserve_put(tg_store *store, tg_err *err) {
     }
     store->puts = grown;
     store->puts_cap = cap;
+    assert(store->n_puts < store->puts_cap);
     return TG_OK;
 }
 
@@ -206,6 +219,7 @@ tg_status tg_store_put(tg_store *store, tg_store_row *row, tg_err *err) {
     if (!store->in_batch) {
         return tg_err_set(err, TG_E_STATE, "store: put outside a batch");
     }
+    assert(!store->readonly); /* tg_store_begin() refuses a read-only store */
     tg_status st = reserve_put(store, err);
     if (st != TG_OK) {
         return st;
@@ -231,17 +245,21 @@ tg_status tg_store_put(tg_store *store, tg_store_row *row, tg_err *err) {
     }
     if (st == TG_OK) {
         assert(stored > expected || expected == 0);
+        assert(store->n_puts < store->puts_cap); /* reserve_put() made room */
         store->puts[store->n_puts++] = (put_slot){.row = row, .version = stored};
     }
     return st;
 }
 
 static void set_text(tg_col_value *v, const char *text) {
+    assert(v != NULL && text != NULL);
     v->null = false;
-    snprintf(v->text, sizeof v->text, "%s", text);
+    int n = snprintf(v->text, sizeof v->text, "%s", text);
+    assert(n >= 0 && (size_t)n < sizeof v->text); /* keys and enum names, never cut */
 }
 
 static void set_price(tg_col_value *v, bool set, tg_dec price) {
+    assert(v != NULL);
     v->null = !set;
     if (set) {
         tg_dec_format(price, 0, v->text);
@@ -249,6 +267,8 @@ static void set_price(tg_col_value *v, bool set, tg_dec price) {
 }
 
 static void encode_entry(const tg_store *store, const tg_journal_entry *e, tg_col_value *v) {
+    assert(store != NULL && e != NULL && v != NULL);
+    assert(memchr(e->position_key, '\0', sizeof e->position_key) != NULL);
     memset(v, 0, sizeof(tg_col_value) * TG_JOURNAL_COLS);
     set_text(&v[0], store->account);
     v[1].i = e->seq;
@@ -282,6 +302,7 @@ tg_status tg_store_append(tg_store *store, tg_journal_entry *entry, tg_err *err)
     if (!store->in_batch) {
         return tg_err_set(err, TG_E_STATE, "store: append outside a batch");
     }
+    assert(store->next_seq >= store->batch_first_seq);
     entry->seq = store->next_seq;
     tg_col_value vals[TG_JOURNAL_COLS];
     encode_entry(store, entry, vals);
@@ -289,6 +310,7 @@ tg_status tg_store_append(tg_store *store, tg_journal_entry *entry, tg_err *err)
     if (st == TG_OK) {
         store->next_seq++;
         store->batch_entries++;
+        assert(entry->seq + 1 == store->next_seq);
     }
     return st;
 }
@@ -303,6 +325,7 @@ tg_status tg_store_commit(tg_store *store, tg_err *err) {
         tg_store_rollback(store);
         return st;
     }
+    assert(store->n_puts <= store->puts_cap);
     for (uint32_t i = 0; i < store->n_puts; i++) {
         store->puts[i].row->version = store->puts[i].version;
     }
@@ -323,6 +346,7 @@ void tg_store_rollback(tg_store *store) {
     store->next_seq = store->batch_first_seq; /* no gap: the numbers are handed out again */
     store->in_batch = false;
     store->n_puts = 0;
+    assert(!store->in_batch && store->n_puts == 0);
 }
 
 typedef struct load_ctx {
@@ -336,11 +360,16 @@ typedef struct load_ctx {
 
 static bool load_one(void *ctx, const tg_col_value *vals) {
     load_ctx *lc = ctx;
+    assert(lc != NULL && vals != NULL);
+    assert(lc->one != NULL || lc->fn != NULL);
     tg_store_row row;
     lc->status = tg_codec_decode(vals, &row, lc->err);
     if (lc->status != TG_OK) {
         return false;
     }
+    /* The pair of tg_store_put()'s check: a row read back is a valid state
+     * (tg_codec_decode() refused it with a sentence otherwise). */
+    assert(tg_stop_check(&row.stop, NULL) == TG_OK);
     if (lc->one != NULL) {
         *lc->one = row;
         lc->found = true;
@@ -370,6 +399,7 @@ tg_status tg_store_get(tg_store *store, const char *position_key, tg_store_row *
         return tg_err_set(err, TG_E_INVALID, "no position '%s' in the store for account '%s'",
                           position_key, store->account);
     }
+    assert(st != TG_OK || tg_stop_check(&row->stop, NULL) == TG_OK);
     return st;
 }
 
@@ -378,8 +408,10 @@ tg_status tg_store_get(tg_store *store, const char *position_key, tg_store_row *
 /* Value of name in an engine enum, or −1. The enum's size comes from its
  * own name table: the first value it calls "unknown" is past the end. */
 static int name_index(const char *name, const char *(*fn)(int)) {
+    assert(name != NULL && fn != NULL);
     for (int i = 0; i < ENUM_NAMES_MAX && strcmp(fn(i), "unknown") != 0; i++) {
         if (strcmp(fn(i), name) == 0) {
+            assert(i <= UINT8_MAX); /* fits the uint8_t it is stored in */
             return i;
         }
     }
@@ -387,20 +419,26 @@ static int name_index(const char *name, const char *(*fn)(int)) {
 }
 
 static const char *ev_name(int i) {
+    assert(i >= 0 && i < ENUM_NAMES_MAX);
     return tg_event_type_str((tg_event_type)i);
 }
 static const char *reason_name(int i) {
+    assert(i >= 0 && i < ENUM_NAMES_MAX);
     return tg_reason_str((tg_reason)i);
 }
 static const char *state_name(int i) {
+    assert(i >= 0 && i < ENUM_NAMES_MAX);
     return tg_state_str((tg_state)i);
 }
 static const char *cmd_name(int i) {
+    assert(i >= 0 && i < ENUM_NAMES_MAX);
     return tg_cmd_type_str((tg_cmd_type)i);
 }
 
 /* A journal column that cannot be read back, named with its entry. */
 static tg_status bad_entry(const tg_col_value *v, int col, const char *why, tg_err *err) {
+    assert(v != NULL && why != NULL);
+    assert(col >= 0 && col < TG_JOURNAL_COLS);
     char shown[48];
     tg_store_escape(v[col].bad || v[col].null ? "" : v[col].text, shown, sizeof shown);
     return tg_err_set(
@@ -412,6 +450,8 @@ static tg_status bad_entry(const tg_col_value *v, int col, const char *why, tg_e
 
 /* A price column: NULL when !want, an exact decimal when want. */
 static tg_status get_price(const tg_col_value *v, int col, bool want, tg_dec *out, tg_err *err) {
+    assert(v != NULL && out != NULL);
+    assert(col >= 0 && col < TG_JOURNAL_COLS && tg_journal_columns[col].nullable);
     if (v[col].bad) {
         return bad_entry(v, col, "", err);
     }
@@ -429,6 +469,8 @@ static tg_status get_price(const tg_col_value *v, int col, bool want, tg_dec *ou
 /* An enum column by name; NULL only where nullable. */
 static tg_status get_enum(const tg_col_value *v, int col, bool nullable, const char *(*fn)(int),
                           int *out, tg_err *err) {
+    assert(v != NULL && fn != NULL && out != NULL);
+    assert(col >= 0 && col < TG_JOURNAL_COLS);
     *out = 0;
     if (v[col].bad || (v[col].null && !nullable)) {
         return bad_entry(v, col, "is NULL", err);
@@ -441,6 +483,7 @@ static tg_status get_enum(const tg_col_value *v, int col, bool nullable, const c
 }
 
 static tg_status decode_event(const tg_col_value *v, tg_journal_entry *e, tg_err *err) {
+    assert(v != NULL && e != NULL && e->kind == TG_JOURNAL_EVENT);
     tg_event *ev = &e->event;
     int type = 0, reason = 0, state = 0;
     tg_status st = get_enum(v, 5, false, ev_name, &type, err);
@@ -457,12 +500,14 @@ static tg_status decode_event(const tg_col_value *v, tg_journal_entry *e, tg_err
         st = get_price(v, 8 + i, set, prices[i], err);
         ev->has |= set ? bits[i] : 0;
     }
+    assert(st != TG_OK || (ev->type <= TG_EV_CLOSED && ev->state <= TG_STATE_CLOSED));
     return st;
 }
 
 /* Where encode_entry put a command's price: `price` for a market close,
  * `stop` for a stop; a persist has none. */
 static tg_status decode_command(const tg_col_value *v, tg_journal_entry *e, tg_err *err) {
+    assert(v != NULL && e != NULL && e->kind == TG_JOURNAL_COMMAND);
     int type = 0, reason = 0;
     tg_status st = get_enum(v, 5, false, cmd_name, &type, err);
     st = st != TG_OK ? st : get_enum(v, 6, true, reason_name, &reason, err);
@@ -478,10 +523,12 @@ static tg_status decode_command(const tg_col_value *v, tg_journal_entry *e, tg_e
     if (st == TG_OK && !v[10].null) {
         st = bad_entry(v, 10, "must be NULL for a command", err);
     }
+    assert(st != TG_OK || e->command.type <= TG_CMD_PERSIST);
     return st;
 }
 
 static tg_status decode_entry(const tg_col_value *v, tg_journal_entry *e, tg_err *err) {
+    assert(v != NULL && e != NULL);
     memset(e, 0, sizeof *e);
     e->seq = v[1].i;
     for (int col = 0; col < TG_JOURNAL_COLS; col++) {
@@ -494,6 +541,7 @@ static tg_status decode_entry(const tg_col_value *v, tg_journal_entry *e, tg_err
         return bad_entry(v, 2, "is too long", err);
     }
     memcpy(e->position_key, v[2].text, key_len + 1);
+    assert(strlen(e->position_key) < sizeof e->position_key);
     e->ts_ms = v[3].i;
     if (!v[11].null && v[11].i < 0) {
         return bad_entry(v, 11, "is negative", err);
@@ -516,6 +564,7 @@ typedef struct journal_ctx {
 
 static bool journal_one(void *ctx, const tg_col_value *vals) {
     journal_ctx *jc = ctx;
+    assert(jc != NULL && jc->fn != NULL && vals != NULL);
     tg_journal_entry e;
     jc->status = decode_entry(vals, &e, jc->err);
     return jc->status == TG_OK && jc->fn(jc->ctx, &e);
@@ -565,9 +614,11 @@ size_t tg_store_escape(const char *text, char *out, size_t cap) {
         len += n;
     }
     out[len] = '\0';
+    assert(len < cap);
     return len;
 }
 
 tg_store_stats tg_store_get_stats(const tg_store *store) {
+    assert(store != NULL);
     return store->stats;
 }

@@ -62,11 +62,14 @@ typedef struct mask_out {
 } mask_out;
 
 static void put(mask_out *o, const char *s, size_t n) {
+    assert(o != NULL && o->buf != NULL && s != NULL);
+    assert(o->cap > 0 && o->len < o->cap);
     size_t room = o->cap - 1 - o->len;
     n = n < room ? n : room;
     memcpy(o->buf + o->len, s, n);
     o->len += n;
     o->buf[o->len] = '\0';
+    assert(o->len < o->cap);
 }
 
 static bool is_ws(char c) {
@@ -74,6 +77,7 @@ static bool is_ws(char c) {
 }
 
 static size_t span_ws(const char *p) {
+    assert(p != NULL);
     return strspn(p, " \t\n\r\f\v");
 }
 
@@ -109,16 +113,19 @@ bool tg_uri_decode(const char *s, size_t n, char *out) {
  * too long to be a keyword. A mask errs on the side of hiding: libpq itself
  * matches keywords exactly, but "PASSWORD" is hidden as well. */
 static bool fold_key(const char *key, size_t n, char folded[KEY_FOLDED_MAX]) {
+    assert(key != NULL && folded != NULL);
     if (n >= KEY_FOLDED_MAX || !tg_uri_decode(key, n, folded)) {
         return false;
     }
     for (char *c = folded; *c != '\0'; c++) {
         *c = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
     }
+    assert(strlen(folded) <= n && strlen(folded) < KEY_FOLDED_MAX);
     return true;
 }
 
 static bool is_keyword(const char *key, size_t n, bool exact) {
+    assert(key != NULL);
     char folded[KEY_FOLDED_MAX];
     if (!exact && !fold_key(key, n, folded)) {
         return false;
@@ -134,6 +141,7 @@ static bool is_keyword(const char *key, size_t n, bool exact) {
 }
 
 static bool is_secret_key(const char *key, size_t n) {
+    assert(key != NULL);
     char folded[KEY_FOLDED_MAX];
     return fold_key(key, n, folded) &&
            (strcmp(folded, "password") == 0 || strcmp(folded, "sslpassword") == 0);
@@ -141,16 +149,19 @@ static bool is_secret_key(const char *key, size_t n) {
 
 /* Bytes of "scheme://" at the start of s, 0 when s is not a URI. */
 static size_t scheme_len(const char *s) {
+    assert(s != NULL);
     size_t n = 0;
     bool alpha = (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z');
     if (alpha) {
         n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
     }
+    assert(n <= strlen(s));
     return n > 0 && strncmp(s + n, "://", 3) == 0 ? n + 3 : 0;
 }
 
 /* A URI query parameter "keyword=" starts at p. */
 static bool uri_assign_at(const char *p) {
+    assert(p != NULL);
     size_t key = strcspn(p, "=&?/@");
     return p[key] == '=' && is_keyword(p, key, false);
 }
@@ -158,6 +169,7 @@ static bool uri_assign_at(const char *p) {
 /* A conninfo "keyword =" starts at p; exact as libpq reads it, or folded as
  * the mask does. */
 static bool conninfo_assign_at(const char *p, bool exact) {
+    assert(p != NULL);
     size_t key = strcspn(p, " \t\n\r\f\v=");
     return key > 0 && is_keyword(p, key, exact) && p[key + span_ws(p + key)] == '=';
 }
@@ -170,6 +182,7 @@ bool tg_uri_is_conninfo(const char *s) {
 /* Offset of the query string: the first "?keyword=" or "&keyword=" at or
  * after from; strlen(uri) when there is none. */
 static size_t query_start(const char *uri, size_t from) {
+    assert(uri != NULL && from <= strlen(uri));
     size_t i = from;
     for (; uri[i] != '\0'; i++) {
         if ((uri[i] == '?' || uri[i] == '&') && uri_assign_at(uri + i + 1)) {
@@ -190,6 +203,7 @@ bool tg_uri_userinfo(const char *uri, size_t *begin, size_t *end) {
         if (uri[i - 1] == '@') {
             *begin = body;
             *end = i - 1;
+            assert(*begin <= *end && uri[*end] == '@');
             return true;
         }
     }
@@ -197,6 +211,7 @@ bool tg_uri_userinfo(const char *uri, size_t *begin, size_t *end) {
 }
 
 static void mask_uri(const char *uri, mask_out *o) {
+    assert(uri != NULL && o != NULL);
     size_t begin = 0, end = 0;
     const char *p = uri + scheme_len(uri);
     put(o, uri, (size_t)(p - uri));
@@ -231,16 +246,21 @@ static void mask_uri(const char *uri, mask_out *o) {
 /* The end of a conninfo value at p, quoted ('a b\' c') or not, as libpq
  * reads it; an unterminated quote runs to the end. */
 static const char *value_end(const char *p) {
+    assert(p != NULL);
+    const char *start = p;
     bool quoted = *p == '\'';
     p += quoted ? 1 : 0;
     while (*p != '\0' && (quoted ? *p != '\'' : !is_ws(*p))) {
         p += p[0] == '\\' && p[1] != '\0' ? 2 : 1;
     }
-    return quoted && *p == '\'' ? p + 1 : p;
+    const char *end = quoted && *p == '\'' ? p + 1 : p;
+    assert(end >= start && (size_t)(end - start) <= strlen(start));
+    return end;
 }
 
 /* A conninfo value; a URI in it (dbname=postgresql://...) is masked too. */
 static void put_value(mask_out *o, const char *value, size_t n) {
+    assert(o != NULL && value != NULL);
     char uri[VALUE_URI_MAX];
     if (scheme_len(value) == 0 || scheme_len(value) > n) {
         put(o, value, n);
@@ -256,6 +276,7 @@ static void put_value(mask_out *o, const char *value, size_t n) {
 }
 
 static void mask_conninfo(const char *s, mask_out *o) {
+    assert(s != NULL && o != NULL);
     const char *p = s;
     while (*p != '\0') {
         size_t n = span_ws(p);

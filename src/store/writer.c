@@ -35,6 +35,7 @@ struct tg_writer {
 };
 
 static uint32_t hash_key(const char *key) {
+    assert(key != NULL);
     uint32_t h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
         h = (h ^ *p) * 16777619u;
@@ -75,6 +76,7 @@ tg_status tg_writer_new(tg_store *store, uint32_t rows_max, uint32_t entries_max
         w->free_slots[i] = rows_max - 1 - i;
     }
     w->n_free = rows_max;
+    assert(w->hash_mask + 1 >= 2 * rows_max && (w->hash_mask & (w->hash_mask + 1)) == 0);
     *out = w;
     return TG_OK;
 }
@@ -97,6 +99,7 @@ void tg_writer_free(tg_writer *w) {
  * positions came and went, and the table (at least twice rows_max) always
  * has one. */
 static uint32_t find(const tg_writer *w, const char *key, bool *found) {
+    assert(w != NULL && key != NULL && found != NULL);
     uint32_t i = hash_key(key) & w->hash_mask;
     for (uint32_t probes = 0; probes <= w->hash_mask; probes++) {
         uint32_t s = w->hash[i];
@@ -104,6 +107,7 @@ static uint32_t find(const tg_writer *w, const char *key, bool *found) {
             *found = false;
             return i;
         }
+        assert(s < w->rows_max && w->slots[s].used);
         if (strcmp(w->slots[s].row.position_key, key) == 0) {
             *found = true;
             return i;
@@ -118,6 +122,8 @@ static uint32_t find(const tg_writer *w, const char *key, bool *found) {
 /* Empties hash entry at and moves later entries of the same probe run back
  * into the hole when their home is not between the hole and them. */
 static void hash_remove(tg_writer *w, uint32_t at) {
+    assert(w != NULL && at <= w->hash_mask);
+    assert(w->hash[at] != SLOT_EMPTY);
     uint32_t hole = at;
     uint32_t j = at;
     for (uint32_t probes = 0; probes <= w->hash_mask; probes++) {
@@ -162,14 +168,18 @@ tg_status tg_writer_stage_row(tg_writer *w, const tg_store_row *row, tg_err *err
         s->pending = false;
     }
     if (!s->pending) {
+        assert(w->n_dirty < w->rows_max); /* a slot is in dirty at most once */
         s->pending = true;
         w->dirty[w->n_dirty++] = (uint32_t)(s - w->slots);
         w->stats.pending_rows = w->n_dirty;
     }
+    assert(s->used && s->pending);
     return TG_OK;
 }
 
 static void push_entry(tg_writer *w, const tg_journal_entry *e) {
+    assert(w != NULL && e != NULL);
+    assert(w->ring_count <= w->entries_max && w->ring_head < w->entries_max);
     if (w->ring_count == w->entries_max) {
         w->ring_head = (w->ring_head + 1) % w->entries_max;
         w->ring_count--;
@@ -178,11 +188,13 @@ static void push_entry(tg_writer *w, const tg_journal_entry *e) {
     w->ring[(w->ring_head + w->ring_count) % w->entries_max] = *e;
     w->ring_count++;
     w->stats.pending_entries = w->ring_count;
+    assert(w->ring_count <= w->entries_max);
 }
 
 void tg_writer_stage_out(tg_writer *w, const char *position_key, const tg_out *out,
                          int64_t latency_us) {
     assert(w != NULL && position_key != NULL && out != NULL);
+    assert(out->n_events <= TG_OUT_EVENTS_MAX && out->n_cmds <= TG_OUT_CMDS_MAX);
     tg_journal_entry e;
     memset(&e, 0, sizeof e);
     size_t len = strlen(position_key);
@@ -208,7 +220,9 @@ void tg_writer_stage_out(tg_writer *w, const char *position_key, const tg_out *o
 
 /* Closed positions leave the writer once their last state is durable. */
 static void release_closed(tg_writer *w, uint32_t idx) {
+    assert(w != NULL && idx < w->rows_max);
     slot *s = &w->slots[idx];
+    assert(s->used);
     if (s->row.stop.state != TG_STATE_CLOSED) {
         return;
     }
@@ -217,6 +231,7 @@ static void release_closed(tg_writer *w, uint32_t idx) {
     assert(found);
     hash_remove(w, h);
     s->used = false;
+    assert(w->n_free < w->rows_max);
     w->free_slots[w->n_free++] = idx;
 }
 
@@ -224,6 +239,8 @@ static void release_closed(tg_writer *w, uint32_t idx) {
  * refused (a stale version, or a row it will never write) is named in
  * *refused (its index in dirty). */
 static tg_status write_batch(tg_writer *w, uint32_t *refused, tg_err *err) {
+    assert(w != NULL && refused != NULL);
+    assert(w->n_dirty <= w->rows_max && w->ring_count <= w->entries_max);
     *refused = UINT32_MAX;
     tg_status st = tg_store_begin(w->store, err);
     for (uint32_t i = 0; st == TG_OK && i < w->n_dirty; i++) {
@@ -237,6 +254,7 @@ static tg_status write_batch(tg_writer *w, uint32_t *refused, tg_err *err) {
     if (st == TG_OK) {
         return tg_store_commit(w->store, err); /* rolls back itself on failure */
     }
+    assert(*refused == UINT32_MAX || *refused < w->n_dirty);
     tg_store_rollback(w->store);
     return st;
 }
@@ -250,6 +268,7 @@ static void drop_conflicted(tg_writer *w, uint32_t at) {
     s->pending = false;
     s->row.stop.state = TG_STATE_CLOSED; /* release_closed() frees the slot */
     release_closed(w, idx);
+    assert(!s->used);
     memmove(&w->dirty[at], &w->dirty[at + 1], (w->n_dirty - at - 1) * sizeof *w->dirty);
     w->n_dirty--;
     w->stats.rows_conflicted++;
@@ -261,6 +280,7 @@ static void drop_conflicted(tg_writer *w, uint32_t at) {
  * the writer: its next state is staged and written as usual. */
 static void set_aside(tg_writer *w, uint32_t at, const tg_err *why) {
     assert(at < w->n_dirty);
+    assert(why != NULL);
     slot *s = &w->slots[w->dirty[at]];
     s->pending = false;
     snprintf(w->set_aside, sizeof w->set_aside, "%s: %s", s->row.position_key, why->msg);
@@ -271,6 +291,7 @@ static void set_aside(tg_writer *w, uint32_t at, const tg_err *why) {
 }
 
 static void flushed(tg_writer *w) {
+    assert(w != NULL && w->n_dirty <= w->rows_max);
     for (uint32_t i = 0; i < w->n_dirty; i++) {
         w->slots[w->dirty[i]].pending = false;
         release_closed(w, w->dirty[i]);
@@ -281,9 +302,11 @@ static void flushed(tg_writer *w) {
     w->stats.pending_rows = 0;
     w->stats.pending_entries = 0;
     w->stats.flushes++;
+    assert(w->n_free <= w->rows_max);
 }
 
 static void maybe_prune(tg_writer *w, int64_t ts_ms) {
+    assert(w != NULL);
     if (w->retention_ms <= 0 || ts_ms - w->last_prune_ms < PRUNE_EVERY_MS) {
         return;
     }
@@ -319,6 +342,7 @@ tg_status tg_writer_flush(tg_writer *w, int64_t ts_ms, tg_err *err) {
         return tg_err_set(err, st, "%s", failure.msg); /* all stays queued for the next flush */
     }
     flushed(w);
+    assert(w->n_dirty == 0 && w->ring_count == 0);
     maybe_prune(w, ts_ms);
     if (conflict.msg[0] != '\0') {
         return tg_err_set(err, TG_E_CONFLICT, "%s", conflict.msg);
@@ -327,12 +351,14 @@ tg_status tg_writer_flush(tg_writer *w, int64_t ts_ms, tg_err *err) {
 }
 
 int64_t tg_writer_version(const tg_writer *w, const char *position_key) {
+    assert(w != NULL && position_key != NULL);
     bool found = false;
     uint32_t h = find(w, position_key, &found);
     return found ? w->slots[w->hash[h]].row.version : -1;
 }
 
 tg_writer_stats tg_writer_get_stats(const tg_writer *w) {
+    assert(w != NULL);
     return w->stats;
 }
 
