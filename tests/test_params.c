@@ -124,9 +124,21 @@ static void steps_need_percent_callback(void **state) {
     assert_non_null(strstr(err.msg, "steps"));
 }
 
+/* A stored row can carry any step count: it is refused before the table is
+ * read (an over-long count used to read past steps[]). */
+static void step_count_checked_before_the_table(void **state) {
+    (void)state;
+    tg_params p = tg_params_default();
+    p.step_count = 200;
+    tg_err err;
+    assert_int_equal(tg_params_validate(&p, &err), TG_E_INVALID);
+    assert_non_null(strstr(err.msg, "at most"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_are_valid_and_as_documented),
+        cmocka_unit_test(step_count_checked_before_the_table),
         cmocka_unit_test(invalid_values_are_errors_never_defaults),
         cmocka_unit_test(every_name_is_settable),
         cmocka_unit_test(layers_apply_in_order),

@@ -291,6 +291,11 @@ void tg_params_apply(tg_params *p, const tg_params_patch *patch) {
 static tg_status validate_steps(const tg_params *p, tg_err *err) {
     assert(p != NULL);
     char a[TG_DEC_STR_MAX], b[TG_DEC_STR_MAX];
+    if (p->step_count > TG_STEPS_MAX) {
+        /* checked before the table is read: a stored row may carry any count */
+        return tg_err_set(err, TG_E_INVALID, "steps: %u entries, at most %d", p->step_count,
+                          TG_STEPS_MAX);
+    }
     for (uint8_t i = 0; i < p->step_count; i++) {
         const tg_step *s = &p->steps[i];
         if (tg_dec_is_neg(s->profit_pct)) {
