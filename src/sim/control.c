@@ -332,7 +332,6 @@ static void get_protection(ctl *c) {
     int64_t longest = open_us > w->longest_us ? open_us : w->longest_us;
     position_answer(c, a, s);
     sim_buf *b = &c->resp->body;
-    b->len--; /* reopen the object */
     sim_buf_puts(b, ",");
     stops_json(c, b, a, s);
     sim_buf_printf(b,
@@ -396,11 +395,23 @@ static void get_state(ctl *c) {
     }
     sim_buf_printf(b,
                    "],\"connections\":{\"binance\":%zu,\"bybit\":%zu},"
-                   "\"slow_disconnects\":%llu,\"timeout_closes\":%llu,\"evictions\":%llu}",
+                   "\"slow_disconnects\":%llu,\"timeout_closes\":%llu,\"evictions\":%llu",
                    sim_conn_count(c->sim, SIM_BINANCE), sim_conn_count(c->sim, SIM_BYBIT),
                    (unsigned long long)c->sim->slow_disconnects,
                    (unsigned long long)c->sim->timeout_closes,
                    (unsigned long long)c->sim->evictions);
+    /* totals for a benchmark that waits for every position to be protected */
+    size_t orders = 0, open = 0, unprotected = 0;
+    for (size_t i = 0; i < c->sim->orders_max; i++) {
+        orders += c->sim->orders[i].live;
+    }
+    for (size_t i = 0; i < c->sim->acct_count * c->sim->inst_count; i++) {
+        const sim_position *p = &c->sim->pos_block[i];
+        open += !tg_dec_is_zero(p->size);
+        unprotected += !tg_dec_is_zero(p->size) && p->win.open;
+    }
+    sim_buf_printf(b, ",\"open_orders\":%zu,\"open_positions\":%zu,\"unprotected_now\":%zu}",
+                   orders, open, unprotected);
 }
 
 static void post_scenario(ctl *c, const char *body, size_t len) {
