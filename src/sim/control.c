@@ -332,6 +332,7 @@ static void get_protection(ctl *c) {
     int64_t longest = open_us > w->longest_us ? open_us : w->longest_us;
     position_answer(c, a, s);
     sim_buf *b = &c->resp->body;
+    b->len--; /* reopen the object */
     sim_buf_puts(b, ",");
     stops_json(c, b, a, s);
     sim_buf_printf(b,
