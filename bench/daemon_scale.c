@@ -6,15 +6,35 @@
  * a window, and per second of its own CPU time from /proc/PID/stat: the
  * daemon is single-threaded, so ticks per CPU second is what one core
  * sustains) and the longest deferral of a stop under the default exchange
- * budgets (trailguard_max_deferral_seconds).
+ * budgets (trailguard_tick_to_request_seconds over the window, and the
+ * lifetime trailguard_max_deferral_seconds).
  *
- * Scale is bounded by the emulator, not chosen freely: one-way mode holds
- * one position per account and symbol, and the emulator lists 5 symbols
- * and 16 accounts, so positions = accounts × 5 (10 accounts: 50). See the
- * report in the commit that added this file for what 10,000 positions over
- * 200 symbols would need.
+ * Shape: --accounts Binance accounts (default 10) × --symbols generated
+ * instruments (default 1,000: S0001USDT …, tick 0.01, step 0.001, start
+ * 100), one position on every symbol of every account (longs on even
+ * accounts, shorts on odd), so positions = accounts × symbols (10,000).
+ * Prices walk (±2 bps a step) on the first --hot symbols (default 200); the
+ * rest are quiet but still stream their 1 s mark, as @markPrice@1s does.
  *
- * Last line: positions=N rss_mib=… ticks_per_s=… max_deferral_s=…
+ * How this differs from "10,000 positions over 200 symbols": in one-way
+ * mode an account holds one position per symbol (positionSide BOTH), so
+ * 1,000 positions per account need 1,000 symbols; 5 positions per symbol
+ * and account would take hedge mode plus several sub-accounts, which the
+ * emulator does not model. Here 200 symbols move and 800 are quiet: the
+ * stream load is that of 200 busy symbols, the book holds 10,000 positions.
+ *
+ * Startup: every position begins without a stop, so the first 1,000 stops
+ * of an account take 1,000 / (1,200 orders a minute) ≈ 50 s; the bench
+ * waits until the emulator sees every position protected (startup_s), then
+ * measures --seconds of moving prices.
+ *
+ * Last line: positions=N rss_mib=… ticks_per_s=… max_deferral_s=… (the
+ * window's longest wait of a desired stop, as the bound of the histogram
+ * bucket that holds it, −1 when past the last bound;
+ * max_deferral_life_s also counts the startup placements). --rate paces the
+ * mark changes (default 20,000 a second, 200,000 ticks over 10 accounts) so
+ * that a daemon slower than the emulator is measured, not disconnected
+ * (slow_disconnects counts the streams the emulator cut off anyway).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -32,13 +52,15 @@
 
 #define ACCOUNTS_DEFAULT 10
 #define ACCOUNTS_MAX     16 /* the emulator's and the configuration's limit */
+#define SYMBOLS_DEFAULT  1000
+#define SYMBOLS_MAX      1024 /* TG_VENUE_SYMBOLS_MAX: one mark connection per account */
+#define HOT_DEFAULT      200
+#define RATE_DEFAULT     20000 /* mark changes a second: × accounts = ticks offered */
 #define SECONDS_DEFAULT  10
-#define SYMBOLS          5
-#define STEPS_PER_CALL   8 /* mark changes per POST /sim/step */
-
-static const char *const symbols[SYMBOLS] = {"BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT",
-                                             "1000PEPEUSDT"};
-static const char *const sizes[SYMBOLS] = {"0.010", "0.500", "10", "1000", "10000"};
+#define STARTUP_S_MAX    600   /* the first stops of every position are placed within */
+#define STEPS_PER_CALL   8     /* mark changes per POST /sim/step */
+#define ORDERS_MAX       65536 /* tg_sim_config.orders_max at most */
+#define LE_MAX           64    /* histogram bounds read */
 
 static void write_files(const char *dir, size_t accounts, uint16_t bn_port, uint16_t http_port) {
     char path[1024], key[1024], secret[1024];
@@ -83,31 +105,100 @@ static void write_files(const char *dir, size_t accounts, uint16_t bn_port, uint
     free(acc);
 }
 
-static char *scenario(size_t accounts) {
+static void symbol_name(size_t i, char *buf, size_t cap) {
+    snprintf(buf, cap, "S%04zuUSDT", i + 1);
+}
+
+static char *scenario(size_t accounts, size_t symbols, size_t hot) {
     cJSON *sc = cJSON_CreateObject();
+    cJSON *gen = cJSON_AddObjectToObject(sc, "instruments");
+    cJSON_AddNumberToObject(gen, "count", (double)symbols);
+    cJSON_AddStringToObject(gen, "prefix", "S");
+    cJSON_AddStringToObject(gen, "quote", "USDT");
+    cJSON_AddStringToObject(gen, "tick", "0.01");
+    cJSON_AddStringToObject(gen, "step", "0.001");
+    cJSON_AddStringToObject(gen, "start", "100");
     cJSON *paths = cJSON_AddArrayToObject(sc, "paths");
     cJSON *pos = cJSON_AddArrayToObject(sc, "positions");
-    for (size_t s = 0; s < SYMBOLS; s++) {
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "symbol", symbols[s]);
-        cJSON_AddStringToObject(p, "kind", "walk");
-        cJSON_AddNumberToObject(p, "interval_ms", 3600000); /* moved by /sim/step */
-        cJSON_AddNumberToObject(p, "step_bps", 2);
-        cJSON_AddItemToArray(paths, p);
+    for (size_t s = 0; s < symbols; s++) {
+        char sym[32];
+        symbol_name(s, sym, sizeof sym);
+        if (s < hot) {
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "symbol", sym);
+            cJSON_AddStringToObject(p, "kind", "walk");
+            cJSON_AddNumberToObject(p, "interval_ms", 3600000); /* moved by /sim/step */
+            cJSON_AddNumberToObject(p, "step_bps", 2);
+            cJSON_AddItemToArray(paths, p);
+        }
         for (size_t a = 0; a < accounts; a++) {
             char name[24];
             snprintf(name, sizeof name, "a%zu", a);
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "account", name);
-            cJSON_AddStringToObject(o, "symbol", symbols[s]);
+            cJSON_AddStringToObject(o, "symbol", sym);
             cJSON_AddStringToObject(o, "side", a % 2 == 0 ? "long" : "short");
-            cJSON_AddStringToObject(o, "size", sizes[s]);
+            cJSON_AddStringToObject(o, "size", "1.000");
             cJSON_AddItemToArray(pos, o);
         }
     }
     char *text = cJSON_PrintUnformatted(sc);
     cJSON_Delete(sc);
     return text;
+}
+
+/* The emulator's count of open positions without a stop. */
+static double sim_state(tg_sim *sim, char *out, const char *field) {
+    du_sim(sim, "GET", "/sim/state", NULL, out, DU_ANSWER_MAX);
+    cJSON *st = cJSON_Parse(out);
+    const cJSON *v = cJSON_GetObjectItem(st, field);
+    double n = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    cJSON_Delete(st);
+    return n;
+}
+
+/* The cumulative buckets of a histogram summed over its series (accounts):
+ * bounds into le, counts into count; how many bounds. */
+static size_t hist_sum(const char *text, const char *name, double *le, double *count) {
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%s_bucket{", name);
+    size_t n = 0, plen = strlen(prefix);
+    for (const char *l = text; l != NULL && *l != '\0';) {
+        const char *q = strncmp(l, prefix, plen) == 0 ? strstr(l, "le=\"") : NULL;
+        const char *sp = q != NULL ? strchr(q, ' ') : NULL;
+        if (sp != NULL) {
+            double b = strncmp(q + 4, "+Inf", 4) == 0 ? 1e300 : strtod(q + 4, NULL);
+            size_t k = 0;
+            while (k < n && le[k] != b) {
+                k++;
+            }
+            if (k == n && n < LE_MAX) {
+                le[n] = b;
+                count[n++] = 0;
+            }
+            if (k < n) {
+                count[k] += strtod(sp + 1, NULL);
+            }
+        }
+        l = strchr(l, '\n');
+        l = l != NULL ? l + 1 : NULL;
+    }
+    return n;
+}
+
+/* The bound of the lowest bucket that holds every observation of the window
+ * (after − before): the window's longest wait is at most this. */
+static double hist_max(const double *le, const double *after, const double *before, size_t n) {
+    double total = 0, bound = 0;
+    for (size_t i = 0; i < n; i++) {
+        total = after[i] - before[i] > total ? after[i] - before[i] : total;
+    }
+    for (size_t i = n; i > 0; i--) {
+        if (after[i - 1] - before[i - 1] >= total) {
+            bound = le[i - 1];
+        }
+    }
+    return total > 0 ? bound : 0;
 }
 
 /* utime + stime of pid, seconds. */
@@ -153,23 +244,42 @@ static double metric(du_daemon *d, const char *prefix) {
     return du_metric(d->answer, prefix);
 }
 
+static double sum_metric(du_daemon *d, const char *prefix) {
+    double v = du_metric(d->answer, prefix);
+    return v < 0 ? 0 : v;
+}
+
 int main(int argc, char **argv) {
-    size_t accounts = ACCOUNTS_DEFAULT;
-    double seconds = SECONDS_DEFAULT;
+    size_t accounts = ACCOUNTS_DEFAULT, symbols = SYMBOLS_DEFAULT, hot = HOT_DEFAULT;
+    double seconds = SECONDS_DEFAULT, rate = RATE_DEFAULT;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--accounts") == 0 && i + 1 < argc) {
             accounts = (size_t)strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--symbols") == 0 && i + 1 < argc) {
+            symbols = (size_t)strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--hot") == 0 && i + 1 < argc) {
+            hot = (size_t)strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
+            rate = strtod(argv[++i], NULL);
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
             seconds = strtod(argv[++i], NULL);
         } else {
-            fprintf(stderr, "usage: daemon_scale [--accounts 1..16] [--seconds S]\n");
+            fprintf(stderr,
+                    "usage: daemon_scale [--accounts 1..16] [--symbols 1..1024] "
+                    "[--hot 1..SYMBOLS] [--rate MARKS_PER_S, 0 = flat out] [--seconds S]\n");
             return 2;
         }
     }
-    if (accounts == 0 || accounts > ACCOUNTS_MAX || !(seconds >= 1 && seconds <= 3600)) {
-        fprintf(stderr, "bench/daemon_scale: --accounts 1..%d, --seconds 1..3600\n", ACCOUNTS_MAX);
+    if (accounts == 0 || accounts > ACCOUNTS_MAX || symbols == 0 || symbols > SYMBOLS_MAX ||
+        hot == 0 || hot > symbols || !(seconds >= 1 && seconds <= 3600) ||
+        !(rate >= 0 && rate <= 1e7)) {
+        fprintf(stderr,
+                "bench/daemon_scale: --accounts 1..%d, --symbols 1..%d, --hot 1..symbols, "
+                "--seconds 1..3600\n",
+                ACCOUNTS_MAX, SYMBOLS_MAX);
         return 2;
     }
+    size_t positions = accounts * symbols;
     char dir[256], path[600];
     snprintf(dir, sizeof dir, "/tmp/tg-bench-scale-%d", (int)getpid());
     mkdir(dir, 0700);
@@ -181,13 +291,15 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/accounts.json", dir);
     tg_sim_config sc = tg_sim_config_default();
     sc.accounts_path = path;
+    /* a replace places the new stop before it cancels the old one */
+    sc.orders_max = 2 * positions + 1024 < ORDERS_MAX ? 2 * positions + 1024 : ORDERS_MAX;
     tg_sim *sim = NULL;
     tg_err err;
     char *out = malloc(DU_ANSWER_MAX);
     if (out == NULL || tg_sim_new(&sc, &sim, &err) != TG_OK || tg_sim_start(sim, &err) != TG_OK) {
         du_die("emulator", err.msg);
     }
-    char *sc_text = scenario(accounts);
+    char *sc_text = scenario(accounts, symbols, hot);
     du_sim(sim, "POST", "/sim/scenario", sc_text, out, DU_ANSWER_MAX);
     free(sc_text);
     write_files(dir, accounts, tg_sim_ports_get(sim).binance, http_port);
@@ -204,49 +316,77 @@ int main(int argc, char **argv) {
         }
         du_sleep_us(100000);
     }
-    du_sleep_us(1000000); /* startup placements and reconciles settle */
+    double hwm_live = mem_mib(d.pid, "VmHWM:"), rss_live = mem_mib(d.pid, "VmRSS:");
+    /* the first stop of every position, within the order budget */
+    while (sim_state(sim, out, "unprotected_now") != 0) {
+        if (bench_now_s() - t_live > STARTUP_S_MAX) {
+            du_die("daemon", "positions not all protected in time");
+        }
+        du_sleep_us(500000);
+    }
+    double startup = bench_now_s() - t_live;
+    double hwm_protected = mem_mib(d.pid, "VmHWM:");
+    du_sleep_us(1000000); /* the last replies and commits settle */
+    double le[LE_MAX], before[LE_MAX], after[LE_MAX];
     double ticks0 = metric(&d, "trailguard_ticks_total{"), cpu0 = cpu_s(d.pid);
+    size_t nle = hist_sum(d.answer, "trailguard_tick_to_request_seconds", le, before);
+    double def0 = sum_metric(&d, "trailguard_deferrals_total{");
+    double req0 = sum_metric(&d, "trailguard_requests_total{");
     double t0 = bench_now_s();
     uint64_t steps = 0;
     char body[96];
     while (bench_now_s() - t0 < seconds) {
-        for (size_t s = 0; s < SYMBOLS; s++) {
-            snprintf(body, sizeof body, "{\"symbol\":\"%s\",\"count\":%d}", symbols[s],
-                     STEPS_PER_CALL);
+        for (size_t s = 0; s < hot; s++) {
+            char sym[32];
+            symbol_name(s, sym, sizeof sym);
+            snprintf(body, sizeof body, "{\"symbol\":\"%s\",\"count\":%d}", sym, STEPS_PER_CALL);
             du_sim(sim, "POST", "/sim/step", body, out, DU_ANSWER_MAX);
             steps += STEPS_PER_CALL;
+            double ahead = rate > 0 ? t0 + (double)steps / rate - bench_now_s() : 0;
+            if (ahead > 0.0005) {
+                du_sleep_us((long)(ahead * 1e6));
+            }
         }
     }
     double wall = bench_now_s() - t0;
     du_sleep_us(200000); /* frames in the socket buffers are read */
     double ticks1 = metric(&d, "trailguard_ticks_total{"), cpu1 = cpu_s(d.pid);
-    double max_def = 0;
+    double le1[LE_MAX];
+    size_t nle1 = hist_sum(d.answer, "trailguard_tick_to_request_seconds", le1, after);
+    double max_life = 0;
     for (const char *l = strstr(d.answer, "trailguard_max_deferral_seconds{"); l != NULL;
          l = strstr(l + 1, "trailguard_max_deferral_seconds{")) {
         const char *sp = strchr(l, ' ');
         double v = sp != NULL ? strtod(sp + 1, NULL) : 0;
-        max_def = v > max_def ? v : max_def;
+        max_life = v > max_life ? v : max_life;
     }
-    double deferrals = du_metric(d.answer, "trailguard_deferrals_total{");
-    double requests = du_metric(d.answer, "trailguard_requests_total{");
+    /* −1: some wait of the window went past the histogram's last bound */
+    double max_window = nle == nle1 ? hist_max(le, after, before, nle) : -1;
+    max_window = max_window > 1e299 ? -1 : max_window;
+    double deferrals = sum_metric(&d, "trailguard_deferrals_total{") - def0;
+    double requests = sum_metric(&d, "trailguard_requests_total{") - req0;
+    double triggers = sum_metric(&d, "trailguard_triggers_total{");
     double hwm = mem_mib(d.pid, "VmHWM:"), rss = mem_mib(d.pid, "VmRSS:");
-    du_sim(sim, "GET", "/sim/state", NULL, out, DU_ANSWER_MAX);
-    cJSON *st = cJSON_Parse(out);
-    double slow = cJSON_GetObjectItem(st, "slow_disconnects")->valuedouble;
-    cJSON_Delete(st);
+    double anon = mem_mib(d.pid, "RssAnon:"), file = mem_mib(d.pid, "RssFile:");
+    double shmem = mem_mib(d.pid, "RssShmem:");
+    double slow = sim_state(sim, out, "slow_disconnects");
+    double open = sim_state(sim, out, "open_positions");
     du_stop(&d);
     tg_sim_stop(sim);
     tg_sim_free(sim);
     double ticks = ticks1 - ticks0, cpu = cpu1 - cpu0;
-    printf("accounts=%zu symbols=%d marks_pushed=%" PRIu64
-           " (%.0f/s) wall_s=%.1f daemon_cpu_s=%.2f "
-           "ticks=%.0f requests=%.0f deferrals=%.0f slow_disconnects=%.0f\n",
-           accounts, SYMBOLS, steps, (double)steps / wall, wall, cpu, ticks, requests, deferrals,
-           slow);
-    printf("vm_hwm_mib=%.1f vm_rss_mib=%.1f ticks_per_s_wall=%.0f ticks_per_cpu_s=%.0f\n", hwm, rss,
-           ticks / wall, cpu > 0 ? ticks / cpu : 0);
-    printf("positions=%zu rss_mib=%.1f ticks_per_s=%.0f max_deferral_s=%.3f\n", accounts * SYMBOLS,
-           hwm, cpu > 0 ? ticks / cpu : 0, max_def);
+    printf("accounts=%zu symbols=%zu hot=%zu rate=%.0f startup_s=%.1f marks_pushed=%" PRIu64
+           " (%.0f/s) wall_s=%.1f daemon_cpu_s=%.2f ticks=%.0f requests=%.0f deferrals=%.0f "
+           "triggers=%.0f open_at_end=%.0f slow_disconnects=%.0f\n",
+           accounts, symbols, hot, rate, startup, steps, (double)steps / wall, wall, cpu, ticks,
+           requests, deferrals, triggers, open, slow);
+    printf("vm_hwm_mib=%.1f vm_rss_mib=%.1f (anon %.1f file %.1f shmem %.1f; live: hwm %.1f "
+           "rss %.1f; protected: hwm %.1f) "
+           "ticks_per_s_wall=%.0f ticks_per_cpu_s=%.0f max_deferral_life_s=%.3f\n",
+           hwm, rss, anon, file, shmem, hwm_live, rss_live, hwm_protected, ticks / wall,
+           cpu > 0 ? ticks / cpu : 0, max_life);
+    printf("positions=%zu rss_mib=%.1f ticks_per_s=%.0f max_deferral_s=%.3f\n", positions, hwm,
+           cpu > 0 ? ticks / cpu : 0, max_window);
     free(out);
     curl_global_cleanup();
     return 0;

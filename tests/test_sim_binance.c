@@ -392,6 +392,92 @@ static void test_mark_log(void **state) {
     tu_resp_free(&r);
 }
 
+/* The scenario's "instruments" key: generated symbols listed with their
+ * filters, tradable, and triggering like the built-in ones. Last: the
+ * instruments stay for the emulator's life. */
+static const char *const GEN =
+    "{\"instruments\":{\"count\":300,\"prefix\":\"S\",\"quote\":\"USDT\",\"tick\":\"0.01\","
+    "\"step\":\"0.001\",\"start\":\"100\"}}";
+
+static const cJSON *symbol_filter(const cJSON *sym, const char *type) {
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(sym, "filters")) {
+        if (strcmp(tu_jstr(f, "filterType"), type) == 0) {
+            return f;
+        }
+    }
+    fail_msg("no %s filter", type);
+    return NULL;
+}
+
+static void test_generated_instruments(void **state) {
+    (void)state;
+    tu_ctl_ok(&t, "POST", "/sim/scenario", GEN);
+    tu_ctl_ok(&t, "POST", "/sim/scenario", GEN); /* the same again: nothing changes */
+    tu_resp r = tu_bn_public(&t, "/fapi/v1/exchangeInfo");
+    const cJSON *syms = cJSON_GetObjectItemCaseSensitive(r.json, "symbols");
+    assert_int_equal(cJSON_GetArraySize(syms), 305);
+    const cJSON *s = cJSON_GetArrayItem(syms, 5), *last = cJSON_GetArrayItem(syms, 304);
+    assert_string_equal(tu_jstr(s, "symbol"), "S0001USDT");
+    assert_string_equal(tu_jstr(last, "symbol"), "S0300USDT");
+    assert_string_equal(tu_jstr(s, "baseAsset"), "S0001");
+    assert_string_equal(tu_jstr(s, "quoteAsset"), "USDT");
+    assert_int_equal((int)tu_jnum(s, "pricePrecision"), 2);
+    assert_int_equal((int)tu_jnum(s, "quantityPrecision"), 3);
+    const cJSON *pf = symbol_filter(s, "PRICE_FILTER"), *lf = symbol_filter(s, "LOT_SIZE");
+    assert_string_equal(tu_jstr(pf, "tickSize"), "0.01");
+    assert_string_equal(tu_jstr(pf, "minPrice"), "0.01");
+    assert_string_equal(tu_jstr(pf, "maxPrice"), "1000000.00");
+    assert_string_equal(tu_jstr(lf, "stepSize"), "0.001");
+    assert_string_equal(tu_jstr(lf, "minQty"), "0.001");
+    assert_string_equal(tu_jstr(lf, "maxQty"), "10000.000");
+    tu_resp_free(&r);
+    r = tu_bn_public(&t, "/fapi/v1/premiumIndex?symbol=S0300USDT");
+    assert_string_equal(tu_jstr(r.json, "markPrice"), "100.00");
+    tu_resp_free(&r);
+    /* a stop on a generated symbol: tick checks, then it fires on the mark */
+    char b[512];
+    tu_position(&t, ACCT, "S0150USDT", "long", "1.000", "100");
+    expect_error(tu_bn(&t, "POST", ALGO,
+                       stop_params(b, "S0150USDT", "SELL", "99.005", "&closePosition=true")),
+                 400, -1111);
+    expect_ok(tu_bn(&t, "POST", ALGO,
+                    stop_params(b, "S0150USDT", "SELL", "99.00", "&closePosition=true")));
+    tu_resp bad = tu_ctl(&t, "POST", "/sim/mark", "{\"symbol\":\"S0150USDT\",\"price\":\"98.99\"}");
+    tu_resp_free(&bad);
+    r = tu_ctl(&t, "GET", "/sim/protection?account=" ACCT "&symbol=S0150USDT", NULL);
+    assert_string_equal(tu_jstr(r.json, "size"), "0.000");
+    tu_resp_free(&r);
+    /* other settings once generated: refused */
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/sim/scenario", (unsigned)t.port.binance);
+    r = tu_http("POST", url, NULL, "{\"instruments\":{\"count\":10}}", 5000);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "generated already"));
+    tu_resp_free(&r);
+    tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
+}
+
+/* Binance counts orders per account (weight per IP): the count header is
+ * the signer's own. */
+static void test_order_count_per_account(void **state) {
+    (void)state;
+    char b[512];
+    tu_position(&t, ACCT, "BTCUSDT", "long", "0.010", "50000");
+    tu_ctl_ok(&t, "POST", "/sim/limits", "{\"binance_orders_1m\":1}");
+    if (tu_now_ms() / 1000 % 60 > 55) {
+        tu_sleep_ms((int)(61000 - tu_now_ms() % 60000)); /* stay inside one minute */
+    }
+    expect_ok(tu_bn(&t, "POST", ALGO,
+                    stop_params(b, "BTCUSDT", "SELL", "49000.0", "&closePosition=true")));
+    expect_error(
+        tu_bn(&t, "POST", ALGO, stop_params(b, "BTCUSDT", "SELL", "48000.0", "&quantity=0.010")),
+        429, -1015);
+    expect_ok(tu_bn(&t, "GET", "/fapi/v1/openAlgoOrders", "")); /* no ban for orders */
+    tu_ctl_ok(&t, "POST", "/sim/limits", "{\"binance_orders_1m\":1200}");
+    tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -406,6 +492,8 @@ int main(void) {
         cmocka_unit_test(test_trigger_closes_position),
         cmocka_unit_test(test_request_log),
         cmocka_unit_test(test_mark_log),
+        cmocka_unit_test(test_order_count_per_account),
+        cmocka_unit_test(test_generated_instruments),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

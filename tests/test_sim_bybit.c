@@ -207,6 +207,33 @@ static void test_rate_limit(void **state) {
     tu_ctl_ok(&t, "POST", "/sim/limits", "{\"bybit_per_second\":0}");
 }
 
+/* Generated instruments are listed by instruments-info with their filters.
+ * Last: they stay for the emulator's life. */
+static void test_generated_instruments(void **state) {
+    (void)state;
+    tu_ctl_ok(&t, "POST", "/sim/scenario",
+              "{\"instruments\":{\"count\":1000,\"prefix\":\"S\",\"tick\":\"0.001\","
+              "\"step\":\"0.1\",\"start\":\"2.5\"}}");
+    tu_resp r = public_get("/v5/market/instruments-info?category=linear");
+    assert_int_equal(cJSON_GetArraySize(result_list(&r)), 1005);
+    tu_resp_free(&r);
+    r = public_get("/v5/market/instruments-info?category=linear&symbol=S1000USDT");
+    const cJSON *item = cJSON_GetArrayItem(result_list(&r), 0);
+    const cJSON *pf = cJSON_GetObjectItemCaseSensitive(item, "priceFilter");
+    const cJSON *lf = cJSON_GetObjectItemCaseSensitive(item, "lotSizeFilter");
+    assert_string_equal(tu_jstr(item, "baseCoin"), "S1000");
+    assert_string_equal(tu_jstr(item, "quoteCoin"), "USDT");
+    assert_string_equal(tu_jstr(item, "priceScale"), "3");
+    assert_string_equal(tu_jstr(pf, "tickSize"), "0.001");
+    assert_string_equal(tu_jstr(pf, "minPrice"), "0.001");
+    assert_string_equal(tu_jstr(lf, "qtyStep"), "0.1");
+    assert_string_equal(tu_jstr(lf, "minOrderQty"), "0.1");
+    tu_resp_free(&r);
+    r = public_get("/v5/market/tickers?category=linear&symbol=S0042USDT");
+    assert_string_equal(tu_jstr(cJSON_GetArrayItem(result_list(&r), 0), "markPrice"), "2.500");
+    tu_resp_free(&r);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -215,6 +242,7 @@ int main(void) {
         cmocka_unit_test(test_positions_and_trading_stop),
         cmocka_unit_test(test_orders),
         cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_generated_instruments),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

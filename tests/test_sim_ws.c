@@ -215,12 +215,46 @@ static void test_bybit_private(void **state) {
     tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
 }
 
+/* 600 streams on one socket (the exchange allows 1,024): every one is
+ * served, the last subscribed as fast as the first. Last: the generated
+ * instruments stay. */
+static void test_binance_many_streams(void **state) {
+    (void)state;
+    tu_ctl_ok(&t, "POST", "/sim/scenario", "{\"instruments\":{\"count\":600}}");
+    tu_ws w;
+    assert_int_equal(tu_ws_open(&w, t.port.binance, "/stream"), 101);
+    static char sub[65536];
+    for (int id = 0; id < 6; id++) {
+        size_t n = (size_t)snprintf(sub, sizeof sub, "{\"method\":\"SUBSCRIBE\",\"params\":[");
+        for (int k = 1; k <= 100; k++) {
+            n += (size_t)snprintf(sub + n, sizeof sub - n, "%s\"s%04dusdt@markPrice\"",
+                                  k > 1 ? "," : "", id * 100 + k);
+        }
+        snprintf(sub + n, sizeof sub - n, "],\"id\":%d}", 10 + id);
+        tu_ws_send(&w, sub);
+        char want[32];
+        snprintf(want, sizeof want, "\"id\":%d", 10 + id);
+        assert_true(tu_ws_wait(&w, want, msg, sizeof msg, 3000));
+        assert_non_null(strstr(msg, "\"result\":null"));
+    }
+    tu_mark(&t, "S0600USDT", "101.5");
+    assert_true(tu_ws_wait(&w, "S0600USDT", msg, sizeof msg, 3000));
+    assert_non_null(strstr(msg, "\"stream\":\"s0600usdt@markPrice\""));
+    assert_non_null(strstr(msg, "\"p\":\"101.50000000\""));
+    tu_ws_send(&w, "{\"method\":\"LIST_SUBSCRIPTIONS\",\"id\":99}");
+    assert_true(tu_ws_wait(&w, "\"id\":99", msg, sizeof msg, 3000));
+    cJSON *j = cJSON_Parse(msg);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "result")), 600);
+    cJSON_Delete(j);
+    tu_ws_close(&w);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binance_mark_paths),  cmocka_unit_test(test_binance_live_subscribe),
         cmocka_unit_test(test_binance_user_stream), cmocka_unit_test(test_bybit_public),
-        cmocka_unit_test(test_bybit_private),
+        cmocka_unit_test(test_bybit_private),       cmocka_unit_test(test_binance_many_streams),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

@@ -33,6 +33,8 @@ typedef struct tg_sim_config {
     uint64_t seed;              /* seeds price walks and identifiers */
     const char *scenario_path;  /* JSON scenario file, or NULL */
     const char *accounts_path;  /* JSON accounts file, or NULL for the built-in ones */
+    size_t orders_max;          /* open orders over all accounts, ≤ 65536; 0 = 1024 */
+    size_t subs_max;            /* stream subscriptions per WebSocket, ≤ 8192; 0 = 1024 */
 } tg_sim_config;
 
 /* Ports actually bound, known once tg_sim_start returned TG_OK. */

@@ -34,14 +34,15 @@
 #include "trailguard/error.h"
 #include "trailguard/stop.h"
 
-#define TG_VENUE_URL_MAX       256   /* bytes of a base URL, NUL included */
-#define TG_VENUE_SECRET_MAX    128   /* bytes of an API key or secret, NUL included */
-#define TG_VENUE_ID_MAX        48    /* bytes of an order id or client id, NUL included */
-#define TG_VENUE_KEY_MAX       40    /* bytes of a position key, NUL included */
-#define TG_VENUE_RULES_MAX     4096  /* instruments kept from one listing */
-#define TG_VENUE_POSITIONS_MAX 1024  /* positions kept from one listing */
-#define TG_VENUE_STOPS_MAX     2048  /* stop orders kept from one listing */
-#define TG_VENUE_SYMBOLS_MAX   256   /* mark-price subscriptions at once */
+#define TG_VENUE_URL_MAX       256  /* bytes of a base URL, NUL included */
+#define TG_VENUE_SECRET_MAX    128  /* bytes of an API key or secret, NUL included */
+#define TG_VENUE_ID_MAX        48   /* bytes of an order id or client id, NUL included */
+#define TG_VENUE_KEY_MAX       40   /* bytes of a position key, NUL included */
+#define TG_VENUE_RULES_MAX     4096 /* instruments kept from one listing */
+#define TG_VENUE_POSITIONS_MAX 1024 /* positions kept from one listing */
+#define TG_VENUE_STOPS_MAX     2048 /* stop orders kept from one listing */
+#define TG_VENUE_SYMBOLS_MAX                                                                       \
+    1024 /* mark-price subscriptions at once (one connection; Binance: 1,024 streams each) */
 #define TG_VENUE_CLIENT_PREFIX "tg-" /* client ids of trailguard's stops */
 
 typedef enum tg_venue_kind {

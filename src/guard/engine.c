@@ -675,6 +675,14 @@ void guard_dispatch(guard_account *a) {
     a->tokens += (double)(now - a->budget_ms) * a->tokens_per_ms;
     a->tokens = a->tokens > a->tokens_max ? a->tokens_max : a->tokens;
     a->budget_ms = now;
+    /* Below the price of a stop move only an aged update may leave, and it
+     * has waited max_update_delay already: scanning every position on every
+     * loop turn (thousands a second under a busy feed) buys nothing until
+     * the budget is back or the dispatch timer's period has passed. */
+    if (a->tokens < a->cost_per_set && now - a->dispatch_scan_ms < GUARD_DISPATCH_MS) {
+        return;
+    }
+    a->dispatch_scan_ms = now;
     candidate c[DISPATCH_BATCH_MAX];
     size_t n = 0;
     for (uint32_t id = tg_book_next(a->book, TG_BOOK_NONE);

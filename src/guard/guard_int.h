@@ -137,6 +137,7 @@ typedef struct guard_account {
     double tokens_per_ms;        /* refill */
     double cost_per_set;         /* orders one set costs (Binance replace = 2) */
     uint64_t budget_ms;          /* last refill (uv_now) */
+    uint64_t dispatch_scan_ms;   /* last scan of the book by dispatch (uv_now) */
     int64_t last_reconcile_ms;   /* uv_now of the last finished pass */
     int64_t last_connect_ms;     /* uv_now of the last stream (re)connect */
     int64_t reconcile_due_ms;    /* uv_now when a reconnect's reconcile runs; 0 none */

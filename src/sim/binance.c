@@ -85,7 +85,7 @@ static int need_symbol(bn_ctx *c) {
     if (s == NULL) {
         return -1;
     }
-    int i = sim_instrument_find(s);
+    int i = sim_instrument_find(c->sim, s);
     if (i < 0) {
         bn_error(c, 400, -1121, "Invalid symbol.");
     }
@@ -110,20 +110,19 @@ static int opt_bool(bn_ctx *c, const char *name, bool fallback) {
 
 /* A price on the symbol's filter, or false after -1102/-1111/-4014. */
 static bool parse_price(bn_ctx *c, int symbol, const char *name, const char *text, tg_dec *out) {
-    const sim_instrument *in = &sim_instruments[symbol];
+    const sim_instrument *in = &c->sim->inst[symbol];
     int dp = 0;
     if (tg_dec_parse(text, strlen(text), out, &dp) != TG_DEC_OK || !tg_dec_is_pos(*out)) {
         bn_missing(c, name);
         return false;
     }
-    if (dp > sim_price_precision(symbol)) {
+    if (dp > sim_price_precision(c->sim, symbol)) {
         bn_error(c, 400, -1111, "Precision is over the maximum defined for this asset.");
         return false;
     }
     tg_dec off;
-    if (tg_dec_lt(*out, sim_idec(in->min_price)) || tg_dec_gt(*out, sim_idec(in->max_price)) ||
-        tg_dec_sub(*out, sim_idec(in->min_price), &off) != TG_DEC_OK ||
-        !tg_dec_on_tick(off, sim_idec(in->tick))) {
+    if (tg_dec_lt(*out, in->min_price_d) || tg_dec_gt(*out, in->max_price_d) ||
+        tg_dec_sub(*out, in->min_price_d, &off) != TG_DEC_OK || !tg_dec_on_tick(off, in->tick_d)) {
         bn_error(c, 400, -4014, "Price not increased by tick size.");
         return false;
     }
@@ -132,21 +131,21 @@ static bool parse_price(bn_ctx *c, int symbol, const char *name, const char *tex
 
 /* A quantity on the symbol's LOT_SIZE, or false after answering. */
 static bool parse_qty(bn_ctx *c, int symbol, const char *text, tg_dec *out) {
-    const sim_instrument *in = &sim_instruments[symbol];
+    const sim_instrument *in = &c->sim->inst[symbol];
     int dp = 0;
     if (tg_dec_parse(text, strlen(text), out, &dp) != TG_DEC_OK || !tg_dec_is_pos(*out)) {
         bn_missing(c, "quantity");
         return false;
     }
-    if (dp > sim_qty_dp(symbol)) {
+    if (dp > sim_qty_dp(c->sim, symbol)) {
         bn_error(c, 400, -1111, "Precision is over the maximum defined for this asset.");
         return false;
     }
-    if (!tg_dec_on_tick(*out, sim_idec(in->step)) || tg_dec_lt(*out, sim_idec(in->min_qty))) {
+    if (!tg_dec_on_tick(*out, in->step_d) || tg_dec_lt(*out, in->min_qty_d)) {
         bn_error(c, 400, -4023, "Quantity not increased by step size.");
         return false;
     }
-    if (tg_dec_gt(*out, sim_idec(in->max_qty))) {
+    if (tg_dec_gt(*out, in->max_qty_d)) {
         bn_error(c, 400, -4005, "Quantity greater than max quantity.");
         return false;
     }
@@ -197,16 +196,16 @@ static bool take_client_id(bn_ctx *c, const char *name, const char *alias, char 
 /* ---- shapes ---- */
 
 static void algo_json(bn_ctx *c, sim_buf *b, const sim_order *o, const char *status) {
-    int pdp = sim_price_dp(o->symbol);
+    int pdp = sim_price_dp(c->sim, o->symbol);
     sim_buf_printf(b, "{\"algoId\":%llu,\"clientAlgoId\":", (unsigned long long)o->id);
     sim_buf_jstr(b, o->client_id);
     sim_buf_printf(b,
                    ",\"algoType\":\"CONDITIONAL\",\"orderType\":\"%s\",\"symbol\":\"%s\","
                    "\"side\":\"%s\",\"positionSide\":\"BOTH\",\"timeInForce\":\"GTC\","
                    "\"quantity\":",
-                   sim_otype_name(o->type), sim_instruments[o->symbol].symbol,
+                   sim_otype_name(o->type), c->sim->inst[o->symbol].symbol,
                    o->buy ? "BUY" : "SELL");
-    sim_buf_jdec(b, o->qty, sim_qty_dp(o->symbol));
+    sim_buf_jdec(b, o->qty, sim_qty_dp(c->sim, o->symbol));
     sim_buf_printf(b, ",\"algoStatus\":\"%s\",\"triggerPrice\":", status);
     sim_buf_jdec(b, o->trigger, pdp);
     sim_buf_printf(
@@ -225,9 +224,9 @@ static void algo_json(bn_ctx *c, sim_buf *b, const sim_order *o, const char *sta
 }
 
 /* A regular order; filled_price is the average fill price or 0. */
-static void order_json(sim_buf *b, const sim_order *o, const char *status, tg_dec filled_qty,
-                       tg_dec avg_price) {
-    int pdp = sim_price_dp(o->symbol), qdp = sim_qty_dp(o->symbol);
+static void order_json(const tg_sim *sim, sim_buf *b, const sim_order *o, const char *status,
+                       tg_dec filled_qty, tg_dec avg_price) {
+    int pdp = sim_price_dp(sim, o->symbol), qdp = sim_qty_dp(sim, o->symbol);
     tg_dec quote = tg_dec_from_units(0);
     tg_dec_mul(filled_qty, avg_price, TG_ROUND_FLOOR, &quote);
     sim_buf_puts(b, "{\"clientOrderId\":");
@@ -253,7 +252,7 @@ static void order_json(sim_buf *b, const sim_order *o, const char *status, tg_de
         "\"workingType\":\"CONTRACT_PRICE\",\"priceProtect\":false,\"priceMatch\":\"NONE\","
         "\"selfTradePreventionMode\":\"NONE\",\"goodTillDate\":0,\"time\":%lld}",
         o->reduce_only ? "true" : "false", o->buy ? "BUY" : "SELL", status,
-        sim_instruments[o->symbol].symbol, type, type, (long long)o->updated_ms,
+        sim->inst[o->symbol].symbol, type, type, (long long)o->updated_ms,
         (long long)o->created_ms);
 }
 
@@ -267,8 +266,8 @@ static void ep_time(bn_ctx *c) {
     sim_buf_printf(&c->resp->body, "{\"serverTime\":%lld}", (long long)sim_now_ms(c->sim));
 }
 
-static void symbol_info(sim_buf *b, int i) {
-    const sim_instrument *in = &sim_instruments[i];
+static void symbol_info(const tg_sim *sim, sim_buf *b, int i) {
+    const sim_instrument *in = &sim->inst[i];
     sim_buf_printf(
         b,
         "{\"symbol\":\"%s\",\"pair\":\"%s\",\"contractType\":\"PERPETUAL\","
@@ -280,7 +279,7 @@ static void symbol_info(sim_buf *b, int i) {
         "\"underlyingType\":\"COIN\",\"underlyingSubType\":[],\"triggerProtect\":\"0.0500\","
         "\"liquidationFee\":\"0.012500\",\"marketTakeBound\":\"0.05\","
         "\"maxMoveOrderLimit\":10000,\"filters\":[",
-        in->symbol, in->symbol, in->base, sim_price_precision(i), sim_qty_dp(i));
+        in->symbol, in->symbol, in->base, sim_price_precision(sim, i), sim_qty_dp(sim, i));
     sim_buf_printf(b,
                    "{\"filterType\":\"PRICE_FILTER\",\"minPrice\":\"%s\",\"maxPrice\":\"%s\","
                    "\"tickSize\":\"%s\"},{\"filterType\":\"LOT_SIZE\",\"minQty\":\"%s\","
@@ -309,11 +308,11 @@ static void ep_exchange_info(bn_ctx *c) {
         "\"autoAssetExchange\":\"-10000\"}],\"symbols\":[",
         (long long)sim_now_ms(c->sim), (long long)c->sim->rate.bn_weight_max,
         (long long)c->sim->rate.bn_orders_max);
-    for (size_t i = 0; i < sim_instrument_count; i++) {
+    for (size_t i = 0; i < c->sim->inst_count; i++) {
         if (i > 0) {
             sim_buf_puts(b, ",");
         }
-        symbol_info(b, (int)i);
+        symbol_info(c->sim, b, (int)i);
     }
     sim_buf_puts(b, "]}");
 }
@@ -321,8 +320,8 @@ static void ep_exchange_info(bn_ctx *c) {
 static void premium_one(bn_ctx *c, int i) {
     sim_buf *b = &c->resp->body;
     int64_t now = sim_now_ms(c->sim);
-    int pdp = sim_price_dp(i);
-    sim_buf_printf(b, "{\"symbol\":\"%s\",\"markPrice\":", sim_instruments[i].symbol);
+    int pdp = sim_price_dp(c->sim, i);
+    sim_buf_printf(b, "{\"symbol\":\"%s\",\"markPrice\":", c->sim->inst[i].symbol);
     sim_buf_jdec(b, c->sim->mark[i], pdp);
     sim_buf_puts(b, ",\"indexPrice\":");
     sim_buf_jdec(b, c->sim->mark[i], pdp);
@@ -343,7 +342,7 @@ static void ep_premium_index(bn_ctx *c) {
         return;
     }
     sim_buf_puts(&c->resp->body, "[");
-    for (size_t i = 0; i < sim_instrument_count; i++) {
+    for (size_t i = 0; i < c->sim->inst_count; i++) {
         if (i > 0) {
             sim_buf_puts(&c->resp->body, ",");
         }
@@ -357,14 +356,14 @@ static void ep_premium_index(bn_ctx *c) {
 static void position_json(bn_ctx *c, int i, bool v2) {
     sim_buf *b = &c->resp->body;
     const sim_position *p = &c->sim->acct[c->account].pos[i];
-    int pdp = sim_price_dp(i), qdp = sim_qty_dp(i);
+    int pdp = sim_price_dp(c->sim, i), qdp = sim_qty_dp(c->sim, i);
     tg_dec mark = c->sim->mark[i], diff, upnl = tg_dec_from_units(0), notional = upnl;
     if (tg_dec_sub(mark, p->entry, &diff) == TG_DEC_OK) {
         tg_dec_mul(diff, p->size, TG_ROUND_FLOOR, &upnl);
     }
     tg_dec_mul(mark, p->size, TG_ROUND_FLOOR, &notional);
-    sim_buf_printf(b, "{\"symbol\":\"%s\",\"positionSide\":\"BOTH\",\"positionAmt\":",
-                   sim_instruments[i].symbol);
+    sim_buf_printf(
+        b, "{\"symbol\":\"%s\",\"positionSide\":\"BOTH\",\"positionAmt\":", c->sim->inst[i].symbol);
     sim_buf_jdec(b, p->size, qdp);
     sim_buf_puts(b, ",\"entryPrice\":");
     sim_buf_jdec(b, p->entry, pdp);
@@ -395,7 +394,7 @@ static void position_risk(bn_ctx *c, bool v2) {
     sim_buf *b = &c->resp->body;
     sim_buf_puts(b, "[");
     bool first = true;
-    for (size_t i = 0; i < sim_instrument_count; i++) {
+    for (size_t i = 0; i < c->sim->inst_count; i++) {
         const sim_position *p = &c->sim->acct[c->account].pos[i];
         if (only >= 0 && (int)i != only) {
             continue;
@@ -424,7 +423,7 @@ static void ep_position_risk_v3(bn_ctx *c) {
  * BN_WALLET_USDT, the unrealized PnL of the open positions added on top. */
 static tg_dec account_upnl(bn_ctx *c) {
     tg_dec total = tg_dec_from_units(0);
-    for (size_t i = 0; i < sim_instrument_count; i++) {
+    for (size_t i = 0; i < c->sim->inst_count; i++) {
         const sim_position *p = &c->sim->acct[c->account].pos[i];
         tg_dec diff, upnl;
         if (!tg_dec_is_zero(p->size) && tg_dec_sub(c->sim->mark[i], p->entry, &diff) == TG_DEC_OK &&
@@ -498,7 +497,7 @@ static void ep_account_v3(bn_ctx *c) {
     sim_buf_jdec(b, wallet, 8);
     sim_buf_printf(b, ",\"updateTime\":%lld}],\"positions\":[", (long long)now);
     bool first = true;
-    for (size_t i = 0; i < sim_instrument_count; i++) {
+    for (size_t i = 0; i < c->sim->inst_count; i++) {
         const sim_position *p = &c->sim->acct[c->account].pos[i];
         if (tg_dec_is_zero(p->size) && sim_stops_open(c->sim, c->account, (int)i) == 0) {
             continue;
@@ -509,9 +508,9 @@ static void ep_account_v3(bn_ctx *c) {
         }
         tg_dec_mul(c->sim->mark[i], p->size, TG_ROUND_FLOOR, &notional);
         sim_buf_printf(b, "%s{\"symbol\":\"%s\",\"positionSide\":\"BOTH\",\"positionAmt\":",
-                       first ? "" : ",", sim_instruments[i].symbol);
+                       first ? "" : ",", c->sim->inst[i].symbol);
         first = false;
-        sim_buf_jdec(b, p->size, sim_qty_dp((int)i));
+        sim_buf_jdec(b, p->size, sim_qty_dp(c->sim, (int)i));
         sim_buf_puts(b, ",\"unrealizedProfit\":");
         sim_buf_jdec(b, pnl, 8);
         sim_buf_puts(b, ",\"isolatedMargin\":\"0\",\"notional\":");
@@ -524,14 +523,14 @@ static void ep_account_v3(bn_ctx *c) {
     sim_buf_puts(b, "]}");
 }
 
-static void bracket_json(sim_buf *b, int i) {
+static void bracket_json(const tg_sim *sim, sim_buf *b, int i) {
     sim_buf_printf(b,
                    "{\"symbol\":\"%s\",\"notionalCoef\":1.0,\"brackets\":[{\"bracket\":1,"
                    "\"initialLeverage\":125,\"notionalCap\":50000,\"notionalFloor\":0,"
                    "\"maintMarginRatio\":0.004,\"cum\":0.0},{\"bracket\":2,"
                    "\"initialLeverage\":100,\"notionalCap\":10000000,\"notionalFloor\":50000,"
                    "\"maintMarginRatio\":0.005,\"cum\":50.0}]}",
-                   sim_instruments[i].symbol);
+                   sim->inst[i].symbol);
 }
 
 /* GET /fapi/v1/leverageBracket: one fixed two-step ladder for every symbol
@@ -540,14 +539,14 @@ static void ep_leverage_bracket(bn_ctx *c) {
     if (sim_param(&c->params, "symbol") != NULL) {
         int i = need_symbol(c);
         if (i >= 0) {
-            bracket_json(&c->resp->body, i);
+            bracket_json(c->sim, &c->resp->body, i);
         }
         return;
     }
     sim_buf_puts(&c->resp->body, "[");
-    for (size_t i = 0; i < sim_instrument_count; i++) {
+    for (size_t i = 0; i < c->sim->inst_count; i++) {
         sim_buf_puts(&c->resp->body, i > 0 ? "," : "");
-        bracket_json(&c->resp->body, (int)i);
+        bracket_json(c->sim, &c->resp->body, (int)i);
     }
     sim_buf_puts(&c->resp->body, "]");
 }
@@ -636,7 +635,7 @@ static bool algo_check_book(bn_ctx *c, const sim_order *o) {
         bn_error(c, 400, -4045, "Reach max stop order limit.");
         return false;
     }
-    for (size_t i = 0; o->close_position && i < SIM_ORDERS_MAX; i++) {
+    for (size_t i = 0; o->close_position && i < c->sim->orders_max; i++) {
         const sim_order *x = &c->sim->orders[i];
         if (x->live && x->conditional && x->account == c->account && x->symbol == o->symbol &&
             x->close_position && x->buy == o->buy && x->type == o->type) {
@@ -744,7 +743,7 @@ static void list_orders(bn_ctx *c, bool conditional) {
     sim_buf *b = &c->resp->body;
     sim_buf_puts(b, "[");
     bool first = true;
-    for (size_t i = 0; i < SIM_ORDERS_MAX && !c->resp->stale; i++) {
+    for (size_t i = 0; i < c->sim->orders_max && !c->resp->stale; i++) {
         const sim_order *o = &c->sim->orders[i];
         if (!o->live || o->account != c->account || o->conditional != conditional ||
             (only >= 0 && o->symbol != only)) {
@@ -757,7 +756,7 @@ static void list_orders(bn_ctx *c, bool conditional) {
         if (conditional) {
             algo_json(c, b, o, "NEW");
         } else {
-            order_json(b, o, "NEW", tg_dec_from_units(0), tg_dec_from_units(0));
+            order_json(c->sim, b, o, "NEW", tg_dec_from_units(0), tg_dec_from_units(0));
         }
     }
     sim_buf_puts(b, "]");
@@ -772,7 +771,7 @@ static void cancel_all(bn_ctx *c, bool conditional) {
     if (symbol < 0) {
         return;
     }
-    for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
+    for (size_t i = 0; i < c->sim->orders_max; i++) {
         sim_order *o = &c->sim->orders[i];
         if (o->live && o->account == c->account && o->symbol == symbol &&
             o->conditional == conditional) {
@@ -803,15 +802,15 @@ static void order_market(bn_ctx *c, sim_order *o) {
     } else {
         tg_dec notional;
         if (tg_dec_mul(qty, c->sim->mark[o->symbol], TG_ROUND_FLOOR, &notional) != TG_DEC_OK ||
-            tg_dec_lt(notional, sim_idec(sim_instruments[o->symbol].notional))) {
+            tg_dec_lt(notional, c->sim->inst[o->symbol].notional_d)) {
             bn_error(c, 400, -4164,
                      "Order's notional must be no smaller than %s (unless you choose reduce only).",
-                     sim_instruments[o->symbol].notional);
+                     c->sim->inst[o->symbol].notional);
             return;
         }
     }
     o->updated_ms = o->created_ms;
-    order_json(&c->resp->body, o, "FILLED", qty, c->sim->mark[o->symbol]);
+    order_json(c->sim, &c->resp->body, o, "FILLED", qty, c->sim->mark[o->symbol]);
     tg_dec signed_qty = o->buy ? qty : tg_dec_from_units(-qty.units);
     sim_market_fill(c->sim, c->account, o->symbol, signed_qty, o->reduce_only, o->client_id, o->id);
 }
@@ -884,7 +883,7 @@ static void ep_order_new(bn_ctx *c) {
     slot->type = SIM_OT_LIMIT;
     slot->id = id;
     slot->updated_ms = slot->created_ms;
-    order_json(&c->resp->body, slot, "NEW", tg_dec_from_units(0), tg_dec_from_units(0));
+    order_json(c->sim, &c->resp->body, slot, "NEW", tg_dec_from_units(0), tg_dec_from_units(0));
 }
 
 /* The regular order named by orderId / origClientOrderId; NULL after
@@ -911,7 +910,8 @@ static sim_order *order_lookup(bn_ctx *c, int code, const char *msg) {
 static void ep_order_cancel(bn_ctx *c) {
     sim_order *o = order_lookup(c, -2011, "Unknown order sent.");
     if (o != NULL) {
-        order_json(&c->resp->body, o, "CANCELED", tg_dec_from_units(0), tg_dec_from_units(0));
+        order_json(c->sim, &c->resp->body, o, "CANCELED", tg_dec_from_units(0),
+                   tg_dec_from_units(0));
         sim_order_cancel(c->sim, o);
     }
 }
@@ -921,7 +921,7 @@ static void ep_order_get(bn_ctx *c) {
     const sim_order *o =
         need_symbol(c) < 0 ? NULL : lookup_any(c, false, "orderId", "origClientOrderId", &status);
     if (o != NULL) {
-        order_json(&c->resp->body, o, status, tg_dec_from_units(0), tg_dec_from_units(0));
+        order_json(c->sim, &c->resp->body, o, status, tg_dec_from_units(0), tg_dec_from_units(0));
     }
 }
 
@@ -1102,13 +1102,15 @@ static bool authenticate(bn_ctx *c, bn_security sec, sim_log_entry *log) {
     return ok;
 }
 
-/* Weight and order-count limits; false after answering 429/418. */
+/* The weight limit, per IP (all of loopback); false after answering
+ * 429/418. */
 static bool rate_limit(bn_ctx *c, const bn_route *r) {
     sim_rate *rt = &c->sim->rate;
     int64_t now = sim_now_ms(c->sim);
     if (now / 60000 != rt->bn_minute) {
         rt->bn_minute = now / 60000;
-        rt->bn_weight = rt->bn_orders = 0;
+        rt->bn_weight = 0;
+        memset(rt->bn_orders, 0, sizeof rt->bn_orders);
         rt->bn_limited = false;
     }
     int w = r->weight;
@@ -1116,13 +1118,8 @@ static bool rate_limit(bn_ctx *c, const bn_route *r) {
         w = r->weight_all;
     }
     rt->bn_weight += w;
-    rt->bn_orders += r->order;
     sim_resp_header(c->resp, "X-MBX-USED-WEIGHT-1M: %lld", (long long)rt->bn_weight);
-    if (r->order) {
-        sim_resp_header(c->resp, "X-MBX-ORDER-COUNT-10S: %lld", (long long)rt->bn_orders);
-        sim_resp_header(c->resp, "X-MBX-ORDER-COUNT-1M: %lld", (long long)rt->bn_orders);
-    }
-    bool over = rt->bn_weight > rt->bn_weight_max || rt->bn_orders > rt->bn_orders_max;
+    bool over = rt->bn_weight > rt->bn_weight_max;
     if (now < rt->bn_ban_until_ms || (over && rt->bn_limited)) {
         if (now >= rt->bn_ban_until_ms) {
             rt->bn_ban_until_ms = now + BN_BAN_MS;
@@ -1140,15 +1137,31 @@ static bool rate_limit(bn_ctx *c, const bn_route *r) {
     }
     rt->bn_limited = true;
     sim_resp_header(c->resp, "Retry-After: %lld", (long long)(60 - (now / 1000) % 60));
-    if (rt->bn_orders > rt->bn_orders_max) {
-        bn_error(c, 429, -1015, "Too many new orders; current limit is %lld orders per MINUTE.",
-                 (long long)rt->bn_orders_max);
-    } else {
-        bn_error(c, 429, -1003,
-                 "Too many requests; current limit is %lld requests per minute. Please use the "
-                 "websocket for live updates to avoid polling the API.",
-                 (long long)rt->bn_weight_max);
+    bn_error(c, 429, -1003,
+             "Too many requests; current limit is %lld requests per minute. Please use the "
+             "websocket for live updates to avoid polling the API.",
+             (long long)rt->bn_weight_max);
+    return false;
+}
+
+/* The order-count limit, per account as on the exchange (so it is checked
+ * once the signer is known); false after answering 429. */
+static bool order_limit(bn_ctx *c, const bn_route *r) {
+    if (!r->order) {
+        return true;
     }
+    assert(c->account >= 0 && c->account < SIM_ACCOUNTS_MAX);
+    sim_rate *rt = &c->sim->rate;
+    int64_t n = ++rt->bn_orders[c->account];
+    sim_resp_header(c->resp, "X-MBX-ORDER-COUNT-10S: %lld", (long long)n);
+    sim_resp_header(c->resp, "X-MBX-ORDER-COUNT-1M: %lld", (long long)n);
+    if (n <= rt->bn_orders_max) {
+        return true;
+    }
+    int64_t now = sim_now_ms(c->sim);
+    sim_resp_header(c->resp, "Retry-After: %lld", (long long)(60 - (now / 1000) % 60));
+    bn_error(c, 429, -1015, "Too many new orders; current limit is %lld orders per MINUTE.",
+             (long long)rt->bn_orders_max);
     return false;
 }
 
@@ -1202,7 +1215,7 @@ void sim_binance_handle(tg_sim *sim, const sim_http_req *req, sim_resp *resp, si
     } else if (r == NULL) {
         bn_error(c, known ? 405 : 404, -5, "Path %s with method %s is not served.", req->path,
                  req->method);
-    } else if (rate_limit(c, r) && authenticate(c, r->security, log)) {
+    } else if (rate_limit(c, r) && authenticate(c, r->security, log) && order_limit(c, r)) {
         r->handler(c);
     }
     free(c);

@@ -134,7 +134,7 @@ static int need_symbol(by_ctx *c) {
     if (s == NULL) {
         return -1;
     }
-    int i = sim_instrument_find(s);
+    int i = sim_instrument_find(c->sim, s);
     if (i < 0) {
         by_error(c, 10001, "params error: symbol invalid");
     }
@@ -145,11 +145,11 @@ static int need_symbol(by_ctx *c) {
 static bool parse_price(by_ctx *c, int symbol, const char *name, const char *text, tg_dec *out) {
     int dp = 0;
     tg_dec off;
-    const sim_instrument *in = &sim_instruments[symbol];
+    const sim_instrument *in = &c->sim->inst[symbol];
     if (tg_dec_parse(text, strlen(text), out, &dp) != TG_DEC_OK || tg_dec_is_neg(*out) ||
-        tg_dec_sub(*out, sim_idec(in->min_price), &off) != TG_DEC_OK ||
+        tg_dec_sub(*out, in->min_price_d, &off) != TG_DEC_OK ||
         (tg_dec_is_pos(*out) &&
-         (tg_dec_lt(*out, sim_idec(in->min_price)) || !tg_dec_on_tick(off, sim_idec(in->tick))))) {
+         (tg_dec_lt(*out, in->min_price_d) || !tg_dec_on_tick(off, in->tick_d)))) {
         by_error(c, 10001, "params error: %s %s is not a multiple of the tick size %s", name, text,
                  in->tick);
         return false;
@@ -159,9 +159,9 @@ static bool parse_price(by_ctx *c, int symbol, const char *name, const char *tex
 
 static bool parse_qty(by_ctx *c, int symbol, const char *text, tg_dec *out) {
     int dp = 0;
-    const sim_instrument *in = &sim_instruments[symbol];
+    const sim_instrument *in = &c->sim->inst[symbol];
     if (tg_dec_parse(text, strlen(text), out, &dp) != TG_DEC_OK || tg_dec_is_neg(*out) ||
-        !tg_dec_on_tick(*out, sim_idec(in->step)) || tg_dec_gt(*out, sim_idec(in->max_qty))) {
+        !tg_dec_on_tick(*out, in->step_d) || tg_dec_gt(*out, in->max_qty_d)) {
         by_error(c, 10001, "params error: qty %s is not a multiple of the step %s", text, in->step);
         return false;
     }
@@ -171,15 +171,15 @@ static bool parse_qty(by_ctx *c, int symbol, const char *text, tg_dec *out) {
 /* ---- shapes ---- */
 
 void sim_by_order_json(tg_sim *sim, sim_buf *b, const sim_order *o, const char *status) {
-    int pdp = sim_price_dp(o->symbol), qdp = sim_qty_dp(o->symbol);
+    int pdp = sim_price_dp(sim, o->symbol), qdp = sim_qty_dp(sim, o->symbol);
     tg_dec qty = o->qty;
     if (o->close_position || o->position_sl) {
         tg_dec_abs(sim->acct[o->account].pos[o->symbol].size, &qty);
     }
     sim_buf_printf(b, "{\"orderId\":\"%llu\",\"orderLinkId\":", (unsigned long long)o->id);
     sim_buf_jstr(b, o->client_id);
-    sim_buf_printf(b, ",\"blockTradeId\":\"\",\"symbol\":\"%s\",\"price\":",
-                   sim_instruments[o->symbol].symbol);
+    sim_buf_printf(
+        b, ",\"blockTradeId\":\"\",\"symbol\":\"%s\",\"price\":", sim->inst[o->symbol].symbol);
     sim_buf_jdec(b, o->price, pdp);
     sim_buf_puts(b, ",\"qty\":");
     sim_buf_jdec(b, qty, qdp);
@@ -220,7 +220,7 @@ void sim_by_order_json(tg_sim *sim, sim_buf *b, const sim_order *o, const char *
 
 void sim_by_position_json(tg_sim *sim, sim_buf *b, int account, int symbol) {
     const sim_position *p = &sim->acct[account].pos[symbol];
-    int pdp = sim_price_dp(symbol), qdp = sim_qty_dp(symbol);
+    int pdp = sim_price_dp(sim, symbol), qdp = sim_qty_dp(sim, symbol);
     tg_dec size, value = tg_dec_from_units(0), diff, upnl = tg_dec_from_units(0);
     tg_dec_abs(p->size, &size);
     tg_dec_mul(size, p->entry, TG_ROUND_FLOOR, &value);
@@ -231,7 +231,7 @@ void sim_by_position_json(tg_sim *sim, sim_buf *b, int account, int symbol) {
     sim_buf_printf(b,
                    "{\"positionIdx\":0,\"riskId\":1,\"riskLimitValue\":\"2000000\","
                    "\"symbol\":\"%s\",\"side\":\"%s\",\"size\":",
-                   sim_instruments[symbol].symbol, side);
+                   sim->inst[symbol].symbol, side);
     sim_buf_jdec(b, size, qdp);
     sim_buf_puts(b, ",\"avgPrice\":");
     sim_buf_jdec(b, p->entry, pdp);
@@ -269,8 +269,8 @@ static void ep_time(by_ctx *c) {
     ok_end(c);
 }
 
-static void instrument_json(sim_buf *b, int i) {
-    const sim_instrument *in = &sim_instruments[i];
+static void instrument_json(const tg_sim *sim, sim_buf *b, int i) {
+    const sim_instrument *in = &sim->inst[i];
     sim_buf_printf(b,
                    "{\"symbol\":\"%s\",\"contractType\":\"LinearPerpetual\",\"status\":\"Trading\","
                    "\"baseCoin\":\"%s\",\"quoteCoin\":\"USDT\",\"launchTime\":\"1585526400000\","
@@ -284,7 +284,7 @@ static void instrument_json(sim_buf *b, int i) {
                    "\"fundingInterval\":480,\"settleCoin\":\"USDT\",\"copyTrading\":\"both\","
                    "\"upperFundingRate\":\"0.00375\",\"lowerFundingRate\":\"-0.00375\","
                    "\"isPreListing\":false,\"preListingInfo\":null,\"symbolType\":\"\"}",
-                   in->symbol, in->base, sim_price_precision(i), in->min_price, in->max_price,
+                   in->symbol, in->base, sim_price_precision(sim, i), in->min_price, in->max_price,
                    in->tick, in->max_qty, in->min_qty, in->step, in->max_qty, in->max_mkt,
                    in->notional);
 }
@@ -323,7 +323,7 @@ static void instrument_list(by_ctx *c, void (*item)(by_ctx *, sim_buf *, int),
     }
     sim_buf *b = list_open(c, LIST_LINEAR);
     bool first = true;
-    for (size_t i = 0; i < sim_instrument_count; i++) {
+    for (size_t i = 0; i < c->sim->inst_count; i++) {
         if (only >= 0 && (int)i != only) {
             continue;
         }
@@ -335,7 +335,7 @@ static void instrument_list(by_ctx *c, void (*item)(by_ctx *, sim_buf *, int),
 
 static void instrument_item(by_ctx *c, sim_buf *b, int i) {
     (void)c;
-    instrument_json(b, i);
+    instrument_json(c->sim, b, i);
 }
 
 static void ep_instruments(by_ctx *c) {
@@ -343,9 +343,9 @@ static void ep_instruments(by_ctx *c) {
 }
 
 static void ticker_json(by_ctx *c, sim_buf *b, int i) {
-    int pdp = sim_price_dp(i);
+    int pdp = sim_price_dp(c->sim, i);
     tg_dec m = c->sim->mark[i];
-    sim_buf_printf(b, "{\"symbol\":\"%s\",\"lastPrice\":", sim_instruments[i].symbol);
+    sim_buf_printf(b, "{\"symbol\":\"%s\",\"lastPrice\":", c->sim->inst[i].symbol);
     sim_buf_jdec(b, m, pdp);
     sim_buf_puts(b, ",\"indexPrice\":");
     sim_buf_jdec(b, m, pdp);
@@ -407,7 +407,7 @@ static void ep_position_list(by_ctx *c) {
     }
     sim_buf *b = list_open(c, LIST_LINEAR);
     bool first = true;
-    for (size_t i = 0; i < sim_instrument_count; i++) {
+    for (size_t i = 0; i < c->sim->inst_count; i++) {
         bool flat = tg_dec_is_zero(c->sim->acct[c->account].pos[i].size);
         if ((only >= 0 && (int)i != only) || (only == -2 && flat)) {
             continue;
@@ -450,7 +450,7 @@ static void ep_order_realtime(by_ctx *c) {
     }
     sim_buf *b = list_open(c, LIST_LINEAR);
     bool first = true;
-    for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
+    for (size_t i = 0; i < c->sim->orders_max; i++) {
         const sim_order *o = &c->sim->orders[i];
         if (!order_selected(c, o, only)) {
             continue;
@@ -741,7 +741,7 @@ static void ep_order_cancel_all(by_ctx *c) {
     }
     sim_buf *b = list_open(c, "{\"list\":[");
     bool first = true;
-    for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
+    for (size_t i = 0; i < c->sim->orders_max; i++) {
         sim_order *o = &c->sim->orders[i];
         if (!order_selected(c, o, only)) {
             continue;

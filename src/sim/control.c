@@ -59,7 +59,7 @@ static bool account_symbol(ctl *c, int *a, int *s) {
     const char *an = c->json != NULL ? jstr(c, "account") : sim_param(&c->query, "account");
     const char *sn = c->json != NULL ? jstr(c, "symbol") : sim_param(&c->query, "symbol");
     *a = sim_account_by_name(c->sim, an);
-    *s = sim_instrument_find(sn);
+    *s = sim_instrument_find(c->sim, sn);
     if (*a < 0) {
         ctl_error(c, 400, "unknown account '%s'", an != NULL ? an : "");
         return false;
@@ -77,10 +77,10 @@ static void position_answer(ctl *c, int a, int s) {
     sim_buf_reset(b);
     sim_buf_puts(b, "{\"account\":");
     sim_buf_jstr(b, c->sim->acct[a].name);
-    sim_buf_printf(b, ",\"symbol\":\"%s\",\"size\":", sim_instruments[s].symbol);
-    sim_buf_jdec(b, p->size, sim_qty_dp(s));
+    sim_buf_printf(b, ",\"symbol\":\"%s\",\"size\":", c->sim->inst[s].symbol);
+    sim_buf_jdec(b, p->size, sim_qty_dp(c->sim, s));
     sim_buf_puts(b, ",\"entry\":");
-    sim_buf_jdec(b, p->entry, sim_price_dp(s));
+    sim_buf_jdec(b, p->entry, sim_price_dp(c->sim, s));
     sim_buf_puts(b, "}");
 }
 
@@ -126,7 +126,7 @@ static void delete_position(ctl *c) {
 
 /* POST /sim/mark */
 static void post_mark(ctl *c) {
-    int s = sim_instrument_find(jstr(c, "symbol"));
+    int s = sim_instrument_find(c->sim, jstr(c, "symbol"));
     const char *price = jstr(c, "price");
     tg_dec p;
     if (s < 0) {
@@ -138,14 +138,14 @@ static void post_mark(ctl *c) {
         return;
     }
     sim_mark_set(c->sim, s, p);
-    sim_buf_printf(&c->resp->body, "{\"symbol\":\"%s\",\"mark\":", sim_instruments[s].symbol);
+    sim_buf_printf(&c->resp->body, "{\"symbol\":\"%s\",\"mark\":", c->sim->inst[s].symbol);
     sim_buf_jdec(&c->resp->body, p, 0);
     sim_buf_puts(&c->resp->body, "}");
 }
 
 /* POST /sim/step {"symbol","count"}: advances the symbol's price path. */
 static void post_step(ctl *c) {
-    int s = sim_instrument_find(jstr(c, "symbol"));
+    int s = sim_instrument_find(c->sim, jstr(c, "symbol"));
     int64_t count = 1;
     if (!jint(c, "count", &count) || s < 0 || count < 1 || count > SIM_PATH_PRICES_MAX) {
         ctl_error(c, 400, "step needs a known symbol and 1 <= count <= %d", SIM_PATH_PRICES_MAX);
@@ -156,7 +156,7 @@ static void post_step(ctl *c) {
         done++;
     }
     sim_buf_printf(&c->resp->body,
-                   "{\"symbol\":\"%s\",\"steps\":%lld,\"mark\":", sim_instruments[s].symbol,
+                   "{\"symbol\":\"%s\",\"steps\":%lld,\"mark\":", c->sim->inst[s].symbol,
                    (long long)done);
     sim_buf_jdec(&c->resp->body, c->sim->mark[s], 0);
     sim_buf_puts(&c->resp->body, "}");
@@ -288,7 +288,7 @@ static void get_marks(ctl *c) {
         const sim_mark_entry *e = &sim->marks_log[(seq - 1) % SIM_MARKS_LOG_MAX];
         assert(e->seq == seq);
         sim_buf_printf(b, "%s{\"seq\":%llu,\"symbol\":\"%s\",\"price\":", seq > first ? "," : "",
-                       (unsigned long long)seq, sim_instruments[e->symbol].symbol);
+                       (unsigned long long)seq, sim->inst[e->symbol].symbol);
         sim_buf_jdec(b, e->price, 0);
         sim_buf_printf(b, ",\"push_us\":%lld}", (long long)e->push_us);
     }
@@ -298,7 +298,7 @@ static void get_marks(ctl *c) {
 static void stops_json(ctl *c, sim_buf *b, int a, int s) {
     sim_buf_puts(b, "\"open_stops\":[");
     bool comma = false;
-    for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
+    for (size_t i = 0; i < c->sim->orders_max; i++) {
         const sim_order *o = &c->sim->orders[i];
         if (!o->live || !o->conditional || o->account != a || o->symbol != s) {
             continue;
@@ -309,9 +309,9 @@ static void stops_json(ctl *c, sim_buf *b, int a, int s) {
         sim_buf_printf(b, ",\"type\":\"%s\",\"side\":\"%s\",\"trigger\":",
                        o->position_sl ? "POSITION_SL" : sim_otype_name(o->type),
                        o->buy ? "BUY" : "SELL");
-        sim_buf_jdec(b, o->trigger, sim_price_dp(s));
+        sim_buf_jdec(b, o->trigger, sim_price_dp(c->sim, s));
         sim_buf_puts(b, ",\"qty\":");
-        sim_buf_jdec(b, o->qty, sim_qty_dp(s));
+        sim_buf_jdec(b, o->qty, sim_qty_dp(c->sim, s));
         sim_buf_printf(b, ",\"close_position\":%s,\"reduce_only\":%s}",
                        o->close_position || o->position_sl ? "true" : "false",
                        o->reduce_only ? "true" : "false");
@@ -352,11 +352,12 @@ static void get_protection(ctl *c) {
 }
 
 /* DELETE /sim/reset: positions, orders, faults, log, clock and limits back
- * to the start; the marks go back to the table, price paths stop. */
+ * to the start; the marks go back to the table, price paths stop. Generated
+ * instruments stay (their marks go back to their start). */
 static void delete_reset(ctl *c) {
     tg_sim *sim = c->sim;
+    memset(sim->pos_block, 0, SIM_ACCOUNTS_MAX * sim->inst_count * sizeof *sim->pos_block);
     for (size_t i = 0; i < sim->acct_count; i++) {
-        memset(sim->acct[i].pos, 0, sizeof sim->acct[i].pos);
         sim->acct[i].listen_key[0] = '\0';
     }
     memset(sim->faults, 0, sizeof sim->faults);
@@ -379,9 +380,9 @@ static void get_state(ctl *c) {
     sim_buf_printf(b, "{\"ports\":{\"binance\":%u,\"bybit\":%u},\"server_time\":%lld,\"marks\":{",
                    (unsigned)c->sim->port[SIM_BINANCE], (unsigned)c->sim->port[SIM_BYBIT],
                    (long long)sim_now_ms(c->sim));
-    for (size_t i = 0; i < sim_instrument_count; i++) {
-        sim_buf_printf(b, "%s\"%s\":", i > 0 ? "," : "", sim_instruments[i].symbol);
-        sim_buf_jdec(b, c->sim->mark[i], sim_price_dp((int)i));
+    for (size_t i = 0; i < c->sim->inst_count; i++) {
+        sim_buf_printf(b, "%s\"%s\":", i > 0 ? "," : "", c->sim->inst[i].symbol);
+        sim_buf_jdec(b, c->sim->mark[i], sim_price_dp(c->sim, (int)i));
     }
     sim_buf_puts(b, "},\"accounts\":[");
     for (size_t i = 0; i < c->sim->acct_count; i++) {
@@ -395,11 +396,23 @@ static void get_state(ctl *c) {
     }
     sim_buf_printf(b,
                    "],\"connections\":{\"binance\":%zu,\"bybit\":%zu},"
-                   "\"slow_disconnects\":%llu,\"timeout_closes\":%llu,\"evictions\":%llu}",
+                   "\"slow_disconnects\":%llu,\"timeout_closes\":%llu,\"evictions\":%llu",
                    sim_conn_count(c->sim, SIM_BINANCE), sim_conn_count(c->sim, SIM_BYBIT),
                    (unsigned long long)c->sim->slow_disconnects,
                    (unsigned long long)c->sim->timeout_closes,
                    (unsigned long long)c->sim->evictions);
+    /* totals for a benchmark that waits for every position to be protected */
+    size_t orders = 0, open = 0, unprotected = 0;
+    for (size_t i = 0; i < c->sim->orders_max; i++) {
+        orders += c->sim->orders[i].live;
+    }
+    for (size_t i = 0; i < c->sim->acct_count * c->sim->inst_count; i++) {
+        const sim_position *p = &c->sim->pos_block[i];
+        open += !tg_dec_is_zero(p->size);
+        unprotected += !tg_dec_is_zero(p->size) && p->win.open;
+    }
+    sim_buf_printf(b, ",\"open_orders\":%zu,\"open_positions\":%zu,\"unprotected_now\":%zu}",
+                   orders, open, unprotected);
 }
 
 static void post_scenario(ctl *c, const char *body, size_t len) {

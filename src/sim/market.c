@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,7 +13,11 @@
 
 /* Filters follow the shape of the live exchanges; the numbers are close to
  * theirs but are the emulator's own (docs/sim.md lists them). */
-const sim_instrument sim_instruments[] = {
+static const struct {
+    const char *symbol, *base, *tick, *min_price, *max_price, *step, *min_qty, *max_qty, *max_mkt,
+        *notional, *mark0;
+    int price_precision;
+} builtin[] = {
     {"BTCUSDT", "BTC", "0.10", "261.10", "809484", "0.001", "0.001", "1000", "120", "100",
      "50000.00", 2},
     {"ETHUSDT", "ETH", "0.01", "39.86", "306177", "0.001", "0.001", "10000", "2000", "20",
@@ -23,18 +28,31 @@ const sim_instrument sim_instruments[] = {
     {"XRPUSDT", "XRP", "0.0001", "0.0143", "100000", "0.1", "0.1", "10000000", "2000000", "5",
      "0.6000", 4},
 };
-const size_t sim_instrument_count = sizeof sim_instruments / sizeof sim_instruments[0];
+#define BUILTIN_COUNT (sizeof builtin / sizeof builtin[0])
 
 const char *sim_venue_name(sim_venue v) {
     return v == SIM_BINANCE ? "binance" : "bybit";
 }
 
-int sim_instrument_find(const char *symbol) {
-    if (symbol == NULL) {
+static uint32_t symbol_hash(const char *s) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s != '\0'; s++) {
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    }
+    return h;
+}
+
+int sim_instrument_find(const tg_sim *sim, const char *symbol) {
+    if (symbol == NULL || sim->inst_hash == NULL) {
         return -1;
     }
-    for (size_t i = 0; i < sim_instrument_count; i++) {
-        if (strcmp(sim_instruments[i].symbol, symbol) == 0) {
+    uint32_t h = symbol_hash(symbol);
+    for (uint32_t k = 0; k < SIM_INST_HASH; k++) {
+        int32_t i = sim->inst_hash[(h + k) % SIM_INST_HASH];
+        if (i < 0) {
+            return -1;
+        }
+        if (strcmp(sim->inst[i].symbol, symbol) == 0) {
             return (int)i;
         }
     }
@@ -49,19 +67,251 @@ tg_dec sim_idec(const char *literal) {
     return d;
 }
 
-int sim_price_dp(int symbol) {
-    assert(symbol >= 0 && (size_t)symbol < sim_instrument_count);
-    return tg_dec_places(sim_idec(sim_instruments[symbol].tick));
+int sim_price_dp(const tg_sim *sim, int symbol) {
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
+    return sim->inst[symbol].price_dp;
 }
 
-int sim_price_precision(int symbol) {
-    assert(symbol >= 0 && (size_t)symbol < sim_instrument_count);
-    return sim_instruments[symbol].price_precision;
+int sim_price_precision(const tg_sim *sim, int symbol) {
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
+    return sim->inst[symbol].price_precision;
 }
 
-int sim_qty_dp(int symbol) {
-    assert(symbol >= 0 && (size_t)symbol < sim_instrument_count);
-    return tg_dec_places(sim_idec(sim_instruments[symbol].step));
+int sim_qty_dp(const tg_sim *sim, int symbol) {
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
+    return sim->inst[symbol].qty_dp;
+}
+
+/* Parses the text fields of in into its decimals; false when one is not a
+ * positive decimal. */
+static bool inst_parse(sim_instrument *in) {
+    const char *text[] = {in->tick,    in->min_price, in->max_price, in->step,
+                          in->min_qty, in->max_qty,   in->notional,  in->mark0};
+    tg_dec *dec[] = {&in->tick_d,    &in->min_price_d, &in->max_price_d, &in->step_d,
+                     &in->min_qty_d, &in->max_qty_d,   &in->notional_d,  NULL};
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
+        tg_dec d;
+        if (tg_dec_parse_cstr(text[i], &d) != TG_DEC_OK || !tg_dec_is_pos(d)) {
+            return false;
+        }
+        if (dec[i] != NULL) {
+            *dec[i] = d;
+        }
+    }
+    in->price_dp = tg_dec_places(in->tick_d);
+    in->qty_dp = tg_dec_places(in->step_d);
+    return true;
+}
+
+void sim_positions_attach(tg_sim *sim) {
+    assert(sim->pos_block != NULL);
+    for (size_t a = 0; a < SIM_ACCOUNTS_MAX; a++) {
+        sim->acct[a].pos = sim->pos_block + a * sim->inst_count;
+    }
+}
+
+/* Rebuilds the symbol hash and resizes the positions of every account slot
+ * (all flat: callers refuse to change instruments under open positions). */
+static tg_status inst_commit(tg_sim *sim, sim_instrument *inst, size_t count, tg_err *err) {
+    assert(count > 0 && count <= SIM_SYMBOLS_MAX);
+    int32_t *hash = sim->inst_hash != NULL ? sim->inst_hash : malloc(SIM_INST_HASH * sizeof *hash);
+    uint32_t *start = calloc(count + 1, sizeof *start);
+    sim_position *pos = calloc(SIM_ACCOUNTS_MAX * count, sizeof *pos);
+    if (hash == NULL || start == NULL || pos == NULL) {
+        if (hash != sim->inst_hash) {
+            free(hash);
+        }
+        free(start);
+        free(pos);
+        free(inst);
+        return tg_err_set(err, TG_E_NOMEM, "out of memory for %zu instruments", count);
+    }
+    for (size_t i = 0; i < SIM_INST_HASH; i++) {
+        hash[i] = -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        uint32_t h = symbol_hash(inst[i].symbol);
+        while (hash[h % SIM_INST_HASH] >= 0) {
+            h++;
+        }
+        hash[h % SIM_INST_HASH] = (int32_t)i;
+    }
+    size_t kept = sim->inst != NULL ? sim->inst_count : 0; /* their marks stay */
+    free(sim->inst);
+    free(sim->by_symbol_start);
+    free(sim->pos_block);
+    sim->inst = inst;
+    sim->inst_count = count;
+    sim->inst_hash = hash;
+    sim->by_symbol_start = start;
+    sim->by_symbol_stale = true;
+    sim->pos_block = pos;
+    sim_positions_attach(sim);
+    for (size_t i = kept; i < count; i++) {
+        sim->mark[i] = sim_idec(inst[i].mark0);
+        sim->mark_prev[i] = sim->mark[i];
+    }
+    return TG_OK;
+}
+
+tg_status sim_instruments_init(tg_sim *sim, tg_err *err) {
+    sim_instrument *inst = calloc(BUILTIN_COUNT, sizeof *inst);
+    if (inst == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "out of memory for the instruments");
+    }
+    for (size_t i = 0; i < BUILTIN_COUNT; i++) {
+        sim_instrument *in = &inst[i];
+        sim_strlcpy(in->symbol, builtin[i].symbol, sizeof in->symbol);
+        sim_strlcpy(in->base, builtin[i].base, sizeof in->base);
+        sim_strlcpy(in->quote, "USDT", sizeof in->quote);
+        sim_strlcpy(in->tick, builtin[i].tick, sizeof in->tick);
+        sim_strlcpy(in->min_price, builtin[i].min_price, sizeof in->min_price);
+        sim_strlcpy(in->max_price, builtin[i].max_price, sizeof in->max_price);
+        sim_strlcpy(in->step, builtin[i].step, sizeof in->step);
+        sim_strlcpy(in->min_qty, builtin[i].min_qty, sizeof in->min_qty);
+        sim_strlcpy(in->max_qty, builtin[i].max_qty, sizeof in->max_qty);
+        sim_strlcpy(in->max_mkt, builtin[i].max_mkt, sizeof in->max_mkt);
+        sim_strlcpy(in->notional, builtin[i].notional, sizeof in->notional);
+        sim_strlcpy(in->mark0, builtin[i].mark0, sizeof in->mark0);
+        in->price_precision = builtin[i].price_precision;
+        bool ok = inst_parse(in);
+        assert(ok);
+        (void)ok;
+    }
+    sim->inst_builtin = BUILTIN_COUNT;
+    return inst_commit(sim, inst, BUILTIN_COUNT, err);
+}
+
+/* Upper-case letters and digits, 1..max bytes. */
+static bool name_ok(const char *s, size_t max) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9'))) {
+            return false;
+        }
+    }
+    return n >= 1 && n <= max;
+}
+
+/* dst = v × factor as text with places decimals; false when it overflows. */
+static bool dec_scaled(tg_dec v, int64_t factor, int places, char *dst, size_t cap) {
+    tg_dec f, out;
+    char text[TG_DEC_STR_MAX];
+    if (tg_dec_from_int(factor, &f) != TG_DEC_OK ||
+        tg_dec_mul(v, f, TG_ROUND_FLOOR, &out) != TG_DEC_OK ||
+        tg_dec_format(out, places, text) >= cap) {
+        return false;
+    }
+    sim_strlcpy(dst, text, cap);
+    return true;
+}
+
+/* Fills in the filters of a generated instrument from spec: the tick is the
+ * lowest price, 10,000 × start the highest; the step is the smallest
+ * quantity, 10^7 steps the largest (10^6 for market orders). */
+static bool inst_from_spec(const sim_inst_spec *spec, int64_t n, int width, sim_instrument *in) {
+    tg_dec tick, step, start;
+    if (tg_dec_parse_cstr(spec->tick, &tick) != TG_DEC_OK ||
+        tg_dec_parse_cstr(spec->step, &step) != TG_DEC_OK ||
+        tg_dec_parse_cstr(spec->start, &start) != TG_DEC_OK) {
+        return false;
+    }
+    int pdp = tg_dec_places(tick), qdp = tg_dec_places(step);
+    int w = snprintf(in->base, sizeof in->base, "%s%0*lld", spec->prefix, width, (long long)n);
+    int s = snprintf(in->symbol, sizeof in->symbol, "%s%s", in->base, spec->quote);
+    if (w < 0 || (size_t)w >= sizeof in->base || s < 0 || (size_t)s >= SIM_INST_TEXT_MAX) {
+        return false;
+    }
+    sim_strlcpy(in->quote, spec->quote, sizeof in->quote);
+    sim_strlcpy(in->tick, spec->tick, sizeof in->tick);
+    sim_strlcpy(in->min_price, spec->tick, sizeof in->min_price);
+    sim_strlcpy(in->step, spec->step, sizeof in->step);
+    sim_strlcpy(in->min_qty, spec->step, sizeof in->min_qty);
+    sim_strlcpy(in->notional, "5", sizeof in->notional);
+    sim_strlcpy(in->mark0, spec->start, sizeof in->mark0);
+    in->price_precision = pdp;
+    return dec_scaled(start, 10000, pdp, in->max_price, sizeof in->max_price) &&
+           dec_scaled(step, 10000000, qdp, in->max_qty, sizeof in->max_qty) &&
+           dec_scaled(step, 1000000, qdp, in->max_mkt, sizeof in->max_mkt) && inst_parse(in);
+}
+
+static bool spec_same(const sim_inst_spec *a, const sim_inst_spec *b) {
+    return a->count == b->count && strcmp(a->prefix, b->prefix) == 0 &&
+           strcmp(a->quote, b->quote) == 0 && strcmp(a->tick, b->tick) == 0 &&
+           strcmp(a->step, b->step) == 0 && strcmp(a->start, b->start) == 0;
+}
+
+static bool market_busy(const tg_sim *sim) {
+    for (size_t i = 0; i < sim->orders_max; i++) {
+        if (sim->orders[i].live) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < SIM_ACCOUNTS_MAX * sim->inst_count; i++) {
+        if (!tg_dec_is_zero(sim->pos_block[i].size)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+tg_status sim_instruments_generate(tg_sim *sim, const sim_inst_spec *spec, tg_err *err) {
+    assert(sim != NULL && spec != NULL);
+    if (sim->inst_spec.count > 0) {
+        return spec_same(&sim->inst_spec, spec)
+                   ? TG_OK
+                   : tg_err_set(err, TG_E_STATE,
+                                "instruments: %lld were generated already with other settings",
+                                (long long)sim->inst_spec.count);
+    }
+    int64_t room = (int64_t)(SIM_SYMBOLS_MAX - sim->inst_builtin);
+    if (spec->count < 1 || spec->count > room) {
+        return tg_err_set(err, TG_E_INVALID, "instruments: count must be 1..%lld", (long long)room);
+    }
+    if (!name_ok(spec->prefix, 8) || !name_ok(spec->quote, 8)) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "instruments: prefix and quote must be 1..8 of A-Z and 0-9");
+    }
+    tg_dec tick, start;
+    if (tg_dec_parse_cstr(spec->tick, &tick) != TG_DEC_OK || !tg_dec_is_pos(tick) ||
+        tg_dec_parse_cstr(spec->start, &start) != TG_DEC_OK || !tg_dec_is_pos(start) ||
+        !tg_dec_on_tick(start, tick)) {
+        return tg_err_set(err, TG_E_INVALID,
+                          "instruments: tick and start must be positive decimals, start on the "
+                          "tick");
+    }
+    if (market_busy(sim)) {
+        return tg_err_set(err, TG_E_STATE,
+                          "instruments: positions or orders are open; generate them first");
+    }
+    size_t count = sim->inst_builtin + (size_t)spec->count;
+    sim_instrument *inst = calloc(count, sizeof *inst);
+    if (inst == NULL) {
+        return tg_err_set(err, TG_E_NOMEM, "out of memory for %zu instruments", count);
+    }
+    memcpy(inst, sim->inst, sim->inst_builtin * sizeof *inst);
+    int width = spec->count >= 10000 ? 5 : 4;
+    for (int64_t n = 1; n <= spec->count; n++) {
+        if (!inst_from_spec(spec, n, width, &inst[sim->inst_builtin + (size_t)n - 1])) {
+            free(inst);
+            return tg_err_set(err, TG_E_INVALID,
+                              "instruments: symbol %lld does not fit %d bytes, or step is not a "
+                              "positive decimal",
+                              (long long)n, SIM_INST_TEXT_MAX - 1);
+        }
+    }
+    for (size_t i = sim->inst_builtin; i < count; i++) {
+        if (sim_instrument_find(sim, inst[i].symbol) >= 0) {
+            free(inst);
+            return tg_err_set(err, TG_E_INVALID, "instruments: %s is a built-in symbol",
+                              inst[i].symbol);
+        }
+    }
+    tg_status st = inst_commit(sim, inst, count, err);
+    if (st == TG_OK) {
+        sim->inst_spec = *spec;
+    }
+    return st;
 }
 
 const char *sim_otype_name(sim_otype t) {
@@ -103,13 +353,14 @@ uint64_t sim_rand(tg_sim *sim) {
 }
 
 void sim_market_init(tg_sim *sim) {
-    assert(sim != NULL);
-    assert(sim_instrument_count <= SIM_SYMBOLS_MAX);
-    for (size_t i = 0; i < sim_instrument_count; i++) {
-        sim->mark[i] = sim_idec(sim_instruments[i].mark0);
+    assert(sim != NULL && sim->orders != NULL);
+    assert(sim->inst_count > 0 && sim->inst_count <= SIM_SYMBOLS_MAX);
+    for (size_t i = 0; i < sim->inst_count; i++) {
+        sim->mark[i] = sim_idec(sim->inst[i].mark0);
         sim->mark_prev[i] = sim->mark[i];
     }
-    memset(sim->orders, 0, sizeof sim->orders);
+    memset(sim->orders, 0, sim->orders_max * sizeof *sim->orders);
+    sim->by_symbol_stale = true;
     memset(sim->history, 0, sizeof sim->history);
     sim->history_count = 0;
     sim->next_order_id = 1000000 + (sim_rand(sim) % 1000000) * 100;
@@ -142,12 +393,13 @@ int sim_account_by_name(const tg_sim *sim, const char *name) {
 }
 
 sim_order *sim_order_new(tg_sim *sim) {
-    for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
+    for (size_t i = 0; i < sim->orders_max; i++) {
         if (!sim->orders[i].live) {
             sim_order *o = &sim->orders[i];
             memset(o, 0, sizeof *o);
             o->live = true;
             o->id = sim->next_order_id++;
+            sim->by_symbol_stale = true; /* its symbol is set by the caller */
             o->created_ms = o->updated_ms = sim_now_ms(sim);
             return o;
         }
@@ -156,7 +408,7 @@ sim_order *sim_order_new(tg_sim *sim) {
 }
 
 sim_order *sim_order_find(tg_sim *sim, int account, uint64_t id, const char *client_id) {
-    for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
+    for (size_t i = 0; i < sim->orders_max; i++) {
         sim_order *o = &sim->orders[i];
         if (!o->live || o->account != account) {
             continue;
@@ -169,9 +421,47 @@ sim_order *sim_order_find(tg_sim *sim, int account, uint64_t id, const char *cli
     return NULL;
 }
 
+/* Counting sort of the live slots by symbol. Closing an order leaves its
+ * slot in the index (readers check live and symbol); only a slot taken by
+ * sim_order_new makes it stale. */
+static void by_symbol_build(tg_sim *sim) {
+    uint32_t *start = sim->by_symbol_start;
+    memset(start, 0, (sim->inst_count + 1) * sizeof *start);
+    for (size_t i = 0; i < sim->orders_max; i++) {
+        const sim_order *o = &sim->orders[i];
+        if (o->live && o->symbol >= 0 && (size_t)o->symbol < sim->inst_count) {
+            start[o->symbol + 1]++;
+        }
+    }
+    for (size_t s = 0; s < sim->inst_count; s++) {
+        start[s + 1] += start[s];
+    }
+    assert(start[sim->inst_count] <= sim->orders_max);
+    for (size_t i = 0; i < sim->orders_max; i++) {
+        const sim_order *o = &sim->orders[i];
+        if (o->live && o->symbol >= 0 && (size_t)o->symbol < sim->inst_count) {
+            sim->by_symbol[start[o->symbol]++] = (uint32_t)i;
+        }
+    }
+    for (size_t s = sim->inst_count; s > 0; s--) {
+        start[s] = start[s - 1];
+    }
+    start[0] = 0;
+    sim->by_symbol_stale = false;
+}
+
+size_t sim_orders_of(tg_sim *sim, int symbol, const uint32_t **slots) {
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
+    if (sim->by_symbol_stale) {
+        by_symbol_build(sim);
+    }
+    *slots = sim->by_symbol + sim->by_symbol_start[symbol];
+    return sim->by_symbol_start[symbol + 1] - sim->by_symbol_start[symbol];
+}
+
 int sim_stops_open(const tg_sim *sim, int account, int symbol) {
     int n = 0;
-    for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
+    for (size_t i = 0; i < sim->orders_max; i++) {
         const sim_order *o = &sim->orders[i];
         n += o->live && o->conditional && o->account == account && o->symbol == symbol;
     }
@@ -231,11 +521,13 @@ static bool order_protects(const sim_order *o, const sim_position *p) {
 
 void sim_protection_update(tg_sim *sim, int account, int symbol) {
     assert(account >= 0 && (size_t)account < sim->acct_count);
-    assert(symbol >= 0 && (size_t)symbol < sim_instrument_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     sim_position *p = &sim->acct[account].pos[symbol];
     bool covered = tg_dec_is_zero(p->size);
-    for (size_t i = 0; i < SIM_ORDERS_MAX && !covered; i++) {
-        const sim_order *o = &sim->orders[i];
+    const uint32_t *slots = NULL;
+    size_t n = covered ? 0 : sim_orders_of(sim, symbol, &slots);
+    for (size_t i = 0; i < n && !covered; i++) {
+        const sim_order *o = &sim->orders[slots[i]];
         covered = o->account == account && o->symbol == symbol && order_protects(o, p);
     }
     int64_t now = sim_mono_us(sim);

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L /* pthread types through uv.h */
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,7 +235,7 @@ static tg_status steps_load(const cJSON *arr, sim_path *p, tg_err *err) {
 }
 
 static tg_status path_add(tg_sim *sim, const cJSON *item, tg_err *err) {
-    int symbol = sim_instrument_find(jstr(item, "symbol"));
+    int symbol = sim_instrument_find(sim, jstr(item, "symbol"));
     const char *kind = jstr(item, "kind");
     if (symbol < 0 || kind == NULL) {
         return tg_err_set(err, TG_E_INVALID, "a path needs a known symbol and a kind");
@@ -290,17 +291,17 @@ static tg_dec walk_next(tg_sim *sim, int symbol, int64_t step_bps) {
     tg_dec num, den, next, rounded;
     tg_dec_from_int(10000 + bps, &num);
     tg_dec_from_int(10000, &den);
-    tg_dec tick = sim_idec(sim_instruments[symbol].tick);
+    tg_dec tick = sim->inst[symbol].tick_d;
     if (tg_dec_mul_ratio(sim->mark[symbol], num, den, TG_ROUND_FLOOR, &next) != TG_DEC_OK ||
         tg_dec_round_tick(next, tick, TG_ROUND_FLOOR, &rounded) != TG_DEC_OK ||
-        tg_dec_lt(rounded, sim_idec(sim_instruments[symbol].min_price))) {
+        tg_dec_lt(rounded, sim->inst[symbol].min_price_d)) {
         return sim->mark[symbol];
     }
     return rounded;
 }
 
 bool sim_path_step(tg_sim *sim, int symbol) {
-    assert(symbol >= 0 && (size_t)symbol < sim_instrument_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     sim_path *p = &sim->path[symbol];
     if (p->kind == SIM_PATH_WALK) {
         sim_mark_set(sim, symbol, walk_next(sim, symbol, p->step_bps));
@@ -317,7 +318,7 @@ bool sim_path_step(tg_sim *sim, int symbol) {
 }
 
 void sim_paths_tick(tg_sim *sim, int64_t now_ms) {
-    for (size_t i = 0; i < sim_instrument_count; i++) {
+    for (size_t i = 0; i < sim->inst_count; i++) {
         sim_path *p = &sim->path[i];
         if (p->kind == SIM_PATH_NONE) {
             continue;
@@ -367,7 +368,7 @@ static tg_status scenario_positions(tg_sim *sim, const cJSON *arr, tg_err *err) 
     const cJSON *item;
     cJSON_ArrayForEach(item, arr) {
         int a = sim_account_by_name(sim, jstr(item, "account"));
-        int s = sim_instrument_find(jstr(item, "symbol"));
+        int s = sim_instrument_find(sim, jstr(item, "symbol"));
         const char *side = jstr(item, "side"), *size = jstr(item, "size");
         const char *entry = jstr(item, "entry");
         tg_dec q, e;
@@ -405,7 +406,7 @@ static tg_status scenario_faults(tg_sim *sim, const cJSON *arr, tg_err *err) {
 static tg_status scenario_marks(tg_sim *sim, const cJSON *obj, tg_err *err) {
     const cJSON *item;
     cJSON_ArrayForEach(item, obj) {
-        int s = sim_instrument_find(item->string);
+        int s = sim_instrument_find(sim, item->string);
         tg_dec d;
         if (s < 0 || !cJSON_IsString(item) ||
             tg_dec_parse_cstr(item->valuestring, &d) != TG_DEC_OK || !tg_dec_is_pos(d)) {
@@ -419,13 +420,49 @@ static tg_status scenario_marks(tg_sim *sim, const cJSON *obj, tg_err *err) {
     return TG_OK;
 }
 
+/* "instruments": {"count": 1000, "prefix": "S", "quote": "USDT", "tick": "0.01",
+ * "step": "0.001", "start": "100"}; every key but count has that default. */
+static tg_status scenario_instruments(tg_sim *sim, const cJSON *obj, tg_err *err) {
+    if (obj == NULL) {
+        return TG_OK;
+    }
+    if (!cJSON_IsObject(obj)) {
+        return tg_err_set(err, TG_E_INVALID, "instruments must be an object");
+    }
+    sim_inst_spec spec = {.count = jint(obj, "count", 0)};
+    static const struct {
+        const char *key, *fallback;
+        size_t offset;
+    } texts[] = {
+        {"prefix", "S", offsetof(sim_inst_spec, prefix)},
+        {"quote", "USDT", offsetof(sim_inst_spec, quote)},
+        {"tick", "0.01", offsetof(sim_inst_spec, tick)},
+        {"step", "0.001", offsetof(sim_inst_spec, step)},
+        {"start", "100", offsetof(sim_inst_spec, start)},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, texts[i].key);
+        const char *text = v == NULL ? texts[i].fallback : jstr(obj, texts[i].key);
+        if (text == NULL || strlen(text) >= SIM_INST_TEXT_MAX) {
+            return tg_err_set(err, TG_E_INVALID, "instruments: %s must be a string below %d bytes",
+                              texts[i].key, SIM_INST_TEXT_MAX);
+        }
+        sim_strlcpy((char *)&spec + texts[i].offset, text, SIM_INST_TEXT_MAX);
+    }
+    return sim_instruments_generate(sim, &spec, err);
+}
+
 tg_status sim_scenario_apply(tg_sim *sim, const char *json, size_t len, tg_err *err) {
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return tg_err_set(err, TG_E_INVALID, "the scenario is not a JSON object");
     }
-    tg_status st = scenario_marks(sim, cJSON_GetObjectItemCaseSensitive(root, "marks"), err);
+    tg_status st =
+        scenario_instruments(sim, cJSON_GetObjectItemCaseSensitive(root, "instruments"), err);
+    if (st == TG_OK) {
+        st = scenario_marks(sim, cJSON_GetObjectItemCaseSensitive(root, "marks"), err);
+    }
     const cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "paths")) {
         if (st == TG_OK) {

@@ -229,6 +229,9 @@ static void on_close(uv_handle_t *h) {
     free(c->in);
     free(c->pending);
     free(c->held);
+    free(c->sub);
+    free(c->sub_snap);
+    free(c->sub_at);
     free(c);
 }
 
@@ -762,7 +765,7 @@ static void on_tick(uv_timer_t *t) {
     sim_paths_tick(sim, (int64_t)uv_now(&sim->loop));
     bool one_s = sim->ticks % (1000 / SIM_TICK_MS) == 0;
     bool three_s = sim->ticks % (3000 / SIM_TICK_MS) == 0;
-    for (size_t i = 0; (one_s || three_s) && i < sim_instrument_count; i++) {
+    for (size_t i = 0; (one_s || three_s) && i < sim->inst_count; i++) {
         sim_ws_push_mark(sim, (int)i, one_s, three_s);
     }
     if (sim->ticks % (SIM_WS_PING_MS / SIM_TICK_MS) == 0) {
@@ -876,6 +879,22 @@ tg_status tg_sim_new(const tg_sim_config *config, tg_sim **out, tg_err *err) {
     sim->idle_timeout_ms = SIM_IDLE_TIMEOUT_MS;
     pthread_mutex_init(&sim->call_mu, NULL);
     pthread_cond_init(&sim->call_cv, NULL);
+    sim->orders_max = config->orders_max != 0 ? config->orders_max : SIM_ORDERS_DEF;
+    sim->subs_max = config->subs_max != 0 ? config->subs_max : SIM_SUBS_DEF;
+    if (sim->orders_max > SIM_ORDERS_MAX || sim->subs_max > SIM_SUBS_MAX) {
+        tg_sim_free(sim);
+        return tg_err_set(err, TG_E_INVALID, "orders_max must be 1..%d and subs_max 1..%d",
+                          SIM_ORDERS_MAX, SIM_SUBS_MAX);
+    }
+    sim->orders = calloc(sim->orders_max, sizeof *sim->orders);
+    sim->by_symbol = calloc(sim->orders_max, sizeof *sim->by_symbol);
+    tg_status ist = sim->orders != NULL && sim->by_symbol != NULL
+                        ? sim_instruments_init(sim, err)
+                        : tg_err_set(err, TG_E_NOMEM, "out of memory creating the emulator");
+    if (ist != TG_OK) {
+        tg_sim_free(sim);
+        return ist;
+    }
     sim_market_init(sim);
     tg_status st = TG_OK;
     if (config->accounts_path != NULL) {
@@ -884,6 +903,7 @@ tg_status tg_sim_new(const tg_sim_config *config, tg_sim **out, tg_err *err) {
     } else {
         sim_accounts_builtin(sim);
     }
+    sim_positions_attach(sim);
     if (st == TG_OK && config->scenario_path != NULL) {
         sim_strlcpy(sim->scenario_path, config->scenario_path, sizeof sim->scenario_path);
         st = sim_scenario_load(sim, config->scenario_path, err);
@@ -1069,5 +1089,11 @@ void tg_sim_free(tg_sim *sim) {
     pthread_cond_destroy(&sim->call_cv);
     free(sim->log);
     free(sim->marks_log);
+    free(sim->orders);
+    free(sim->by_symbol);
+    free(sim->by_symbol_start);
+    free(sim->inst);
+    free(sim->inst_hash);
+    free(sim->pos_block);
     free(sim);
 }

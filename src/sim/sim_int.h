@@ -30,8 +30,9 @@
 #include "trailguard/sim.h"
 
 #define SIM_ACCOUNTS_MAX      16         /* accounts over both venues */
-#define SIM_SYMBOLS_MAX       8          /* instruments in the built-in table */
-#define SIM_ORDERS_MAX        1024       /* open orders over all accounts */
+#define SIM_SYMBOLS_MAX       4096       /* instruments: the built-in ones and the generated */
+#define SIM_ORDERS_DEF        1024       /* open orders over all accounts, by default */
+#define SIM_ORDERS_MAX        65536      /* open orders over all accounts, at most */
 #define SIM_STOPS_PER_SYMBOL  10         /* open conditional orders per account and symbol */
 #define SIM_LOG_MAX           8192       /* request-log entries kept (a ring) */
 #define SIM_MARKS_LOG_MAX     8192       /* mark changes kept with their push time (a ring) */
@@ -42,7 +43,8 @@
 #define SIM_IDLE_TIMEOUT_MS   60000      /* a keep-alive connection without a request closes */
 #define SIM_OUT_BYTES_MAX     (1u << 20) /* bytes queued for one client before it is cut off */
 #define SIM_OUT_MSGS_MAX      4096       /* writes queued for one client before it is cut off */
-#define SIM_SUBS_MAX          32         /* stream subscriptions per WebSocket */
+#define SIM_SUBS_DEF          1024       /* stream subscriptions per WebSocket, by default */
+#define SIM_SUBS_MAX          8192       /* stream subscriptions per WebSocket, at most */
 #define SIM_NAME_MAX          32         /* bytes of an account name */
 #define SIM_KEY_MAX           96         /* bytes of an API key or secret */
 #define SIM_CLIENT_ID_MAX     40         /* bytes of a client order id (36 + NUL) */
@@ -58,6 +60,7 @@
 #define SIM_HISTORY_MAX       256        /* closed orders kept for lookups (a ring) */
 #define SIM_STATUS_MAX        16         /* bytes of a final order status */
 #define SIM_DELAYED_MAX       256        /* stream messages held by latency faults at once */
+#define SIM_INST_HASH         8192       /* slots of the symbol hash (2 × SIM_SYMBOLS_MAX) */
 
 typedef enum sim_venue { SIM_BINANCE = 0, SIM_BYBIT = 1, SIM_VENUES = 2 } sim_venue;
 
@@ -108,30 +111,61 @@ bool sim_ws_accept_key(const char *client_key, char out[32]);
 
 /* ---- instruments (market.c) ---- */
 
+#define SIM_INST_TEXT_MAX 24 /* bytes of an instrument's symbol or number as on the wire */
+
+/* One instrument: its filters as the wire shows them, and the same parsed
+ * once (the hot paths compare decimals, not text). */
 typedef struct sim_instrument {
-    const char *symbol;    /* "BTCUSDT" */
-    const char *base;      /* "BTC" */
-    const char *tick;      /* price tick, as on the wire */
-    const char *min_price; /* PRICE_FILTER minPrice */
-    const char *max_price; /* PRICE_FILTER maxPrice */
-    const char *step;      /* quantity step */
-    const char *min_qty;   /* LOT_SIZE minQty */
-    const char *max_qty;   /* LOT_SIZE maxQty */
-    const char *max_mkt;   /* MARKET_LOT_SIZE maxQty */
-    const char *notional;  /* MIN_NOTIONAL */
-    const char *mark0;     /* mark price at start */
-    int price_precision;   /* pricePrecision: more decimals than this is -1111 */
+    char symbol[SIM_INST_TEXT_MAX];    /* "BTCUSDT" */
+    char base[SIM_INST_TEXT_MAX];      /* "BTC" */
+    char quote[SIM_INST_TEXT_MAX];     /* "USDT" */
+    char tick[SIM_INST_TEXT_MAX];      /* price tick, as on the wire */
+    char min_price[SIM_INST_TEXT_MAX]; /* PRICE_FILTER minPrice */
+    char max_price[SIM_INST_TEXT_MAX]; /* PRICE_FILTER maxPrice */
+    char step[SIM_INST_TEXT_MAX];      /* quantity step */
+    char min_qty[SIM_INST_TEXT_MAX];   /* LOT_SIZE minQty */
+    char max_qty[SIM_INST_TEXT_MAX];   /* LOT_SIZE maxQty */
+    char max_mkt[SIM_INST_TEXT_MAX];   /* MARKET_LOT_SIZE maxQty */
+    char notional[SIM_INST_TEXT_MAX];  /* MIN_NOTIONAL */
+    char mark0[SIM_INST_TEXT_MAX];     /* mark price at start */
+    int price_precision;               /* pricePrecision: more decimals than this is -1111 */
+    int price_dp;                      /* decimal places of tick */
+    int qty_dp;                        /* decimal places of step */
+    tg_dec tick_d;                     /* tick, parsed */
+    tg_dec min_price_d;                /* min_price, parsed */
+    tg_dec max_price_d;                /* max_price, parsed */
+    tg_dec step_d;                     /* step, parsed */
+    tg_dec min_qty_d;                  /* min_qty, parsed */
+    tg_dec max_qty_d;                  /* max_qty, parsed */
+    tg_dec notional_d;                 /* notional, parsed */
 } sim_instrument;
 
-extern const sim_instrument sim_instruments[];
-extern const size_t sim_instrument_count;
+/* The scenario's "instruments" key: count symbols PREFIX0001QUOTE… after
+ * the built-in ones, all with the same filters. */
+typedef struct sim_inst_spec {
+    int64_t count;                  /* symbols generated, 0 = none */
+    char prefix[SIM_INST_TEXT_MAX]; /* e.g. "S" */
+    char quote[SIM_INST_TEXT_MAX];  /* e.g. "USDT" */
+    char tick[SIM_INST_TEXT_MAX];   /* price tick */
+    char step[SIM_INST_TEXT_MAX];   /* quantity step */
+    char start[SIM_INST_TEXT_MAX];  /* mark price at start */
+} sim_inst_spec;
 
-/* Index of symbol in sim_instruments, or -1. */
-int sim_instrument_find(const char *symbol);
-tg_dec sim_idec(const char *literal); /* a table literal as tg_dec */
-int sim_price_dp(int symbol);         /* decimal places of the symbol's tick */
-int sim_price_precision(int symbol);  /* decimal places a price may have */
-int sim_qty_dp(int symbol);           /* decimal places of the symbol's step */
+/* The built-in instruments into sim->inst (docs/sim.md lists them). */
+tg_status sim_instruments_init(tg_sim *sim, tg_err *err);
+/* Generates spec's instruments after the built-in ones; refused while a
+ * position or an order is open, and when other instruments were generated
+ * already (the same spec again is a no-op). */
+tg_status sim_instruments_generate(tg_sim *sim, const sim_inst_spec *spec, tg_err *err);
+/* Points every account slot at its row of sim->pos_block (after the
+ * accounts were (re)loaded, which clears the slots). */
+void sim_positions_attach(tg_sim *sim);
+/* Index of symbol in sim->inst, or -1. */
+int sim_instrument_find(const tg_sim *sim, const char *symbol);
+tg_dec sim_idec(const char *literal);                   /* a table literal as tg_dec */
+int sim_price_dp(const tg_sim *sim, int symbol);        /* decimal places of the symbol's tick */
+int sim_price_precision(const tg_sim *sim, int symbol); /* decimal places a price may have */
+int sim_qty_dp(const tg_sim *sim, int symbol);          /* decimal places of the symbol's step */
 
 /* ---- accounts, positions, orders ---- */
 
@@ -163,7 +197,7 @@ typedef struct sim_account {
     char secret[SIM_KEY_MAX];                /* API secret; never logged or echoed */
     char listen_key[SIM_LISTEN_KEY_LEN + 1]; /* Binance user-stream key, "" if none */
     int64_t listen_key_expiry_ms;            /* server time it expires */
-    sim_position pos[SIM_SYMBOLS_MAX];       /* one-way positions by symbol index */
+    sim_position *pos;                       /* one-way positions by symbol index, inst_count */
 } sim_account;
 
 typedef enum sim_otype {
@@ -266,14 +300,14 @@ typedef struct sim_bybit_bucket {
 } sim_bybit_bucket;
 
 typedef struct sim_rate {
-    int64_t bn_minute;       /* server-time minute of the Binance counters */
-    int64_t bn_weight;       /* weight used this minute (all loopback is one IP) */
-    int64_t bn_orders;       /* orders placed this minute */
-    int64_t bn_weight_max;   /* REQUEST_WEIGHT per minute (2400) */
-    int64_t bn_orders_max;   /* ORDERS per minute (1200) */
-    bool bn_limited;         /* a 429 was answered this minute */
-    int64_t bn_ban_until_ms; /* 418 until this server time */
-    int bybit_max;           /* 0 = documented per-endpoint limits, else this per second */
+    int64_t bn_minute;                   /* server-time minute of the Binance counters */
+    int64_t bn_weight;                   /* weight used this minute (all loopback is one IP) */
+    int64_t bn_orders[SIM_ACCOUNTS_MAX]; /* orders placed this minute, per account (per UID) */
+    int64_t bn_weight_max;               /* REQUEST_WEIGHT per minute (2400) */
+    int64_t bn_orders_max;               /* ORDERS per minute (1200) */
+    bool bn_limited;                     /* a 429 was answered this minute */
+    int64_t bn_ban_until_ms;             /* 418 until this server time */
+    int bybit_max; /* 0 = documented per-endpoint limits, else this per second */
     sim_bybit_bucket bucket[SIM_BYBIT_BUCKETS]; /* per account and endpoint */
 } sim_rate;
 
@@ -317,10 +351,21 @@ struct tg_sim {
     uint64_t rng;                                         /* xorshift state from the seed */
     sim_account acct[SIM_ACCOUNTS_MAX];                   /* accounts */
     size_t acct_count;                                    /* accounts in use */
+    sim_instrument *inst;                                 /* instruments, inst_count */
+    size_t inst_count;                                    /* built-in + generated */
+    size_t inst_builtin;                                  /* the first ones, built in */
+    int32_t *inst_hash;                                   /* SIM_INST_HASH slots: index or -1 */
+    sim_inst_spec inst_spec;                              /* what generated the rest */
+    sim_position *pos_block;                              /* SIM_ACCOUNTS_MAX × inst_count */
     tg_dec mark[SIM_SYMBOLS_MAX];                         /* mark price per symbol */
     tg_dec mark_prev[SIM_SYMBOLS_MAX];                    /* previous mark (tick direction) */
     sim_path path[SIM_SYMBOLS_MAX];                       /* price path per symbol */
-    sim_order orders[SIM_ORDERS_MAX];                     /* open orders */
+    sim_order *orders;                                    /* open orders, orders_max slots */
+    size_t orders_max;                                    /* tg_sim_config.orders_max */
+    size_t subs_max;                                      /* tg_sim_config.subs_max */
+    bool by_symbol_stale;                                 /* an order slot was taken since */
+    uint32_t *by_symbol_start;                            /* inst_count + 1: CSR of slots */
+    uint32_t *by_symbol;                                  /* orders_max: live slots by symbol */
     sim_order history[SIM_HISTORY_MAX];                   /* closed orders, a ring */
     char history_status[SIM_HISTORY_MAX][SIM_STATUS_MAX]; /* their final status */
     uint64_t history_count;                               /* orders closed so far */
@@ -371,6 +416,9 @@ int sim_account_by_name(const tg_sim *sim, const char *name);
 sim_order *sim_order_new(tg_sim *sim);
 sim_order *sim_order_find(tg_sim *sim, int account, uint64_t id, const char *client_id);
 int sim_stops_open(const tg_sim *sim, int account, int symbol);
+/* The slots of the orders on symbol into *slots, and how many: a superset
+ * of the live ones (check live and symbol), in slot order. */
+size_t sim_orders_of(tg_sim *sim, int symbol, const uint32_t **slots);
 /* Frees an open order's slot and keeps it in the history with its final
  * status ("CANCELED", "EXPIRED", "FINISHED" or "FILLED"). */
 void sim_order_close(tg_sim *sim, sim_order *o, const char *status);
@@ -462,6 +510,7 @@ void sim_ws_listen_key_expired(tg_sim *sim, int account, const char *key);
 
 #define SIM_CONN_IN_MAX (SIM_HEAD_BYTES_MAX + SIM_BODY_MAX) /* bytes buffered from a client */
 #define SIM_TOPIC_MAX   64                                  /* bytes of a stream or topic name */
+#define SIM_SUB_KINDS   3 /* per symbol: <s>@markPrice, <s>@markPrice@1s, tickers.<S> */
 
 struct sim_conn {
     tg_sim *sim;        /* owner */
@@ -490,8 +539,11 @@ struct sim_conn {
     char user_key[SIM_LISTEN_KEY_LEN + 1]; /* combined user data: the stream name */
     bool authed;                           /* Bybit private auth done */
     size_t sub_count;                      /* subscriptions */
-    char sub[SIM_SUBS_MAX][SIM_TOPIC_MAX]; /* subscribed streams/topics */
-    bool sub_snap[SIM_SUBS_MAX];           /* Bybit: snapshot sent */
+    size_t sub_cap;                        /* entries allocated in sub and sub_snap */
+    char (*sub)[SIM_TOPIC_MAX];            /* subscribed streams/topics, ≤ sim->subs_max */
+    bool *sub_snap;                        /* Bybit: snapshot sent */
+    int32_t *sub_at;                       /* SIM_SUB_KINDS per symbol: index in sub or -1 */
+    size_t sub_at_count;                   /* symbols sub_at was built for; 0 = rebuild */
     char *held;                            /* reorder fault: message sent after the next */
     size_t held_len;                       /* its length */
 };

@@ -16,7 +16,7 @@ static void bn_algo_event(tg_sim *sim, const sim_order *o, const char *status, u
     sim_buf b;
     sim_buf_init(&b);
     int64_t now = sim_now_ms(sim);
-    int pdp = sim_price_dp(o->symbol);
+    int pdp = sim_price_dp(sim, o->symbol);
     sim_buf_printf(&b,
                    "{\"e\":\"ALGO_UPDATE\",\"T\":%lld,\"E\":%lld,\"o\":{\"caid\":", (long long)now,
                    (long long)now);
@@ -24,9 +24,9 @@ static void bn_algo_event(tg_sim *sim, const sim_order *o, const char *status, u
     sim_buf_printf(&b,
                    ",\"aid\":%llu,\"at\":\"CONDITIONAL\",\"o\":\"%s\",\"s\":\"%s\","
                    "\"S\":\"%s\",\"ps\":\"BOTH\",\"f\":\"GTC\",\"q\":",
-                   (unsigned long long)o->id, sim_otype_name(o->type),
-                   sim_instruments[o->symbol].symbol, o->buy ? "BUY" : "SELL");
-    sim_buf_jdec(&b, o->qty, sim_qty_dp(o->symbol));
+                   (unsigned long long)o->id, sim_otype_name(o->type), sim->inst[o->symbol].symbol,
+                   o->buy ? "BUY" : "SELL");
+    sim_buf_jdec(&b, o->qty, sim_qty_dp(sim, o->symbol));
     sim_buf_printf(&b, ",\"X\":\"%s\",\"ai\":\"", status);
     if (child != 0) {
         sim_buf_printf(&b, "%llu", (unsigned long long)child);
@@ -52,12 +52,12 @@ static void bn_order_event(tg_sim *sim, int account, int symbol, bool buy, tg_de
     sim_buf b;
     sim_buf_init(&b);
     int64_t now = sim_now_ms(sim);
-    int pdp = sim_price_dp(symbol);
-    int qdp = sim_qty_dp(symbol);
+    int pdp = sim_price_dp(sim, symbol);
+    int qdp = sim_qty_dp(sim, symbol);
     tg_dec zero = tg_dec_from_units(0);
     sim_buf_printf(&b,
                    "{\"e\":\"ORDER_TRADE_UPDATE\",\"E\":%lld,\"T\":%lld,\"o\":{\"s\":\"%s\",\"c\":",
-                   (long long)now, (long long)now, sim_instruments[symbol].symbol);
+                   (long long)now, (long long)now, sim->inst[symbol].symbol);
     sim_buf_jstr(&b, client);
     sim_buf_printf(&b, ",\"S\":\"%s\",\"o\":\"MARKET\",\"f\":\"GTC\",\"q\":", buy ? "BUY" : "SELL");
     sim_buf_jdec(&b, qty, qdp);
@@ -90,13 +90,13 @@ static void bn_account_event(tg_sim *sim, int account, int symbol) {
     sim_buf b;
     sim_buf_init(&b);
     int64_t now = sim_now_ms(sim);
-    int pdp = sim_price_dp(symbol);
+    int pdp = sim_price_dp(sim, symbol);
     sim_buf_printf(&b,
                    "{\"e\":\"ACCOUNT_UPDATE\",\"E\":%lld,\"T\":%lld,\"a\":{\"m\":\"ORDER\","
                    "\"B\":[{\"a\":\"USDT\",\"wb\":\"100000\",\"cw\":\"100000\",\"bc\":\"0\"}],"
                    "\"P\":[{\"s\":\"%s\",\"pa\":",
-                   (long long)now, (long long)now, sim_instruments[symbol].symbol);
-    sim_buf_jdec(&b, p->size, sim_qty_dp(symbol));
+                   (long long)now, (long long)now, sim->inst[symbol].symbol);
+    sim_buf_jdec(&b, p->size, sim_qty_dp(sim, symbol));
     sim_buf_puts(&b, ",\"ep\":");
     sim_buf_jdec(&b, p->entry, pdp);
     sim_buf_puts(&b, ",\"bep\":");
@@ -148,11 +148,11 @@ static void by_execution_event(tg_sim *sim, int account, int symbol, bool buy, t
     sim_buf_printf(&b,
                    "[{\"category\":\"linear\",\"symbol\":\"%s\",\"execId\":\"%llu-%llu\","
                    "\"execPrice\":",
-                   sim_instruments[symbol].symbol, (unsigned long long)id,
+                   sim->inst[symbol].symbol, (unsigned long long)id,
                    (unsigned long long)++sim->event_seq);
-    sim_buf_jdec(&b, price, sim_price_dp(symbol));
+    sim_buf_jdec(&b, price, sim_price_dp(sim, symbol));
     sim_buf_puts(&b, ",\"execQty\":");
-    sim_buf_jdec(&b, qty, sim_qty_dp(symbol));
+    sim_buf_jdec(&b, qty, sim_qty_dp(sim, symbol));
     sim_buf_printf(&b, ",\"execType\":\"Trade\",\"orderId\":\"%llu\",\"orderLinkId\":",
                    (unsigned long long)id);
     sim_buf_jstr(&b, client);
@@ -215,7 +215,7 @@ void sim_market_fill(tg_sim *sim, int account, int symbol, tg_dec signed_qty, bo
 
 /* The position went flat: reduce-only stops of the symbol expire with it. */
 void sim_expire_stops(tg_sim *sim, int account, int symbol) {
-    for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
+    for (size_t i = 0; i < sim->orders_max; i++) {
         sim_order *o = &sim->orders[i];
         if (!o->live || o->account != account || o->symbol != symbol || !o->conditional) {
             continue;
@@ -292,7 +292,7 @@ static bool crossed(const sim_order *o, tg_dec mark) {
 }
 
 void sim_mark_set(tg_sim *sim, int symbol, tg_dec price) {
-    assert(symbol >= 0 && (size_t)symbol < sim_instrument_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     assert(tg_dec_is_pos(price));
     sim->mark_prev[symbol] = sim->mark[symbol];
     sim->mark[symbol] = price;
@@ -300,8 +300,10 @@ void sim_mark_set(tg_sim *sim, int symbol, tg_dec price) {
      * engine would see them; a fired stop can expire later ones. */
     for (;;) {
         sim_order *next = NULL;
-        for (size_t i = 0; i < SIM_ORDERS_MAX; i++) {
-            sim_order *o = &sim->orders[i];
+        const uint32_t *slots = NULL;
+        size_t n = sim_orders_of(sim, symbol, &slots);
+        for (size_t i = 0; i < n; i++) {
+            sim_order *o = &sim->orders[slots[i]];
             if (o->live && o->conditional && o->symbol == symbol && crossed(o, price) &&
                 (next == NULL || o->id < next->id)) {
                 next = o;

@@ -64,16 +64,40 @@ static int sub_find(const sim_conn *c, const char *topic) {
     return -1;
 }
 
-static bool sub_add(sim_conn *c, const char *topic) {
+/* Room for one more subscription, within sim->subs_max. */
+static bool sub_room(tg_sim *sim, sim_conn *c) {
+    if (c->sub_count >= sim->subs_max) {
+        return false;
+    }
+    if (c->sub_count < c->sub_cap) {
+        return true;
+    }
+    size_t cap = c->sub_cap == 0 ? 32 : c->sub_cap * 2;
+    cap = cap < sim->subs_max ? cap : sim->subs_max;
+    char(*sub)[SIM_TOPIC_MAX] = realloc(c->sub, cap * sizeof *sub);
+    if (sub != NULL) {
+        c->sub = sub;
+    }
+    bool *snap = sub != NULL ? realloc(c->sub_snap, cap * sizeof *snap) : NULL;
+    if (snap == NULL) {
+        return false;
+    }
+    c->sub_snap = snap;
+    c->sub_cap = cap;
+    return true;
+}
+
+static bool sub_add(tg_sim *sim, sim_conn *c, const char *topic) {
     if (sub_find(c, topic) >= 0) {
         return true;
     }
-    if (c->sub_count >= SIM_SUBS_MAX || strlen(topic) >= SIM_TOPIC_MAX || topic[0] == '\0') {
+    if (strlen(topic) >= SIM_TOPIC_MAX || topic[0] == '\0' || !sub_room(sim, c)) {
         return false;
     }
     sim_strlcpy(c->sub[c->sub_count], topic, SIM_TOPIC_MAX);
     c->sub_snap[c->sub_count] = false;
     c->sub_count++;
+    c->sub_at_count = 0;
     return true;
 }
 
@@ -87,10 +111,69 @@ static void sub_del(sim_conn *c, const char *topic) {
         c->sub_snap[k] = c->sub_snap[k + 1];
     }
     c->sub_count--;
+    c->sub_at_count = 0;
+}
+
+enum { SUB_MARK_3S = 0, SUB_MARK_1S = 1, SUB_TICKERS = 2 };
+
+/* The symbol and kind a topic stands for; false for any other topic. */
+static bool sub_parse(const tg_sim *sim, const char *t, int *symbol, int *kind) {
+    if (strncmp(t, "tickers.", 8) == 0) {
+        *kind = SUB_TICKERS;
+        *symbol = sim_instrument_find(sim, t + 8);
+        return *symbol >= 0;
+    }
+    const char *at = strchr(t, '@');
+    if (at == NULL || at == t || (size_t)(at - t) >= SIM_INST_TEXT_MAX) {
+        return false;
+    }
+    if (strcasecmp(at, "@markPrice") == 0) {
+        *kind = SUB_MARK_3S;
+    } else if (strcasecmp(at, "@markPrice@1s") == 0) {
+        *kind = SUB_MARK_1S;
+    } else {
+        return false;
+    }
+    char sym[SIM_INST_TEXT_MAX];
+    size_t n = (size_t)(at - t);
+    for (size_t i = 0; i < n; i++) {
+        sym[i] = (char)(t[i] >= 'a' && t[i] <= 'z' ? t[i] - 'a' + 'A' : t[i]);
+    }
+    sym[n] = '\0';
+    *symbol = sim_instrument_find(sim, sym);
+    return *symbol >= 0;
+}
+
+/* Index in c->sub of the subscription of kind to symbol, or -1. A push
+ * reaches every socket, so this is a table look-up, rebuilt after a
+ * subscription or the instruments changed. */
+static int sub_index(tg_sim *sim, sim_conn *c, int symbol, int kind) {
+    if (c->sub_count == 0) {
+        return -1;
+    }
+    if (c->sub_at_count != sim->inst_count) {
+        int32_t *at = realloc(c->sub_at, sim->inst_count * SIM_SUB_KINDS * sizeof *at);
+        if (at == NULL) {
+            return -1;
+        }
+        c->sub_at = at;
+        for (size_t i = 0; i < sim->inst_count * SIM_SUB_KINDS; i++) {
+            at[i] = -1;
+        }
+        for (size_t i = 0; i < c->sub_count; i++) {
+            int s = -1, k = 0;
+            if (sub_parse(sim, c->sub[i], &s, &k) && at[s * SIM_SUB_KINDS + k] < 0) {
+                at[s * SIM_SUB_KINDS + k] = (int32_t)i;
+            }
+        }
+        c->sub_at_count = sim->inst_count;
+    }
+    assert(symbol >= 0 && (size_t)symbol < c->sub_at_count);
+    return c->sub_at[symbol * SIM_SUB_KINDS + kind];
 }
 
 /* Adds the '/'-separated streams of list[0..len). */
-static bool add_stream_list(sim_conn *c, const char *list, size_t len) {
+static bool add_stream_list(tg_sim *sim, sim_conn *c, const char *list, size_t len) {
     size_t i = 0;
     while (i < len) {
         size_t start = i;
@@ -104,7 +187,7 @@ static bool add_stream_list(sim_conn *c, const char *list, size_t len) {
         }
         memcpy(topic, list + start, n);
         topic[n] = '\0';
-        if (!sub_add(c, topic)) {
+        if (!sub_add(sim, c, topic)) {
             return false;
         }
         i++;
@@ -143,7 +226,7 @@ static bool route_binance(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
             return false; /* the private path serves only a live listenKey */
         }
         c->ws = SIM_WS_BN_MARKET;
-        return add_stream_list(c, rest, strlen(rest));
+        return add_stream_list(sim, c, rest, strlen(rest));
     }
     bool private_combined = strcmp(p, "/private/stream") == 0;
     if (private_combined || strcmp(p, "/stream") == 0 || strcmp(p, "/market/stream") == 0 ||
@@ -165,7 +248,7 @@ static bool route_binance(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
             return false; /* the private path serves only a live listenKey */
         }
         c->ws = SIM_WS_BN_MARKET;
-        return streams == NULL || add_stream_list(c, streams, strlen(streams));
+        return streams == NULL || add_stream_list(sim, c, streams, strlen(streams));
     }
     return false;
 }
@@ -206,18 +289,18 @@ bool sim_ws_route(tg_sim *sim, sim_conn *c, sim_venue v, const sim_http_req *req
 
 /* ---- messages from clients ---- */
 
-static bool binance_stream_ok(const char *s) {
+static bool binance_stream_ok(const tg_sim *sim, const char *s) {
     const char *at = strchr(s, '@');
-    if (at == NULL || at == s || (size_t)(at - s) >= 20) {
+    if (at == NULL || at == s || (size_t)(at - s) >= SIM_INST_TEXT_MAX) {
         return false;
     }
-    char sym[20];
+    char sym[SIM_INST_TEXT_MAX];
     size_t n = (size_t)(at - s);
     for (size_t i = 0; i < n; i++) {
         sym[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 'a' + 'A' : s[i]);
     }
     sym[n] = '\0';
-    return sim_instrument_find(sym) >= 0;
+    return sim_instrument_find(sim, sym) >= 0;
 }
 
 static void binance_method(tg_sim *sim, sim_conn *c, const cJSON *msg) {
@@ -254,11 +337,11 @@ static void binance_method(tg_sim *sim, sim_conn *c, const cJSON *msg) {
     bool ok = (sub || unsub) && cJSON_IsArray(params);
     const cJSON *p;
     cJSON_ArrayForEach(p, params) {
-        ok = ok && cJSON_IsString(p) && binance_stream_ok(p->valuestring);
+        ok = ok && cJSON_IsString(p) && binance_stream_ok(sim, p->valuestring);
     }
     cJSON_ArrayForEach(p, (ok ? params : NULL)) {
         if (sub) {
-            ok = sub_add(c, p->valuestring) && ok;
+            ok = sub_add(sim, c, p->valuestring) && ok;
         } else {
             sub_del(c, p->valuestring);
         }
@@ -295,7 +378,7 @@ static void bybit_ack(tg_sim *sim, sim_conn *c, const char *op, bool success, co
 
 static bool bybit_topic_ok(const sim_conn *c, const char *t) {
     if (c->ws == SIM_WS_BY_PUBLIC) {
-        return strncmp(t, "tickers.", 8) == 0 && sim_instrument_find(t + 8) >= 0;
+        return strncmp(t, "tickers.", 8) == 0 && sim_instrument_find(c->sim, t + 8) >= 0;
     }
     static const char *const topics[] = {"position",     "position.linear", "order",
                                          "order.linear", "execution",       "execution.linear"};
@@ -357,14 +440,14 @@ static void bybit_subscribe(tg_sim *sim, sim_conn *c, const char *op, const cJSO
     }
     cJSON_ArrayForEach(t, args) {
         if (sub) {
-            sub_add(c, t->valuestring);
+            sub_add(sim, c, t->valuestring);
         } else {
             sub_del(c, t->valuestring);
         }
     }
     bybit_ack(sim, c, op, true, "", req_id);
     cJSON_ArrayForEach(t, (sub && c->ws == SIM_WS_BY_PUBLIC ? args : NULL)) {
-        bybit_snapshot(sim, c, sim_instrument_find(t->valuestring + 8));
+        bybit_snapshot(sim, c, sim_instrument_find(sim, t->valuestring + 8));
     }
 }
 
@@ -418,7 +501,7 @@ void sim_ws_on_text(tg_sim *sim, sim_conn *c, const char *msg, size_t len) {
 static void mark_event(tg_sim *sim, sim_buf *b, int symbol) {
     int64_t now = sim_now_ms(sim);
     sim_buf_printf(b, "{\"e\":\"markPriceUpdate\",\"E\":%lld,\"s\":\"%s\",\"p\":", (long long)now,
-                   sim_instruments[symbol].symbol);
+                   sim->inst[symbol].symbol);
     sim_buf_jdec(b, sim->mark[symbol], 8);
     sim_buf_puts(b, ",\"i\":");
     sim_buf_jdec(b, sim->mark[symbol], 8);
@@ -428,36 +511,49 @@ static void mark_event(tg_sim *sim, sim_buf *b, int symbol) {
                    (long long)((now / FUNDING_MS + 1) * FUNDING_MS));
 }
 
+/* One mark event of symbol, built once per push for every socket: raw, and
+ * wrapped for a combined stream (whose name differs per socket). */
+typedef struct mark_text {
+    sim_buf raw;  /* the event; empty until first needed */
+    sim_buf wrap; /* {"stream":…,"data":raw} for the socket at hand */
+} mark_text;
+
+static void send_mark(tg_sim *sim, sim_conn *c, int symbol, int sub, mark_text *m) {
+    if (m->raw.len == 0) {
+        mark_event(sim, &m->raw, symbol);
+    }
+    if (!c->combined) {
+        deliver(sim, c, "stream:markPrice", m->raw.p, m->raw.len);
+        return;
+    }
+    sim_buf_reset(&m->wrap);
+    sim_buf_puts(&m->wrap, "{\"stream\":");
+    sim_buf_jstr(&m->wrap, c->sub[sub]);
+    sim_buf_puts(&m->wrap, ",\"data\":");
+    sim_buf_add(&m->wrap, m->raw.p, m->raw.len);
+    sim_buf_puts(&m->wrap, "}");
+    deliver(sim, c, "stream:markPrice", m->wrap.p, m->wrap.len);
+}
+
 /* Sends the mark of symbol on a Binance market socket for each matching
- * stream it has. */
-static void push_binance_mark(tg_sim *sim, sim_conn *c, int symbol, bool p1, bool p3) {
-    char want1[SIM_TOPIC_MAX], want3[SIM_TOPIC_MAX];
-    snprintf(want3, sizeof want3, "%s@markPrice", sim_instruments[symbol].symbol);
-    snprintf(want1, sizeof want1, "%s@markPrice@1s", sim_instruments[symbol].symbol);
+ * stream it has, in the order they were subscribed. */
+static void push_binance_mark(tg_sim *sim, sim_conn *c, int symbol, bool p1, bool p3,
+                              mark_text *m) {
     bool event = !p1 && !p3;
-    for (size_t i = 0; i < c->sub_count && !c->closing; i++) {
-        bool is1 = strcasecmp(c->sub[i], want1) == 0, is3 = strcasecmp(c->sub[i], want3) == 0;
-        if (!((is1 && (event || p1)) || (is3 && (event || p3)))) {
-            continue;
-        }
-        sim_buf b;
-        sim_buf_init(&b);
-        if (c->combined) {
-            sim_buf_puts(&b, "{\"stream\":");
-            sim_buf_jstr(&b, c->sub[i]);
-            sim_buf_puts(&b, ",\"data\":");
-        }
-        mark_event(sim, &b, symbol);
-        if (c->combined) {
-            sim_buf_puts(&b, "}");
-        }
-        deliver(sim, c, "stream:markPrice", b.p, b.len);
-        sim_buf_free(&b);
+    int i1 = event || p1 ? sub_index(sim, c, symbol, SUB_MARK_1S) : -1;
+    int i3 = event || p3 ? sub_index(sim, c, symbol, SUB_MARK_3S) : -1;
+    int first = i3 >= 0 && (i1 < 0 || i3 < i1) ? i3 : i1;
+    int second = first == i3 ? i1 : i3;
+    if (first >= 0) {
+        send_mark(sim, c, symbol, first, m);
+    }
+    if (second >= 0 && !c->closing) {
+        send_mark(sim, c, symbol, second, m);
     }
 }
 
 static void ticker_data(tg_sim *sim, sim_buf *b, int symbol, bool snapshot) {
-    int pdp = sim_price_dp(symbol);
+    int pdp = sim_price_dp(sim, symbol);
     tg_dec m = sim->mark[symbol];
     const char *dir = tg_dec_gt(m, sim->mark_prev[symbol])
                           ? "PlusTick"
@@ -465,8 +561,8 @@ static void ticker_data(tg_sim *sim, sim_buf *b, int symbol, bool snapshot) {
     sim_buf_printf(b,
                    "{\"topic\":\"tickers.%s\",\"type\":\"%s\",\"data\":{\"symbol\":\"%s\","
                    "\"tickDirection\":\"%s\",\"markPrice\":",
-                   sim_instruments[symbol].symbol, snapshot ? "snapshot" : "delta",
-                   sim_instruments[symbol].symbol, dir);
+                   sim->inst[symbol].symbol, snapshot ? "snapshot" : "delta",
+                   sim->inst[symbol].symbol, dir);
     sim_buf_jdec(b, m, pdp);
     sim_buf_puts(b, ",\"indexPrice\":");
     sim_buf_jdec(b, m, pdp);
@@ -495,7 +591,7 @@ static void ticker_data(tg_sim *sim, sim_buf *b, int symbol, bool snapshot) {
 
 static void bybit_snapshot(tg_sim *sim, sim_conn *c, int symbol) {
     char topic[SIM_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "tickers.%s", sim_instruments[symbol].symbol);
+    snprintf(topic, sizeof topic, "tickers.%s", sim->inst[symbol].symbol);
     int i = sub_find(c, topic);
     if (i < 0 || c->sub_snap[i]) {
         return;
@@ -509,18 +605,19 @@ static void bybit_snapshot(tg_sim *sim, sim_conn *c, int symbol) {
 }
 
 void sim_ws_push_mark(tg_sim *sim, int symbol, bool periodic_1s, bool periodic_3s) {
-    assert(symbol >= 0 && (size_t)symbol < sim_instrument_count);
-    char topic[SIM_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "tickers.%s", sim_instruments[symbol].symbol);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
+    mark_text m;
+    sim_buf_init(&m.raw);
+    sim_buf_init(&m.wrap);
     for (size_t k = 0; k < SIM_CONNS_MAX; k++) {
         sim_conn *c = sim->conns[k];
         if (c == NULL || c->closing) {
             continue;
         }
         if (c->ws == SIM_WS_BN_MARKET) {
-            push_binance_mark(sim, c, symbol, periodic_1s, periodic_3s);
+            push_binance_mark(sim, c, symbol, periodic_1s, periodic_3s, &m);
         } else if (c->ws == SIM_WS_BY_PUBLIC && !periodic_1s && !periodic_3s &&
-                   sub_find(c, topic) >= 0) {
+                   sub_index(sim, c, symbol, SUB_TICKERS) >= 0) {
             sim_buf b;
             sim_buf_init(&b);
             ticker_data(sim, &b, symbol, false);
@@ -528,6 +625,8 @@ void sim_ws_push_mark(tg_sim *sim, int symbol, bool periodic_1s, bool periodic_3
             sim_buf_free(&b);
         }
     }
+    sim_buf_free(&m.raw);
+    sim_buf_free(&m.wrap);
 }
 
 void sim_ws_push_user(tg_sim *sim, int account, const char *json) {

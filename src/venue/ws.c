@@ -24,7 +24,9 @@
 #define WS_PING_MS        20000      /* Bybit heartbeat */
 #define WS_BACKOFF_MS_MIN 100        /* first reconnect delay */
 #define WS_BACKOFF_MS_MAX 5000       /* longest reconnect delay */
-#define WS_TOPICS_PER_MSG 10         /* subscribe arguments per message */
+#define WS_TOPICS_BYBIT   10         /* subscribe arguments per message: Bybit's limit */
+#define WS_TOPICS_BINANCE 48         /* streams per SUBSCRIBE: what fits WS_MSG_MAX */
+#define WS_TXQ_SPARE      8          /* queue slots a re-subscription leaves to other messages */
 #define WS_AUTH_EXPIRY_MS 10000      /* Bybit auth signature validity */
 
 struct tg_ws {
@@ -48,9 +50,10 @@ struct tg_ws {
     uint64_t req_id;                                   /* request ids */
     char symbols[TG_VENUE_SYMBOLS_MAX][TG_SYMBOL_MAX]; /* market: subscribed symbols */
     size_t symbols_count;                              /* entries in symbols */
-    int64_t keepalive_due_us;                          /* Binance: next listenKey PUT */
-    bool key_pending;                                  /* Binance: listenKey request out */
-    tg_wire_frame frame;                               /* the frame being decoded */
+    size_t sub_next;          /* market: first symbol not yet (re)subscribed on this connection */
+    int64_t keepalive_due_us; /* Binance: next listenKey PUT */
+    bool key_pending;         /* Binance: listenKey request out */
+    tg_wire_frame frame;      /* the frame being decoded */
 };
 
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -361,11 +364,23 @@ static void ws_topics(tg_ws *ws, bool subscribe, size_t from, size_t to) {
     (void)ws_send(ws, msg);
 }
 
-static void ws_subscribe_all(tg_ws *ws) {
-    for (size_t i = 0; i < ws->symbols_count; i += WS_TOPICS_PER_MSG) {
-        size_t to = i + WS_TOPICS_PER_MSG;
-        ws_topics(ws, true, i, to < ws->symbols_count ? to : ws->symbols_count);
+/* Subscribes symbols[sub_next…) in batches while the queue has room; the
+ * rest follows as the queue drains (on_writeable), so a thousand symbols do
+ * not overflow it. */
+static void ws_subscribe_more(tg_ws *ws) {
+    size_t per = ws->v->cfg.kind == TG_VENUE_BINANCE ? WS_TOPICS_BINANCE : WS_TOPICS_BYBIT;
+    while (ws->sub_next < ws->symbols_count && ws->tx_count + WS_TXQ_SPARE < WS_TXQ_MAX) {
+        size_t to = ws->sub_next + per;
+        to = to < ws->symbols_count ? to : ws->symbols_count;
+        ws_topics(ws, true, ws->sub_next, to);
+        ws->sub_next = to;
     }
+    assert(ws->sub_next <= ws->symbols_count);
+}
+
+static void ws_subscribe_all(tg_ws *ws) {
+    ws->sub_next = 0;
+    ws_subscribe_more(ws);
 }
 
 static void on_message(tg_ws *ws, const char *text, size_t len) {
@@ -449,6 +464,9 @@ static int on_writeable(tg_ws *ws, struct lws *wsi) {
     ws->tx_count--;
     if (n < 0) {
         return -1;
+    }
+    if (ws->stream == TG_VSTREAM_MARKET && ws->sub_next < ws->symbols_count) {
+        ws_subscribe_more(ws);
     }
     if (ws->tx_count > 0) {
         lws_callback_on_writable(wsi);
@@ -549,9 +567,10 @@ tg_status tg_venue_mark_subscribe(tg_venue *v, const char *symbol, tg_err *err) 
         return tg_err_set(err, TG_E_CAPACITY, "mark stream: %d symbols already subscribed",
                           TG_VENUE_SYMBOLS_MAX);
     }
+    bool caught_up = ws->sub_next == ws->symbols_count;
     snprintf(ws->symbols[ws->symbols_count++], TG_SYMBOL_MAX, "%s", symbol);
-    if (ws->connected) {
-        ws_topics(ws, true, ws->symbols_count - 1, ws->symbols_count);
+    if (ws->connected && caught_up) {
+        ws_subscribe_more(ws); /* else the re-subscription under way takes it */
     }
     return TG_OK;
 }
@@ -566,7 +585,11 @@ tg_status tg_venue_mark_unsubscribe(tg_venue *v, const char *symbol, tg_err *err
     if (ws->connected) {
         ws_topics(ws, false, i, i + 1);
     }
+    /* the last symbol moves to i: one not yet subscribed must not land
+     * behind sub_next (subscribing one twice is harmless) */
+    ws->sub_next = ws->sub_next < ws->symbols_count && i < ws->sub_next ? i : ws->sub_next;
     memcpy(ws->symbols[i], ws->symbols[--ws->symbols_count], TG_SYMBOL_MAX);
+    ws->sub_next = ws->sub_next > ws->symbols_count ? ws->symbols_count : ws->sub_next;
     return TG_OK;
 }
 
