@@ -254,7 +254,10 @@ static void rate_limits_are_waited_out(void **state) {
     wait_stop(BY_ACCOUNT, "ETHUSDT", 2974.8);
     mark("ETHUSDT", "2900");
     wait_stop(BY_ACCOUNT, "ETHUSDT", 2914.5);
-    wait_stop_for(BN_ACCOUNT, "BTCUSDT", 52735, 15000, true);
+    /* Not strict: with one order a minute, a replace's new stop goes in and
+     * the old one's cancel waits for the next minute (Retry-After), so for a
+     * moment the position holds two stops, never none. */
+    wait_stop_for(BN_ACCOUNT, "BTCUSDT", 52735, 15000, false);
     printf("  429 waited out: the stop at 52735 after %lld ms\n", (long long)(mono_ms() - t0));
     if (getenv("TG_E2E_DEBUG") != NULL) {
         tu_resp d = requests_since("binance", bn0);

@@ -14,6 +14,7 @@ typedef struct op_ctx {
     uint64_t sent_ns;           /* uv_hrtime at send */
     tg_dec price;               /* stop requested */
     char key[TG_STORE_KEY_MAX]; /* position key, for a position closed meanwhile */
+    tg_venue_stop prev;         /* SET: the stop it replaces (prev.order_id "" none) */
 } op_ctx;
 
 uint32_t guard_find(const guard_account *a, const char *position_key) {
@@ -477,10 +478,12 @@ static void set_done(void *ctx, const tg_venue_reply *r) {
         }
         tg_book_confirmed(a->book, id, guard_now_ms(a), op->price, &out);
         guard_sink(a, tg_book_peek(a->book, id), &out);
-        if (r->old_left) {
+        if (r->old_left && op->prev.order_id[0] != '\0') {
+            /* the new stop is in place; the old one goes as soon as the
+             * exchange lets it (the queue waits out a rate limit) */
             guard_issue(a, TG_LOG_WARN, "old_stop_left", p->row.position_key,
-                        "the previous stop could not be cancelled; reconcile removes it");
-            a->reconcile_again = true;
+                        "the previous stop could not be cancelled yet; cancelling it again");
+            guard_cancel_stop(a, &op->prev, "left behind by a replace");
         }
     } else if (code == TG_VENUE_E_WOULD_TRIGGER) {
         tg_book_rejected(a->book, id, guard_now_ms(a), op->price, TG_REJECT_WOULD_TRIGGER, &out);
@@ -650,6 +653,7 @@ static void send_one(guard_account *a, uint32_t id) {
     if (op == NULL) {
         return;
     }
+    op->prev = req.prev;
     if (tg_venue_set_stop(a->venue, &req, set_done, op, &err) != TG_OK) {
         guard_issue(a, TG_LOG_ERROR, "stop_request_refused", p->row.position_key, err.msg);
         free(op);
