@@ -10,11 +10,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "replay/pricefile.h"
 #include "sim/sim_int.h"
 
-#define FILE_BYTES_MAX  (64u << 20) /* bytes of a scenario, accounts or CSV file */
-#define CSV_COLUMNS_MAX 16          /* columns looked at in a CSV row */
-#define WALK_BPS_MAX    1000        /* largest walk step: 10 % */
+#define FILE_BYTES_MAX (64u << 20) /* bytes of a scenario, accounts or CSV file */
+#define WALK_BPS_MAX   1000        /* largest walk step: 10 % */
 
 /* The documented built-in test accounts (docs/sim.md): the Binance pair is
  * the one of Binance's own signing example, the Bybit pair the one of the
@@ -155,59 +155,39 @@ tg_status sim_accounts_load(tg_sim *sim, const char *path, tg_err *err) {
 
 /* ---- price paths ---- */
 
-/* Close prices (or the second column) of a CSV file. */
+/* The close of every row of a price file (ticks, Binance klines or OHLCV,
+ * read by the one price-file reader of src/replay: the emulator replays
+ * what `trailguard replay` back-tests). */
 static tg_status csv_load(const char *path, int64_t limit, sim_path *p, tg_err *err) {
-    size_t len = 0;
-    char *text = read_file(path, &len, err);
-    if (text == NULL) {
-        return TG_E_IO;
+    tg_pricefile pf;
+    tg_status st = tg_pricefile_load(path, &pf, NULL, err);
+    if (st != TG_OK) {
+        return st;
     }
-    size_t cap = 1024, count = 0;
-    tg_dec *prices = malloc(cap * sizeof *prices);
-    int column = 1;
-    char *save = NULL;
-    tg_status st = TG_OK;
-    for (char *line = strtok_r(text, "\r\n", &save); line != NULL && prices != NULL;
-         line = strtok_r(NULL, "\r\n", &save)) {
-        char *cols[CSV_COLUMNS_MAX];
-        int n = 0;
-        for (char *c = line; n < CSV_COLUMNS_MAX && c != NULL; n++) {
-            cols[n] = c;
-            c = strchr(c, ',');
-            if (c != NULL) {
-                *c++ = '\0';
-            }
-        }
-        for (int i = 0; count == 0 && i < n; i++) {
-            column = strcmp(cols[i], "close") == 0 ? i : column;
-        }
-        tg_dec d;
-        if (column >= n || tg_dec_parse_cstr(cols[column], &d) != TG_DEC_OK || !tg_dec_is_pos(d)) {
-            continue; /* the header, or a row without a price */
-        }
-        if (count == cap) {
-            tg_dec *np =
-                cap * 2 <= SIM_PATH_PRICES_MAX ? realloc(prices, cap * 2 * sizeof *np) : NULL;
-            if (np == NULL) {
-                break;
-            }
-            prices = np;
-            cap *= 2;
-        }
-        prices[count++] = d;
-        if (limit > 0 && (int64_t)count >= limit) {
-            break;
-        }
+    size_t walk = pf.walk_len > 0 ? pf.walk_len : 1; /* a bar is walked O, H/L, L/H, C */
+    size_t rows = pf.count / walk;
+    if (limit > 0 && (uint64_t)limit < rows) {
+        rows = (size_t)limit;
     }
-    free(text);
-    if (prices == NULL || count == 0) {
-        free(prices);
-        st = tg_err_set(err, TG_E_INVALID, "%s holds no prices", path);
-    } else {
-        p->prices = prices;
-        p->count = count;
+    if (rows > SIM_PATH_PRICES_MAX) {
+        rows = SIM_PATH_PRICES_MAX;
     }
-    return st;
+    if (rows == 0) {
+        tg_pricefile_free(&pf);
+        return tg_err_set(err, TG_E_INVALID, "%s holds no prices", path);
+    }
+    p->prices = calloc(rows, sizeof *p->prices);
+    if (p->prices == NULL) {
+        tg_pricefile_free(&pf);
+        return tg_err_set(err, TG_E_NOMEM, "out of memory for a price path");
+    }
+    for (size_t i = 0; i < rows; i++) {
+        assert(i * walk + walk - 1 < pf.count);
+        p->prices[i] = pf.points[i * walk + walk - 1].price;
+    }
+    p->count = rows;
+    tg_pricefile_free(&pf);
+    return TG_OK;
 }
 
 static tg_status steps_load(const cJSON *arr, sim_path *p, tg_err *err) {
