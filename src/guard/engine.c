@@ -18,6 +18,7 @@ typedef struct op_ctx {
 } op_ctx;
 
 uint32_t guard_find(const guard_account *a, const char *position_key) {
+    assert(a != NULL && position_key != NULL);
     for (uint32_t id = tg_book_next(a->book, TG_BOOK_NONE); id != TG_BOOK_NONE;
          id = tg_book_next(a->book, id)) {
         if (strcmp(a->pos[id].row.position_key, position_key) == 0) {
@@ -28,11 +29,13 @@ uint32_t guard_find(const guard_account *a, const char *position_key) {
 }
 
 static tg_dec pos_mark(const guard_account *a, uint32_t id) {
+    assert(a != NULL && id < TG_GUARD_POSITIONS_MAX);
     uint32_t sym = tg_book_position_symbol(a->book, id);
     return sym != TG_BOOK_NONE ? a->marks[sym] : (tg_dec){0};
 }
 
 static void set_action(guard_pos *p, const char *what, const tg_dec *price) {
+    assert(p != NULL && what != NULL);
     char text[TG_DEC_STR_MAX] = "";
     if (price != NULL) {
         tg_dec_format(*price, 0, text);
@@ -41,6 +44,8 @@ static void set_action(guard_pos *p, const char *what, const tg_dec *price) {
 }
 
 static void log_event(guard_account *a, const guard_pos *p, const tg_event *ev) {
+    assert(a != NULL && p != NULL && ev != NULL);
+    assert(ev->type <= TG_EV_CLOSED && ev->state <= TG_STATE_CLOSED);
     tg_logline l;
     tg_log_level level = ev->type == TG_EV_SKIPPED ? TG_LOG_DEBUG : TG_LOG_INFO;
     if (ev->type == TG_EV_REJECTED || ev->type == TG_EV_CROSSED) {
@@ -66,6 +71,7 @@ static void log_event(guard_account *a, const guard_pos *p, const tg_event *ev) 
 }
 
 static void notify_event(guard_account *a, const guard_pos *p, const tg_event *ev) {
+    assert(a != NULL && p != NULL && ev != NULL);
     if (a->g->notify == NULL) {
         return;
     }
@@ -97,6 +103,8 @@ static void notify_event(guard_account *a, const guard_pos *p, const tg_event *e
  * of the exchange. Requests leave only after the next flush. */
 void guard_record(guard_account *a, guard_pos *p, const tg_stop *stop, const tg_out *out,
                   bool with_cmds) {
+    assert(a != NULL && p != NULL && stop != NULL && out != NULL);
+    assert(out->n_events <= TG_OUT_EVENTS_MAX && out->n_cmds <= TG_OUT_CMDS_MAX);
     assert(p->used);
     for (uint8_t i = 0; i < out->n_events; i++) {
         const tg_event *ev = &out->events[i];
@@ -194,6 +202,8 @@ void guard_sink(void *ctx, const tg_stop *stop, const tg_out *out) {
 /* ---- positions -------------------------------------------------------- */
 
 uint32_t guard_open_position(guard_account *a, const tg_venue_position *vp) {
+    assert(a != NULL && vp != NULL);
+    assert(tg_dec_is_pos(vp->size)); /* the venue lists open positions only */
     const tg_venue_rules *rules = guard_rules(a, vp->symbol);
     if (rules == NULL) {
         guard_issue(a, TG_LOG_ERROR, "unprotected_position", vp->key,
@@ -251,6 +261,7 @@ uint32_t guard_open_position(guard_account *a, const tg_venue_position *vp) {
 }
 
 void guard_close_position(guard_account *a, uint32_t id, bool by_stop, const char *why) {
+    assert(a != NULL && why != NULL && id < TG_GUARD_POSITIONS_MAX);
     guard_pos *p = &a->pos[id];
     assert(p->used);
     tg_out out = {0};
@@ -286,6 +297,7 @@ void guard_close_position(guard_account *a, uint32_t id, bool by_stop, const cha
 }
 
 void guard_resize(guard_account *a, uint32_t id, tg_dec qty) {
+    assert(a != NULL && id < TG_GUARD_POSITIONS_MAX && a->pos[id].used);
     guard_pos *p = &a->pos[id];
     if (tg_dec_eq(p->qty, qty)) {
         return;
@@ -314,10 +326,13 @@ void guard_resize(guard_account *a, uint32_t id, tg_dec qty) {
 }
 
 static bool tighter(tg_side side, tg_dec a, tg_dec b) {
+    assert(side == TG_SIDE_LONG || side == TG_SIDE_SHORT);
     return side == TG_SIDE_LONG ? tg_dec_gt(a, b) : tg_dec_lt(a, b);
 }
 
 void guard_want_current(guard_account *a, uint32_t id, const char *why) {
+    assert(a != NULL && why != NULL && id < TG_GUARD_POSITIONS_MAX);
+    assert(a->pos[id].used);
     guard_pos *p = &a->pos[id];
     tg_dec stop;
     const tg_stop *s = tg_book_peek(a->book, id);
@@ -345,6 +360,8 @@ void guard_want_current(guard_account *a, uint32_t id, const char *why) {
 }
 
 void guard_adopt(guard_account *a, uint32_t id, const tg_venue_stop *st) {
+    assert(a != NULL && st != NULL && id < TG_GUARD_POSITIONS_MAX);
+    assert(a->pos[id].used && st->owned);
     guard_pos *p = &a->pos[id];
     bool same = p->have_ex && strcmp(p->ex.order_id, st->order_id) == 0 &&
                 tg_dec_eq(p->ex.trigger, st->trigger);
@@ -352,12 +369,7 @@ void guard_adopt(guard_account *a, uint32_t id, const tg_venue_stop *st) {
     p->have_ex = true;
     guard_copy(p->row.order_id, sizeof p->row.order_id, st->order_id);
     guard_copy(p->row.client_order_id, sizeof p->row.client_order_id, st->client_id);
-    uint64_t gen = 0;
-    const char *dash = strrchr(st->client_id, '-');
-    for (const char *c = dash != NULL ? dash + 1 : ""; *c != '\0'; c++) {
-        int d = *c >= '0' && *c <= '9' ? *c - '0' : *c >= 'a' && *c <= 'z' ? *c - 'a' + 10 : 0;
-        gen = gen * 36 + (uint64_t)d;
-    }
+    uint64_t gen = guard_gen_of(st->client_id);
     if (gen > p->gen) {
         p->gen = gen;
     }
@@ -390,6 +402,8 @@ void guard_adopt(guard_account *a, uint32_t id, const tg_venue_stop *st) {
 /* ---- requests --------------------------------------------------------- */
 
 static op_ctx *op_new(guard_account *a, uint32_t id, tg_dec price) {
+    assert(a != NULL);
+    assert(id == TG_BOOK_NONE || (id < TG_GUARD_POSITIONS_MAX && a->pos[id].used));
     op_ctx *op = calloc(1, sizeof *op);
     if (op == NULL) {
         return NULL;
@@ -406,6 +420,7 @@ static op_ctx *op_new(guard_account *a, uint32_t id, tg_dec price) {
 
 /* The position the request was for, if it is still the same one. */
 static guard_pos *op_pos(op_ctx *op) {
+    assert(op != NULL && op->a != NULL);
     if (op->id == TG_BOOK_NONE) {
         return NULL;
     }
@@ -414,6 +429,7 @@ static guard_pos *op_pos(op_ctx *op) {
 }
 
 static bool transient(tg_venue_code code) {
+    assert(code <= TG_VENUE_E_REJECTED);
     switch (code) {
     case TG_VENUE_E_RATE_LIMIT:
     case TG_VENUE_E_BANNED:
@@ -428,6 +444,7 @@ static bool transient(tg_venue_code code) {
 }
 
 static void op_done_common(op_ctx *op, const tg_venue_reply *r) {
+    assert(op != NULL && r != NULL);
     guard_account *a = op->a;
     assert(a->inflight > 0);
     a->inflight--;
@@ -442,6 +459,7 @@ static void op_done_common(op_ctx *op, const tg_venue_reply *r) {
 }
 
 static void set_done(void *ctx, const tg_venue_reply *r) {
+    assert(ctx != NULL && r != NULL && r->op == TG_VOP_SET_STOP);
     op_ctx *op = ctx;
     guard_account *a = op->a;
     op_done_common(op, r);
@@ -520,6 +538,7 @@ static void set_done(void *ctx, const tg_venue_reply *r) {
 }
 
 static void cancel_done(void *ctx, const tg_venue_reply *r) {
+    assert(ctx != NULL && r != NULL && r->op == TG_VOP_CANCEL_STOP);
     op_ctx *op = ctx;
     op_done_common(op, r);
     guard_pos *p = op_pos(op);
@@ -542,6 +561,7 @@ static void cancel_done(void *ctx, const tg_venue_reply *r) {
 }
 
 void guard_cancel_stop(guard_account *a, const tg_venue_stop *st, const char *why) {
+    assert(a != NULL && st != NULL && why != NULL);
     op_ctx *op = op_new(a, TG_BOOK_NONE, st->trigger);
     tg_err err;
     if (op == NULL) {
@@ -564,6 +584,7 @@ void guard_cancel_stop(guard_account *a, const tg_venue_stop *st, const char *wh
 }
 
 static void close_done(void *ctx, const tg_venue_reply *r) {
+    assert(ctx != NULL && r != NULL && r->op == TG_VOP_CLOSE_POSITION);
     op_ctx *op = ctx;
     op_done_common(op, r);
     guard_pos *p = op_pos(op);
@@ -589,6 +610,7 @@ typedef struct candidate {
 } candidate;
 
 static int candidate_cmp(const void *x, const void *y) {
+    assert(x != NULL && y != NULL);
     const candidate *a = x, *b = y;
     if (a->aged != b->aged) {
         return a->aged ? -1 : 1;
@@ -604,6 +626,8 @@ static double dec_double(tg_dec d) {
 }
 
 static void send_one(guard_account *a, uint32_t id) {
+    assert(a != NULL && id < TG_GUARD_POSITIONS_MAX);
+    assert(a->pos[id].used && !a->pos[id].in_flight);
     guard_pos *p = &a->pos[id];
     const tg_stop *s = tg_book_peek(a->book, id);
     tg_err err;
@@ -672,6 +696,7 @@ static void send_one(guard_account *a, uint32_t id) {
 }
 
 void guard_dispatch(guard_account *a) {
+    assert(a != NULL && a->book != NULL);
     if (a->phase != PHASE_LIVE || a->venue == NULL) {
         return;
     }
@@ -745,6 +770,7 @@ void guard_dispatch(guard_account *a) {
 /* ---- stream events ---------------------------------------------------- */
 
 static void on_mark(guard_account *a, const tg_venue_event *ev) {
+    assert(a != NULL && ev != NULL && ev->kind == TG_VEV_MARK);
     uint32_t sym = tg_book_symbol_find(a->book, ev->symbol);
     if (sym == TG_BOOK_NONE || !tg_dec_is_pos(ev->mark)) {
         return;
@@ -758,6 +784,7 @@ static void on_mark(guard_account *a, const tg_venue_event *ev) {
 }
 
 static void on_position(guard_account *a, const tg_venue_event *ev) {
+    assert(a != NULL && ev != NULL && ev->kind == TG_VEV_POSITION);
     const tg_venue_position *vp = &ev->position;
     uint32_t id = guard_find(a, vp->key);
     if (a->phase != PHASE_LIVE) {
@@ -779,6 +806,7 @@ static void on_position(guard_account *a, const tg_venue_event *ev) {
 }
 
 static void on_stop(guard_account *a, const tg_venue_event *ev) {
+    assert(a != NULL && ev != NULL && ev->kind == TG_VEV_STOP);
     const tg_venue_stop *st = &ev->stop;
     if (!st->owned || a->phase != PHASE_LIVE) {
         return;
@@ -815,6 +843,7 @@ static void on_stop(guard_account *a, const tg_venue_event *ev) {
 }
 
 void guard_on_event(void *ctx, const tg_venue_event *ev) {
+    assert(ctx != NULL && ev != NULL);
     guard_account *a = ctx;
     if (a->g->draining) {
         return;

@@ -12,6 +12,7 @@
 #include "guard/guard_int.h"
 
 int64_t guard_now_ms(const guard_account *a) {
+    assert(a != NULL);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -19,10 +20,12 @@ int64_t guard_now_ms(const guard_account *a) {
 }
 
 tg_guard_settings guard_settings(const guard_account *a, const char *symbol) {
+    assert(a != NULL && a->g != NULL && a->g->cfg != NULL);
     return tg_config_settings(a->g->cfg, symbol);
 }
 
 tg_params guard_params(const guard_account *a, const guard_pos *p, const char *symbol) {
+    assert(a != NULL && symbol != NULL);
     if (p != NULL && p->has_override) {
         return p->override;
     }
@@ -37,6 +40,8 @@ tg_params guard_params(const guard_account *a, const guard_pos *p, const char *s
 }
 
 const tg_venue_rules *guard_rules(const guard_account *a, const char *symbol) {
+    assert(a != NULL && symbol != NULL);
+    assert(a->rules_count == 0 || a->rules != NULL);
     for (size_t i = 0; i < a->rules_count; i++) {
         if (strcmp(a->rules[i].symbol, symbol) == 0) {
             return &a->rules[i];
@@ -46,11 +51,13 @@ const tg_venue_rules *guard_rules(const guard_account *a, const char *symbol) {
 }
 
 void guard_mark_dirty(guard_account *a) {
+    assert(a != NULL && a->writer != NULL);
     a->dirty = true;
 }
 
 void guard_issue(guard_account *a, tg_log_level level, const char *msg, const char *key,
                  const char *detail) {
+    assert(a != NULL && msg != NULL);
     tg_logline l;
     tg_log_begin(&l, a->g->log, level, msg);
     tg_log_str(&l, "account", a->name);
@@ -80,6 +87,7 @@ void guard_issue(guard_account *a, tg_log_level level, const char *msg, const ch
 }
 
 void guard_subscribe(guard_account *a, const char *symbol) {
+    assert(a != NULL && symbol != NULL && a->book != NULL);
     uint32_t sym = tg_book_symbol(a->book, symbol);
     if (sym == TG_BOOK_NONE || a->subscribed[sym] || a->venue == NULL) {
         return;
@@ -98,11 +106,13 @@ void guard_subscribe(guard_account *a, const char *symbol) {
 static void startup_rules_done(void *ctx, const tg_venue_reply *r);
 
 static void startup_failed(guard_account *a, const char *step, const tg_venue_reply *r) {
+    assert(a != NULL && step != NULL && r != NULL);
     a->phase = PHASE_FAILED;
     guard_issue(a, TG_LOG_ERROR, "startup_failed", step, r->error.err.msg);
 }
 
 static void startup_time_done(void *ctx, const tg_venue_reply *r) {
+    assert(ctx != NULL && r != NULL && r->op == TG_VOP_TIME);
     guard_account *a = ctx;
     if (a->g->draining) {
         return;
@@ -125,6 +135,7 @@ static void startup_time_done(void *ctx, const tg_venue_reply *r) {
 }
 
 static void startup_rules_done(void *ctx, const tg_venue_reply *r) {
+    assert(ctx != NULL && r != NULL && r->op == TG_VOP_RULES);
     guard_account *a = ctx;
     if (a->g->draining) {
         return;
@@ -152,6 +163,7 @@ static void startup_rules_done(void *ctx, const tg_venue_reply *r) {
 }
 
 static void account_start(guard_account *a) {
+    assert(a != NULL && a->venue != NULL);
     tg_err err;
     a->phase = PHASE_TIME;
     if (tg_venue_sync_time(a->venue, startup_time_done, a, &err) != TG_OK) {
@@ -162,7 +174,8 @@ static void account_start(guard_account *a) {
 
 /* ---- restore ---------------------------------------------------------- */
 
-static uint64_t gen_of(const char *client_id) {
+uint64_t guard_gen_of(const char *client_id) {
+    assert(client_id != NULL);
     const char *dash = strrchr(client_id, '-');
     if (dash == NULL || strncmp(client_id, TG_VENUE_CLIENT_PREFIX, 3) != 0) {
         return 0;
@@ -185,6 +198,8 @@ typedef struct restore_ctx {
 } restore_ctx;
 
 static bool restore_row(void *ctx, const tg_store_row *row) {
+    assert(ctx != NULL && row != NULL);
+    assert(row->stop.state != TG_STATE_CLOSED); /* tg_store_load gives open rows */
     restore_ctx *rc = ctx;
     guard_account *a = rc->a;
     uint32_t id;
@@ -200,7 +215,7 @@ static bool restore_row(void *ctx, const tg_store_row *row) {
     p->row.stop.id = id;
     p->qty = row->stop.quantity;
     p->protected_ms = 0;
-    p->gen = gen_of(row->client_order_id);
+    p->gen = guard_gen_of(row->client_order_id);
     if (row->order_id[0] != '\0') {
         /* believed on the exchange; reconcile confirms or corrects it */
         p->have_ex = true;
@@ -237,6 +252,7 @@ static bool restore_row(void *ctx, const tg_store_row *row) {
 /* A SQLite store is one process's: the daemon holds an exclusive lock on
  * the file for as long as it runs. */
 static tg_status lock_sqlite(tg_guard *g, const char *uri, tg_err *err) {
+    assert(g != NULL && uri != NULL && g->lock_fd < 0);
     if (strncmp(uri, "postgres", 8) == 0 || strchr(uri, '=') != NULL) {
         return TG_OK;
     }
@@ -257,6 +273,7 @@ static tg_status lock_sqlite(tg_guard *g, const char *uri, tg_err *err) {
 }
 
 static tg_status account_open(tg_guard *g, guard_account *a, tg_err *err) {
+    assert(g != NULL && a != NULL && a->store == NULL && a->book == NULL);
     tg_status st = tg_store_open(g->cfg->store_uri, a->name, &a->store, err);
     if (st == TG_OK) {
         st = tg_writer_new(a->store, TG_GUARD_POSITIONS_MAX, GUARD_ENTRIES_MAX, 0, &a->writer, err);
@@ -313,6 +330,7 @@ static tg_status account_open(tg_guard *g, guard_account *a, tg_err *err) {
 /* ---- the loop turn ---------------------------------------------------- */
 
 static void flush_account(guard_account *a) {
+    assert(a != NULL && a->writer != NULL);
     if (!a->dirty) {
         return;
     }
@@ -341,6 +359,7 @@ static void flush_account(guard_account *a) {
 }
 
 static void on_turn(uv_check_t *h) {
+    assert(h != NULL && h->data != NULL);
     tg_guard *g = h->data;
     for (uint32_t i = 0; i < g->accounts_count; i++) {
         guard_account *a = &g->accounts[i];
@@ -365,6 +384,7 @@ static void on_dispatch_timer(uv_timer_t *t) {
 
 static void check_stale(guard_account *a);
 static void on_reconcile_timer(uv_timer_t *t) {
+    assert(t != NULL && t->data != NULL);
     tg_guard *g = t->data;
     int64_t now = (int64_t)uv_now(g->loop);
     for (uint32_t i = 0; i < g->accounts_count; i++) {
@@ -404,6 +424,7 @@ typedef struct mark_req {
 } mark_req;
 
 static void rest_mark_done(void *ctx, const tg_venue_reply *r) {
+    assert(ctx != NULL && r != NULL && r->op == TG_VOP_MARK);
     mark_req *m = ctx;
     guard_account *a = m->a;
     if (r->error.code == TG_VENUE_OK && !a->g->draining && tg_dec_is_pos(r->mark)) {
@@ -426,6 +447,7 @@ static void rest_mark_done(void *ctx, const tg_venue_reply *r) {
 }
 
 static void check_stale(guard_account *a) {
+    assert(a != NULL && a->book != NULL && a->stale != NULL);
     int64_t now = (int64_t)uv_now(a->g->loop);
     for (uint32_t sym = 0;; sym++) {
         const char *name = tg_book_symbol_name(a->book, sym);
@@ -651,6 +673,7 @@ void tg_guard_free(tg_guard *g) {
 }
 
 bool tg_guard_healthy(const tg_guard *g) {
+    assert(g != NULL);
     for (uint32_t i = 0; i < g->accounts_count; i++) {
         const guard_account *a = &g->accounts[i];
         if (a->phase != PHASE_LIVE || !a->store_ok) {
@@ -666,5 +689,6 @@ bool tg_guard_healthy(const tg_guard *g) {
 }
 
 uint16_t tg_guard_http_port(const tg_guard *g) {
+    assert(g != NULL);
     return g->httpd != NULL ? tg_httpd_port(g->httpd) : 0;
 }

@@ -179,6 +179,8 @@ static inline void guard_copy(char *dst, size_t cap, const char *src) {
 
 /* ---- guard.c ---------------------------------------------------------- */
 int64_t guard_now_ms(const guard_account *a); /* exchange-corrected wall clock, ms */
+/* The placement number in one of trailguard's client ids ("tg-…-<base36>"), 0 if none. */
+uint64_t guard_gen_of(const char *client_id);
 tg_guard_settings guard_settings(const guard_account *a, const char *symbol);
 tg_params guard_params(const guard_account *a, const guard_pos *p, const char *symbol);
 const tg_venue_rules *guard_rules(const guard_account *a, const char *symbol);
