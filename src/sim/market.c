@@ -302,9 +302,10 @@ tg_status sim_instruments_generate(tg_sim *sim, const sim_inst_spec *spec, tg_er
     }
     for (size_t i = sim->inst_builtin; i < count; i++) {
         if (sim_instrument_find(sim, inst[i].symbol) >= 0) {
+            /* the sentence names the symbol: written before its memory goes */
+            tg_err_set(err, TG_E_INVALID, "instruments: %s is a built-in symbol", inst[i].symbol);
             free(inst);
-            return tg_err_set(err, TG_E_INVALID, "instruments: %s is a built-in symbol",
-                              inst[i].symbol);
+            return TG_E_INVALID;
         }
     }
     tg_status st = inst_commit(sim, inst, count, err);
