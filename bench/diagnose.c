@@ -27,8 +27,8 @@ static tg_dec units(int64_t whole, int64_t cents) {
 static void fill(size_t i, tg_diag_engine_pos *e, tg_diag_store_row *r, tg_diag_exchange_pos *x,
                  tg_diag_exchange_stop *s) {
     char account[16], symbol[16], key[32];
-    snprintf(account, sizeof account, "acct%zu", i % ACCOUNTS);
-    snprintf(symbol, sizeof symbol, "S%05zuUSDT", i / ACCOUNTS);
+    snprintf(account, sizeof account, "acct%u", (unsigned)(i % ACCOUNTS));
+    snprintf(symbol, sizeof symbol, "S%05uUSDT", (unsigned)(i / ACCOUNTS % 100000));
     tg_side side = i % 3 == 0 ? TG_SIDE_SHORT : TG_SIDE_LONG;
     snprintf(key, sizeof key, "%s:%s", symbol, tg_side_str(side));
     int64_t base = 100 + (int64_t)(i % 977);

@@ -101,7 +101,7 @@ static inline void write_config(const char *path, uint16_t http_port, bool with_
     if (with_token) {
         snprintf(token_line, sizeof token_line, "token_file = %s\n", tk);
     }
-    char ini[8192];
+    char ini[16384];
     snprintf(ini, sizeof ini,
              "[store]\nuri = %s\n\n"
              "[account " BN_ACCOUNT "]\nvenue = binance\n"
