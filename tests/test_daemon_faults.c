@@ -181,6 +181,21 @@ static void assert_row_closed(const char *uri, const char *account, const char *
 
 /* ---- 1. rate limits and clock skew ------------------------------------ */
 
+/* Moves the exchange's clock (body of /sim/clock) and both marks: the
+ * stops still reach bn_stop and by_stop, and each venue refused at least
+ * one request for its timestamp on the way. */
+static void skew_then_trail(const char *clock, const char *bn_mark, const char *by_mark,
+                            double bn_stop, double by_stop) {
+    uint64_t bn0 = last_seq("binance"), by0 = last_seq("bybit");
+    sim_ok("POST", "/sim/clock", clock);
+    mark("BTCUSDT", bn_mark);
+    mark("ETHUSDT", by_mark);
+    wait_stop(BN_ACCOUNT, "BTCUSDT", bn_stop);
+    wait_stop(BY_ACCOUNT, "ETHUSDT", by_stop);
+    assert_true(count_requests("binance", bn0, NULL, NULL, -1021, NULL) >= 1);
+    assert_true(count_requests("bybit", by0, NULL, NULL, 10002, NULL) >= 1);
+}
+
 /* The emulated exchange clock jumps 6 s ahead, then 7 s more: every signed
  * request is refused (-1021, Bybit 10002) until the daemon re-syncs, which
  * it does on the first refusal; the stops keep moving. (Forward only: the
@@ -189,24 +204,9 @@ static void assert_row_closed(const char *uri, const char *account, const char *
 static void clock_skew_is_resynced(void **state) {
     (void)state;
     open_two_and_start();
-    uint64_t bn0 = last_seq("binance"), by0 = last_seq("bybit");
-    sim_ok("POST", "/sim/clock", "{\"offset_ms\":6000}");
-    mark("BTCUSDT", "51000");
-    mark("ETHUSDT", "2960");
-    wait_stop(BN_ACCOUNT, "BTCUSDT", 50745);
-    wait_stop(BY_ACCOUNT, "ETHUSDT", 2974.8);
-    assert_true(count_requests("binance", bn0, NULL, NULL, -1021, NULL) >= 1);
-    assert_true(count_requests("bybit", by0, NULL, NULL, 10002, NULL) >= 1);
+    skew_then_trail("{\"offset_ms\":6000}", "51000", "2960", 50745, 2974.8);
     /* and again */
-    bn0 = last_seq("binance");
-    by0 = last_seq("bybit");
-    sim_ok("POST", "/sim/clock", "{\"offset_ms\":13000}");
-    mark("BTCUSDT", "52000");
-    mark("ETHUSDT", "2900");
-    wait_stop(BN_ACCOUNT, "BTCUSDT", 51740);
-    wait_stop(BY_ACCOUNT, "ETHUSDT", 2914.5);
-    assert_true(count_requests("binance", bn0, NULL, NULL, -1021, NULL) >= 1);
-    assert_true(count_requests("bybit", by0, NULL, NULL, 10002, NULL) >= 1);
+    skew_then_trail("{\"offset_ms\":13000}", "52000", "2900", 51740, 2914.5);
     wait_health(200, NULL, 0);
 }
 
