@@ -250,24 +250,27 @@ static inline int setup_token(void **state) {
     return setup_with(true, 30);
 }
 
+/* Fails when the file at path (if there is one) holds a secret. */
+static inline void assert_no_secrets_in(const char *path) {
+    const char *secrets[] = {BN_KEY, BN_SECRET, BY_KEY, BY_SECRET, TOKEN};
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return;
+    }
+    fclose(f);
+    char *text = tu_read(path, NULL);
+    for (size_t k = 0; k < sizeof secrets / sizeof secrets[0]; k++) {
+        if (strstr(text, secrets[k]) != NULL) {
+            fail_msg("%s contains the secret %s", path, secrets[k]);
+        }
+    }
+    free(text);
+}
+
 /* Secrets never reach the daemon's stderr or log file, whatever happened. */
 static inline void assert_no_secrets(void) {
-    const char *paths[] = {E.err, E.log};
-    const char *secrets[] = {BN_KEY, BN_SECRET, BY_KEY, BY_SECRET, TOKEN};
-    for (size_t i = 0; i < 2; i++) {
-        FILE *f = fopen(paths[i], "rb");
-        if (f == NULL) {
-            continue;
-        }
-        fclose(f);
-        char *text = tu_read(paths[i], NULL);
-        for (size_t k = 0; k < sizeof secrets / sizeof secrets[0]; k++) {
-            if (strstr(text, secrets[k]) != NULL) {
-                fail_msg("%s contains the secret %s", paths[i], secrets[k]);
-            }
-        }
-        free(text);
-    }
+    assert_no_secrets_in(E.err);
+    assert_no_secrets_in(E.log);
 }
 
 static inline int teardown(void **state) {

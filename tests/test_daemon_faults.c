@@ -181,6 +181,21 @@ static void assert_row_closed(const char *uri, const char *account, const char *
 
 /* ---- 1. rate limits and clock skew ------------------------------------ */
 
+/* Moves the exchange's clock (body of /sim/clock) and both marks: the
+ * stops still reach bn_stop and by_stop, and each venue refused at least
+ * one request for its timestamp on the way. */
+static void skew_then_trail(const char *clock, const char *bn_mark, const char *by_mark,
+                            double bn_stop, double by_stop) {
+    uint64_t bn0 = last_seq("binance"), by0 = last_seq("bybit");
+    sim_ok("POST", "/sim/clock", clock);
+    mark("BTCUSDT", bn_mark);
+    mark("ETHUSDT", by_mark);
+    wait_stop(BN_ACCOUNT, "BTCUSDT", bn_stop);
+    wait_stop(BY_ACCOUNT, "ETHUSDT", by_stop);
+    assert_true(count_requests("binance", bn0, NULL, NULL, -1021, NULL) >= 1);
+    assert_true(count_requests("bybit", by0, NULL, NULL, 10002, NULL) >= 1);
+}
+
 /* The emulated exchange clock jumps 6 s ahead, then 7 s more: every signed
  * request is refused (-1021, Bybit 10002) until the daemon re-syncs, which
  * it does on the first refusal; the stops keep moving. (Forward only: the
@@ -189,24 +204,9 @@ static void assert_row_closed(const char *uri, const char *account, const char *
 static void clock_skew_is_resynced(void **state) {
     (void)state;
     open_two_and_start();
-    uint64_t bn0 = last_seq("binance"), by0 = last_seq("bybit");
-    sim_ok("POST", "/sim/clock", "{\"offset_ms\":6000}");
-    mark("BTCUSDT", "51000");
-    mark("ETHUSDT", "2960");
-    wait_stop(BN_ACCOUNT, "BTCUSDT", 50745);
-    wait_stop(BY_ACCOUNT, "ETHUSDT", 2974.8);
-    assert_true(count_requests("binance", bn0, NULL, NULL, -1021, NULL) >= 1);
-    assert_true(count_requests("bybit", by0, NULL, NULL, 10002, NULL) >= 1);
+    skew_then_trail("{\"offset_ms\":6000}", "51000", "2960", 50745, 2974.8);
     /* and again */
-    bn0 = last_seq("binance");
-    by0 = last_seq("bybit");
-    sim_ok("POST", "/sim/clock", "{\"offset_ms\":13000}");
-    mark("BTCUSDT", "52000");
-    mark("ETHUSDT", "2900");
-    wait_stop(BN_ACCOUNT, "BTCUSDT", 51740);
-    wait_stop(BY_ACCOUNT, "ETHUSDT", 2914.5);
-    assert_true(count_requests("binance", bn0, NULL, NULL, -1021, NULL) >= 1);
-    assert_true(count_requests("bybit", by0, NULL, NULL, 10002, NULL) >= 1);
+    skew_then_trail("{\"offset_ms\":13000}", "52000", "2900", 51740, 2914.5);
     wait_health(200, NULL, 0);
 }
 
@@ -335,6 +335,33 @@ static bool has_market_close(uint64_t bn0, uint64_t by0) {
            count_requests("bybit", by0, "POST", "/v5/order/create", 0, by) >= 1;
 }
 
+/* The Binance BTCUSDT long and the Bybit ETHUSDT short close. */
+static void wait_both_closed(void) {
+    int64_t until = mono_ms() + WAIT_MS;
+    while (protection(BN_ACCOUNT, "BTCUSDT").open || protection(BY_ACCOUNT, "ETHUSDT").open) {
+        if (mono_ms() > until) {
+            char *log = tu_read(E.log, NULL);
+            fail_msg("the positions were not closed; log:\n%s", log);
+        }
+        tu_sleep_ms(POLL_MS);
+    }
+}
+
+/* After both closed: the daemon lists neither, no stop stands on either
+ * (after settle_ms more), it stops cleanly and both rows are CLOSED. */
+static void expect_both_gone(int64_t settle_ms) {
+    wait_unlisted(BN_BTC);
+    wait_unlisted(BY_ETH);
+    if (settle_ms > 0) {
+        tu_sleep_ms(settle_ms);
+    }
+    assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 0);
+    assert_int_equal(protection(BY_ACCOUNT, "ETHUSDT").stops, 0);
+    assert_int_equal(stop_daemon(SIGTERM, 5000), 0);
+    assert_row_closed(E.db, BN_ACCOUNT, "BTCUSDT:long");
+    assert_row_closed(E.db, BY_ACCOUNT, "ETHUSDT:short");
+}
+
 /* Opened while the daemon was down, and the mark is already through the
  * initial stop's level: a reduce-only market close goes out, the positions
  * close, their rows are CLOSED. */
@@ -345,23 +372,9 @@ static void crossed_level_closes_at_market(void **state) {
     mark("BTCUSDT", "48500"); /* below 49000 */
     mark("ETHUSDT", "3100");  /* above 3060 */
     start_daemon();
-    int64_t until = mono_ms() + WAIT_MS;
-    while (protection(BN_ACCOUNT, "BTCUSDT").open || protection(BY_ACCOUNT, "ETHUSDT").open) {
-        if (mono_ms() > until) {
-            char *log = tu_read(E.log, NULL);
-            fail_msg("the positions were not closed; log:\n%s", log);
-        }
-        tu_sleep_ms(POLL_MS);
-    }
+    wait_both_closed();
     assert_true(has_market_close(0, 0));
-    wait_unlisted(BN_BTC);
-    wait_unlisted(BY_ETH);
-    tu_sleep_ms(RECONCILE_MS + 500);
-    assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 0);
-    assert_int_equal(protection(BY_ACCOUNT, "ETHUSDT").stops, 0);
-    assert_int_equal(stop_daemon(SIGTERM, 5000), 0);
-    assert_row_closed(E.db, BN_ACCOUNT, "BTCUSDT:long");
-    assert_row_closed(E.db, BY_ACCOUNT, "ETHUSDT:short");
+    expect_both_gone(RECONCILE_MS + 500);
 }
 
 /* Live: a position opens while the daemon's mark feed is silent (stale
@@ -386,23 +399,10 @@ static void crossed_level_while_running(void **state) {
     assert_int_equal(
         tg_sim_open_position(E.sim.sim, BY_ACCOUNT, "ETHUSDT", "short", "0.500", "3000", &err),
         TG_OK);
-    int64_t until = mono_ms() + WAIT_MS;
-    while (protection(BN_ACCOUNT, "BTCUSDT").open || protection(BY_ACCOUNT, "ETHUSDT").open) {
-        if (mono_ms() > until) {
-            char *log = tu_read(E.log, NULL);
-            fail_msg("the positions were not closed; log:\n%s", log);
-        }
-        tu_sleep_ms(POLL_MS);
-    }
+    wait_both_closed();
     assert_true(count_requests("binance", bn0, "POST", "/fapi/v1/algoOrder", -2021, NULL) >= 1);
     assert_true(has_market_close(bn0, by0));
-    wait_unlisted(BN_BTC);
-    wait_unlisted(BY_ETH);
-    assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 0);
-    assert_int_equal(protection(BY_ACCOUNT, "ETHUSDT").stops, 0);
-    assert_int_equal(stop_daemon(SIGTERM, 5000), 0);
-    assert_row_closed(E.db, BN_ACCOUNT, "BTCUSDT:long");
-    assert_row_closed(E.db, BY_ACCOUNT, "ETHUSDT:short");
+    expect_both_gone(0);
 }
 
 /* ---- 3. orphans and duplicates ---------------------------------------- */

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "crash/crash_sim.h"
+#include "crash/kill_util.h"
 #include "store/codec.h"
 
 #define REPORT_FD      3       /* the worker's end of the report pipe */
@@ -49,14 +50,10 @@
 #define KILLS_MAX      1000000 /* rounds one run may ask for */
 
 typedef struct options {
-    uint32_t kills;              /* rounds */
-    uint64_t seed;               /* simulation and sleep seed */
+    kill_options k;              /* --kills --seed (simulation and sleeps) --dir (the database)
+                                    --min-ms --max-ms (a worker's life) --keep */
     uint32_t positions;          /* slots */
-    const char *dir;             /* where the database goes */
     char worker[PATH_MAX_BYTES]; /* the crash_worker executable */
-    int64_t min_ms;              /* shortest life of a worker */
-    int64_t max_ms;              /* longest */
-    bool keep;                   /* leave the database behind */
 } options;
 
 /* A growable array of fixed-size items. */
@@ -444,7 +441,7 @@ static bool check(checker *c) {
     tg_store *store = NULL;
     tg_err err = {0};
     crash_sim restored;
-    if (crash_sim_init(&restored, c->opt.seed, c->opt.positions, &err) != TG_OK ||
+    if (crash_sim_init(&restored, c->opt.k.seed, c->opt.positions, &err) != TG_OK ||
         tg_store_open(c->db, CRASH_ACCOUNT, &store, &err) != TG_OK ||
         tg_store_load(store, true, keep_row, &v.rows, &err) != TG_OK ||
         !restore(&v, &restored, &err)) {
@@ -502,19 +499,6 @@ static bool final_journal(checker *c) {
 
 /* ---- running the worker ---------------------------------------------------------- */
 
-static uint64_t next_random(uint64_t *state) {
-    uint64_t x = (*state += 0x9e3779b97f4a7c15ull);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads every whole report available; keeps the highest turn. */
 static void drain(checker *c, int fd) {
     int64_t turns[512];
@@ -535,7 +519,7 @@ static void drain(checker *c, int fd) {
 
 static pid_t spawn(checker *c, int pipe_w) {
     char seed[32], positions[32], fd[8];
-    snprintf(seed, sizeof seed, "%" PRIu64, c->opt.seed);
+    snprintf(seed, sizeof seed, "%" PRIu64, c->opt.k.seed);
     snprintf(positions, sizeof positions, "%" PRIu32, c->opt.positions);
     snprintf(fd, sizeof fd, "%d", REPORT_FD);
     pid_t pid = fork();
@@ -569,9 +553,8 @@ static bool one_round(checker *c) {
         perror("crash_test: fork");
         exit(2);
     }
-    int64_t span = c->opt.max_ms - c->opt.min_ms + 1;
-    int64_t deadline = now_ms() + c->opt.min_ms + (int64_t)(next_random(&c->rng) % (uint64_t)span);
-    for (int64_t left; (left = deadline - now_ms()) > 0;) {
+    int64_t deadline = kill_now_ms() + kill_random_range(&c->rng, c->opt.k.min_ms, c->opt.k.max_ms);
+    for (int64_t left; (left = deadline - kill_now_ms()) > 0;) {
         struct pollfd p = {.fd = fds[0], .events = POLLIN};
         if (poll(&p, 1, (int)left) > 0) {
             drain(c, fds[0]);
@@ -605,17 +588,6 @@ static int usage(const char *why) {
     return 2;
 }
 
-static bool number(const char *text, uint64_t max, uint64_t *out) {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 static void default_worker(options *o, const char *argv0) {
 #ifdef TG_CRASH_WORKER
     (void)argv0;
@@ -627,41 +599,27 @@ static void default_worker(options *o, const char *argv0) {
 #endif
 }
 
+static bool own_option(void *ctx, const char *name, const char *value) {
+    options *o = ctx;
+    uint64_t v = 0;
+    if (strcmp(name, "--worker") == 0) {
+        snprintf(o->worker, sizeof o->worker, "%s", value);
+    } else if (strcmp(name, "--positions") == 0 && kill_number(value, CRASH_POSITIONS_MAX, &v) &&
+               v > 0) {
+        o->positions = (uint32_t)v;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
     *o = (options){
-        .kills = 200, .seed = 1, .positions = 32, .dir = "/tmp", .min_ms = 5, .max_ms = 150};
+        .k = {.kills = 200, .seed = 1, .dir = "/tmp", .min_ms = 5, .max_ms = 150},
+        .positions = 32,
+    };
     default_worker(o, argv[0]);
-    for (int i = 1; i < argc; i++) {
-        const char *name = argv[i];
-        if (strcmp(name, "--keep") == 0) {
-            o->keep = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            return usage("every option but --keep takes a value");
-        }
-        const char *value = argv[++i];
-        uint64_t v = 0;
-        if (strcmp(name, "--dir") == 0) {
-            o->dir = value;
-        } else if (strcmp(name, "--worker") == 0) {
-            snprintf(o->worker, sizeof o->worker, "%s", value);
-        } else if (strcmp(name, "--kills") == 0 && number(value, KILLS_MAX, &v) && v > 0) {
-            o->kills = (uint32_t)v;
-        } else if (strcmp(name, "--seed") == 0 && number(value, UINT64_MAX, &v)) {
-            o->seed = v;
-        } else if (strcmp(name, "--positions") == 0 && number(value, CRASH_POSITIONS_MAX, &v) &&
-                   v > 0) {
-            o->positions = (uint32_t)v;
-        } else if (strcmp(name, "--min-ms") == 0 && number(value, 60000, &v)) {
-            o->min_ms = (int64_t)v;
-        } else if (strcmp(name, "--max-ms") == 0 && number(value, 60000, &v)) {
-            o->max_ms = (int64_t)v;
-        } else {
-            return usage("unknown option or bad value");
-        }
-    }
-    return o->min_ms <= o->max_ms ? 0 : usage("--min-ms must not exceed --max-ms");
+    return kill_parse_args(argc, argv, &o->k, KILLS_MAX, own_option, o, usage);
 }
 
 static void remove_db(const char *db) {
@@ -674,10 +632,10 @@ static void remove_db(const char *db) {
 }
 
 static bool setup(checker *c) {
-    snprintf(c->db, sizeof c->db, "%s/tg-crash-%ld.db", c->opt.dir, (long)getpid());
+    snprintf(c->db, sizeof c->db, "%s/tg-crash-%ld.db", c->opt.k.dir, (long)getpid());
     remove_db(c->db);
     tg_err err = {0};
-    if (crash_sim_init(&c->ref.sim, c->opt.seed, c->opt.positions, &err) != TG_OK) {
+    if (crash_sim_init(&c->ref.sim, c->opt.k.seed, c->opt.positions, &err) != TG_OK) {
         fprintf(stderr, "crash_test: %s\n", err.msg);
         return false;
     }
@@ -692,7 +650,7 @@ static bool setup(checker *c) {
     }
     c->ref.expected.size = sizeof(tg_journal_entry);
     c->reported = CRASH_NO_TURN;
-    c->rng = c->opt.seed ^ 0x6372617368ull;
+    c->rng = c->opt.k.seed ^ 0x6372617368ull;
     return access(c->opt.worker, X_OK) == 0 ||
            (fprintf(stderr, "crash_test: no worker at %s\n", c->opt.worker), false);
 }
@@ -706,7 +664,7 @@ static void teardown(checker *c) {
     free(c->seen);
     free(c->ref.expected.items);
     crash_sim_free(&c->ref.sim);
-    if (!c->opt.keep) {
+    if (!c->opt.k.keep) {
         remove_db(c->db);
     }
 }
@@ -722,18 +680,18 @@ int main(int argc, char **argv) {
     }
     printf("crash-test: %u kills, seed %" PRIu64 ", %u positions, worker lives %" PRId64
            "..%" PRId64 " ms, database %s\n",
-           c.opt.kills, c.opt.seed, c.opt.positions, c.opt.min_ms, c.opt.max_ms, c.db);
+           c.opt.k.kills, c.opt.k.seed, c.opt.positions, c.opt.k.min_ms, c.opt.k.max_ms, c.db);
     fflush(stdout);
-    int64_t start = now_ms();
-    for (uint32_t k = 0; k < c.opt.kills; k++) {
+    int64_t start = kill_now_ms();
+    for (uint32_t k = 0; k < c.opt.k.kills; k++) {
         if (one_round(&c)) {
             c.t.restores_ok++;
         }
-        if (c.t.kills % PROGRESS_EVERY == 0 || c.t.kills == c.opt.kills) {
+        if (c.t.kills % PROGRESS_EVERY == 0 || c.t.kills == c.opt.k.kills) {
             printf("crash-test: %u/%u kills, turn %" PRId64 ", %" PRIu64 " rows, %" PRIu64
                    " journal entries, %u ok, %.1f s\n",
-                   c.t.kills, c.opt.kills, c.ref.sim.turn, ref_row_count(&c.ref), c.ref.entries,
-                   c.t.restores_ok, (double)(now_ms() - start) / 1000.0);
+                   c.t.kills, c.opt.k.kills, c.ref.sim.turn, ref_row_count(&c.ref), c.ref.entries,
+                   c.t.restores_ok, (double)(kill_now_ms() - start) / 1000.0);
             fflush(stdout);
         }
     }

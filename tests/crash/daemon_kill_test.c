@@ -57,6 +57,8 @@
 #include "trailguard/decimal.h"
 #include "trailguard/sim.h"
 
+#include "kill_util.h"
+
 #define ACCOUNTS       4
 #define SYMBOLS        5
 #define POSITIONS      (ACCOUNTS * SYMBOLS)
@@ -105,15 +107,12 @@ static const symbol symbols[SYMBOLS] = {
 };
 
 typedef struct options {
-    uint32_t kills;        /* rounds */
-    uint64_t seed;         /* price walks and timings */
-    const char *dir;       /* where the temporary directory goes */
+    kill_options k;        /* --kills --seed (price walks and timings) --dir (where the
+                              temporary directory goes) --min-ms --max-ms (a daemon's life)
+                              --keep */
     char cli[PATH_BYTES];  /* the trailguard executable */
-    int64_t min_ms;        /* shortest life of a daemon */
-    int64_t max_ms;        /* longest */
     int64_t pause_ms;      /* longest wait between a kill and the restart */
     uint32_t min_interval; /* min_update_interval_seconds */
-    bool keep;             /* leave the directory behind */
 } options;
 
 /* What the emulator shows for one account and symbol at one look. */
@@ -183,27 +182,10 @@ typedef struct tester {
     totals t;                 /* counters */
 } tester;
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int64_t ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-}
-
-static uint64_t rng_next(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static int64_t rng_range(uint64_t *s, int64_t lo, int64_t hi) {
-    return lo + (int64_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
 }
 
 static void say(tester *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -603,13 +585,13 @@ static bool stops_settled(tester *t) {
 /* Waits until the restarted daemon is healthy, has reconciled every account
  * and holds a stop for every position it knows. */
 static bool wait_settled(tester *t) {
-    int64_t start = now_ms();
-    while (now_ms() - start < SETTLE_MS_MAX) {
+    int64_t start = kill_now_ms();
+    while (kill_now_ms() - start < SETTLE_MS_MAX) {
         if (!daemon_alive(t)) {
             return false;
         }
         if (daemon_get(t, "/health") == 200 && reconciled_all(t) && stops_settled(t)) {
-            int64_t took = now_ms() - start;
+            int64_t took = kill_now_ms() - start;
             t->t.settle_ms_max = took > t->t.settle_ms_max ? took : t->t.settle_ms_max;
             return true;
         }
@@ -735,7 +717,7 @@ static void count_fault(tester *t, position *p, const look *l, enum fault f) {
 static void check_all(tester *t) {
     bool loosened[POSITIONS] = {false};
     bool faulted[POSITIONS] = {false};
-    int64_t start = now_ms();
+    int64_t start = kill_now_ms();
     for (;;) {
         bool any = false;
         for (int i = 0; i < POSITIONS; i++) {
@@ -751,7 +733,7 @@ static void check_all(tester *t) {
             faulted[i] |= f;
             any |= f;
         }
-        if (!any || now_ms() - start >= RECHECK_MS) {
+        if (!any || kill_now_ms() - start >= RECHECK_MS) {
             break;
         }
         sleep_ms(RECHECK_GAP_MS);
@@ -818,69 +800,40 @@ static int usage(const char *why) {
     return 2;
 }
 
-static bool number(const char *text, uint64_t max, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v > max) {
+static bool own_option(void *ctx, const char *name, const char *value) {
+    options *o = ctx;
+    uint64_t v = 0;
+    if (strcmp(name, "--cli") == 0) {
+        snprintf(o->cli, sizeof o->cli, "%s", value);
+    } else if (strcmp(name, "--pause-ms") == 0 && kill_number(value, 60000, &v)) {
+        o->pause_ms = (int64_t)v;
+    } else if (strcmp(name, "--min-interval") == 0 && kill_number(value, 1, &v)) {
+        o->min_interval = (uint32_t)v;
+    } else {
         return false;
     }
-    *out = v;
     return true;
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    *o = (options){.kills = 50,
-                   .seed = 1,
-                   .dir = "/tmp",
-                   .min_ms = 300,
-                   .max_ms = 2000,
-                   .pause_ms = 800,
-                   .min_interval = 0};
+    *o = (options){
+        .k = {.kills = 50, .seed = 1, .dir = "/tmp", .min_ms = 300, .max_ms = 2000},
+        .pause_ms = 800,
+        .min_interval = 0,
+    };
     snprintf(o->cli, sizeof o->cli, "%s", TG_CLI_PATH);
-    for (int i = 1; i < argc; i++) {
-        const char *name = argv[i];
-        if (strcmp(name, "--keep") == 0) {
-            o->keep = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            return usage("every option but --keep takes a value");
-        }
-        const char *value = argv[++i];
-        uint64_t v = 0;
-        if (strcmp(name, "--dir") == 0) {
-            o->dir = value;
-        } else if (strcmp(name, "--cli") == 0) {
-            snprintf(o->cli, sizeof o->cli, "%s", value);
-        } else if (strcmp(name, "--kills") == 0 && number(value, KILLS_MAX, &v) && v > 0) {
-            o->kills = (uint32_t)v;
-        } else if (strcmp(name, "--seed") == 0 && number(value, UINT64_MAX, &v)) {
-            o->seed = v;
-        } else if (strcmp(name, "--min-ms") == 0 && number(value, 60000, &v)) {
-            o->min_ms = (int64_t)v;
-        } else if (strcmp(name, "--max-ms") == 0 && number(value, 60000, &v)) {
-            o->max_ms = (int64_t)v;
-        } else if (strcmp(name, "--pause-ms") == 0 && number(value, 60000, &v)) {
-            o->pause_ms = (int64_t)v;
-        } else if (strcmp(name, "--min-interval") == 0 && number(value, 1, &v)) {
-            o->min_interval = (uint32_t)v;
-        } else {
-            return usage("unknown option or bad value");
-        }
-    }
-    return o->min_ms <= o->max_ms ? 0 : usage("--min-ms must not exceed --max-ms");
+    return kill_parse_args(argc, argv, &o->k, KILLS_MAX, own_option, o, usage);
 }
 
 static bool setup(tester *t) {
-    snprintf(t->dir, sizeof t->dir, "%s/tg-kill-XXXXXX", t->opt.dir);
+    snprintf(t->dir, sizeof t->dir, "%s/tg-kill-XXXXXX", t->opt.k.dir);
     if (mkdtemp(t->dir) == NULL) {
         fprintf(stderr, "daemon_kill_test: mkdtemp %s: %s\n", t->dir, strerror(errno));
         return false;
     }
     snprintf(t->ini, sizeof t->ini, "%s/trailguard.ini", t->dir);
     snprintf(t->log, sizeof t->log, "%s/daemon.log", t->dir);
-    t->rng = t->opt.seed * 0x9E3779B97F4A7C15ull + 1;
+    t->rng = t->opt.k.seed * 0x9E3779B97F4A7C15ull + 1;
     t->answer = malloc(ANSWER_MAX);
     for (int i = 0; i < POSITIONS; i++) {
         position *p = &t->pos[i];
@@ -893,7 +846,7 @@ static bool setup(tester *t) {
     char accounts_path[PATH_BYTES * 2];
     snprintf(accounts_path, sizeof accounts_path, "%s/accounts.json", t->dir);
     tg_sim_config sc = tg_sim_config_default();
-    sc.seed = t->opt.seed;
+    sc.seed = t->opt.k.seed;
     sc.accounts_path = accounts_path;
     tg_err err = {0};
     if (t->answer == NULL || !write_accounts(t) || tg_sim_new(&sc, &t->sim, &err) != TG_OK ||
@@ -908,14 +861,14 @@ static bool setup(tester *t) {
 /* One life of the daemon: run, read the confirmed stops, SIGKILL, wait,
  * restart, reconcile, check. */
 static bool one_round(tester *t) {
-    sleep_ms(rng_range(&t->rng, t->opt.min_ms, t->opt.max_ms));
+    sleep_ms(kill_random_range(&t->rng, t->opt.k.min_ms, t->opt.k.max_ms));
     if (!daemon_alive(t)) {
         return start_daemon(t) && wait_settled(t);
     }
     read_confirmed(t);
     kill_daemon(t, SIGKILL);
     t->t.kills++;
-    sleep_ms(rng_range(&t->rng, 0, t->opt.pause_ms));
+    sleep_ms(kill_random_range(&t->rng, 0, t->opt.pause_ms));
     if (!start_daemon(t) || !wait_settled(t)) {
         return false;
     }
@@ -940,8 +893,8 @@ static void progress(tester *t, int64_t start) {
     printf("daemon-kill-test: %u/%u kills, %u/%d open, %" PRIu64 " reopened, %" PRIu64
            " confirmed stops compared, %" PRIu64
            " transient faults, restart-to-reconciled max %" PRId64 " ms, %.1f s\n",
-           t->t.kills, t->opt.kills, open, POSITIONS, t->t.reopened, t->t.confirmed_reads,
-           t->t.transient, t->t.settle_ms_max, (double)(now_ms() - start) / 1000.0);
+           t->t.kills, t->opt.k.kills, open, POSITIONS, t->t.reopened, t->t.confirmed_reads,
+           t->t.transient, t->t.settle_ms_max, (double)(kill_now_ms() - start) / 1000.0);
     fflush(stdout);
 }
 
@@ -953,12 +906,12 @@ static bool run(tester *t) {
     for (int i = 0; i < POSITIONS; i++) {
         t->pos[i].entry = t->pos[i].last.entry; /* the emulator's, as the daemon reads it */
     }
-    int64_t start = now_ms();
-    while (t->t.kills < t->opt.kills) {
+    int64_t start = kill_now_ms();
+    while (t->t.kills < t->opt.k.kills) {
         if (!one_round(t)) {
             return false;
         }
-        if (t->t.kills % PROGRESS_EVERY == 0 || t->t.kills == t->opt.kills) {
+        if (t->t.kills % PROGRESS_EVERY == 0 || t->t.kills == t->opt.k.kills) {
             progress(t, start);
         }
     }
@@ -975,7 +928,7 @@ int main(int argc, char **argv) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!setup(&t)) {
         tg_sim_free(t.sim);
-        if (!t.opt.keep && t.dir[0] != '\0') {
+        if (!t.opt.k.keep && t.dir[0] != '\0') {
             remove_dir(t.dir);
         }
         return 2;
@@ -983,8 +936,8 @@ int main(int argc, char **argv) {
     printf("daemon-kill-test: %u kills, seed %" PRIu64
            ", %d positions on %d accounts, lives %" PRId64 "..%" PRId64 " ms, pauses 0..%" PRId64
            " ms, directory %s\n",
-           t.opt.kills, t.opt.seed, POSITIONS, ACCOUNTS, t.opt.min_ms, t.opt.max_ms, t.opt.pause_ms,
-           t.dir);
+           t.opt.k.kills, t.opt.k.seed, POSITIONS, ACCOUNTS, t.opt.k.min_ms, t.opt.k.max_ms,
+           t.opt.pause_ms, t.dir);
     fflush(stdout);
     bool completed = run(&t);
     kill_daemon(&t, SIGTERM);
@@ -1004,7 +957,7 @@ int main(int argc, char **argv) {
            t.t.kills, POSITIONS, unprotected, t.t.duplicates, t.t.orphans, t.t.loosened);
     tg_sim_free(t.sim);
     free(t.answer);
-    if (!t.opt.keep && ok) {
+    if (!t.opt.k.keep && ok) {
         remove_dir(t.dir);
     }
     curl_global_cleanup();
