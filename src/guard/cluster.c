@@ -19,12 +19,12 @@
 
 /* Leases seen in one look at the table. */
 typedef struct lease_look {
-    const tg_guard *g;                               /* whose node id is "me" */
-    char owners[OWNERS_MAX][TG_CONFIG_NODE_ID_MAX];  /* live owners other than this process */
-    uint32_t n_owners;                               /* entries in owners */
-    uint32_t rows;                                   /* leases in the table */
-    tg_store_lease of[TG_CONFIG_ACCOUNTS_MAX];       /* this process's accounts' leases */
-    bool found[TG_CONFIG_ACCOUNTS_MAX];              /* of[i] was seen */
+    const tg_guard *g;                              /* whose node id is "me" */
+    char owners[OWNERS_MAX][TG_CONFIG_NODE_ID_MAX]; /* live owners other than this process */
+    uint32_t n_owners;                              /* entries in owners */
+    uint32_t rows;                                  /* leases in the table */
+    tg_store_lease of[TG_CONFIG_ACCOUNTS_MAX];      /* this process's accounts' leases */
+    bool found[TG_CONFIG_ACCOUNTS_MAX];             /* of[i] was seen */
 } lease_look;
 
 static bool look_one(void *ctx, const tg_store_lease *l) {
