@@ -132,7 +132,7 @@ static void cluster_section(void **state) {
     load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nlease_ttl_seconds = 10\n", 7,
              "[cluster] node_id is missing");
     load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nnode_id = a b\n", 8,
-             "[cluster] node_id: 'a b' is not 1 to 63 bytes");
+             "[cluster] node_id: 'a b' is not 1 to 47 bytes");
     load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nnode_id = n\nlease_renew_seconds = 6\n", 7,
              "must be at most half of lease_ttl_seconds");
     load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nnode_id = n\nlease_ttl_seconds = 0\n", 9,

@@ -61,7 +61,7 @@
 #define TG_CONFIG_LISTEN_DEF   "127.0.0.1:8427"
 #define TG_CONFIG_QUEUE_DEF    1024 /* notify queue_max default, messages */
 #define TG_CONFIG_QUEUE_MAX    1000000
-#define TG_CONFIG_NODE_ID_MAX  64 /* bytes of [cluster] node_id, NUL included (a lease owner) */
+#define TG_CONFIG_NODE_ID_MAX  48 /* bytes of [cluster] node_id, NUL included (a lease owner) */
 
 /* What the guard does with a stop order on the exchange that is not its own. */
 typedef enum tg_foreign_stops {

@@ -28,6 +28,9 @@ static void print_age(char *buf, size_t cap, int64_t ms) {
 
 static bool print_lease(void *ctx, const tg_store_lease *l) {
     status_ctx *sc = ctx;
+    if (l->account[0] == '~') { /* a process's presence row, not an account */
+        return true;
+    }
     char account[TG_STORE_KEY_MAX * 6], owner[TG_STORE_KEY_MAX * 6];
     tg_store_escape(l->account, account, sizeof account);
     tg_store_escape(l->owner[0] != '\0' ? l->owner : "-", owner, sizeof owner);

@@ -15,21 +15,24 @@
 
 #include "guard/guard_int.h"
 
-#define OWNERS_MAX (TG_CONFIG_ACCOUNTS_MAX * 8) /* distinct lease owners counted */
+#define OWNERS_MAX      (TG_CONFIG_ACCOUNTS_MAX * 8) /* distinct lease owners counted */
+#define PRESENCE_PREFIX "~" /* a lease row named ~NODE_ID says a process is alive */
 
 /* Leases seen in one look at the table. */
 typedef struct lease_look {
     const tg_guard *g;                              /* whose node id is "me" */
     char owners[OWNERS_MAX][TG_CONFIG_NODE_ID_MAX]; /* live owners other than this process */
+    uint32_t held[OWNERS_MAX];                      /* accounts each of them holds */
     uint32_t n_owners;                              /* entries in owners */
-    uint32_t rows;                                  /* leases in the table */
+    uint32_t rows;                                  /* account leases in the table */
     tg_store_lease of[TG_CONFIG_ACCOUNTS_MAX];      /* this process's accounts' leases */
     bool found[TG_CONFIG_ACCOUNTS_MAX];             /* of[i] was seen */
 } lease_look;
 
 static bool look_one(void *ctx, const tg_store_lease *l) {
     lease_look *lk = ctx;
-    lk->rows++;
+    bool presence = strncmp(l->account, PRESENCE_PREFIX, strlen(PRESENCE_PREFIX)) == 0;
+    lk->rows += presence ? 0 : 1;
     for (uint32_t i = 0; i < lk->g->accounts_count; i++) {
         if (strcmp(lk->g->accounts[i].name, l->account) == 0) {
             lk->of[i] = *l;
@@ -40,13 +43,15 @@ static bool look_one(void *ctx, const tg_store_lease *l) {
     if (!live || strcmp(l->owner, lk->g->cfg->cluster.node_id) == 0) {
         return true;
     }
-    for (uint32_t i = 0; i < lk->n_owners; i++) {
-        if (strcmp(lk->owners[i], l->owner) == 0) {
-            return true;
-        }
+    uint32_t i = 0;
+    while (i < lk->n_owners && strcmp(lk->owners[i], l->owner) != 0) {
+        i++;
     }
-    if (lk->n_owners < OWNERS_MAX) {
+    if (i == lk->n_owners && lk->n_owners < OWNERS_MAX) {
         guard_copy(lk->owners[lk->n_owners++], TG_CONFIG_NODE_ID_MAX, l->owner);
+    }
+    if (i < lk->n_owners && !presence) {
+        lk->held[i]++;
     }
     return true;
 }
@@ -67,18 +72,18 @@ static void lease_log(guard_account *a, tg_log_level level, const char *msg, con
  * quiet check and the idle phase), its venue closes; the book and the
  * writer stay until the account is served again, for the replies that the
  * close cancels. */
-static void unserve(guard_account *a, const char *msg, const char *detail) {
+static void unserve(guard_account *a, bool lost, const char *msg, const char *detail) {
     if (!a->held) {
         return;
     }
     tg_guard *g = a->g;
     a->held = false;
     a->phase = PHASE_IDLE;
-    a->lease_losses++;
+    a->lease_losses += lost ? 1 : 0;
     assert(g->held_count > 0);
     g->held_count--;
     snprintf(a->lease_state, sizeof a->lease_state, "%s: %s", msg, detail != NULL ? detail : "");
-    lease_log(a, TG_LOG_ERROR, msg, detail);
+    lease_log(a, lost ? TG_LOG_ERROR : TG_LOG_INFO, msg, detail);
     if (a->venue != NULL) {
         tg_venue_close(a->venue);
         assert(a->old_venue == NULL);
@@ -86,7 +91,9 @@ static void unserve(guard_account *a, const char *msg, const char *detail) {
         a->old_venue_mono_ms = (int64_t)guard_mono_ms();
         a->venue = NULL;
     }
-    tg_err_set(&a->last_error, TG_E_STATE, "%s: %s", msg, detail != NULL ? detail : "");
+    if (lost) {
+        tg_err_set(&a->last_error, TG_E_STATE, "%s: %s", msg, detail != NULL ? detail : "");
+    }
 }
 
 /* Frees the venue closed at a lease loss once its handles had time to close. */
@@ -119,7 +126,7 @@ static void serve(guard_account *a, int64_t token, int64_t sent_ms, const char *
     lease_log(a, TG_LOG_INFO, "lease_taken", previous);
     tg_err err;
     if (guard_account_serve_open(a, &err) != TG_OK) {
-        unserve(a, "account_open_failed", err.msg);
+        unserve(a, true, "account_open_failed", err.msg);
         return;
     }
     guard_account_start(a);
@@ -150,7 +157,7 @@ static void take(guard_account *a, const tg_store_lease *before) {
              before != NULL ? before->token : 0);
     if (!taken) {
         if (a->held) {
-            unserve(a, "lease_lost", holder);
+            unserve(a, true, "lease_lost", holder);
         } else {
             snprintf(a->lease_state, sizeof a->lease_state, "idle: %s", holder);
         }
@@ -161,7 +168,7 @@ static void take(guard_account *a, const tg_store_lease *before) {
         return;
     }
     if (a->held) { /* it ran out before this renewal: a new term */
-        unserve(a, "lease_expired", "the lease ran out before its renewal");
+        unserve(a, true, "lease_expired", "the lease ran out before its renewal");
     }
     if (!venue_gone(a)) {
         return; /* the closed venue still lingers; the next tick starts it */
@@ -182,6 +189,34 @@ static uint32_t fair_share(const tg_guard *g, const lease_look *lk) {
     return cap > 0 && cap < share ? cap : share;
 }
 
+/* Gives one account back per tick while this process holds more than its
+ * share and another live process holds less: that one takes it at its next
+ * tick. A process at or under its share never gives, so it settles. */
+static void rebalance(tg_guard *g, const lease_look *lk, uint32_t share) {
+    bool someone_short = false;
+    for (uint32_t i = 0; i < lk->n_owners; i++) {
+        someone_short |= lk->held[i] < share;
+    }
+    if (g->held_count <= share || !someone_short) {
+        return;
+    }
+    for (uint32_t i = g->accounts_count; i-- > 0;) {
+        guard_account *a = &g->accounts[i];
+        if (!a->held) {
+            continue;
+        }
+        a->dirty = true;
+        guard_flush(a); /* the new owner restores what this one did last */
+        tg_err err;
+        tg_status st = tg_store_lease_release(a->store, g->cfg->cluster.node_id, &err);
+        char why[128];
+        snprintf(why, sizeof why, "handed over: %u held, share %u of %u processes", g->held_count,
+                 share, g->live_owners);
+        unserve(a, false, "lease_handed_over", st == TG_OK ? why : err.msg);
+        return;
+    }
+}
+
 static void lease_tick(tg_guard *g) {
     lease_look *lk = calloc(1, sizeof *lk);
     if (lk == NULL) {
@@ -195,6 +230,13 @@ static void lease_tick(tg_guard *g) {
     }
     g->live_owners = lk->n_owners + 1;
     uint32_t share = fair_share(g, lk);
+    if (g->presence != NULL) {
+        int64_t token = 0;
+        bool taken = false;
+        tg_store_lease_take(g->presence, g->cfg->cluster.node_id, g->cfg->cluster.lease_ttl_ms,
+                            &token, &taken, &err); /* best effort: only the spread uses it */
+    }
+    rebalance(g, lk, share);
     for (uint32_t i = 0; i < g->accounts_count && !g->draining; i++) {
         guard_account *a = &g->accounts[i];
         if (!a->held) {
@@ -232,6 +274,12 @@ tg_status guard_cluster_start(tg_guard *g, tg_err *err) {
         a->phase = PHASE_IDLE;
         snprintf(a->lease_state, sizeof a->lease_state, "idle: not taken yet");
     }
+    char presence[TG_STORE_KEY_MAX];
+    snprintf(presence, sizeof presence, PRESENCE_PREFIX "%s", c->node_id);
+    tg_status st = tg_store_open(g->cfg->store_uri, presence, &g->presence, err);
+    if (st != TG_OK) {
+        return st;
+    }
     tg_logline l;
     tg_log_begin(&l, g->log, TG_LOG_INFO, "cluster_joined");
     tg_log_str(&l, "node_id", c->node_id);
@@ -260,7 +308,7 @@ void guard_cluster_check(tg_guard *g) {
                      "no successful renewal for %" PRId64 " ms (ttl %" PRId64 " ms, renew %" PRId64
                      " ms)",
                      now - a->lease_ok_mono_ms, c->lease_ttl_ms, c->lease_renew_ms);
-            unserve(a, "lease_expiring", why);
+            unserve(a, true, "lease_expiring", why);
         }
     }
 }
@@ -268,10 +316,14 @@ void guard_cluster_check(tg_guard *g) {
 void guard_cluster_fenced(guard_account *a, const char *why) {
     a->fenced_writes++;
     a->dirty = false; /* the batch is another owner's business now; never retried */
-    unserve(a, "fenced", why);
+    unserve(a, true, "fenced", why);
 }
 
 void guard_cluster_release(tg_guard *g) {
+    tg_err ignored;
+    if (g->presence != NULL) {
+        tg_store_lease_release(g->presence, g->cfg->cluster.node_id, &ignored);
+    }
     for (uint32_t i = 0; i < g->accounts_count; i++) {
         guard_account *a = &g->accounts[i];
         if (!a->held || a->store == NULL) {

@@ -378,6 +378,10 @@ static void flush_account(guard_account *a) {
     a->store_ok = false;
 }
 
+void guard_flush(guard_account *a) {
+    flush_account(a);
+}
+
 static void on_turn(uv_check_t *h) {
     tg_guard *g = h->data;
     if (g->cluster && !g->draining) {
@@ -687,6 +691,7 @@ void tg_guard_free(tg_guard *g) {
         tg_store_close(a->store);
     }
     assert(g->httpd == NULL && g->notify == NULL); /* tg_guard_drain closed them */
+    tg_store_close(g->presence);
     if (g->lock_fd >= 0) {
         close(g->lock_fd);
     }

@@ -188,6 +188,7 @@ struct tg_guard {
     uv_timer_t lease_timer;       /* takes and renews leases every lease_renew_ms */
     uint32_t held_count;          /* leases held now */
     uint32_t live_owners;         /* processes with a live lease at the last look, this one too */
+    tg_store *presence;           /* [cluster]: this process's own lease row, "~NODE_ID" */
 };
 
 /* Copies src into dst of cap bytes, cut to fit, always terminated. */
@@ -221,7 +222,8 @@ tg_status guard_account_serve_open(guard_account *a, tg_err *err);
 void guard_account_serve_free(guard_account *a);
 /* Starts the account's startup sequence (time sync, rules, reconcile). */
 void guard_account_start(guard_account *a);
-uint64_t guard_mono_ms(void); /* monotonic clock, ms, not cached */
+uint64_t guard_mono_ms(void);       /* monotonic clock, ms, not cached */
+void guard_flush(guard_account *a); /* commits what the account's writer holds */
 
 /* ---- cluster.c -------------------------------------------------------- */
 /* Opens every store, takes the first leases and starts the lease timer. */
