@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 
 .PHONY: all deps build demo test asan tsan fuzz format format-check bench clean crash-test \
-	daemon-kill-test
+	daemon-kill-test failover-test
 
 all: build
 
@@ -62,6 +62,14 @@ crash-test: build
 DAEMON_KILLS = $(if $(filter command line environment,$(origin KILLS)),$(KILLS),50)
 daemon-kill-test: build
 	@$(BUILD)/tests/daemon_kill_test --kills $(DAEMON_KILLS) --seed $(CRASH_SEED)
+
+# Three `trailguard run` with [cluster] on a throw-away PostgreSQL: SIGKILLs
+# a random one every 20 s and restarts it 5 s later for FAILOVER_SECONDS
+# (default 120, the CI length); the last line has the takeover times and
+# counts (tests/crash/failover_test.c, docs/cluster.md).
+FAILOVER_SECONDS ?= 120
+failover-test: build
+	@$(BUILD)/tests/failover_test --seconds $(FAILOVER_SECONDS) --seed $(CRASH_SEED)
 
 bench: build
 	@for b in $(BUILD)/bench/*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done

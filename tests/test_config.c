@@ -101,6 +101,49 @@ static void binance_minimal(void **state) {
     tg_config_free(cfg);
 }
 
+#define PG_STORE "[store]\nuri = postgresql://tg@db.example/trailguard\n"
+
+/* [cluster]: every key and its defaults; a SQLite store, a missing node id,
+ * a renewal slower than half the ttl and bad values are errors. */
+static void cluster_section(void **state) {
+    (void)state;
+    tg_config *cfg = load_ok(BINANCE_ACCOUNT);
+    assert_false(cfg->cluster.enabled);
+    tg_config_free(cfg);
+    cfg = load_ok(BINANCE_ACCOUNT PG_STORE "[cluster]\nnode_id = tg-1\n");
+    assert_true(cfg->cluster.enabled);
+    assert_string_equal(cfg->cluster.node_id, "tg-1");
+    assert_int_equal(cfg->cluster.lease_ttl_ms, 10000);
+    assert_int_equal(cfg->cluster.lease_renew_ms, 3000);
+    assert_int_equal(cfg->cluster.max_accounts, 0);
+    tg_config_free(cfg);
+    cfg = load_ok(BINANCE_ACCOUNT "[cluster]\nnode_id = host-a:2\nlease_ttl_seconds = 4\n"
+                                  "lease_renew_seconds = 0.5\nmax_accounts = 3\n"
+                                  "[store]\nuri = host=/tmp dbname=tg\n");
+    assert_true(cfg->cluster.enabled);
+    assert_int_equal(cfg->cluster.lease_ttl_ms, 4000);
+    assert_int_equal(cfg->cluster.lease_renew_ms, 500);
+    assert_int_equal(cfg->cluster.max_accounts, 3);
+    tg_config_free(cfg);
+    load_bad(BINANCE_ACCOUNT "[cluster]\nnode_id = tg-1\n", 5,
+             "[cluster] needs a PostgreSQL store");
+    load_bad(BINANCE_ACCOUNT "[store]\nuri = sqlite:/tmp/x.db\n[cluster]\nnode_id = tg-1\n", 7,
+             "a SQLite store serves one process");
+    load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nlease_ttl_seconds = 10\n", 7,
+             "[cluster] node_id is missing");
+    load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nnode_id = a b\n", 8,
+             "[cluster] node_id: 'a b' is not 1 to 47 bytes");
+    load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nnode_id = n\nlease_renew_seconds = 6\n", 7,
+             "must be at most half of lease_ttl_seconds");
+    load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nnode_id = n\nlease_ttl_seconds = 0\n", 9,
+             "is not a number of seconds");
+    load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nnode_id = n\nmax_accounts = 0\n", 9,
+             "is not a whole number from 1 to");
+    load_bad(BINANCE_ACCOUNT PG_STORE "[cluster]\nnode_id = n\n[cluster]\n", 9,
+             "[cluster] appears again");
+    load_bad(BINANCE_ACCOUNT PG_STORE "[http]\nnode_id = n\n", 8, "[cluster]");
+}
+
 /* [diagnose]: every key, and the errors of a bad value or a misplaced key. */
 static void diagnose_section(void **state) {
     (void)state;
@@ -413,7 +456,7 @@ int main(void) {
         cmocka_unit_test(diagnose_section),      cmocka_unit_test(symbols_resolve),
         cmocka_unit_test(bad_sections_and_keys), cmocka_unit_test(bad_secrets),
         cmocka_unit_test(every_error_is_kept),   cmocka_unit_test(diff_reports_changes),
-        cmocka_unit_test(check_config_command),
+        cmocka_unit_test(check_config_command),  cmocka_unit_test(cluster_section),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -577,11 +577,11 @@ static void newer_schema_is_refused(void **state) {
     tg_store_close(s);
     char got[32];
     sql_text(uri, "SELECT version FROM schema_version", got, sizeof got);
-    assert_int_equal(atoi(got), TG_STORE_SCHEMA_VERSION);
+    assert_int_equal(atoi(got), TG_STORE_PG_SCHEMA_VERSION);
     sql_exec(uri, "UPDATE schema_version SET version = 99");
     refused(uri, TG_E_INVALID, "schema version 99, written by a newer trailguard");
     char part[64];
-    snprintf(part, sizeof part, "understands up to version %d", TG_STORE_SCHEMA_VERSION);
+    snprintf(part, sizeof part, "understands up to version %d", TG_STORE_PG_SCHEMA_VERSION);
     refused(uri, TG_E_INVALID, part);
 }
 
@@ -713,7 +713,7 @@ static void first_opens_migrate_once(void **state) {
     char got[32];
     sql_text(uri, "SELECT count(*) || ':' || max(version) FROM schema_version", got, sizeof got);
     char want[32];
-    snprintf(want, sizeof want, "1:%d", TG_STORE_SCHEMA_VERSION);
+    snprintf(want, sizeof want, "1:%d", TG_STORE_PG_SCHEMA_VERSION);
     assert_string_equal(got, want);
 }
 
@@ -778,6 +778,174 @@ static void paged_reads(void **state) {
     conf_ok(tg_store_journal(s, 100, stop_at_ten, &ten, &err), &err);
     assert_int_equal(ten, 10);
     tg_store_close(s);
+}
+
+/* ---- leases and fencing ---------------------------------------------- */
+
+#define LEASE_TTL_MS 300 /* short, so that the tests can wait it out */
+
+static void lease_take_ok(tg_store *s, const char *owner, bool want_taken, int64_t want_token) {
+    int64_t token = -1;
+    bool taken = !want_taken;
+    tg_err err = {0};
+    conf_ok(tg_store_lease_take(s, owner, LEASE_TTL_MS, &token, &taken, &err), &err);
+    if (taken != want_taken || token != want_token) {
+        fail_msg("%s: taken %d token %" PRId64 ", want %d %" PRId64, owner, taken, token,
+                 want_taken, want_token);
+    }
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+typedef struct lease_seen {
+    char account[64]; /* the account looked for */
+    tg_store_lease l; /* its lease */
+    int n;            /* leases of that account seen */
+} lease_seen;
+
+static bool find_lease(void *ctx, const tg_store_lease *l) {
+    lease_seen *ls = ctx;
+    if (strcmp(l->account, ls->account) == 0) {
+        ls->l = *l;
+        ls->n++;
+    }
+    return true;
+}
+
+/* Take, renew, expire, take over, release: the token grows only when the
+ * lease changes hands or ran out; the server's clock decides. */
+static void lease_take_renew_expire(void **state) {
+    (void)state;
+    char account[64];
+    test_account(account, sizeof account, "lease");
+    tg_store *a = conf_open(account), *b = conf_open(account);
+    lease_take_ok(a, "node-a", true, 1);
+    lease_take_ok(b, "node-b", false, 0);
+    lease_take_ok(a, "node-a", true, 1); /* a renewal keeps the token */
+    lease_seen ls = {0};
+    snprintf(ls.account, sizeof ls.account, "%s", account);
+    tg_err err = {0};
+    conf_ok(tg_store_leases_list(b, find_lease, &ls, &err), &err);
+    assert_int_equal(ls.n, 1);
+    assert_string_equal(ls.l.owner, "node-a");
+    assert_int_equal(ls.l.token, 1);
+    assert_true(ls.l.expires_ms > ls.l.now_ms && ls.l.expires_ms <= ls.l.now_ms + LEASE_TTL_MS);
+    assert_true(ls.l.last_renew_ms > 0 && ls.l.last_renew_ms <= ls.l.now_ms);
+    sleep_ms(LEASE_TTL_MS + 100);
+    lease_take_ok(b, "node-b", true, 2); /* expired: taken over */
+    lease_take_ok(a, "node-a", false, 0);
+    conf_ok(tg_store_lease_release(b, "node-b", &err), &err);
+    lease_take_ok(a, "node-a", true, 3); /* released: free at once */
+    sleep_ms(LEASE_TTL_MS + 100);
+    lease_take_ok(a, "node-a", true, 4); /* its own, but it had run out: a new token */
+    tg_store_close(a);
+    tg_store_close(b);
+}
+
+static void write_one(tg_store *s, const char *account, const char *key, int64_t version,
+                      tg_status want, tg_err *err) {
+    harness h;
+    tg_params p = tg_params_default();
+    h_open(&h, TG_SIDE_LONG, "50000", "0.01", &p, 0);
+    tg_store_row row;
+    conf_row(&row, account, key, &h.s);
+    row.version = version;
+    tg_status st = tg_store_begin(s, err);
+    st = st != TG_OK ? st : tg_store_put(s, &row, err);
+    st = st != TG_OK ? st : tg_store_commit(s, err);
+    if (st != TG_OK) {
+        tg_store_rollback(s);
+    }
+    if (st != want) {
+        fail_msg("write %s: status %d, want %d: %s", key, st, want, err->msg);
+    }
+}
+
+static int count_rows(tg_store *s) {
+    int n = 0;
+    tg_err err = {0};
+    conf_ok(tg_store_load(s, true, conf_count_row, &n, &err), &err);
+    return n;
+}
+
+/* A writer whose lease was taken over is refused in its own transaction
+ * with a sentence naming the new owner; nothing of its batch is written. */
+static void stale_writer_is_fenced(void **state) {
+    (void)state;
+    char account[64];
+    test_account(account, sizeof account, "fence");
+    tg_store *a = conf_open(account), *b = conf_open(account);
+    lease_take_ok(a, "node-a", true, 1);
+    tg_err err = {0};
+    write_one(a, account, "A1", 0, TG_OK, &err);
+    sleep_ms(LEASE_TTL_MS + 100);
+    lease_take_ok(b, "node-b", true, 2);
+    write_one(a, account, "A2", 0, TG_E_CONFLICT, &err);
+    assert_msg_has(&err, "fenced: the lease of account ");
+    assert_msg_has(&err, "moved to node-b");
+    assert_true(tg_store_fenced(a));
+    assert_int_equal(tg_store_get_stats(a).fenced, 1);
+    write_one(b, account, "B1", 0, TG_OK, &err);
+    assert_false(tg_store_fenced(b));
+    assert_int_equal(count_rows(b), 2); /* A1 and B1, never A2 */
+    /* an explicit old token is refused as well */
+    conf_ok(tg_store_set_fence(b, "node-b", 1, &err), &err);
+    write_one(b, account, "B2", 0, TG_E_CONFLICT, &err);
+    assert_msg_has(&err, "token 2");
+    tg_store_close(a);
+    tg_store_close(b);
+}
+
+typedef struct taker {
+    tg_store *store;  /* the new owner's store */
+    atomic_bool done; /* its take returned */
+    bool taken;       /* and took the lease */
+    int64_t token;    /* with this token */
+    tg_err err;       /* why it failed */
+} taker;
+
+static void *take_thread(void *arg) {
+    taker *t = arg;
+    tg_store_lease_take(t->store, "node-b", LEASE_TTL_MS, &t->token, &t->taken, &t->err);
+    atomic_store(&t->done, true);
+    return NULL;
+}
+
+/* The check is in the batch's transaction: a takeover that comes while a
+ * batch of the old owner is open waits for its commit, and the old owner's
+ * next batch is refused. */
+static void takeover_waits_for_open_batch(void **state) {
+    (void)state;
+    char account[64];
+    test_account(account, sizeof account, "fence-txn");
+    tg_store *a = conf_open(account);
+    taker t = {.store = conf_open(account)};
+    lease_take_ok(a, "node-a", true, 1);
+    tg_err err = {0};
+    conf_ok(tg_store_begin(a, &err), &err);
+    sleep_ms(LEASE_TTL_MS + 100); /* the lease runs out with the batch open */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, take_thread, &t), 0);
+    sleep_ms(300);
+    assert_false(atomic_load(&t.done)); /* waits on the lease row */
+    harness h;
+    tg_params p = tg_params_default();
+    h_open(&h, TG_SIDE_LONG, "50000", "0.01", &p, 0);
+    tg_store_row row;
+    conf_row(&row, account, "A1", &h.s);
+    conf_ok(tg_store_put(a, &row, &err), &err);
+    conf_ok(tg_store_commit(a, &err), &err);
+    pthread_join(th, NULL);
+    conf_ok(t.err.msg[0] == '\0' ? TG_OK : TG_E_IO, &t.err);
+    assert_true(t.taken);
+    assert_int_equal(t.token, 2);
+    write_one(a, account, "A2", 0, TG_E_CONFLICT, &err);
+    assert_int_equal(count_rows(t.store), 1); /* the new owner reads A1 at its restore */
+    tg_store_close(a);
+    tg_store_close(t.store);
 }
 
 /* Starts the cluster; SKIPPED when there is no PostgreSQL to start. */
@@ -870,6 +1038,9 @@ int main(void) {
         cmocka_unit_test(held_lock_times_out),
         cmocka_unit_test(first_opens_migrate_once),
         cmocka_unit_test(paged_reads),
+        cmocka_unit_test(lease_take_renew_expire),
+        cmocka_unit_test(stale_writer_is_fenced),
+        cmocka_unit_test(takeover_waits_for_open_batch),
     };
     int failed = tg_store_conformance_run("postgresql conformance",
                                           base_uri); /* also sets conf_uri for the tests */

@@ -127,6 +127,31 @@ static void corrupt_row_is_reported_not_loaded(void **state) {
     tg_store_close(s);
 }
 
+static bool no_lease(void *ctx, const tg_store_lease *l) {
+    (void)ctx;
+    (void)l;
+    return true;
+}
+
+/* Leases need PostgreSQL: a SQLite store is one process's. */
+static void leases_are_not_supported(void **state) {
+    (void)state;
+    fresh_path("leases");
+    tg_store *s = NULL;
+    tg_err err = {0};
+    assert_int_equal(tg_store_open(db_path, "acct", &s, &err), TG_OK);
+    int64_t token = 7;
+    bool taken = true;
+    assert_int_equal(tg_store_lease_take(s, "n1", 1000, &token, &taken, &err), TG_E_STATE);
+    assert_non_null(strstr(err.msg, "PostgreSQL"));
+    assert_false(taken);
+    assert_int_equal(token, 0);
+    assert_int_equal(tg_store_lease_release(s, "n1", &err), TG_E_STATE);
+    assert_int_equal(tg_store_leases_list(s, no_lease, NULL, &err), TG_E_STATE);
+    assert_int_equal(tg_store_set_fence(s, "n1", 1, &err), TG_E_STATE);
+    tg_store_close(s);
+}
+
 static void raw_sql(const char *uri, const char *sql) {
     assert_string_equal(uri, db_path);
     sql_exec(sql);
@@ -146,6 +171,7 @@ static int run_conformance(void) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(newer_schema_is_refused),
+        cmocka_unit_test(leases_are_not_supported),
         cmocka_unit_test(migrates_from_version_1),
         cmocka_unit_test(file_settings_and_exact_text),
         cmocka_unit_test(bad_files_and_uris_fail_clearly),

@@ -61,6 +61,7 @@
 #define TG_CONFIG_LISTEN_DEF   "127.0.0.1:8427"
 #define TG_CONFIG_QUEUE_DEF    1024 /* notify queue_max default, messages */
 #define TG_CONFIG_QUEUE_MAX    1000000
+#define TG_CONFIG_NODE_ID_MAX  48 /* bytes of [cluster] node_id, NUL included (a lease owner) */
 
 /* What the guard does with a stop order on the exchange that is not its own. */
 typedef enum tg_foreign_stops {
@@ -107,6 +108,17 @@ typedef struct tg_config_diagnose {
                                         default 30 s */
 } tg_config_diagnose;
 
+/* [cluster]: several processes on one PostgreSQL store, each account served
+ * by the process holding its lease (docs/cluster.md). */
+typedef struct tg_config_cluster {
+    bool enabled;                        /* a [cluster] section is present */
+    char node_id[TG_CONFIG_NODE_ID_MAX]; /* this process's owner id, [A-Za-z0-9_.:-] */
+    int64_t lease_ttl_ms;                /* a lease lasts this long unrenewed, ms; default 10 s */
+    int64_t lease_renew_ms;              /* renewed this often, ms; default 3 s; ≤ ttl / 2 */
+    uint32_t max_accounts;               /* accounts held at most; 0 = no bound (default) */
+    int line;                            /* line of the section header; 0 absent */
+} tg_config_cluster;
+
 /* One [account NAME] section, resolved: secrets read, defaults filled. */
 typedef struct tg_config_account {
     char name[TG_VENUE_KEY_MAX]; /* NAME, ≤ 39 bytes of [A-Za-z0-9_.-]; also venue.account */
@@ -132,6 +144,7 @@ typedef struct tg_config {
     char log_file[TG_CONFIG_PATH_MAX];      /* [log] file; "" = stderr */
     tg_log_level log_level;                 /* [log] level; default info */
     tg_config_diagnose diagnose;            /* [diagnose] */
+    tg_config_cluster cluster;              /* [cluster]; enabled only with PostgreSQL */
 } tg_config;
 
 /* Every error of one load, in line order of discovery. */

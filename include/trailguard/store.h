@@ -34,11 +34,12 @@
 #include "trailguard/error.h"
 #include "trailguard/stop.h"
 
-#define TG_STORE_SCHEMA_VERSION  2  /* the schema this build writes */
-#define TG_STORE_KEY_MAX         64 /* bytes of account, position key and order ids, NUL included */
-#define TG_STORE_EXCHANGE_MAX    16 /* bytes of an exchange name, NUL included */
-#define TG_STORE_DEFAULT_URI     "./trailguard.db"
-#define TG_STORE_DEFAULT_ACCOUNT "default" /* account of the command line's tools */
+#define TG_STORE_SCHEMA_VERSION    2 /* the schema this build writes (SQLite) */
+#define TG_STORE_PG_SCHEMA_VERSION 3 /* PostgreSQL's: version 2 plus the leases table */
+#define TG_STORE_KEY_MAX           64 /* bytes of account, position key and order ids, NUL included */
+#define TG_STORE_EXCHANGE_MAX      16 /* bytes of an exchange name, NUL included */
+#define TG_STORE_DEFAULT_URI       "./trailguard.db"
+#define TG_STORE_DEFAULT_ACCOUNT   "default" /* account of the command line's tools */
 
 typedef struct tg_store tg_store;
 
@@ -78,7 +79,19 @@ typedef struct tg_store_stats {
     uint64_t rows_written;    /* puts committed */
     uint64_t entries_written; /* journal entries committed */
     uint64_t conflicts;       /* commits refused for a stale row version */
+    uint64_t fenced;          /* batches refused because the account's lease moved on */
 } tg_store_stats;
+
+/* One account's lease (PostgreSQL only): which process serves it. Times
+ * come from the database server's clock, never from a process's. */
+typedef struct tg_store_lease {
+    char account[TG_STORE_KEY_MAX]; /* the account leased */
+    char owner[TG_STORE_KEY_MAX];   /* node id of the holder, "" never taken */
+    int64_t token;                  /* fencing token: grows by one at every takeover */
+    int64_t expires_ms;             /* server time the lease ends, ms since the epoch */
+    int64_t last_renew_ms;          /* server time of the last take or renew, ms; 0 never */
+    int64_t now_ms;                 /* server time of the read, ms */
+} tg_store_lease;
 
 /* Opens (creating if needed) and migrates the store at uri for account.
  * A database written by a newer trailguard is refused with a sentence naming
@@ -126,6 +139,37 @@ tg_status tg_store_journal(tg_store *store, int64_t after_seq, tg_store_entry_fn
 tg_status tg_store_prune(tg_store *store, int64_t cutoff_ms, uint64_t *deleted, tg_err *err);
 
 tg_store_stats tg_store_get_stats(const tg_store *store);
+
+/* ---- leases and fencing (PostgreSQL only; SQLite answers TG_E_STATE) ----
+ *
+ * Several processes share one PostgreSQL database; each account is served
+ * by the one process holding its lease. A take is one statement on the
+ * server's clock: it succeeds when the lease is free, expired or already
+ * the caller's, and extends it to now + ttl_ms. The token grows by one
+ * whenever the lease changes hands or had expired, never otherwise; a take
+ * sets the store's fence to it. Outside a batch only. */
+tg_status tg_store_lease_take(tg_store *store, const char *owner, int64_t ttl_ms, int64_t *token,
+                              bool *taken, tg_err *err);
+
+/* Ends owner's lease of the account now (SIGTERM), if owner still holds it
+ * with the fence's token; another process may take it at once. */
+tg_status tg_store_lease_release(tg_store *store, const char *owner, tg_err *err);
+
+/* Every lease of every account, in account order. Works on a read-only
+ * store too (a schema without the table: TG_E_STATE with a sentence). */
+typedef bool (*tg_store_lease_fn)(void *ctx, const tg_store_lease *lease);
+tg_status tg_store_leases_list(tg_store *store, tg_store_lease_fn fn, void *ctx, tg_err *err);
+
+/* From the next tg_store_begin on, every batch carries owner and token:
+ * its transaction's first statement locks the account's lease row if, and
+ * only if, it still has that owner and token, so a takeover waits for the
+ * commit or the batch is refused in its own transaction with TG_E_CONFLICT
+ * ("fenced: the lease of account X moved to Y") and nothing is written.
+ * token 0 turns fencing off. */
+tg_status tg_store_set_fence(tg_store *store, const char *owner, int64_t token, tg_err *err);
+
+/* True when the last begin or commit failed because of the fence. */
+bool tg_store_fenced(const tg_store *store);
 
 /* Text read from a store, made safe for a terminal and for a JSON string:
  * '"' and '\\' are escaped, control characters (C0, DEL, C1: ESC, OSC,

@@ -25,6 +25,7 @@ int tg_cli_check_config(int argc, char **argv);
 int tg_cli_run(int argc, char **argv);
 int tg_cli_demo(int argc, char **argv);
 int tg_cli_diagnose(int argc, char **argv);
+int tg_cli_cluster(int argc, char **argv);
 
 /* Prints "trailguard: " and the message, then a newline, to stderr. */
 void tg_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -23,6 +23,7 @@ static const char usage_text[] =
     "  run       the daemon: keep a trailing stop on every open position\n"
     "  check-config  load a daemon configuration file and report every error\n"
     "  diagnose  watch the daemon, the store and the exchange; report where they disagree\n"
+    "  cluster   status: every account's lease among several daemons (PostgreSQL)\n"
     "\n"
     "  trailguard <command> --help   options of a command\n"
     "  trailguard --version          the version\n";
@@ -78,6 +79,9 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "diagnose") == 0) {
         return tg_cli_diagnose(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "cluster") == 0) {
+        return tg_cli_cluster(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "check-config") == 0) {
         return tg_cli_check_config(argc - 1, argv + 1);

@@ -77,6 +77,14 @@ tg_status guard_metrics_init(tg_guard *g, tg_err *err) {
          "Longest wait of a desired stop before its request left.", "account"},
         {&F->live, 1, "trailguard_account_live", "1 once the account's startup finished.",
          "account"},
+        {&F->lease_held, 1, "trailguard_lease_held",
+         "[cluster] 1 while this process holds the account's lease.", "account"},
+        {&F->takeovers, 0, "trailguard_lease_takeovers_total",
+         "[cluster] Leases taken that another process held before.", "account"},
+        {&F->lease_losses, 0, "trailguard_lease_losses_total",
+         "[cluster] Leases lost, fenced or given up before they could run out.", "account"},
+        {&F->fenced, 0, "trailguard_fenced_writes_total",
+         "[cluster] Commits refused because the account's lease had moved on.", "account"},
     };
     for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
         *defs[i].f = defs[i].kind == 0
@@ -86,15 +94,16 @@ tg_status guard_metrics_init(tg_guard *g, tg_err *err) {
             return TG_E_INVALID;
         }
     }
-    tg_metrics_family *h[4];
-    const char *hn[4] = {"trailguard_request_latency_seconds", "trailguard_tick_to_request_seconds",
-                         "trailguard_unprotected_window_seconds",
-                         "trailguard_store_commit_seconds"};
-    const char *hh[4] = {"Exchange request round trip.",
+    tg_metrics_family *h[5];
+    const char *hn[5] = {"trailguard_request_latency_seconds", "trailguard_tick_to_request_seconds",
+                         "trailguard_unprotected_window_seconds", "trailguard_store_commit_seconds",
+                         "trailguard_lease_renew_seconds"};
+    const char *hh[5] = {"Exchange request round trip.",
                          "From the engine wanting a stop to its request leaving.",
                          "Time a position was without a stop during a replace, per the venue.",
-                         "Store commit (group commit of one loop turn)."};
-    for (int i = 0; i < 4; i++) {
+                         "Store commit (group commit of one loop turn).",
+                         "[cluster] Lease take or renewal round trip."};
+    for (int i = 0; i < 5; i++) {
         h[i] = tg_metrics_histogram(m, hn[i], hh[i], "account", latency_bounds,
                                     LATENCY_BOUNDS_COUNT, err);
         if (h[i] == NULL) {
@@ -108,6 +117,7 @@ tg_status guard_metrics_init(tg_guard *g, tg_err *err) {
         a->c.tick_to_request = tg_metrics_series_get(h[1], v);
         a->c.unprotected = tg_metrics_series_get(h[2], v);
         a->c.commit = tg_metrics_series_get(h[3], v);
+        a->renew_latency = tg_metrics_series_get(h[4], v);
     }
     return TG_OK;
 }
@@ -151,6 +161,12 @@ static void metrics_sync(tg_guard *g) {
         sync_gauge(F->foreign, n, (double)c->foreign_seen);
         sync_gauge(F->store_up, n, a->store_ok ? 1 : 0);
         sync_gauge(F->live, n, a->phase == PHASE_LIVE ? 1 : 0);
+        if (g->cluster) {
+            sync_gauge(F->lease_held, n, a->held ? 1 : 0);
+            sync_counter(F->takeovers, n, (double)a->takeovers);
+            sync_counter(F->lease_losses, n, (double)a->lease_losses);
+            sync_counter(F->fenced, n, (double)a->fenced_writes);
+        }
         sync_gauge(F->headroom, n, a->tokens_max > 0 ? a->tokens / a->tokens_max : 0);
         sync_gauge(F->max_deferral, n, (double)c->max_deferral_ms / 1e3);
         if (a->writer != NULL) {
@@ -300,7 +316,7 @@ static cJSON *health_json(tg_guard *g, bool *healthy) {
     for (uint32_t i = 0; i < g->accounts_count; i++) {
         guard_account *a = &g->accounts[i];
         cJSON *ao = cJSON_CreateObject();
-        static const char *const phases[] = {"init", "time", "rules", "live", "failed"};
+        static const char *const phases[] = {"init", "time", "rules", "live", "failed", "idle"};
         cJSON_AddStringToObject(ao, "name", a->name);
         cJSON_AddStringToObject(ao, "venue", tg_venue_kind_str(a->vcfg.kind));
         cJSON_AddStringToObject(ao, "phase", phases[a->phase]);
@@ -308,6 +324,19 @@ static cJSON *health_json(tg_guard *g, bool *healthy) {
         cJSON_AddNumberToObject(ao, "positions",
                                 a->book != NULL ? tg_book_get_stats(a->book).open_positions : 0);
         char reason[600];
+        if (g->cluster) {
+            cJSON *lo = cJSON_AddObjectToObject(ao, "lease");
+            cJSON_AddBoolToObject(lo, "held", a->held);
+            cJSON_AddNumberToObject(lo, "token", (double)a->lease_token);
+            cJSON_AddStringToObject(lo, "state", a->lease_state);
+            cJSON_AddNumberToObject(lo, "takeovers", (double)a->takeovers);
+            cJSON_AddNumberToObject(lo, "losses", (double)a->lease_losses);
+            cJSON_AddNumberToObject(lo, "fenced_writes", (double)a->fenced_writes);
+        }
+        if (g->cluster && !a->held) {
+            cJSON_AddItemToArray(accounts, ao); /* another process's, or waiting for its lease */
+            continue;
+        }
         if (a->phase != PHASE_LIVE) {
             snprintf(reason, sizeof reason, "account %s is not live (%s)", a->name,
                      phases[a->phase]);
@@ -367,6 +396,12 @@ static cJSON *health_json(tg_guard *g, bool *healthy) {
         cJSON_AddItemToArray(accounts, ao);
     }
     cJSON_AddStringToObject(o, "status", *healthy ? "ok" : "degraded");
+    if (g->cluster) {
+        cJSON *co = cJSON_AddObjectToObject(o, "cluster");
+        cJSON_AddStringToObject(co, "node_id", g->cfg->cluster.node_id);
+        cJSON_AddNumberToObject(co, "leases_held", g->held_count);
+        cJSON_AddNumberToObject(co, "live_processes", g->live_owners);
+    }
     cJSON_AddItemToObject(o, "reasons", reasons);
     cJSON_AddItemToObject(o, "accounts", accounts);
     return o;

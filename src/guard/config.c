@@ -15,7 +15,9 @@
 #include "trailguard/config.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -51,6 +53,7 @@ typedef enum section_kind {
     SEC_NOTIFY,
     SEC_LOG,
     SEC_DIAGNOSE,
+    SEC_CLUSTER,
 } section_kind;
 
 /* Where an account's key or secret comes from. */
@@ -90,6 +93,7 @@ typedef struct parser {
     size_t seen_count;                                /* entries used */
     int store_line, http_line, notify_line, log_line; /* headers seen; 0 = not yet */
     int diagnose_line;                                /* [diagnose] header; 0 = not yet */
+    bool node_id_given;                               /* [cluster] node_id, valid or not */
     bool token_file_given;                            /* [http] token_file */
     char token_file[TG_CONFIG_PATH_MAX];              /* its path */
     int token_line;                                   /* its line */
@@ -330,8 +334,10 @@ static const char *const diagnose_keys[] = {
     "unconfirmed_seconds",       NULL};
 static const char *const setting_keys[] = {"foreign_stops", "reconcile_interval_seconds",
                                            "stale_seconds", "max_update_delay_seconds", NULL};
-static const char *const section_names[] = {"store",  "account", "defaults", "symbol", "http",
-                                            "notify", "log",     "diagnose", NULL};
+static const char *const cluster_keys[] = {"node_id", "lease_ttl_seconds", "lease_renew_seconds",
+                                           "max_accounts", NULL};
+static const char *const section_names[] = {"store",  "account", "defaults", "symbol",  "http",
+                                            "notify", "log",     "diagnose", "cluster", NULL};
 
 /* Keys that would hold a secret in the file itself. */
 static bool is_secret_key(const char *key) {
@@ -373,6 +379,8 @@ static const char *const *section_keys(section_kind kind) {
         return log_keys;
     case SEC_DIAGNOSE:
         return diagnose_keys;
+    case SEC_CLUSTER:
+        return cluster_keys;
     default:
         return NULL;
     }
@@ -397,6 +405,9 @@ static const char *home_of(const char *key) {
     }
     if (in_list(key, log_keys)) {
         return "[log]";
+    }
+    if (in_list(key, cluster_keys)) {
+        return "[cluster]";
     }
     if (in_list(key, diagnose_keys)) {
         return "[diagnose]";
@@ -546,8 +557,9 @@ static section_kind classify(parser *p, const char *word, const char *rest) {
     static const struct {
         const char *word;
         section_kind kind;
-    } singles[] = {{"store", SEC_STORE},   {"defaults", SEC_DEFAULTS}, {"http", SEC_HTTP},
-                   {"notify", SEC_NOTIFY}, {"log", SEC_LOG},           {"diagnose", SEC_DIAGNOSE}};
+    } singles[] = {{"store", SEC_STORE},    {"defaults", SEC_DEFAULTS}, {"http", SEC_HTTP},
+                   {"notify", SEC_NOTIFY},  {"log", SEC_LOG},           {"diagnose", SEC_DIAGNOSE},
+                   {"cluster", SEC_CLUSTER}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) {
         if (strcmp(word, singles[i].word) != 0) {
             continue;
@@ -561,6 +573,7 @@ static section_kind classify(parser *p, const char *word, const char *rest) {
                           : singles[i].kind == SEC_HTTP     ? &p->http_line
                           : singles[i].kind == SEC_NOTIFY   ? &p->notify_line
                           : singles[i].kind == SEC_LOG      ? &p->log_line
+                          : singles[i].kind == SEC_CLUSTER  ? &p->cfg->cluster.line
                                                             : &p->diagnose_line;
         if (singleton_seen(p, line_field, word)) {
             return SEC_BAD;
@@ -577,7 +590,7 @@ static section_kind classify(parser *p, const char *word, const char *rest) {
     } else {
         add_error(p, p->line,
                   "[%s] unknown section; the sections are store, account NAME, defaults, "
-                  "symbol SYMBOL, http, notify, log and diagnose",
+                  "symbol SYMBOL, http, notify, log, diagnose and cluster",
                   p->title);
     }
     return SEC_BAD;
@@ -895,6 +908,85 @@ static void key_diagnose(parser *p, const char *key, const char *value) {
     assert(false);
 }
 
+static bool valid_node_id(const char *value) {
+    size_t n = strlen(value);
+    if (n == 0 || n >= TG_CONFIG_NODE_ID_MAX) {
+        return false;
+    }
+    for (const char *c = value; *c != '\0'; c++) {
+        if (!isalnum((unsigned char)*c) && strchr("_.:-", *c) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void key_cluster(parser *p, const char *key, const char *value) {
+    tg_config_cluster *c = &p->cfg->cluster;
+    if (strcmp(key, "node_id") == 0) {
+        p->node_id_given = true;
+        if (!valid_node_id(value)) {
+            KEY_ERROR(p, key, "'%.*s' is not 1 to %d bytes of letters, digits and _.:-", ECHO_MAX,
+                      value, TG_CONFIG_NODE_ID_MAX - 1);
+            return;
+        }
+        snprintf(c->node_id, sizeof c->node_id, "%s", value);
+        return;
+    }
+    if (strcmp(key, "max_accounts") == 0) {
+        char *end = NULL;
+        errno = 0;
+        long long n = strtoll(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || n < 1 || n > TG_CONFIG_ACCOUNTS_MAX) {
+            KEY_ERROR(p, key, "'%.*s' is not a whole number from 1 to %d", ECHO_MAX, value,
+                      TG_CONFIG_ACCOUNTS_MAX);
+            return;
+        }
+        c->max_accounts = (uint32_t)n;
+        return;
+    }
+    int64_t ms = 0;
+    if (!parse_seconds(value, &ms)) {
+        KEY_ERROR(p, key, "'%.*s' is not a number of seconds above 0 and at most %d", ECHO_MAX,
+                  value, SECONDS_MAX);
+        return;
+    }
+    if (strcmp(key, "lease_ttl_seconds") == 0) {
+        c->lease_ttl_ms = ms;
+    } else {
+        assert(strcmp(key, "lease_renew_seconds") == 0);
+        c->lease_renew_ms = ms;
+    }
+}
+
+/* After the whole file: [store] may come after [cluster]. */
+static void validate_cluster(parser *p) {
+    tg_config_cluster *c = &p->cfg->cluster;
+    if (c->line == 0) {
+        return;
+    }
+    const char *uri = p->cfg->store_uri;
+    bool postgres = starts_with(uri, "postgresql://") || starts_with(uri, "postgres://") ||
+                    (strchr(uri, '=') != NULL && !starts_with(uri, "sqlite:"));
+    if (!postgres) {
+        add_error(p, c->line,
+                  "[cluster] needs a PostgreSQL store ([store] uri = postgresql://...): a SQLite "
+                  "store serves one process");
+    }
+    if (!p->node_id_given) {
+        add_error(p, c->line,
+                  "[cluster] node_id is missing; give each process its own (e.g. node_id = %s)",
+                  "tg-1");
+    }
+    if (c->lease_renew_ms * 2 > c->lease_ttl_ms) {
+        add_error(p, c->line,
+                  "[cluster] lease_renew_seconds (%" PRId64 " ms) must be at most half of "
+                  "lease_ttl_seconds (%" PRId64 " ms): a lease must survive one failed renewal",
+                  c->lease_renew_ms, c->lease_ttl_ms);
+    }
+    c->enabled = postgres;
+}
+
 static int on_pair(void *user, const char *section, const char *key, const char *value) {
     parser *p = user;
     (void)section; /* the reader tracked it, with its line */
@@ -948,6 +1040,9 @@ static int on_pair(void *user, const char *section, const char *key, const char 
         break;
     case SEC_DIAGNOSE:
         key_diagnose(p, key, value);
+        break;
+    case SEC_CLUSTER:
+        key_cluster(p, key, value);
         break;
     case SEC_NONE:
     case SEC_BAD:
@@ -1166,6 +1261,7 @@ static void resolve(parser *p) {
                                           cfg->http_token, sizeof cfg->http_token);
     }
     validate_layers(p);
+    validate_cluster(p);
 }
 
 static void config_defaults(tg_config *cfg, const char *name) {
@@ -1185,6 +1281,8 @@ static void config_defaults(tg_config *cfg, const char *name) {
         .price_tolerance_percent = tg_dec_from_units(TG_DEC_SCALE / 10),
         .unconfirmed_ms = 30 * MS_PER_S,
     };
+    cfg->cluster.lease_ttl_ms = 10 * MS_PER_S;
+    cfg->cluster.lease_renew_ms = 3 * MS_PER_S;
 }
 
 static tg_status read_file(const char *path, char **text, size_t *len, tg_err *err) {

@@ -464,7 +464,7 @@ static void set_done(void *ctx, const tg_venue_reply *r) {
     guard_account *a = op->a;
     op_done_common(op, r);
     guard_pos *p = op_pos(op);
-    if (p == NULL || a->g->draining) {
+    if (p == NULL || guard_quiet(a)) {
         free(op);
         return;
     }
@@ -554,7 +554,7 @@ static void cancel_done(void *ctx, const tg_venue_reply *r) {
             p->retry_at_ms = (int64_t)uv_now(op->a->g->loop) + GUARD_RETRY_MS;
         }
     }
-    if (r->error.code != TG_VENUE_OK && !op->a->g->draining) {
+    if (r->error.code != TG_VENUE_OK && !guard_quiet(op->a)) {
         guard_issue(op->a, TG_LOG_WARN, "cancel_failed", op->key, r->error.err.msg);
     }
     free(op);
@@ -845,7 +845,7 @@ static void on_stop(guard_account *a, const tg_venue_event *ev) {
 void guard_on_event(void *ctx, const tg_venue_event *ev) {
     assert(ctx != NULL && ev != NULL);
     guard_account *a = ctx;
-    if (a->g->draining) {
+    if (guard_quiet(a)) {
         return;
     }
     switch (ev->kind) {

@@ -114,7 +114,7 @@ static void startup_failed(guard_account *a, const char *step, const tg_venue_re
 static void startup_time_done(void *ctx, const tg_venue_reply *r) {
     assert(ctx != NULL && r != NULL && r->op == TG_VOP_TIME);
     guard_account *a = ctx;
-    if (a->g->draining) {
+    if (guard_quiet(a)) {
         return;
     }
     if (r->error.code != TG_VENUE_OK) {
@@ -137,7 +137,7 @@ static void startup_time_done(void *ctx, const tg_venue_reply *r) {
 static void startup_rules_done(void *ctx, const tg_venue_reply *r) {
     assert(ctx != NULL && r != NULL && r->op == TG_VOP_RULES);
     guard_account *a = ctx;
-    if (a->g->draining) {
+    if (guard_quiet(a)) {
         return;
     }
     if (r->error.code != TG_VENUE_OK) {
@@ -162,7 +162,7 @@ static void startup_rules_done(void *ctx, const tg_venue_reply *r) {
     guard_reconcile(a, "startup");
 }
 
-static void account_start(guard_account *a) {
+void guard_account_start(guard_account *a) {
     assert(a != NULL && a->venue != NULL);
     tg_err err;
     a->phase = PHASE_TIME;
@@ -272,12 +272,15 @@ static tg_status lock_sqlite(tg_guard *g, const char *uri, tg_err *err) {
     return TG_OK;
 }
 
-static tg_status account_open(tg_guard *g, guard_account *a, tg_err *err) {
-    assert(g != NULL && a != NULL && a->store == NULL && a->book == NULL);
-    tg_status st = tg_store_open(g->cfg->store_uri, a->name, &a->store, err);
-    if (st == TG_OK) {
-        st = tg_writer_new(a->store, TG_GUARD_POSITIONS_MAX, GUARD_ENTRIES_MAX, 0, &a->writer, err);
-    }
+uint64_t guard_mono_ms(void) {
+    return uv_hrtime() / 1000000;
+}
+
+tg_status guard_account_serve_open(guard_account *a, tg_err *err) {
+    assert(a != NULL && a->store != NULL && a->book == NULL);
+    tg_guard *g = a->g;
+    tg_status st =
+        tg_writer_new(a->store, TG_GUARD_POSITIONS_MAX, GUARD_ENTRIES_MAX, 0, &a->writer, err);
     if (st == TG_OK) {
         st = tg_book_new(TG_GUARD_POSITIONS_MAX, TG_GUARD_SYMBOLS_MAX, &a->book, err);
     }
@@ -327,6 +330,37 @@ static tg_status account_open(tg_guard *g, guard_account *a, tg_err *err) {
     return TG_OK;
 }
 
+void guard_account_serve_free(guard_account *a) {
+    tg_writer_free(a->writer);
+    tg_book_free(a->book);
+    free(a->pos);
+    free(a->rules);
+    free(a->mark_ms);
+    free(a->marks);
+    free(a->subscribed);
+    free(a->stale);
+    a->writer = NULL;
+    a->book = NULL;
+    a->pos = NULL;
+    a->rules = NULL;
+    a->rules_count = 0;
+    a->mark_ms = NULL;
+    a->marks = NULL;
+    a->subscribed = NULL;
+    a->stale = NULL;
+    a->reconciling = a->reconcile_again = a->dirty = false;
+    a->account_stream_started = a->restored_any = false;
+    a->restored = 0;
+    a->inflight = 0;
+    a->reconcile_due_ms = 0;
+    a->last_connect_ms = 0;
+}
+
+static tg_status account_open(tg_guard *g, guard_account *a, tg_err *err) {
+    tg_status st = tg_store_open(g->cfg->store_uri, a->name, &a->store, err);
+    return st == TG_OK ? guard_account_serve_open(a, err) : st;
+}
+
 /* ---- the loop turn ---------------------------------------------------- */
 
 static void flush_account(guard_account *a) {
@@ -338,6 +372,10 @@ static void flush_account(guard_account *a) {
     uint64_t t0 = uv_hrtime();
     tg_status st = tg_writer_flush(a->writer, guard_now_ms(a), &err);
     tg_metrics_observe(a->c.commit, (double)(uv_hrtime() - t0) / 1e9);
+    if (st == TG_E_CONFLICT && tg_store_fenced(a->store)) {
+        guard_cluster_fenced(a, err.msg);
+        return;
+    }
     if (st == TG_OK || st == TG_E_CONFLICT) {
         if (!a->store_ok) {
             guard_issue(a, TG_LOG_INFO, "store_recovered", NULL, NULL);
@@ -358,9 +396,16 @@ static void flush_account(guard_account *a) {
     a->store_ok = false;
 }
 
+void guard_flush(guard_account *a) {
+    flush_account(a);
+}
+
 static void on_turn(uv_check_t *h) {
     assert(h != NULL && h->data != NULL);
     tg_guard *g = h->data;
+    if (g->cluster && !g->draining) {
+        guard_cluster_check(g); /* before any request of this turn */
+    }
     for (uint32_t i = 0; i < g->accounts_count; i++) {
         guard_account *a = &g->accounts[i];
         if (a->book == NULL) {
@@ -393,7 +438,7 @@ static void on_reconcile_timer(uv_timer_t *t) {
             continue;
         }
         if (a->phase == PHASE_FAILED) {
-            account_start(a);
+            guard_account_start(a);
             continue;
         }
         if (a->phase != PHASE_LIVE) {
@@ -427,7 +472,7 @@ static void rest_mark_done(void *ctx, const tg_venue_reply *r) {
     assert(ctx != NULL && r != NULL && r->op == TG_VOP_MARK);
     mark_req *m = ctx;
     guard_account *a = m->a;
-    if (r->error.code == TG_VENUE_OK && !a->g->draining && tg_dec_is_pos(r->mark)) {
+    if (r->error.code == TG_VENUE_OK && !guard_quiet(a) && tg_dec_is_pos(r->mark)) {
         a->c.rest_marks++;
         tg_venue_event ev = {.kind = TG_VEV_MARK,
                              .stream = TG_VSTREAM_MARKET,
@@ -505,6 +550,7 @@ tg_status tg_guard_new(const tg_config *cfg, uv_loop_t *loop, tg_log *log, tg_gu
     g->lock_fd = -1;
     g->cfg_initial = cfg;
     g->cfg = (tg_config *)cfg;
+    g->cluster = cfg->cluster.enabled;
     g->accounts = calloc(cfg->accounts_count, sizeof *g->accounts);
     if (g->accounts == NULL) {
         free(g);
@@ -532,8 +578,11 @@ tg_status tg_guard_new(const tg_config *cfg, uv_loop_t *loop, tg_log *log, tg_gu
 tg_status tg_guard_start(tg_guard *g, tg_err *err) {
     assert(g != NULL && !g->started);
     tg_status st = lock_sqlite(g, g->cfg->store_uri, err);
-    for (uint32_t i = 0; st == TG_OK && i < g->accounts_count; i++) {
+    for (uint32_t i = 0; !g->cluster && st == TG_OK && i < g->accounts_count; i++) {
         st = account_open(g, &g->accounts[i], err);
+    }
+    if (st == TG_OK && g->cluster) {
+        st = guard_cluster_start(g, err); /* accounts open as their leases are taken */
     }
     if (st == TG_OK && g->cfg->webhook_url[0] != '\0') {
         tg_notify_config nc = tg_notify_config_default();
@@ -559,8 +608,8 @@ tg_status tg_guard_start(tg_guard *g, tg_err *err) {
     uv_timer_init(g->loop, &g->reconcile_timer);
     g->reconcile_timer.data = g;
     uv_timer_start(&g->reconcile_timer, on_reconcile_timer, 1000, 1000);
-    for (uint32_t i = 0; i < g->accounts_count; i++) {
-        account_start(&g->accounts[i]);
+    for (uint32_t i = 0; !g->cluster && i < g->accounts_count; i++) {
+        guard_account_start(&g->accounts[i]);
     }
     g->started = true;
     tg_logline l;
@@ -621,7 +670,13 @@ void tg_guard_drain(tg_guard *g) {
             tg_venue_close(a->venue);
         }
     }
+    if (g->cluster) {
+        guard_cluster_release(g); /* after the last flush: another process may start at once */
+    }
     if (g->started) {
+        if (g->cluster) {
+            uv_close((uv_handle_t *)&g->lease_timer, close_cb);
+        }
         uv_check_stop(&g->turn);
         uv_close((uv_handle_t *)&g->turn, close_cb);
         uv_close((uv_handle_t *)&g->dispatch_timer, close_cb);
@@ -648,22 +703,17 @@ void tg_guard_free(tg_guard *g) {
             tg_writer_flush(a->writer, guard_now_ms(a), &err);
         }
         tg_venue_free(a->venue);
+        tg_venue_free(a->old_venue);
         /* libwebsockets finishes destroying a context on a foreign loop from
          * the loop itself: one context at a time (two at once leak TLS state) */
         for (int turn = 0; turn < 1000 && uv_loop_alive(g->loop); turn++) {
             uv_run(g->loop, UV_RUN_NOWAIT);
         }
-        tg_writer_free(a->writer);
+        guard_account_serve_free(a);
         tg_store_close(a->store);
-        tg_book_free(a->book);
-        free(a->pos);
-        free(a->rules);
-        free(a->mark_ms);
-        free(a->marks);
-        free(a->subscribed);
-        free(a->stale);
     }
     assert(g->httpd == NULL && g->notify == NULL); /* tg_guard_drain closed them */
+    tg_store_close(g->presence);
     if (g->lock_fd >= 0) {
         close(g->lock_fd);
     }
@@ -676,6 +726,9 @@ bool tg_guard_healthy(const tg_guard *g) {
     assert(g != NULL);
     for (uint32_t i = 0; i < g->accounts_count; i++) {
         const guard_account *a = &g->accounts[i];
+        if (g->cluster && !a->held) {
+            continue; /* served by another process, or waiting for its lease */
+        }
         if (a->phase != PHASE_LIVE || !a->store_ok) {
             return false;
         }

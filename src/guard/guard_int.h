@@ -4,6 +4,7 @@
  *   engine.c     engine outputs → journal and desired requests; exchange replies → engine
  *   reconcile.c  positions and stops on the exchange vs the book and the store
  *   api.c        HTTP: /metrics, /health, /v1/positions, the status page
+ *   cluster.c    [cluster]: leases of the accounts, takeover, fencing
  */
 #ifndef TG_GUARD_INT_H
 #define TG_GUARD_INT_H
@@ -39,7 +40,11 @@ typedef enum guard_phase {
     PHASE_RULES,  /* waiting for instrument rules */
     PHASE_LIVE,   /* serving */
     PHASE_FAILED, /* a startup step failed; retried by the reconcile timer */
+    PHASE_IDLE,   /* [cluster]: the lease is not held; no requests, venue closed */
 } guard_phase;
+
+#define GUARD_VENUE_LINGER_MS 1000 /* a venue closed at a lease loss is freed after */
+#define GUARD_LEASE_STATE_MAX 256  /* bytes of an account's lease state sentence */
 
 /* What the daemon knows of one position besides its engine state. Parallel
  * to the account's book: slot i describes book position i. */
@@ -106,7 +111,8 @@ typedef struct guard_fams {
     tg_metrics_family *positions, *activations, *moves, *skips, *triggers, *closes, *requests,
         *request_errors, *rejects, *deferrals, *coalesced, *reconciles, *adopted, *recreated,
         *orphans, *duplicates, *foreign, *ticks, *rest_marks, *staleness, *stale, *store_up,
-        *flush_failures, *headroom, *max_deferral, *live, *set_aside;
+        *flush_failures, *headroom, *max_deferral, *live, *set_aside, *lease_held, *takeovers,
+        *lease_losses, *fenced;
 } guard_fams;
 
 typedef struct guard_account {
@@ -146,6 +152,18 @@ typedef struct guard_account {
     tg_err last_error;           /* last failure worth reporting */
     tg_err store_error;          /* why the store is failing */
     guard_counters c;            /* counters */
+    /* [cluster] */
+    bool held;                               /* the lease is held: the account is served */
+    bool renew_failing;                      /* the last take or renewal failed (logged once) */
+    int64_t lease_token;                     /* fencing token of the lease held, 0 none */
+    int64_t lease_ok_mono_ms;                /* monotonic ms the last successful renewal was sent */
+    tg_venue *old_venue;                     /* closed at a lease loss, freed after the linger */
+    int64_t old_venue_mono_ms;               /* when it was closed, monotonic ms */
+    uint64_t takeovers;                      /* leases taken that another process held before */
+    uint64_t lease_losses;                   /* leases lost or given up before their end */
+    uint64_t fenced_writes;                  /* commits refused because the lease moved on */
+    tg_metrics_series *renew_latency;        /* histogram: lease take/renew round trip, s */
+    char lease_state[GUARD_LEASE_STATE_MAX]; /* for /health: "held (token 3)", "lost: ..." */
 } guard_account;
 
 struct tg_guard {
@@ -167,6 +185,11 @@ struct tg_guard {
     bool draining;                /* tg_guard_drain called */
     bool started;                 /* tg_guard_start done */
     int64_t started_ms;           /* wall clock at start, ms */
+    bool cluster;                 /* [cluster] is on: accounts are leased */
+    uv_timer_t lease_timer;       /* takes and renews leases every lease_renew_ms */
+    uint32_t held_count;          /* leases held now */
+    uint32_t live_owners;         /* processes with a live lease at the last look, this one too */
+    tg_store *presence;           /* [cluster]: this process's own lease row, "~NODE_ID" */
 };
 
 /* Copies src into dst of cap bytes, cut to fit, always terminated. */
@@ -175,6 +198,12 @@ static inline void guard_copy(char *dst, size_t cap, const char *src) {
     n = n < cap ? n : cap - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
+}
+
+/* True when the account must not act on replies or events: the daemon
+ * drains, or [cluster] and its lease is not held. */
+static inline bool guard_quiet(const guard_account *a) {
+    return a->g->draining || (a->g->cluster && !a->held);
 }
 
 /* ---- guard.c ---------------------------------------------------------- */
@@ -188,6 +217,27 @@ void guard_mark_dirty(guard_account *a);
 void guard_issue(guard_account *a, tg_log_level level, const char *msg, const char *key,
                  const char *detail);
 void guard_subscribe(guard_account *a, const char *symbol);
+
+/* Opens the account's writer, book, venue and restores it from the store
+ * (the store is open already). */
+tg_status guard_account_serve_open(guard_account *a, tg_err *err);
+/* Frees what guard_account_serve_open made, the store excepted. */
+void guard_account_serve_free(guard_account *a);
+/* Starts the account's startup sequence (time sync, rules, reconcile). */
+void guard_account_start(guard_account *a);
+uint64_t guard_mono_ms(void);       /* monotonic clock, ms, not cached */
+void guard_flush(guard_account *a); /* commits what the account's writer holds */
+
+/* ---- cluster.c -------------------------------------------------------- */
+/* Opens every store, takes the first leases and starts the lease timer. */
+tg_status guard_cluster_start(tg_guard *g, tg_err *err);
+/* Each loop turn, before any request: stops serving an account whose lease
+ * may run out before its next renewal. */
+void guard_cluster_check(tg_guard *g);
+/* A commit was refused by the fence: the account stops at once. */
+void guard_cluster_fenced(guard_account *a, const char *why);
+/* SIGTERM: releases every lease held. */
+void guard_cluster_release(tg_guard *g);
 
 /* ---- engine.c --------------------------------------------------------- */
 void guard_sink(void *ctx, const tg_stop *stop, const tg_out *out);

@@ -30,7 +30,7 @@ static void pass_end(pass *ps) {
     a->last_reconcile_ms = (int64_t)uv_now(a->g->loop);
     free(ps->positions);
     free(ps);
-    if (a->reconcile_again && !a->g->draining) {
+    if (a->reconcile_again && !guard_quiet(a)) {
         a->reconcile_again = false;
         guard_reconcile(a, "asked again");
     }
@@ -173,7 +173,7 @@ static void apply(pass *ps, const tg_venue_stop *stops, size_t stops_count) {
 static void stops_done(void *ctx, const tg_venue_reply *r) {
     pass *ps = ctx;
     guard_account *a = ps->a;
-    if (a->g->draining) {
+    if (guard_quiet(a)) {
         pass_end(ps);
         return;
     }
@@ -198,7 +198,7 @@ static void positions_done(void *ctx, const tg_venue_reply *r) {
     pass *ps = ctx;
     guard_account *a = ps->a;
     tg_err err;
-    if (a->g->draining) {
+    if (guard_quiet(a)) {
         pass_end(ps);
         return;
     }
@@ -222,7 +222,7 @@ static void positions_done(void *ctx, const tg_venue_reply *r) {
 
 void guard_reconcile(guard_account *a, const char *why) {
     assert(a != NULL && why != NULL);
-    if (a->phase != PHASE_LIVE || a->g->draining) {
+    if (a->phase != PHASE_LIVE || guard_quiet(a)) {
         return;
     }
     if (a->reconciling) {

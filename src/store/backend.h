@@ -10,6 +10,8 @@
  *   stop_event(account, seq, position_key, ts_ms, kind, type, reason, state,
  *              price, stop, prev_stop, latency_us,
  *              PRIMARY KEY (account, seq))                      -- append-only
+ *   leases(account PRIMARY KEY, owner, token, expires_at, last_renew)
+ *                                                   -- PostgreSQL only (v3)
  * Prices are TEXT holding exact decimals (PostgreSQL may use NUMERIC for
  * the journal's price columns but must give the same text back).
  */
@@ -70,6 +72,15 @@ typedef struct tg_store_backend {
     /* Deletes journal rows of positions in state 'closed' with closed_ms <
      * cutoff_ms; *deleted gets the count. */
     tg_status (*prune)(void *impl, const char *account, int64_t cutoff_ms, uint64_t *deleted,
+                       tg_err *err);
+    /* Leases and fencing (tg_store_lease_take and friends); NULL in a
+     * backend without them. fence runs first in an open transaction. */
+    tg_status (*lease_take)(void *impl, const char *account, const char *owner, int64_t ttl_ms,
+                            int64_t *token, bool *taken, tg_err *err);
+    tg_status (*lease_release)(void *impl, const char *account, const char *owner, int64_t token,
+                               tg_err *err);
+    tg_status (*leases_list)(void *impl, tg_store_lease_fn fn, void *ctx, tg_err *err);
+    tg_status (*fence)(void *impl, const char *account, const char *owner, int64_t token,
                        tg_err *err);
 } tg_store_backend;
 

@@ -36,13 +36,39 @@ enum {
     ST_LOAD_ONE,
     ST_JOURNAL,
     ST_PRUNE,
+    ST_LEASE_INSERT,
+    ST_LEASE_TAKE,
+    ST_LEASE_RELEASE,
+    ST_FENCE,
+    ST_LEASE_HOLDER,
     ST_COUNT
 };
 
 static const char *const stmt_names[ST_COUNT] = {
-    "tg_insert",   "tg_update",   "tg_append",  "tg_last_seq", "tg_load_open",
-    "tg_load_all", "tg_load_one", "tg_journal", "tg_prune",
+    "tg_insert",     "tg_update",        "tg_append",  "tg_last_seq",     "tg_load_open",
+    "tg_load_all",   "tg_load_one",      "tg_journal", "tg_prune",        "tg_lease_insert",
+    "tg_lease_take", "tg_lease_release", "tg_fence",   "tg_lease_holder",
 };
+
+/* The lease statements, on the server's clock. A take moves the token on
+ * whenever the lease changes hands or had run out, so a writer fenced with
+ * an earlier token never writes again. */
+#define SQL_LEASE_INSERT                                                                           \
+    "INSERT INTO leases (account, owner, token, expires_at) VALUES ($1, '', 0, 'epoch') "          \
+    "ON CONFLICT (account) DO NOTHING"
+#define SQL_LEASE_TAKE                                                                             \
+    "UPDATE leases SET token = CASE WHEN owner = $2 AND expires_at >= now() THEN token "           \
+    "ELSE token + 1 END, owner = $2, expires_at = now() + $3::bigint * interval '1 millisecond', " \
+    "last_renew = now() WHERE account = $1 AND (expires_at < now() OR owner = $2) RETURNING token"
+#define SQL_LEASE_RELEASE                                                                          \
+    "UPDATE leases SET expires_at = now() WHERE account = $1 AND owner = $2 AND token = $3 AND "   \
+    "expires_at > now()"
+#define SQL_FENCE        "SELECT 1 FROM leases WHERE account = $1 AND owner = $2 AND token = $3 FOR SHARE"
+#define SQL_LEASE_HOLDER "SELECT owner, token FROM leases WHERE account = $1"
+#define SQL_LEASES_LIST                                                                            \
+    "SELECT account, owner, token, (extract(epoch FROM expires_at) * 1000)::bigint, "              \
+    "COALESCE((extract(epoch FROM last_renew) * 1000)::bigint, 0), "                               \
+    "(extract(epoch FROM now()) * 1000)::bigint FROM leases ORDER BY account"
 
 typedef struct pg_impl {
     PGconn *conn;               /* the connection; PQreset keeps its parameters */
@@ -344,6 +370,21 @@ static void build_sql(int which, char *buf) {
                  " FROM stop_event WHERE account = $1 AND seq > $2 ORDER BY seq LIMIT %d",
                  PAGE_ROWS_MAX);
         break;
+    case ST_LEASE_INSERT:
+        snprintf(buf, TG_SQL_MAX, "%s", SQL_LEASE_INSERT);
+        break;
+    case ST_LEASE_TAKE:
+        snprintf(buf, TG_SQL_MAX, "%s", SQL_LEASE_TAKE);
+        break;
+    case ST_LEASE_RELEASE:
+        snprintf(buf, TG_SQL_MAX, "%s", SQL_LEASE_RELEASE);
+        break;
+    case ST_FENCE:
+        snprintf(buf, TG_SQL_MAX, "%s", SQL_FENCE);
+        break;
+    case ST_LEASE_HOLDER:
+        snprintf(buf, TG_SQL_MAX, "%s", SQL_LEASE_HOLDER);
+        break;
     default:
         /* The last number is kept in journal_seq before the entries
          * holding it may go (both see the same snapshot). */
@@ -397,7 +438,18 @@ static tg_status migrate_to_2(pg_impl *p, tg_err *err) {
     return TG_OK;
 }
 
-static tg_status (*const migrations[])(pg_impl *, tg_err *) = {migrate_to_1, migrate_to_2};
+/* Version 3 (PostgreSQL only): one lease per account for several processes
+ * on one database. */
+static tg_status migrate_to_3(pg_impl *p, tg_err *err) {
+    return exec(p,
+                "CREATE TABLE leases (account TEXT COLLATE \"C\" PRIMARY KEY, owner TEXT COLLATE "
+                "\"C\" NOT NULL, token BIGINT NOT NULL CHECK (token >= 0), expires_at TIMESTAMPTZ "
+                "NOT NULL, last_renew TIMESTAMPTZ)",
+                "migrating the schema to version 3", err);
+}
+
+static tg_status (*const migrations[])(pg_impl *, tg_err *) = {migrate_to_1, migrate_to_2,
+                                                               migrate_to_3};
 
 /* One transaction under an advisory lock: two processes starting at once
  * migrate one after the other, and the second finds the work done. */
@@ -421,11 +473,11 @@ static tg_status migrate(pg_impl *p, int64_t target, tg_err *err) {
         st = query_int(p, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
                        "reading the schema version", &version, err);
     }
-    if (st == TG_OK && version > TG_STORE_SCHEMA_VERSION) {
+    if (st == TG_OK && version > TG_STORE_PG_SCHEMA_VERSION) {
         st = pg_err(p, err, TG_E_INVALID,
                     "postgresql database '%s' has schema version %" PRId64 ", written by a "
                     "newer trailguard; this one understands up to version %d",
-                    PQdb(p->conn), version, TG_STORE_SCHEMA_VERSION);
+                    PQdb(p->conn), version, TG_STORE_PG_SCHEMA_VERSION);
     }
     for (int64_t v = version; st == TG_OK && v < target; v++) {
         assert(v < (int64_t)(sizeof migrations / sizeof migrations[0]));
@@ -603,7 +655,8 @@ static tg_status pg_open_at(const char *target, int64_t schema, void **impl, tg_
     if (st == TG_OK) {
         st = migrate(p, schema, err);
     }
-    if (st == TG_OK && schema == TG_STORE_SCHEMA_VERSION) { /* statements need the whole schema */
+    if (st == TG_OK &&
+        schema == TG_STORE_PG_SCHEMA_VERSION) { /* statements need the whole schema */
         st = setup_session(p, err);
     }
     if (st != TG_OK) {
@@ -615,7 +668,7 @@ static tg_status pg_open_at(const char *target, int64_t schema, void **impl, tg_
 }
 
 static tg_status pg_open(const char *target, void **impl, tg_err *err) {
-    return pg_open_at(target, TG_STORE_SCHEMA_VERSION, impl, err);
+    return pg_open_at(target, TG_STORE_PG_SCHEMA_VERSION, impl, err);
 }
 
 /* No DDL: the schema must be there, at this build's version or an earlier
@@ -634,11 +687,11 @@ static tg_status check_readonly_schema(pg_impl *p, tg_err *err) {
                     PQdb(p->conn),
                     present > 0 ? "its schema_version table is empty" : "no schema_version table");
     }
-    if (st == TG_OK && version > TG_STORE_SCHEMA_VERSION) {
+    if (st == TG_OK && version > TG_STORE_PG_SCHEMA_VERSION) {
         st = pg_err(p, err, TG_E_INVALID,
                     "postgresql database '%s' has schema version %" PRId64 ", written by a "
                     "newer trailguard; this one understands up to version %d",
-                    PQdb(p->conn), version, TG_STORE_SCHEMA_VERSION);
+                    PQdb(p->conn), version, TG_STORE_PG_SCHEMA_VERSION);
     }
     return st;
 }
@@ -666,7 +719,7 @@ static tg_status pg_open_readonly(const char *target, void **impl, tg_err *err) 
 }
 
 static tg_status pg_create_at(const char *target, int64_t schema, tg_err *err) {
-    assert(schema >= 0 && schema <= TG_STORE_SCHEMA_VERSION);
+    assert(schema >= 0 && schema <= TG_STORE_PG_SCHEMA_VERSION);
     void *impl = NULL;
     tg_status st = pg_open_at(target, schema, &impl, err);
     pg_close(impl);
@@ -985,6 +1038,133 @@ static tg_status pg_prune(void *impl, const char *account, int64_t cutoff_ms, ui
     return run_write(p, ST_PRUNE, 2, params, "pruning the journal", deleted, NULL, err);
 }
 
+/* Runs a prepared statement with text parameters; *out gets the result
+ * (the caller clears it) when it succeeded. */
+static tg_status run_query(pg_impl *p, int which, int n, const char *const *params,
+                           const char *what, PGresult **out, tg_err *err) {
+    *out = NULL;
+    tg_status st = ensure_connected(p, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    PGresult *r = PQexecPrepared(p->conn, stmt_names[which], n, params, NULL, NULL, 0);
+    st = result_ok(r) ? TG_OK : fail(p, r, what, err);
+    if (st == TG_OK) {
+        *out = r;
+    } else {
+        PQclear(r);
+    }
+    return st;
+}
+
+static tg_status pg_lease_take(void *impl, const char *account, const char *owner, int64_t ttl_ms,
+                               int64_t *token, bool *taken, tg_err *err) {
+    pg_impl *p = impl;
+    assert(!p->in_txn && !p->readonly);
+    char ttl[INT_TEXT_MAX];
+    snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms);
+    const char *params[3] = {account, owner, ttl};
+    uint64_t changed = 0;
+    tg_status st =
+        run_write(p, ST_LEASE_INSERT, 1, params, "creating a lease", &changed, NULL, err);
+    PGresult *r = NULL;
+    st = st != TG_OK ? st : run_query(p, ST_LEASE_TAKE, 3, params, "taking a lease", &r, err);
+    if (st == TG_OK) {
+        *taken = PQntuples(r) == 1;
+        *token = *taken ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+        assert(!*taken || *token > 0);
+    }
+    PQclear(r);
+    return st;
+}
+
+static tg_status pg_lease_release(void *impl, const char *account, const char *owner, int64_t token,
+                                  tg_err *err) {
+    pg_impl *p = impl;
+    char tok[INT_TEXT_MAX];
+    snprintf(tok, sizeof tok, "%" PRId64, token);
+    const char *params[3] = {account, owner, tok};
+    uint64_t changed = 0;
+    return run_write(p, ST_LEASE_RELEASE, 3, params, "releasing a lease", &changed, NULL, err);
+}
+
+/* The first statement of a fenced batch. */
+static tg_status pg_fence(void *impl, const char *account, const char *owner, int64_t token,
+                          tg_err *err) {
+    pg_impl *p = impl;
+    assert(p->in_txn && token > 0);
+    char tok[INT_TEXT_MAX];
+    snprintf(tok, sizeof tok, "%" PRId64, token);
+    const char *params[3] = {account, owner, tok};
+    PGresult *r = NULL;
+    tg_status st = run_query(p, ST_FENCE, 3, params, "checking the lease", &r, err);
+    bool held = st == TG_OK && PQntuples(r) == 1;
+    PQclear(r);
+    if (st != TG_OK || held) {
+        return st;
+    }
+    st = run_query(p, ST_LEASE_HOLDER, 1, params, "reading the lease", &r, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    bool any = PQntuples(r) == 1;
+    st = pg_err(p, err, TG_E_CONFLICT,
+                "fenced: the lease of account %s moved to %s (token %s; this writer holds %s as "
+                "%s); nothing of the batch was written",
+                account, any && PQgetvalue(r, 0, 0)[0] != '\0' ? PQgetvalue(r, 0, 0) : "nobody",
+                any ? PQgetvalue(r, 0, 1) : "none", tok, owner);
+    PQclear(r);
+    return st;
+}
+
+static tg_status lease_of(pg_impl *p, const PGresult *r, int row, tg_store_lease *l, tg_err *err) {
+    memset(l, 0, sizeof *l);
+    const char *account = PQgetvalue(r, row, 0), *owner = PQgetvalue(r, row, 1);
+    if (strlen(account) >= sizeof l->account || strlen(owner) >= sizeof l->owner) {
+        return pg_err(p, err, TG_E_STATE,
+                      "postgresql: a lease names an account or owner longer "
+                      "than %d bytes",
+                      TG_STORE_KEY_MAX - 1);
+    }
+    memcpy(l->account, account, strlen(account) + 1);
+    memcpy(l->owner, owner, strlen(owner) + 1);
+    l->token = strtoll(PQgetvalue(r, row, 2), NULL, 10);
+    l->expires_ms = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+    l->last_renew_ms = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+    l->now_ms = strtoll(PQgetvalue(r, row, 5), NULL, 10);
+    return TG_OK;
+}
+
+/* Unprepared: a read-only session on an older schema has no leases table to
+ * prepare against. Bounded by the accounts of one database. */
+static tg_status pg_leases_list(void *impl, tg_store_lease_fn fn, void *ctx, tg_err *err) {
+    pg_impl *p = impl;
+    tg_status st = ensure_connected(p, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    int64_t present = 0;
+    st = query_int(p, "SELECT (to_regclass('leases') IS NOT NULL)::int", "reading the schema",
+                   &present, err);
+    if (st == TG_OK && present == 0) {
+        return pg_err(p, err, TG_E_STATE,
+                      "postgresql database '%s' has no leases table (schema before version 3); "
+                      "a `trailguard run` of this version creates it",
+                      PQdb(p->conn));
+    }
+    PGresult *r = st == TG_OK ? PQexec(p->conn, SQL_LEASES_LIST) : NULL;
+    st = st != TG_OK ? st : result_ok(r) ? TG_OK : fail(p, r, "listing the leases", err);
+    for (int i = 0; st == TG_OK && i < PQntuples(r); i++) {
+        tg_store_lease l;
+        st = lease_of(p, r, i, &l, err);
+        if (st == TG_OK && !fn(ctx, &l)) {
+            break;
+        }
+    }
+    PQclear(r);
+    return st;
+}
+
 const tg_store_backend tg_store_postgres = {
     .name = "postgresql",
     .open = pg_open,
@@ -1000,4 +1180,8 @@ const tg_store_backend tg_store_postgres = {
     .load = pg_load,
     .journal = pg_journal,
     .prune = pg_prune,
+    .lease_take = pg_lease_take,
+    .lease_release = pg_lease_release,
+    .leases_list = pg_leases_list,
+    .fence = pg_fence,
 };

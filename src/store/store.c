@@ -29,18 +29,21 @@ const tg_col_def tg_journal_columns[TG_JOURNAL_COLS] = {
 };
 
 struct tg_store {
-    const tg_store_backend *be;     /* the backend */
-    void *impl;                     /* the backend's connection */
-    char account[TG_STORE_KEY_MAX]; /* rows and journal belong to this account */
-    int64_t next_seq;               /* seq the next appended entry gets */
-    int64_t batch_first_seq;        /* next_seq when the batch began */
-    bool in_batch;                  /* between begin and commit/rollback */
-    put_slot *puts;                 /* rows put in this batch: versions advance on commit */
-    uint32_t n_puts;                /* entries in puts */
-    uint32_t puts_cap;              /* room in puts */
-    tg_store_stats stats;           /* counters */
-    uint64_t batch_entries;         /* entries appended in this batch */
-    bool readonly;                  /* tg_store_open_readonly: reads only */
+    const tg_store_backend *be;         /* the backend */
+    void *impl;                         /* the backend's connection */
+    char account[TG_STORE_KEY_MAX];     /* rows and journal belong to this account */
+    int64_t next_seq;                   /* seq the next appended entry gets */
+    int64_t batch_first_seq;            /* next_seq when the batch began */
+    bool in_batch;                      /* between begin and commit/rollback */
+    put_slot *puts;                     /* rows put in this batch: versions advance on commit */
+    uint32_t n_puts;                    /* entries in puts */
+    uint32_t puts_cap;                  /* room in puts */
+    tg_store_stats stats;               /* counters */
+    uint64_t batch_entries;             /* entries appended in this batch */
+    bool readonly;                      /* tg_store_open_readonly: reads only */
+    char fence_owner[TG_STORE_KEY_MAX]; /* owner every batch must still hold the lease as */
+    int64_t fence_token;                /* its token; 0: no fencing */
+    bool fenced;                        /* the last begin was refused by the fence */
 };
 
 static bool starts_with(const char *s, const char *prefix) {
@@ -173,6 +176,19 @@ tg_status tg_store_begin(tg_store *store, tg_err *err) {
     }
     tg_status st = store->be->begin(store->impl, err);
     int64_t last = 0;
+    store->fenced = false;
+    if (st == TG_OK && store->fence_token > 0) {
+        /* In the transaction, first: the lease row stays locked to its
+         * commit, so a takeover comes strictly after this batch or refuses it. */
+        st = store->be->fence(store->impl, store->account, store->fence_owner, store->fence_token,
+                              err);
+        store->fenced = st == TG_E_CONFLICT;
+        store->stats.fenced += store->fenced ? 1 : 0;
+        if (st != TG_OK) {
+            store->be->rollback(store->impl);
+            return st;
+        }
+    }
     if (st == TG_OK) {
         /* Read inside the transaction: another process of the same account
          * may have appended since we last looked. */
@@ -621,4 +637,85 @@ size_t tg_store_escape(const char *text, char *out, size_t cap) {
 tg_store_stats tg_store_get_stats(const tg_store *store) {
     assert(store != NULL);
     return store->stats;
+}
+
+static tg_status no_leases(const tg_store *store, tg_err *err) {
+    return tg_err_set(err, TG_E_STATE,
+                      "store: leases need a PostgreSQL store; the %s store serves one process",
+                      store->be->name);
+}
+
+static tg_status check_owner(const char *owner, tg_err *err) {
+    if (owner == NULL || owner[0] == '\0' || strlen(owner) >= TG_STORE_KEY_MAX) {
+        return tg_err_set(err, TG_E_INVALID, "store: a lease owner must be 1..%d bytes",
+                          TG_STORE_KEY_MAX - 1);
+    }
+    return TG_OK;
+}
+
+tg_status tg_store_lease_take(tg_store *store, const char *owner, int64_t ttl_ms, int64_t *token,
+                              bool *taken, tg_err *err) {
+    assert(store != NULL && token != NULL && taken != NULL);
+    *token = 0;
+    *taken = false;
+    if (store->be->lease_take == NULL) {
+        return no_leases(store, err);
+    }
+    if (store->readonly || store->in_batch) {
+        return tg_err_set(err, TG_E_STATE, "store: a lease is taken outside a batch, read-write");
+    }
+    tg_status st = check_owner(owner, err);
+    if (st == TG_OK && ttl_ms <= 0) {
+        st = tg_err_set(err, TG_E_INVALID, "store: a lease needs a positive ttl");
+    }
+    st = st != TG_OK
+             ? st
+             : store->be->lease_take(store->impl, store->account, owner, ttl_ms, token, taken, err);
+    if (st == TG_OK && *taken) {
+        assert(*token > 0);
+        st = tg_store_set_fence(store, owner, *token, err);
+    }
+    return st;
+}
+
+tg_status tg_store_lease_release(tg_store *store, const char *owner, tg_err *err) {
+    assert(store != NULL);
+    if (store->be->lease_release == NULL) {
+        return no_leases(store, err);
+    }
+    tg_status st = check_owner(owner, err);
+    if (st == TG_OK && store->in_batch) {
+        st = tg_err_set(err, TG_E_STATE, "store: a lease is released outside a batch");
+    }
+    return st != TG_OK ? st
+                       : store->be->lease_release(store->impl, store->account, owner,
+                                                  store->fence_token, err);
+}
+
+tg_status tg_store_leases_list(tg_store *store, tg_store_lease_fn fn, void *ctx, tg_err *err) {
+    assert(store != NULL && fn != NULL);
+    if (store->be->leases_list == NULL) {
+        return no_leases(store, err);
+    }
+    return store->be->leases_list(store->impl, fn, ctx, err);
+}
+
+tg_status tg_store_set_fence(tg_store *store, const char *owner, int64_t token, tg_err *err) {
+    assert(store != NULL && token >= 0);
+    if (store->be->fence == NULL) {
+        return no_leases(store, err);
+    }
+    if (token > 0) {
+        tg_status st = check_owner(owner, err);
+        if (st != TG_OK) {
+            return st;
+        }
+        memcpy(store->fence_owner, owner, strlen(owner) + 1);
+    }
+    store->fence_token = token;
+    return TG_OK;
+}
+
+bool tg_store_fenced(const tg_store *store) {
+    return store->fenced;
 }
