@@ -455,7 +455,7 @@ static tg_status (*const migrations[])(pg_impl *, tg_err *) = {migrate_to_1, mig
  * migrate one after the other, and the second finds the work done. */
 static tg_status migrate(pg_impl *p, int64_t target, tg_err *err) {
     assert(p != NULL && p->conn != NULL);
-    assert(target >= 0 && target <= TG_STORE_SCHEMA_VERSION);
+    assert(target >= 0 && target <= TG_STORE_PG_SCHEMA_VERSION);
     tg_status st = exec(p, "BEGIN", "starting the migration", err);
     if (st != TG_OK) {
         return st;
