@@ -117,6 +117,7 @@ int tg_diag_worst(const tg_diag_issues *issues) {
 /* ---- hashing ---------------------------------------------------------- */
 
 static uint64_t hash_str(uint64_t h, const char *s) {
+    assert(s != NULL);
     for (; *s != '\0'; s++) {
         h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
     }
@@ -124,10 +125,12 @@ static uint64_t hash_str(uint64_t h, const char *s) {
 }
 
 static uint64_t hash_pos(const char *account, const char *key) {
+    assert(account != NULL && key != NULL);
     return hash_str(hash_str(0xcbf29ce484222325ULL, account), key);
 }
 
 static uint64_t hash_stop(const char *account, const char *symbol, tg_side side) {
+    assert(account != NULL && symbol != NULL);
     return hash_str(hash_pos(account, symbol), side == TG_SIDE_SHORT ? "s" : "l");
 }
 
@@ -141,23 +144,30 @@ typedef struct pindex {
 } pindex;
 
 static size_t slots_for(size_t n) {
+    assert(n < NONE);
     size_t s = 16;
     while (s < 2 * n) {
         s *= 2;
     }
+    assert(s >= 2 * n && (s & (s - 1)) == 0);
     return s;
 }
 
 static void index_add(pindex *ix, size_t i, uint64_t h) {
+    assert(ix != NULL);
+    assert(i < ix->n);
     if (ix->heads == NULL) {
         return;
     }
     uint64_t slot = h & ix->mask;
+    assert(slot <= ix->mask);
     ix->next[i] = ix->heads[slot];
     ix->heads[slot] = (uint32_t)i;
 }
 
 static size_t index_first(const pindex *ix, uint64_t h) {
+    assert(ix != NULL);
+    assert(ix->heads == NULL || ix->next != NULL);
     if (ix->heads == NULL) {
         return ix->n > 0 ? 0 : NONE;
     }
@@ -165,6 +175,8 @@ static size_t index_first(const pindex *ix, uint64_t h) {
 }
 
 static size_t index_next(const pindex *ix, size_t i) {
+    assert(ix != NULL);
+    assert(i < ix->n);
     if (ix->heads == NULL) {
         return i + 1 < ix->n ? i + 1 : NONE;
     }
@@ -197,6 +209,8 @@ typedef struct ctx {
 } ctx;
 
 static bool ctx_alloc(ctx *c) {
+    assert(c != NULL && c->snap != NULL);
+    assert(c->mem == NULL);
     const tg_diag_snapshot *s = c->snap;
     size_t ns[4] = {s->engine_count, s->store_count, s->exchange_pos_count,
                     s->exchange_stops_count};
@@ -221,11 +235,14 @@ static bool ctx_alloc(ctx *c) {
         p += slots + ns[k];
     }
     c->claimed = (uint8_t *)p;
+    assert((char *)c->claimed + ns[3] + 1 == (char *)c->mem + words * sizeof(uint32_t) + ns[3] + 1);
     memset(c->claimed, 0, ns[3] + 1);
     return true;
 }
 
 static void ctx_index(ctx *c) {
+    assert(c != NULL && c->snap != NULL);
+    assert(c->mem != NULL);
     const tg_diag_snapshot *s = c->snap;
     /* Insert in reverse so that each chain lists its items in array order. */
     for (size_t i = s->engine_count; i-- > 0;) {
@@ -247,6 +264,8 @@ static void ctx_index(ctx *c) {
 }
 
 static void remember_venue(ctx *c, const char *account, const char *venue) {
+    assert(c != NULL && account != NULL && venue != NULL);
+    assert(c->venues_count <= VENUES_MAX);
     if (venue[0] == '\0') {
         return;
     }
@@ -263,6 +282,8 @@ static void remember_venue(ctx *c, const char *account, const char *venue) {
 }
 
 static const char *venue_of(const ctx *c, const char *account) {
+    assert(c != NULL && account != NULL);
+    assert(c->venues_count <= VENUES_MAX);
     for (size_t i = 0; i < c->venues_count; i++) {
         if (strcmp(c->venues[i].account, account) == 0) {
             return c->venues[i].venue;
@@ -272,6 +293,8 @@ static const char *venue_of(const ctx *c, const char *account) {
 }
 
 static void collect_venues(ctx *c) {
+    assert(c != NULL && c->snap != NULL);
+    assert(c->venues_count == 0);
     const tg_diag_snapshot *s = c->snap;
     const char *last = NULL;
     for (size_t i = 0; i < s->exchange_pos_count; i++) {
@@ -292,6 +315,8 @@ static void collect_venues(ctx *c) {
 /* ---- lookups ---------------------------------------------------------- */
 
 static const tg_diag_engine_pos *find_engine(const ctx *c, const char *account, const char *key) {
+    assert(c != NULL && c->eng);
+    assert(account != NULL && key != NULL);
     INDEX_FOR(&c->by_engine, hash_pos(account, key), i) {
         const tg_diag_engine_pos *e = &c->snap->engine_pos[i];
         if (strcmp(e->position_key, key) == 0 && strcmp(e->account, account) == 0) {
@@ -302,6 +327,8 @@ static const tg_diag_engine_pos *find_engine(const ctx *c, const char *account, 
 }
 
 static const tg_diag_store_row *find_store(const ctx *c, const char *account, const char *key) {
+    assert(c != NULL && c->sto);
+    assert(account != NULL && key != NULL);
     INDEX_FOR(&c->by_store, hash_pos(account, key), i) {
         const tg_diag_store_row *r = &c->snap->store_rows[i];
         if (strcmp(r->position_key, key) == 0 && strcmp(r->account, account) == 0) {
@@ -312,6 +339,8 @@ static const tg_diag_store_row *find_store(const ctx *c, const char *account, co
 }
 
 static const tg_diag_exchange_pos *find_xpos(const ctx *c, const char *account, const char *key) {
+    assert(c != NULL && c->exc);
+    assert(account != NULL && key != NULL);
     INDEX_FOR(&c->by_xpos, hash_pos(account, key), i) {
         const tg_diag_exchange_pos *x = &c->snap->exchange_pos[i];
         if (strcmp(x->position_key, key) == 0 && strcmp(x->account, account) == 0) {
@@ -323,6 +352,8 @@ static const tg_diag_exchange_pos *find_xpos(const ctx *c, const char *account, 
 
 static bool stop_of(const tg_diag_exchange_stop *st, const char *account, const char *symbol,
                     tg_side side) {
+    assert(st != NULL);
+    assert(account != NULL && symbol != NULL);
     return st->side == side && strcmp(st->symbol, symbol) == 0 && strcmp(st->account, account) == 0;
 }
 
@@ -344,31 +375,41 @@ static void copy(char *dst, size_t cap, const char *src) {
 }
 
 static void append(char *dst, size_t cap, const char *src) {
+    assert(dst != NULL && cap > 0);
     size_t n = strnlen(dst, cap - 1);
+    assert(n < cap);
     copy(dst + n, cap - n, src);
 }
 
 static void fmt_price(char *dst, size_t cap, const char *prefix, tg_dec v) {
+    assert(dst != NULL && cap > 0);
+    assert(prefix != NULL);
     char num[TG_DEC_STR_MAX];
     copy(dst, cap, prefix);
     if (tg_dec_is_zero(v)) {
         append(dst, cap, VALUE_NONE);
         return;
     }
-    tg_dec_format(v, 0, num);
+    size_t n = tg_dec_format(v, 0, num);
+    assert(n > 0 && n < sizeof num);
     append(dst, cap, num);
 }
 
 static const char *price(tg_dec v, char buf[TG_DEC_STR_MAX]) {
+    assert(buf != NULL);
     if (tg_dec_is_zero(v)) {
         return VALUE_NONE;
     }
-    tg_dec_format(v, 0, buf);
+    size_t n = tg_dec_format(v, 0, buf);
+    assert(n > 0 && n < TG_DEC_STR_MAX);
     return buf;
 }
 
 static tg_diag_issue *issue_find(ctx *c, tg_diag_type type, const char *account, const char *symbol,
                                  size_t *slot_out) {
+    assert(c != NULL && c->issues != NULL);
+    assert((unsigned)type < TG_DIAG_TYPE_COUNT);
+    assert(account != NULL && symbol != NULL && slot_out != NULL);
     uint64_t h = hash_str(hash_pos(account, symbol), types[type].name);
     size_t slot = (size_t)(h & (ISSUE_SLOTS - 1));
     for (size_t probes = 0; probes < ISSUE_SLOTS; probes++) {
@@ -377,6 +418,7 @@ static tg_diag_issue *issue_find(ctx *c, tg_diag_type type, const char *account,
             *slot_out = slot;
             return NULL;
         }
+        assert((size_t)v <= c->issues->count);
         tg_diag_issue *it = &c->issues->items[v - 1];
         if (it->type == type && strcmp(it->symbol, symbol) == 0 &&
             strcmp(it->account, account) == 0) {
@@ -390,6 +432,8 @@ static tg_diag_issue *issue_find(ctx *c, tg_diag_type type, const char *account,
 
 static void fill(tg_diag_issue *it, const char *venue, const values *v, const char *cause,
                  const char *description) {
+    assert(it != NULL && venue != NULL);
+    assert(cause != NULL && description != NULL);
     copy(it->venue, sizeof it->venue, venue);
     copy(it->cause, sizeof it->cause, cause);
     copy(it->description, sizeof it->description, description);
@@ -406,6 +450,7 @@ __attribute__((format(printf, 7, 8))) static void found(ctx *c, tg_diag_type typ
                                                         const values *v, const char *cause,
                                                         const char *fmt, ...) {
     assert((unsigned)type < TG_DIAG_TYPE_COUNT && account != NULL && symbol != NULL);
+    assert(c != NULL && cause != NULL && fmt != NULL);
     char description[TG_DIAG_TEXT_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -442,11 +487,15 @@ __attribute__((format(printf, 7, 8))) static void found(ctx *c, tg_diag_type typ
     it->count = 1;
     fill(it, venue_of(c, account), v, cause, description);
     c->seen[is->count] = 1;
+    assert(slot < ISSUE_SLOTS && c->slots[slot] == 0);
     c->slots[slot] = (uint16_t)(is->count + 1);
     is->count++;
+    assert(is->count <= TG_DIAG_ISSUES_MAX);
 }
 
 static void ctx_index_issues(ctx *c) {
+    assert(c != NULL && c->issues != NULL);
+    assert(c->issues->count <= TG_DIAG_ISSUES_MAX);
     tg_diag_issues *is = c->issues;
     for (size_t n = 0; n < is->count; n++) {
         const tg_diag_issue *it = &is->items[n];
@@ -498,6 +547,8 @@ static double approx(tg_dec v) {
  * exchange. The tolerance is taken of the first of them. */
 static void check_prices(ctx *c, const char *account, const char *symbol, tg_dec eng, tg_dec sto,
                          tg_dec exc, tg_dec tick) {
+    assert(c != NULL && c->th != NULL);
+    assert(account != NULL && symbol != NULL);
     const tg_dec v[3] = {eng, sto, exc};
     tg_dec lo = {0}, hi = {0}, ref = {0};
     int n = 0;
@@ -515,6 +566,7 @@ static void check_prices(ctx *c, const char *account, const char *symbol, tg_dec
     if (n < 2) {
         return;
     }
+    assert(tg_dec_le(lo, hi) && tg_dec_is_pos(ref));
     tg_dec tol = tolerance(ref, c->th->price_tolerance_pct, tick), spread;
     if (tg_dec_sub(hi, lo, &spread) == TG_DEC_OK && tg_dec_le(spread, tol)) {
         return;
@@ -541,6 +593,8 @@ typedef struct stops_seen {
 } stops_seen;
 
 static stops_seen scan_stops(ctx *c, const tg_diag_exchange_pos *x, tg_dec mark) {
+    assert(c != NULL && c->exc);
+    assert(x != NULL);
     stops_seen s = {0};
     const tg_diag_exchange_stop *first_owned = NULL;
     INDEX_FOR(&c->by_stop, hash_stop(x->account, x->symbol, x->side), i) {
@@ -572,11 +626,15 @@ static stops_seen scan_stops(ctx *c, const tg_diag_exchange_pos *x, tg_dec mark)
     if (s.tg == NULL) {
         s.tg = first_owned;
     }
+    assert(s.tg == NULL || s.tg->owned);
+    assert((s.owned == 0) == (s.tg == NULL));
     return s;
 }
 
 static void check_looser(ctx *c, const tg_diag_exchange_pos *x, const tg_diag_engine_pos *e,
                          const tg_diag_exchange_stop *tg) {
+    assert(c != NULL && x != NULL && e != NULL);
+    assert(tg == NULL || tg->owned);
     char a[TG_DEC_STR_MAX], b[TG_DEC_STR_MAX], d[TG_DEC_STR_MAX], t[TG_DEC_STR_MAX];
     values v = {0};
     fmt_price(v.engine, sizeof v.engine, "confirmed ", e->stop_confirmed);
@@ -606,6 +664,8 @@ static void check_looser(ctx *c, const tg_diag_exchange_pos *x, const tg_diag_en
 }
 
 static void check_xpos(ctx *c, const tg_diag_exchange_pos *x) {
+    assert(c != NULL && c->exc);
+    assert(x != NULL);
     const tg_diag_engine_pos *e = c->eng ? find_engine(c, x->account, x->position_key) : NULL;
     const tg_diag_store_row *r = c->sto ? find_store(c, x->account, x->position_key) : NULL;
     tg_dec mark = tg_dec_is_pos(x->mark) ? x->mark : e != NULL ? e->mark : (tg_dec){0};
@@ -667,6 +727,8 @@ static void check_xpos(ctx *c, const tg_diag_exchange_pos *x) {
 }
 
 static void check_state(ctx *c, const tg_diag_engine_pos *e, const tg_diag_store_row *r) {
+    assert(c != NULL && c->sto);
+    assert(e != NULL);
     values v = {0};
     copy(v.engine, sizeof v.engine, tg_state_str(e->state));
     copy(v.store, sizeof v.store, r != NULL ? tg_state_str(r->state) : VALUE_ABSENT);
@@ -692,6 +754,8 @@ static void check_state(ctx *c, const tg_diag_engine_pos *e, const tg_diag_store
 }
 
 static void check_timers(ctx *c, const tg_diag_engine_pos *e) {
+    assert(c != NULL && c->th != NULL);
+    assert(e != NULL);
     char a[TG_DEC_STR_MAX], b[TG_DEC_STR_MAX];
     values v = {0};
     int64_t waited = c->now_ms - e->intended_since_ms;
@@ -718,6 +782,8 @@ static void check_timers(ctx *c, const tg_diag_engine_pos *e) {
 }
 
 static void check_engine(ctx *c, const tg_diag_engine_pos *e) {
+    assert(c != NULL && c->eng);
+    assert(e != NULL);
     const tg_diag_exchange_pos *x = c->exc ? find_xpos(c, e->account, e->position_key) : NULL;
     const tg_diag_store_row *r = c->sto ? find_store(c, e->account, e->position_key) : NULL;
     values v = {0};
@@ -753,6 +819,8 @@ static void check_engine(ctx *c, const tg_diag_engine_pos *e) {
 }
 
 static void check_store(ctx *c, const tg_diag_store_row *r) {
+    assert(c != NULL && c->eng && c->sto);
+    assert(r != NULL);
     if (r->state == TG_STATE_CLOSED || find_engine(c, r->account, r->position_key) != NULL) {
         return;
     }
@@ -767,6 +835,8 @@ static void check_store(ctx *c, const tg_diag_store_row *r) {
 }
 
 static bool stop_has_position(const ctx *c, size_t i) {
+    assert(c != NULL);
+    assert(i < c->snap->exchange_stops_count);
     if (c->claimed != NULL) {
         return c->claimed[i] != 0;
     }
@@ -781,6 +851,8 @@ static bool stop_has_position(const ctx *c, size_t i) {
 }
 
 static void check_stop(ctx *c, size_t i) {
+    assert(c != NULL && c->exc);
+    assert(i < c->snap->exchange_stops_count);
     const tg_diag_exchange_stop *st = &c->snap->exchange_stops[i];
     char a[TG_DEC_STR_MAX];
     values v = {0};
@@ -808,6 +880,7 @@ static void check_stop(ctx *c, size_t i) {
 }
 
 static void check_source(ctx *c, const tg_diag_source *src, const char *name, double limit_ms) {
+    assert(c != NULL && src != NULL && name != NULL);
     values v = {0};
     char *slot = strcmp(name, "engine") == 0  ? v.engine
                  : strcmp(name, "store") == 0 ? v.store
@@ -831,6 +904,8 @@ static void check_source(ctx *c, const tg_diag_source *src, const char *name, do
 }
 
 static void check_engine_stats(ctx *c) {
+    assert(c != NULL && c->eng);
+    assert(c->th != NULL);
     const tg_diag_engine_stats *st = &c->snap->engine_stats;
     values v = {0};
     if (st->requests > 0) {

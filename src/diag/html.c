@@ -37,6 +37,7 @@ static const char *const style =
 
 /* Writes text escaped for HTML text and attribute values. */
 static void esc(FILE *f, const char *text) {
+    assert(f != NULL && text != NULL);
     char clean[ESC_MAX];
     diag_utf8(text, clean, sizeof clean);
     for (const char *p = clean; *p != '\0'; p++) {
@@ -63,6 +64,7 @@ static void esc(FILE *f, const char *text) {
 }
 
 static void td(FILE *f, const char *cls, const char *text) {
+    assert(f != NULL && text != NULL);
     if (cls != NULL) {
         fprintf(f, "<td class=\"%s\">", cls);
     } else {
@@ -73,6 +75,8 @@ static void td(FILE *f, const char *cls, const char *text) {
 }
 
 static void head(FILE *f, const tg_diag_run *run, const diag_summary *s) {
+    assert(f != NULL && run != NULL);
+    assert(s != NULL && s->health != NULL);
     char a[DIAG_ISO_MAX], b[DIAG_ISO_MAX];
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n", f);
     fprintf(f, "<title>trailguard diagnose %s</title>\n", diag_iso(run->started_ms, a));
@@ -91,6 +95,9 @@ static void head(FILE *f, const tg_diag_run *run, const diag_summary *s) {
 
 static void summary(FILE *f, const tg_diag_run *run, const tg_diag_issues *issues,
                     const diag_summary *s) {
+    assert(f != NULL && run != NULL);
+    assert(issues != NULL && s != NULL);
+    assert(s->rec_count <= DIAG_RECS_MAX);
     fputs("<table id=\"counts\"><tr>", f);
     for (int i = TG_DIAG_CRITICAL; i >= TG_DIAG_LOW; i--) {
         fprintf(f, "<th class=\"%s\">%s</th>", tg_diag_severity_str((tg_diag_severity)i),
@@ -134,6 +141,8 @@ static void summary(FILE *f, const tg_diag_run *run, const tg_diag_issues *issue
 }
 
 static void issue_row(FILE *f, const tg_diag_issue *it) {
+    assert(f != NULL && it != NULL);
+    assert((unsigned)it->type < TG_DIAG_TYPE_COUNT && (unsigned)it->severity < 4);
     const char *sev = tg_diag_severity_str(it->severity);
     char a[DIAG_ISO_MAX], b[DIAG_ISO_MAX];
     fprintf(f, "<tr class=\"%s\" data-type=\"%s\">", sev, tg_diag_type_str(it->type));
@@ -153,6 +162,8 @@ static void issue_row(FILE *f, const tg_diag_issue *it) {
 }
 
 static void issues_table(FILE *f, const tg_diag_issues *issues) {
+    assert(f != NULL && issues != NULL);
+    assert(issues->count <= TG_DIAG_ISSUES_MAX);
     fputs("<section>\n<h2>Issues</h2>\n<table id=\"issues\">\n<thead><tr><th>severity</th>"
           "<th>type</th><th>account</th><th>venue</th><th>symbol</th><th>description</th>"
           "<th>likely cause</th><th>engine</th><th>store</th><th>exchange</th><th>first seen</th>"
@@ -180,16 +191,22 @@ typedef struct scale {
 } scale;
 
 static const tg_diag_point *point_at(const tg_diag_timeline *t, size_t i) {
+    assert(t != NULL);
     size_t kept = t->count < TG_DIAG_POINTS_MAX ? t->count : TG_DIAG_POINTS_MAX;
     size_t first = t->count - kept; /* the oldest sample the ring holds */
+    assert(i < kept);
     return &t->points[(first + i) % TG_DIAG_POINTS_MAX];
 }
 
 static tg_dec series(const tg_diag_point *p, int k) {
+    assert(p != NULL);
+    assert(k >= 0 && k <= 2);
     return k == 0 ? p->mark : k == 1 ? p->engine_stop : p->exchange_stop;
 }
 
 static scale scale_of(const tg_diag_timeline *t, size_t kept) {
+    assert(t != NULL);
+    assert(kept > 0 && kept <= TG_DIAG_POINTS_MAX);
     scale s = {point_at(t, 0)->ts_ms, point_at(t, kept - 1)->ts_ms, INT64_MAX, INT64_MIN};
     for (size_t i = 0; i < kept; i++) {
         for (int k = 0; k < 3; k++) {
@@ -210,10 +227,12 @@ static scale scale_of(const tg_diag_timeline *t, size_t kept) {
     }
     s.lo = s.lo > pad ? s.lo - pad : 0;
     s.hi += pad;
+    assert(s.lo >= 0 && s.lo < s.hi);
     return s;
 }
 
 static double px_x(const scale *s, int64_t t) {
+    assert(s != NULL);
     if (s->t1 <= s->t0) {
         return (PLOT_X0 + PLOT_X1) / 2;
     }
@@ -221,12 +240,17 @@ static double px_x(const scale *s, int64_t t) {
 }
 
 static double px_y(const scale *s, int64_t units) {
+    assert(s != NULL);
+    assert(s->hi > s->lo);
     return PLOT_Y1 - (double)(units - s->lo) / (double)(s->hi - s->lo) * (PLOT_Y1 - PLOT_Y0);
 }
 
 /* One series as a path, broken where it has no value (0). */
 static void series_path(FILE *f, const tg_diag_timeline *t, size_t kept, const scale *s, int k,
                         const char *color, const char *dash) {
+    assert(f != NULL && t != NULL && s != NULL);
+    assert(k >= 0 && k <= 2);
+    assert(color != NULL && dash != NULL);
     fprintf(f, "<path class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s d=\"",
             k == 0   ? "mark"
             : k == 1 ? "engine-stop"
@@ -254,6 +278,8 @@ static void series_path(FILE *f, const tg_diag_timeline *t, size_t kept, const s
 }
 
 static void chart(FILE *f, const tg_diag_timeline *t, size_t n) {
+    assert(f != NULL && t != NULL);
+    assert(n < TG_DIAG_TIMELINES_MAX);
     size_t kept = t->count < TG_DIAG_POINTS_MAX ? t->count : TG_DIAG_POINTS_MAX;
     fputs("<figure>\n<figcaption>", f);
     esc(f, t->account);
@@ -270,8 +296,10 @@ static void chart(FILE *f, const tg_diag_timeline *t, size_t n) {
     if (kept > 0) {
         scale s = scale_of(t, kept);
         char lo[TG_DEC_STR_MAX], hi[TG_DEC_STR_MAX], a[DIAG_ISO_MAX], b[DIAG_ISO_MAX];
-        tg_dec_format(tg_dec_from_units(s.lo), 0, lo);
-        tg_dec_format(tg_dec_from_units(s.hi), 0, hi);
+        size_t lo_len = tg_dec_format(tg_dec_from_units(s.lo), 0, lo);
+        size_t hi_len = tg_dec_format(tg_dec_from_units(s.hi), 0, hi);
+        assert(lo_len > 0 && lo_len < sizeof lo);
+        assert(hi_len > 0 && hi_len < sizeof hi);
         fprintf(f,
                 "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
                 "stroke=\"#e4e4e4\"/>\n",
@@ -294,6 +322,7 @@ static void chart(FILE *f, const tg_diag_timeline *t, size_t n) {
 }
 
 static void timelines(FILE *f, const tg_diag_run *run) {
+    assert(f != NULL && run != NULL);
     fputs("<section id=\"timelines\">\n<h2>Timelines</h2>\n<p class=\"legend\">", f);
     fprintf(f,
             "<span style=\"color:%s\">&#9473; mark</span><span style=\"color:%s\">&#9473; "

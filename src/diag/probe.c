@@ -111,6 +111,7 @@ static int64_t wall_ms(void) {
 
 /* Copies src, cut to cap − 1 bytes. */
 static void copy(char *dst, size_t cap, const char *src) {
+    assert(dst != NULL && cap > 0);
     size_t n = src != NULL ? strlen(src) : 0;
     n = n < cap ? n : cap - 1;
     memcpy(dst, src != NULL ? src : "", n);
@@ -120,6 +121,8 @@ static void copy(char *dst, size_t cap, const char *src) {
 /* A sentence cut to cap − 1 bytes (error texts may be long; cutting is fine). */
 static void say(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *dst, size_t cap, const char *fmt, ...) {
+    assert(dst != NULL && cap > 0);
+    assert(fmt != NULL);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(dst, cap, fmt, ap);
@@ -128,6 +131,8 @@ static void say(char *dst, size_t cap, const char *fmt, ...) {
 
 static void log_line(monitor *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(monitor *m, const char *fmt, ...) {
+    assert(m != NULL && m->opt != NULL);
+    assert(fmt != NULL);
     FILE *f = m->opt->log;
     if (f == NULL) {
         return;
@@ -148,11 +153,14 @@ static void log_line(monitor *m, const char *fmt, ...) {
 
 /* Text from the network or a store, safe inside a logfmt "quoted" value. */
 static const char *esc(const char *text, char *buf, size_t cap) {
+    assert(buf != NULL && cap > 0);
     tg_store_escape(text != NULL ? text : "", buf, cap);
     return buf;
 }
 
 static void probe_record(monitor *m, tg_diag_probe p, double latency_ms, bool ok) {
+    assert(m != NULL && m->run != NULL);
+    assert((unsigned)p < TG_DIAG_PROBE_COUNT);
     tg_diag_probe_stats *s = &m->run->probes[p];
     s->runs++;
     s->failures += ok ? 0 : 1;
@@ -161,12 +169,15 @@ static void probe_record(monitor *m, tg_diag_probe p, double latency_ms, bool ok
     }
     s->latency_ms[s->latency_count % TG_DIAG_LAT_SAMPLES] = latency_ms;
     s->latency_count++;
+    assert(s->failures <= s->runs);
     if (p != TG_DIAG_PROBE_CONSISTENCY) {
         m->run->snapshots += ok ? 1 : 0;
     }
 }
 
 static void run_error(monitor *m, tg_diag_probe p, const char *text) {
+    assert(m != NULL && m->run != NULL);
+    assert((unsigned)p < TG_DIAG_PROBE_COUNT && text != NULL);
     tg_diag_run *r = m->run;
     r->errors++;
     say(r->error_log[r->error_count % TG_DIAG_ERRORS_MAX], TG_DIAG_TEXT_MAX, "[%s] %s",
@@ -199,6 +210,7 @@ static void check_now(monitor *m);
 /* The first check runs as soon as every enabled source has answered or
  * failed once; later ones on the consistency timer. */
 static void maybe_first_check(monitor *m) {
+    assert(m != NULL);
     if (m->checked_once || m->stopping) {
         return;
     }
@@ -213,17 +225,20 @@ static void maybe_first_check(monitor *m) {
 /* ---- engine probe: the daemon's read API ------------------------------ */
 
 static bool jdec(const cJSON *o, const char *name, tg_dec *out) {
+    assert(name != NULL && out != NULL);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     *out = tg_dec_from_units(0);
     return cJSON_IsString(v) && tg_dec_parse_cstr(v->valuestring, out) == TG_DEC_OK;
 }
 
 static const char *jstr(const cJSON *o, const char *name) {
+    assert(name != NULL);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
 static tg_state state_of(const char *s) {
+    assert(s != NULL);
     for (int i = TG_STATE_INACTIVE; i <= TG_STATE_CLOSED; i++) {
         if (strcmp(s, tg_state_str((tg_state)i)) == 0) {
             return (tg_state)i;
@@ -233,6 +248,7 @@ static tg_state state_of(const char *s) {
 }
 
 static bool engine_pos_of(const cJSON *o, tg_diag_engine_pos *p) {
+    assert(p != NULL);
     memset(p, 0, sizeof *p);
     copy(p->account, sizeof p->account, jstr(o, "account"));
     copy(p->venue, sizeof p->venue, jstr(o, "venue"));
@@ -259,6 +275,8 @@ static bool engine_pos_of(const cJSON *o, tg_diag_engine_pos *p) {
 }
 
 static bool parse_positions(monitor *m, const char *body, size_t len, char *why, size_t cap) {
+    assert(m != NULL && m->eng_next != NULL);
+    assert(why != NULL && cap > 0);
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!cJSON_IsArray(root)) {
         cJSON_Delete(root);
@@ -276,12 +294,14 @@ static bool parse_positions(monitor *m, const char *body, size_t len, char *why,
         }
     }
     cJSON_Delete(root);
+    assert(m->eng_next_count <= ENGINE_POS_MAX);
     return true;
 }
 
 /* Sum of every series of a counter named name (labels any); filter, when
  * given, must appear in the labels. */
 static double metric_sum(const char *text, const char *name, const char *filter) {
+    assert(text != NULL && name != NULL);
     double sum = 0;
     size_t n = strlen(name);
     for (const char *line = text; line != NULL && *line != '\0';) {
@@ -305,13 +325,15 @@ static double metric_sum(const char *text, const char *name, const char *filter)
 /* A lower bound of the longest unprotected window: the largest bucket
  * bound that some observation exceeded. */
 static double unprotected_max(const char *text) {
+    assert(text != NULL);
     static const char *const bounds[] = {"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
                                          "0.3",   "0.5",   "1",    "2.5",   "5",    "10",  NULL};
     double total = metric_sum(text, "trailguard_unprotected_window_seconds_count", NULL);
     double best = 0;
     for (size_t i = 0; bounds[i] != NULL && total > 0; i++) {
         char f[32];
-        snprintf(f, sizeof f, "le=\"%s\"", bounds[i]);
+        int n = snprintf(f, sizeof f, "le=\"%s\"", bounds[i]);
+        assert(n > 0 && (size_t)n < sizeof f);
         double below = metric_sum(text, "trailguard_unprotected_window_seconds_bucket", f);
         if (below < total && strstr(text, f) != NULL) {
             best = strtod(bounds[i], NULL);
@@ -321,6 +343,7 @@ static double unprotected_max(const char *text) {
 }
 
 static void parse_metrics(monitor *m, const char *text) {
+    assert(m != NULL && text != NULL);
     tg_diag_engine_stats *s = &m->eng_stats;
     s->requests = (uint64_t)metric_sum(text, "trailguard_requests_total", NULL);
     s->rate_limited = (uint64_t)metric_sum(text, "trailguard_rejects_total", "code=\"rate_limit\"");
@@ -329,8 +352,12 @@ static void parse_metrics(monitor *m, const char *text) {
 }
 
 static track *track_find(monitor *m, const tg_diag_engine_pos *p) {
+    assert(m != NULL && m->tracks != NULL);
+    assert(p != NULL);
+    assert(m->tracks_count <= TRACK_MAX);
     char key[sizeof m->tracks[0].key];
-    snprintf(key, sizeof key, "%s:%s", p->account, p->position_key);
+    int n = snprintf(key, sizeof key, "%s:%s", p->account, p->position_key);
+    assert(n > 0 && (size_t)n < sizeof key); /* two TG_DIAG_NAME_MAX strings and a ':' */
     for (size_t i = 0; i < m->tracks_count; i++) {
         if (strcmp(m->tracks[i].key, key) == 0) {
             return &m->tracks[i];
@@ -358,6 +385,8 @@ static track *track_find(monitor *m, const tg_diag_engine_pos *p) {
 
 static const tg_diag_exchange_stop *exchange_stop_of(const monitor *m, const char *acct,
                                                      const char *key) {
+    assert(m != NULL && acct != NULL && key != NULL);
+    assert(m->ex_stops_count <= EX_STOPS_MAX);
     for (size_t i = 0; i < m->ex_stops_count; i++) {
         const tg_diag_exchange_stop *s = &m->ex_stops[i];
         if (strcmp(s->account, acct) == 0 && strcmp(s->position_key, key) == 0 && s->owned) {
@@ -374,6 +403,8 @@ static const tg_diag_exchange_stop *exchange_stop_of(const monitor *m, const cha
 }
 
 static void timeline_add(monitor *m, track *t, const tg_diag_engine_pos *p, int64_t now) {
+    assert(m != NULL && t != NULL && p != NULL);
+    assert(t->timeline < TG_DIAG_TIMELINES_MAX);
     tg_diag_run *r = m->run;
     if (r->timelines == NULL) {
         return;
@@ -389,6 +420,7 @@ static void timeline_add(monitor *m, track *t, const tg_diag_engine_pos *p, int6
         copy(tl->position_key, sizeof tl->position_key, p->position_key);
         tl->side = p->side;
     }
+    assert(t->timeline >= 0 && (size_t)t->timeline < r->timelines_count);
     tg_diag_timeline *tl = &r->timelines[t->timeline];
     tg_diag_point *pt = &tl->points[tl->count % TG_DIAG_POINTS_MAX];
     tl->count++;
@@ -402,6 +434,7 @@ static void timeline_add(monitor *m, track *t, const tg_diag_engine_pos *p, int6
 /* Compares one position with what was seen before: transitions,
  * activations, stop moves; fills the fields only the history knows. */
 static void track_update(monitor *m, tg_diag_engine_pos *p, int64_t now) {
+    assert(m != NULL && p != NULL);
     track *t = track_find(m, p);
     if (t == NULL) {
         return;
@@ -439,6 +472,8 @@ static void track_update(monitor *m, tg_diag_engine_pos *p, int64_t now) {
 }
 
 static void engine_finish(monitor *m) {
+    assert(m != NULL && m->engine_busy);
+    assert(m->engine_pending == 0);
     double latency = (double)(tg_http_now_us() - m->engine_t0_us) / US_PER_MS;
     m->engine_busy = false;
     if (m->stopping) {
@@ -450,6 +485,7 @@ static void engine_finish(monitor *m) {
         m->eng = m->eng_next;
         m->eng_count = m->eng_next_count;
         m->eng_next = tmp;
+        assert(m->eng_count <= ENGINE_POS_MAX);
         for (size_t i = 0; i < m->eng_count; i++) {
             track_update(m, &m->eng[i], now);
         }
@@ -465,6 +501,7 @@ static void engine_finish(monitor *m) {
 }
 
 static void engine_fail(monitor *m, const char *what, const tg_http_resp *resp) {
+    assert(m != NULL && what != NULL && resp != NULL);
     if (m->engine_fail) {
         return;
     }
@@ -479,6 +516,8 @@ static void engine_fail(monitor *m, const char *what, const tg_http_resp *resp) 
 }
 
 static void on_positions(void *ctx, const tg_http_resp *resp) {
+    assert(ctx != NULL && resp != NULL);
+    assert(((monitor *)ctx)->engine_pending > 0);
     monitor *m = ctx;
     if (resp->transport_failed || resp->status != 200) {
         engine_fail(m, "/v1/positions", resp);
@@ -495,6 +534,8 @@ static void on_positions(void *ctx, const tg_http_resp *resp) {
 }
 
 static void on_metrics(void *ctx, const tg_http_resp *resp) {
+    assert(ctx != NULL && resp != NULL);
+    assert(((monitor *)ctx)->engine_pending > 0);
     monitor *m = ctx;
     if (resp->transport_failed || resp->status != 200) {
         engine_fail(m, "/metrics", resp);
@@ -507,6 +548,7 @@ static void on_metrics(void *ctx, const tg_http_resp *resp) {
 }
 
 static void probe_engine(monitor *m) {
+    assert(m != NULL && m->http != NULL);
     if (m->engine_busy) {
         m->run->probes[TG_DIAG_PROBE_ENGINE].overruns++;
         return;
@@ -521,7 +563,8 @@ static void probe_engine(monitor *m) {
     tg_http_done_fn fns[] = {on_positions, on_metrics};
     for (int i = 0; i < 2; i++) {
         tg_err err = {0};
-        snprintf(url, sizeof url, "%s%s", m->opt->daemon_url, paths[i]);
+        int n = snprintf(url, sizeof url, "%s%s", m->opt->daemon_url, paths[i]);
+        assert(n > 0 && (size_t)n < sizeof url);
         if (tg_http_send(m->http, "GET", url, NULL, 0, NULL, fns[i], m, &err) != TG_OK) {
             tg_http_resp fake = {.transport_failed = true};
             copy(fake.error, sizeof fake.error, err.msg);
@@ -541,6 +584,8 @@ typedef struct store_ctx {
 } store_ctx;
 
 static bool on_row(void *ctx, const tg_store_row *row) {
+    assert(ctx != NULL && row != NULL);
+    assert(((store_ctx *)ctx)->m->rows_count <= STORE_ROWS_MAX);
     store_ctx *c = ctx;
     monitor *m = c->m;
     if (m->rows_count == STORE_ROWS_MAX) {
@@ -564,6 +609,7 @@ static bool on_row(void *ctx, const tg_store_row *row) {
 }
 
 static bool on_entry(void *ctx, const tg_journal_entry *e) {
+    assert(ctx != NULL && e != NULL);
     store_ctx *c = ctx;
     c->entries++;
     c->last_seq = e->seq;
@@ -571,6 +617,8 @@ static bool on_entry(void *ctx, const tg_journal_entry *e) {
 }
 
 static bool store_account(monitor *m, account *a, char *why, size_t cap) {
+    assert(m != NULL && a != NULL && a->cfg != NULL);
+    assert(why != NULL && cap > 0);
     tg_err err = {0};
     char masked[TG_CONFIG_PATH_MAX];
     tg_store_uri_mask(m->opt->cfg->store_uri, masked, sizeof masked);
@@ -594,6 +642,7 @@ static bool store_account(monitor *m, account *a, char *why, size_t cap) {
 }
 
 static void probe_store(monitor *m) {
+    assert(m != NULL && m->rows != NULL);
     int64_t t0 = tg_http_now_us();
     char why[TG_DIAG_TEXT_MAX] = "";
     bool ok = true;
@@ -611,6 +660,7 @@ static void probe_store(monitor *m) {
                  " latency_ms=%.1f",
                  m->rows_count, m->journal_entries, latency);
     }
+    assert(m->rows_count <= STORE_ROWS_MAX);
     source_done(m, TG_DIAG_PROBE_STORE, ok, latency, why);
     maybe_first_check(m);
 }
@@ -618,6 +668,8 @@ static void probe_store(monitor *m) {
 /* ---- exchange probe: per account, positions and every stop ------------ */
 
 static void exchange_finish(monitor *m) {
+    assert(m != NULL);
+    assert(m->exchange_pending == 0);
     double latency = (double)(tg_http_now_us() - m->exchange_t0_us) / US_PER_MS;
     bool ok = true;
     char why[TG_DIAG_TEXT_MAX] = "";
@@ -632,6 +684,7 @@ static void exchange_finish(monitor *m) {
             copy(why, sizeof why, a->error);
             continue;
         }
+        assert(r->accounts_count < sizeof r->accounts / sizeof r->accounts[0]);
         tg_diag_account_row *row = &r->accounts[r->accounts_count++];
         memset(row, 0, sizeof *row);
         copy(row->account, sizeof row->account, a->cfg->name);
@@ -648,6 +701,8 @@ static void exchange_finish(monitor *m) {
             row->trailguard_stops += a->stops[s].owned ? 1 : 0;
             row->foreign_stops += a->stops[s].owned ? 0 : 1;
         }
+        assert(m->ex_pos_count + a->pos_count <= EX_POS_MAX);
+        assert(m->ex_stops_count + a->stops_count <= EX_STOPS_MAX);
         memcpy(m->ex_pos + m->ex_pos_count, a->pos, a->pos_count * sizeof *a->pos);
         m->ex_pos_count += a->pos_count;
         memcpy(m->ex_stops + m->ex_stops_count, a->stops, a->stops_count * sizeof *a->stops);
@@ -669,6 +724,9 @@ static void exchange_finish(monitor *m) {
 }
 
 static void account_done(account *a, bool ok, const tg_venue_error *e) {
+    assert(a != NULL && a->m != NULL && a->busy);
+    assert(a->m->exchange_pending > 0);
+    assert(ok || e != NULL);
     monitor *m = a->m;
     a->busy = false;
     a->ok = ok;
@@ -684,6 +742,8 @@ static void account_done(account *a, bool ok, const tg_venue_error *e) {
 }
 
 static void stop_of(const account *a, const tg_venue_stop *v, tg_diag_exchange_stop *s) {
+    assert(a != NULL && a->cfg != NULL);
+    assert(v != NULL && s != NULL);
     memset(s, 0, sizeof *s);
     copy(s->account, sizeof s->account, a->cfg->name);
     copy(s->symbol, sizeof s->symbol, v->symbol);
@@ -701,6 +761,7 @@ static void stop_of(const account *a, const tg_venue_stop *v, tg_diag_exchange_s
 }
 
 static void on_stops(void *ctx, const tg_venue_reply *reply) {
+    assert(ctx != NULL && reply != NULL);
     account *a = ctx;
     if (reply->error.code != TG_VENUE_OK) {
         account_done(a, false, &reply->error);
@@ -710,10 +771,12 @@ static void on_stops(void *ctx, const tg_venue_reply *reply) {
     for (size_t i = 0; i < reply->stops_count && i < TG_VENUE_STOPS_MAX; i++) {
         stop_of(a, &reply->stops[i], &a->stops[a->stops_count++]);
     }
+    assert(a->stops_count <= TG_VENUE_STOPS_MAX);
     account_done(a, true, &reply->error);
 }
 
 static void on_venue_positions(void *ctx, const tg_venue_reply *reply) {
+    assert(ctx != NULL && reply != NULL);
     account *a = ctx;
     if (reply->error.code != TG_VENUE_OK || a->m->stopping) {
         account_done(a, false, &reply->error);
@@ -733,6 +796,7 @@ static void on_venue_positions(void *ctx, const tg_venue_reply *reply) {
         p->entry = v->entry;
         p->mark = v->mark;
     }
+    assert(a->pos_count <= TG_VENUE_POSITIONS_MAX);
     tg_err err = {0};
     if (tg_venue_get_stops(a->venue, NULL, on_stops, a, &err) != TG_OK) {
         tg_venue_error e = {.code = TG_VENUE_E_PARAM, .err = err};
@@ -741,6 +805,7 @@ static void on_venue_positions(void *ctx, const tg_venue_reply *reply) {
 }
 
 static void list_positions(account *a) {
+    assert(a != NULL && a->venue != NULL);
     tg_err err = {0};
     if (tg_venue_get_positions(a->venue, on_venue_positions, a, &err) != TG_OK) {
         tg_venue_error e = {.code = TG_VENUE_E_PARAM, .err = err};
@@ -749,6 +814,7 @@ static void list_positions(account *a) {
 }
 
 static void on_time(void *ctx, const tg_venue_reply *reply) {
+    assert(ctx != NULL && reply != NULL);
     account *a = ctx;
     if (reply->error.code != TG_VENUE_OK || a->m->stopping) {
         account_done(a, false, &reply->error);
@@ -759,6 +825,8 @@ static void on_time(void *ctx, const tg_venue_reply *reply) {
 }
 
 static void probe_exchange(monitor *m) {
+    assert(m != NULL);
+    assert(m->exchange_pending >= 0 && m->accounts_count <= TG_CONFIG_ACCOUNTS_MAX);
     if (m->exchange_pending > 0) {
         m->run->probes[TG_DIAG_PROBE_EXCHANGE].overruns++;
         return;
@@ -783,6 +851,7 @@ static void probe_exchange(monitor *m) {
 /* ---- consistency and progress ----------------------------------------- */
 
 static void check_now(monitor *m) {
+    assert(m != NULL && m->issues != NULL);
     int64_t t0 = tg_http_now_us();
     int64_t now = wall_ms();
     tg_diag_snapshot snap = {
@@ -800,6 +869,7 @@ static void check_now(monitor *m) {
         .exchange_stops_count = m->src[2].ok ? m->ex_stops_count : 0,
     };
     size_t found = tg_diag_check(&snap, &m->opt->thresholds, now, m->issues);
+    assert(m->issues->count <= TG_DIAG_ISSUES_MAX);
     m->checked_once = true;
     for (size_t i = 0; i < m->issues->count && m->opt->log != NULL; i++) {
         if (m->issues->items[i].last_seen_ms == now) {
@@ -819,6 +889,7 @@ static void check_now(monitor *m) {
 }
 
 static void progress(monitor *m) {
+    assert(m != NULL && m->run != NULL && m->issues != NULL);
     FILE *f = m->opt->console;
     if (f == NULL) {
         return;
@@ -879,11 +950,13 @@ static void progress(monitor *m) {
 enum { TIMER_PROGRESS = TG_DIAG_PROBE_COUNT, TIMER_END };
 
 static void on_timer(uv_timer_t *t) {
+    assert(t != NULL && t->data != NULL);
     monitor *m = t->data;
     if (m->stopping) {
         return;
     }
     int which = (int)(t - m->timers);
+    assert(which >= 0 && which < TG_DIAG_PROBE_COUNT + 2);
     switch (which) {
     case TG_DIAG_PROBE_ENGINE:
         probe_engine(m);
@@ -909,6 +982,7 @@ static void on_timer(uv_timer_t *t) {
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
+    assert(s != NULL && s->data != NULL);
     monitor *m = s->data;
     (void)signum;
     m->outcome->interrupted = true;
@@ -920,12 +994,15 @@ static void on_closed(uv_handle_t *h) {
 }
 
 static void close_own(uv_handle_t *h) {
+    assert(h != NULL);
     if (h->loop != NULL && !uv_is_closing(h)) {
         uv_close(h, on_closed);
     }
 }
 
 static tg_status monitor_alloc(monitor *m, tg_err *err) {
+    assert(m != NULL);
+    assert(m->accounts_count <= TG_CONFIG_ACCOUNTS_MAX);
     m->eng = calloc(ENGINE_POS_MAX, sizeof *m->eng);
     m->eng_next = calloc(ENGINE_POS_MAX, sizeof *m->eng_next);
     m->tracks = calloc(TRACK_MAX, sizeof *m->tracks);
@@ -942,6 +1019,8 @@ static tg_status monitor_alloc(monitor *m, tg_err *err) {
 }
 
 static void monitor_free(monitor *m) {
+    assert(m != NULL);
+    assert(m->accounts_count <= TG_CONFIG_ACCOUNTS_MAX);
     for (size_t i = 0; i < m->accounts_count; i++) {
         free(m->accounts[i].pos);
         free(m->accounts[i].stops);
@@ -958,6 +1037,8 @@ static void monitor_free(monitor *m) {
 }
 
 static tg_status monitor_start(monitor *m, tg_err *err) {
+    assert(m != NULL && m->opt != NULL);
+    assert(m->accounts_count == m->opt->cfg->accounts_count);
     const tg_diag_options *o = m->opt;
     tg_status st = TG_OK;
     if (!o->exchange_only) {
@@ -1015,6 +1096,7 @@ static tg_status monitor_start(monitor *m, tg_err *err) {
 /* Closes the venues and the HTTP client, then every handle, and runs the
  * loop until they are gone. */
 static void monitor_stop(monitor *m) {
+    assert(m != NULL);
     m->stopping = true;
     for (size_t i = 0; i < m->accounts_count; i++) {
         if (m->accounts[i].venue != NULL) {
@@ -1032,6 +1114,7 @@ static void monitor_stop(monitor *m) {
     close_own((uv_handle_t *)&m->sigterm);
     while (uv_run(&m->loop, UV_RUN_DEFAULT) != 0) {
     }
+    assert(m->http == NULL);
     for (size_t i = 0; i < m->accounts_count; i++) {
         if (m->accounts[i].venue != NULL) {
             tg_venue_free(m->accounts[i].venue);
@@ -1116,5 +1199,6 @@ bool tg_diag_duration_parse(const char *text, int64_t *ms) {
         return false;
     }
     *ms = (int64_t)total;
+    assert(*ms >= 1 && *ms <= DURATION_MS_MAX);
     return true;
 }

@@ -24,22 +24,26 @@
 /* ---- shared figures --------------------------------------------------- */
 
 const char *diag_iso(int64_t ms, char buf[DIAG_ISO_MAX]) {
+    assert(buf != NULL);
     int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     int millis = (int)(ms - secs * 1000);
+    assert(millis >= 0 && millis < 1000);
     time_t t = (time_t)secs;
     struct tm tm;
     if (gmtime_r(&t, &tm) == NULL) {
         snprintf(buf, DIAG_ISO_MAX, "1970-01-01T00:00:00.000Z");
         return buf;
     }
-    snprintf(buf, DIAG_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
-             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-             tm.tm_sec % 100, millis % 1000);
+    int n = snprintf(buf, DIAG_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                     (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
+                     tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100, millis % 1000);
+    assert(n > 0 && n < DIAG_ISO_MAX);
     return buf;
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not. */
 static size_t utf8_len(const unsigned char *p) {
+    assert(p != NULL && p[0] != '\0');
     if (p[0] < 0x80) {
         return 1;
     }
@@ -82,11 +86,13 @@ const char *diag_utf8(const char *text, char *out, size_t cap) {
         o += n;
         p += n;
     }
+    assert(o < cap);
     out[o] = '\0';
     return out;
 }
 
 static int cmp_double(const void *a, const void *b) {
+    assert(a != NULL && b != NULL);
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
@@ -110,8 +116,10 @@ diag_latency diag_latency_of(const tg_diag_probe_stats *probe) {
     l.max_ms = v[n - 1];
     l.median_ms = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
     size_t rank = (size_t)(0.95 * (double)(n - 1) + 0.5); /* nearest rank */
+    assert(rank < n);
     l.p95_ms = v[rank < n ? rank : n - 1];
     l.avg_ms = sum / (double)n;
+    assert(l.min_ms <= l.median_ms && l.median_ms <= l.max_ms);
     return l;
 }
 
@@ -156,17 +164,21 @@ static const char *const advice[TG_DIAG_TYPE_COUNT] = {
 };
 
 static void add_rec(diag_summary *s, const char *fmt, size_t n) {
+    assert(s != NULL && fmt != NULL);
+    assert(s->rec_count <= DIAG_RECS_MAX);
     if (s->rec_count < DIAG_RECS_MAX) {
         /* fmt is one of the constant strings above, each with one %zu */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        snprintf(s->recs[s->rec_count++], TG_DIAG_TEXT_MAX, fmt, n);
+        int len = snprintf(s->recs[s->rec_count++], TG_DIAG_TEXT_MAX, fmt, n);
 #pragma GCC diagnostic pop
+        assert(len > 0 && len < TG_DIAG_TEXT_MAX);
     }
 }
 
 void diag_summarize(const tg_diag_run *run, const tg_diag_issues *issues, diag_summary *s) {
     assert(run != NULL && issues != NULL && s != NULL);
+    assert(issues->count <= TG_DIAG_ISSUES_MAX);
     memset(s, 0, sizeof *s);
     for (size_t i = 0; i < issues->count; i++) {
         const tg_diag_issue *it = &issues->items[i];
@@ -177,6 +189,7 @@ void diag_summarize(const tg_diag_run *run, const tg_diag_issues *issues, diag_s
     }
     s->worst = tg_diag_worst(issues);
     static const char *const health[] = {"healthy", "degraded", "unhealthy", "critical"};
+    assert(s->worst < (int)(sizeof health / sizeof health[0]));
     s->health = s->worst <= (int)TG_DIAG_LOW ? health[0] : health[s->worst];
 
     if (s->by_severity[TG_DIAG_CRITICAL] > 0) {
@@ -210,12 +223,14 @@ void diag_summarize(const tg_diag_run *run, const tg_diag_issues *issues, diag_s
 /* ---- JSON ------------------------------------------------------------- */
 
 static void add_text(cJSON *o, const char *name, const char *text) {
+    assert(name != NULL && text != NULL);
     char clean[TG_DIAG_TEXT_MAX * 2];
     cJSON_AddStringToObject(o, name, diag_utf8(text, clean, sizeof clean));
 }
 
 /* "" is "not applicable" in the structs and null in the report. */
 static void add_text_or_null(cJSON *o, const char *name, const char *text) {
+    assert(name != NULL && text != NULL);
     if (text[0] == '\0') {
         cJSON_AddNullToObject(o, name);
     } else {
@@ -224,19 +239,23 @@ static void add_text_or_null(cJSON *o, const char *name, const char *text) {
 }
 
 static void add_time(cJSON *o, const char *name, int64_t ms) {
+    assert(name != NULL);
     char iso[DIAG_ISO_MAX];
     cJSON_AddStringToObject(o, name, diag_iso(ms, iso));
 }
 
 static void add_num(cJSON *o, const char *name, double v) {
+    assert(name != NULL);
     cJSON_AddNumberToObject(o, name, v);
 }
 
 static uint64_t good_runs(const tg_diag_probe_stats *p) {
+    assert(p != NULL);
     return p->runs >= p->failures ? p->runs - p->failures : 0;
 }
 
 static cJSON *metadata_json(const tg_diag_run *run, const tg_diag_issues *issues) {
+    assert(run != NULL && issues != NULL);
     cJSON *m = cJSON_CreateObject();
     int64_t planned_end = run->once ? run->ended_ms : run->started_ms + run->planned_ms;
     add_num(m, "monitoring_duration_minutes", (double)(run->planned_ms / 60000));
@@ -260,6 +279,8 @@ static cJSON *metadata_json(const tg_diag_run *run, const tg_diag_issues *issues
 
 static cJSON *summary_json(const tg_diag_run *run, const tg_diag_issues *issues,
                            const diag_summary *s) {
+    assert(run != NULL && issues != NULL && s != NULL);
+    assert(s->worst < 4 && s->health != NULL);
     cJSON *o = cJSON_CreateObject();
     add_num(o, "ts_instances_tracked", (double)run->new_positions);
     add_num(o, "activations", (double)run->activations);
@@ -287,6 +308,7 @@ static cJSON *summary_json(const tg_diag_run *run, const tg_diag_issues *issues,
 }
 
 static cJSON *latency_json(const tg_diag_probe_stats *p) {
+    assert(p != NULL);
     cJSON *o = cJSON_CreateObject();
     diag_latency l = diag_latency_of(p);
     add_num(o, "interval_ms", (double)p->interval_ms);
@@ -307,6 +329,7 @@ static cJSON *latency_json(const tg_diag_probe_stats *p) {
 }
 
 static cJSON *stats_json(const tg_diag_run *run) {
+    assert(run != NULL);
     cJSON *o = cJSON_CreateObject();
     add_num(o, "snapshots", (double)run->snapshots);
     add_num(o, "new_positions", (double)run->new_positions);
@@ -317,6 +340,7 @@ static cJSON *stats_json(const tg_diag_run *run) {
     add_num(o, "errors_total", (double)run->errors);
     cJSON *errs = cJSON_AddArrayToObject(o, "errors");
     size_t kept = run->error_count < TG_DIAG_ERRORS_MAX ? run->error_count : TG_DIAG_ERRORS_MAX;
+    assert(kept <= run->error_count);
     size_t first = run->error_count - kept; /* oldest kept, in logging order */
     for (size_t i = 0; i < kept; i++) {
         char clean[TG_DIAG_TEXT_MAX];
@@ -332,6 +356,8 @@ static cJSON *stats_json(const tg_diag_run *run) {
 }
 
 static cJSON *issue_json(const tg_diag_issue *it) {
+    assert(it != NULL);
+    assert((unsigned)it->type < TG_DIAG_TYPE_COUNT && (unsigned)it->severity < 4);
     cJSON *o = cJSON_CreateObject();
     add_text(o, "severity", tg_diag_severity_str(it->severity));
     add_text(o, "type", tg_diag_type_str(it->type));
@@ -355,12 +381,14 @@ static cJSON *issue_json(const tg_diag_issue *it) {
 }
 
 static void add_avg(cJSON *o, const char *total, const char *avg, const tg_diag_probe_stats *p) {
+    assert(total != NULL && avg != NULL && p != NULL);
     diag_latency l = diag_latency_of(p);
     add_num(o, total, (double)p->runs);
     add_num(o, avg, l.avg_ms);
 }
 
 static cJSON *analysis_json(const tg_diag_run *run, const diag_summary *s) {
+    assert(run != NULL && s != NULL);
     cJSON *o = cJSON_CreateObject();
     cJSON *f = cJSON_AddObjectToObject(o, "ts_functionality");
     add_num(f, "instances_created", (double)run->new_positions);
@@ -389,6 +417,7 @@ static cJSON *analysis_json(const tg_diag_run *run, const diag_summary *s) {
 }
 
 static cJSON *protection_json(const tg_diag_run *run) {
+    assert(run != NULL);
     cJSON *a = cJSON_CreateArray();
     size_t n = run->accounts_count < 16 ? run->accounts_count : 16;
     for (size_t i = 0; i < n; i++) {
@@ -450,6 +479,7 @@ tg_status tg_diag_report_json(FILE *f, const tg_diag_run *run, const tg_diag_iss
 /* ---- console ---------------------------------------------------------- */
 
 static void rule(FILE *f) {
+    assert(f != NULL);
     for (int i = 0; i < RULE_WIDTH; i++) {
         fputc('=', f);
     }
@@ -457,6 +487,7 @@ static void rule(FILE *f) {
 }
 
 static void console_analysis(FILE *f, const tg_diag_run *run, const diag_summary *s) {
+    assert(f != NULL && run != NULL && s != NULL);
     fprintf(f, "\n\xf0\x9f\x94\x8d ANALYSIS\n");
     fprintf(f, "ts_functionality:\n");
     fprintf(f, "  - instances_created: %" PRIu64 "\n", run->new_positions);
@@ -493,6 +524,7 @@ static void console_analysis(FILE *f, const tg_diag_run *run, const diag_summary
 }
 
 static void console_protection(FILE *f, const tg_diag_run *run) {
+    assert(f != NULL && run != NULL);
     fprintf(f, "\n\xf0\x9f\x9b\xa1\xef\xb8\x8f  PROTECTION\n");
     if (run->accounts_count == 0) {
         fprintf(f, "  (no exchange snapshot)\n");
@@ -547,6 +579,7 @@ void tg_diag_report_console(FILE *f, const tg_diag_run *run, const tg_diag_issue
 /* ---- logfmt ----------------------------------------------------------- */
 
 static void log_kv(FILE *f, const char *key, const char *value) {
+    assert(f != NULL && key != NULL && value != NULL);
     char esc[LOG_VALUE_MAX];
     bool quote = value[0] == '\0' || strpbrk(value, " \"=") != NULL;
     tg_log_escape(value, quote, esc, sizeof esc);
@@ -565,7 +598,8 @@ void tg_diag_log_issue(FILE *f, const tg_diag_issue *issue) {
     log_kv(f, "account", issue->account);
     log_kv(f, "venue", issue->venue);
     log_kv(f, "symbol", issue->symbol);
-    snprintf(count, sizeof count, "%" PRIu32, issue->count);
+    int n = snprintf(count, sizeof count, "%" PRIu32, issue->count);
+    assert(n > 0 && (size_t)n < sizeof count);
     log_kv(f, "count", count);
     log_kv(f, "first_seen", diag_iso(issue->first_seen_ms, first));
     log_kv(f, "engine", issue->engine_value);

@@ -21,6 +21,9 @@ static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 /* ---- metrics ---------------------------------------------------------- */
 
 tg_status guard_metrics_init(tg_guard *g, tg_err *err) {
+    assert(g != NULL);
+    assert(err != NULL);
+    assert(g->accounts_count == 0 || g->accounts != NULL);
     guard_fams *F = &g->fams;
     tg_status st = tg_metrics_new(8192, &g->metrics, err);
     if (st != TG_OK) {
@@ -124,6 +127,8 @@ tg_status guard_metrics_init(tg_guard *g, tg_err *err) {
 
 /* Counters live in the daemon's structs; the registry follows them. */
 static void sync_counter(tg_metrics_family *f, const char *const *labels, double value) {
+    assert(f != NULL);
+    assert(labels != NULL && labels[0] != NULL);
     tg_metrics_series *s = tg_metrics_series_get(f, labels);
     double now = tg_metrics_value(s);
     if (s != NULL && value > now) {
@@ -132,10 +137,14 @@ static void sync_counter(tg_metrics_family *f, const char *const *labels, double
 }
 
 static void sync_gauge(tg_metrics_family *f, const char *const *labels, double value) {
+    assert(f != NULL);
+    assert(labels != NULL && labels[0] != NULL);
     tg_metrics_set(tg_metrics_series_get(f, labels), value);
 }
 
 static void metrics_sync(tg_guard *g) {
+    assert(g != NULL);
+    assert(g->metrics != NULL);
     guard_fams *F = &g->fams;
     int64_t now = (int64_t)uv_now(g->loop);
     for (uint32_t i = 0; i < g->accounts_count; i++) {
@@ -188,7 +197,9 @@ static void metrics_sync(tg_guard *g) {
         if (a->book != NULL) {
             for (uint32_t id = tg_book_next(a->book, TG_BOOK_NONE); id != TG_BOOK_NONE;
                  id = tg_book_next(a->book, id)) {
-                by_state[tg_book_peek(a->book, id)->state]++;
+                const tg_stop *s = tg_book_peek(a->book, id);
+                assert(s != NULL && s->state <= TG_STATE_CLOSED);
+                by_state[s->state]++;
             }
             for (uint32_t sym = 0; a->subscribed != NULL && tg_book_symbol_name(a->book, sym);
                  sym++) {
@@ -210,17 +221,25 @@ static void metrics_sync(tg_guard *g) {
 /* ---- JSON views ------------------------------------------------------- */
 
 static void add_dec(cJSON *o, const char *name, tg_dec v) {
+    assert(name != NULL);
     char text[TG_DEC_STR_MAX];
-    tg_dec_format(v, 0, text);
+    size_t n = tg_dec_format(v, 0, text);
+    assert(n > 0 && n < sizeof text);
     cJSON_AddStringToObject(o, name, text);
 }
 
 static cJSON *position_json(const guard_account *a, uint32_t id) {
+    assert(a != NULL);
+    assert(a->book != NULL);
+    assert(id < TG_GUARD_POSITIONS_MAX);
     const guard_pos *p = &a->pos[id];
     const tg_stop *s = tg_book_peek(a->book, id);
+    assert(s != NULL);
+    assert(p->used);
     cJSON *o = cJSON_CreateObject();
     char key[TG_STORE_KEY_MAX * 2];
-    snprintf(key, sizeof key, "%s:%s", a->name, p->row.position_key);
+    int key_len = snprintf(key, sizeof key, "%s:%s", a->name, p->row.position_key);
+    assert(key_len > 0 && (size_t)key_len < sizeof key);
     cJSON_AddStringToObject(o, "key", key);
     cJSON_AddStringToObject(o, "account", a->name);
     cJSON_AddStringToObject(o, "venue", tg_venue_kind_str(a->vcfg.kind));
@@ -274,6 +293,9 @@ static cJSON *position_json(const guard_account *a, uint32_t id) {
 
 /* "ACCOUNT:SYMBOL:SIDE" → account and position id. */
 static bool find_key(tg_guard *g, const char *key, guard_account **out_a, uint32_t *out_id) {
+    assert(g != NULL);
+    assert(key != NULL);
+    assert(out_a != NULL && out_id != NULL);
     const char *colon = strchr(key, ':');
     if (colon == NULL) {
         return false;
@@ -284,6 +306,7 @@ static bool find_key(tg_guard *g, const char *key, guard_account **out_a, uint32
         if ((size_t)(colon - key) == n && strncmp(key, a->name, n) == 0 && a->book != NULL) {
             uint32_t id = guard_find(a, colon + 1);
             if (id != TG_BOOK_NONE) {
+                assert(id < TG_GUARD_POSITIONS_MAX);
                 *out_a = a;
                 *out_id = id;
                 return true;
@@ -294,6 +317,8 @@ static bool find_key(tg_guard *g, const char *key, guard_account **out_a, uint32
 }
 
 static void respond_json(tg_httpd_response *resp, int status, cJSON *body) {
+    assert(resp != NULL);
+    assert(status >= 100 && status <= 599);
     resp->status = status;
     resp->content_type = "application/json";
     resp->body = cJSON_PrintUnformatted(body);
@@ -302,12 +327,16 @@ static void respond_json(tg_httpd_response *resp, int status, cJSON *body) {
 }
 
 static void respond_error(tg_httpd_response *resp, int status, const char *msg) {
+    assert(resp != NULL);
+    assert(msg != NULL);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "error", msg);
     respond_json(resp, status, o);
 }
 
 static cJSON *health_json(tg_guard *g, bool *healthy) {
+    assert(g != NULL);
+    assert(healthy != NULL);
     cJSON *o = cJSON_CreateObject();
     cJSON *reasons = cJSON_CreateArray();
     cJSON *accounts = cJSON_CreateArray();
@@ -317,6 +346,7 @@ static cJSON *health_json(tg_guard *g, bool *healthy) {
         guard_account *a = &g->accounts[i];
         cJSON *ao = cJSON_CreateObject();
         static const char *const phases[] = {"init", "time", "rules", "live", "failed", "idle"};
+        assert((size_t)a->phase < sizeof phases / sizeof phases[0]);
         cJSON_AddStringToObject(ao, "name", a->name);
         cJSON_AddStringToObject(ao, "venue", tg_venue_kind_str(a->vcfg.kind));
         cJSON_AddStringToObject(ao, "phase", phases[a->phase]);
@@ -414,6 +444,9 @@ static void html_text(char **buf, size_t *len, size_t *cap, const char *fmt, ...
 
 #include <stdarg.h>
 static void html_text(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+    assert(buf != NULL && *buf != NULL);
+    assert(len != NULL && cap != NULL && *len < *cap);
+    assert(fmt != NULL);
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -437,6 +470,8 @@ static void html_text(char **buf, size_t *len, size_t *cap, const char *fmt, ...
 }
 
 static void html_escape(const char *in, char *out, size_t cap) {
+    assert(in != NULL && out != NULL);
+    assert(cap > 0);
     size_t n = 0;
     for (const char *p = in; *p != '\0' && n + 7 < cap; p++) {
         const char *rep = *p == '<'   ? "&lt;"
@@ -450,10 +485,13 @@ static void html_escape(const char *in, char *out, size_t cap) {
             out[n++] = *p;
         }
     }
+    assert(n < cap);
     out[n] = '\0';
 }
 
 static void status_page(tg_guard *g, tg_httpd_response *resp) {
+    assert(g != NULL);
+    assert(resp != NULL);
     size_t cap = 8192, len = 0;
     char *buf = malloc(cap);
     if (buf == NULL) {
@@ -480,7 +518,9 @@ static void status_page(tg_guard *g, tg_httpd_response *resp) {
              id != TG_BOOK_NONE; id = tg_book_next(a->book, id)) {
             const guard_pos *p = &a->pos[id];
             const tg_stop *s = tg_book_peek(a->book, id);
+            assert(s != NULL);
             uint32_t sym = tg_book_position_symbol(a->book, id);
+            assert(sym == TG_BOOK_NONE || sym < TG_GUARD_SYMBOLS_MAX);
             tg_dec mark = sym != TG_BOOK_NONE ? a->marks[sym] : (tg_dec){0};
             char m[TG_DEC_STR_MAX] = "-", st[TG_DEC_STR_MAX] = "none", pct[TG_DEC_STR_MAX] = "-";
             if (tg_dec_is_pos(mark)) {
@@ -518,6 +558,7 @@ static void status_page(tg_guard *g, tg_httpd_response *resp) {
     html_text(&buf, &len, &cap,
               "</tbody></table><p><a href=\"/metrics\">metrics</a> · <a href=\"/health\">health</a>"
               " · <a href=\"/v1/positions\">positions (JSON)</a></p></body></html>");
+    assert(len < cap);
     resp->status = 200;
     resp->content_type = "text/html; charset=utf-8";
     resp->body = buf;
@@ -528,6 +569,9 @@ static void status_page(tg_guard *g, tg_httpd_response *resp) {
 
 static void put_params(tg_guard *g, guard_account *a, uint32_t id, const tg_httpd_request *req,
                        tg_httpd_response *resp) {
+    assert(g != NULL && a != NULL && a->book != NULL);
+    assert(id < TG_GUARD_POSITIONS_MAX);
+    assert(req != NULL && resp != NULL);
     cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
@@ -574,6 +618,8 @@ static void put_params(tg_guard *g, guard_account *a, uint32_t id, const tg_http
 }
 
 static bool authorized(tg_guard *g, const tg_httpd_request *req, tg_httpd_response *resp) {
+    assert(g != NULL && g->cfg != NULL);
+    assert(req != NULL && resp != NULL);
     if (!g->cfg->has_token) {
         respond_error(resp, 403, "write endpoints are disabled: set [http] token_file");
         return false;
@@ -586,6 +632,9 @@ static bool authorized(tg_guard *g, const tg_httpd_request *req, tg_httpd_respon
 }
 
 void guard_http(void *ctx, const tg_httpd_request *req, tg_httpd_response *resp) {
+    assert(ctx != NULL);
+    assert(req != NULL && req->method != NULL && req->path != NULL);
+    assert(resp != NULL);
     tg_guard *g = ctx;
     bool get = strcmp(req->method, "GET") == 0;
     if (get && strcmp(req->path, "/metrics") == 0) {

@@ -47,7 +47,8 @@ struct tg_httpd {
 tg_httpd_opts tg_httpd_opts_default(void) {
     tg_httpd_opts o;
     memset(&o, 0, sizeof o);
-    snprintf(o.listen, sizeof o.listen, "127.0.0.1:8427");
+    int n = snprintf(o.listen, sizeof o.listen, "127.0.0.1:8427");
+    assert(n > 0 && (size_t)n < sizeof o.listen);
     o.body_max = TG_HTTPD_BODY_MAX;
     o.connections_max = TG_HTTPD_CONNECTIONS_MAX;
     o.timeout_s = TG_HTTPD_TIMEOUT_S;
@@ -71,6 +72,8 @@ bool tg_httpd_token_equal(const char *a, const char *b) {
 
 /* "127.0.0.1:8427" or "[::1]:8427" → socket address. */
 static bool parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6) {
+    assert(listen != NULL);
+    assert(ss != NULL && v6 != NULL);
     const char *colon = strrchr(listen, ':');
     if (colon == NULL || colon == listen || colon[1] == '\0') {
         return false;
@@ -106,6 +109,7 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *ss, bool *
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
+    assert(uri != NULL);
     (void)cls;
     (void)conn;
     httpd_req *r = calloc(1, sizeof *r);
@@ -119,6 +123,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode code) {
+    assert(req_cls != NULL);
     (void)cls;
     (void)conn;
     (void)code;
@@ -134,6 +139,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 /* Queues status with body (malloc'ed, taken over; NULL = empty). */
 static enum MHD_Result answer(struct MHD_Connection *conn, int status, const char *content_type,
                               char *body, size_t len) {
+    assert(conn != NULL);
+    assert(status >= 100 && status <= 599);
+    assert(body != NULL || len == 0);
     struct MHD_Response *resp =
         body != NULL ? MHD_create_response_from_buffer_with_free_callback(len, body, free)
                      : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
@@ -151,6 +159,8 @@ static enum MHD_Result answer(struct MHD_Connection *conn, int status, const cha
 
 static enum MHD_Result answer_text(tg_httpd *h, struct MHD_Connection *conn, int status,
                                    const char *text) {
+    assert(h != NULL && conn != NULL);
+    assert(text != NULL);
     h->stats.requests++;
     h->stats.too_large += status == MHD_HTTP_CONTENT_TOO_LARGE;
     char *body = strdup(text);
@@ -158,6 +168,9 @@ static enum MHD_Result answer_text(tg_httpd *h, struct MHD_Connection *conn, int
 }
 
 static bool body_append(httpd_req *r, const char *data, size_t n) {
+    assert(r != NULL);
+    assert(data != NULL || n == 0);
+    assert(r->cap == 0 || r->len < r->cap);
     if (r->len + n + 1 > r->cap) {
         size_t cap = r->cap == 0 ? 1024 : r->cap;
         while (cap < r->len + n + 1) {
@@ -172,11 +185,13 @@ static bool body_append(httpd_req *r, const char *data, size_t n) {
     }
     memcpy(r->body + r->len, data, n);
     r->len += n;
+    assert(r->len < r->cap);
     r->body[r->len] = '\0';
     return true;
 }
 
 static const char *bearer_of(struct MHD_Connection *conn) {
+    assert(conn != NULL);
     const char *v =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0) {
@@ -191,6 +206,9 @@ static const char *bearer_of(struct MHD_Connection *conn) {
 
 static enum MHD_Result call_handler(tg_httpd *h, struct MHD_Connection *conn, const char *url,
                                     const char *method, httpd_req *r) {
+    assert(h != NULL && h->fn != NULL);
+    assert(url != NULL && method != NULL);
+    assert(r != NULL && r->query != NULL && r->headers_seen && !r->too_big);
     tg_httpd_request req = {
         .method = method,
         .path = url,
@@ -215,6 +233,8 @@ static enum MHD_Result call_handler(tg_httpd *h, struct MHD_Connection *conn, co
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **req_cls) {
+    assert(cls != NULL && conn != NULL);
+    assert(upload_size != NULL && req_cls != NULL);
     (void)version;
     tg_httpd *h = cls;
     httpd_req *r = *req_cls;
@@ -237,6 +257,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         } else if (!r->too_big && !body_append(r, upload, *upload_size)) {
             return MHD_NO;
         }
+        assert(r->too_big || r->len <= h->opts.body_max);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -250,6 +271,7 @@ static void on_timer(uv_timer_t *t);
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code) {
+    assert(cls != NULL);
     (void)conn;
     (void)socket_ctx;
     tg_httpd *h = cls;
@@ -269,6 +291,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
  * loop for the connections waiting in the backlog, so a run that closed
  * connections is followed by another. */
 static void pump(tg_httpd *h) {
+    assert(h != NULL && h->d != NULL);
     for (int i = 0; i < PUMP_RUNS_MAX; i++) {
         uint64_t closed = h->closed;
         MHD_run(h->d);
@@ -285,10 +308,12 @@ static void pump(tg_httpd *h) {
 }
 
 static void on_timer(uv_timer_t *t) {
+    assert(t != NULL && t->data != NULL);
     pump(t->data);
 }
 
 static void on_poll(uv_poll_t *p, int status, int events) {
+    assert(p != NULL && p->data != NULL);
     (void)status;
     (void)events;
     pump(p->data);
@@ -296,16 +321,20 @@ static void on_poll(uv_poll_t *p, int status, int events) {
 
 tg_status tg_httpd_start(struct uv_loop_s *loop, const char *listen, tg_httpd_handler fn, void *ctx,
                          tg_httpd **out, tg_err *err) {
+    assert(loop != NULL && fn != NULL && out != NULL);
     tg_httpd_opts o = tg_httpd_opts_default();
     if (listen == NULL || strlen(listen) >= sizeof o.listen) {
         return tg_err_set(err, TG_E_INVALID, "httpd: listen address missing or too long");
     }
-    snprintf(o.listen, sizeof o.listen, "%s", listen);
+    int n = snprintf(o.listen, sizeof o.listen, "%s", listen);
+    assert(n >= 0 && (size_t)n < sizeof o.listen);
     return tg_httpd_start_opts(loop, &o, fn, ctx, out, err);
 }
 
 static tg_status check_opts(const tg_httpd_opts *o, struct sockaddr_storage *ss, bool *v6,
                             tg_err *err) {
+    assert(o != NULL);
+    assert(ss != NULL && v6 != NULL);
     if (!parse_listen(o->listen, ss, v6)) {
         return tg_err_set(err, TG_E_INVALID,
                           "httpd: listen address \"%s\" is not host:port with a numeric host",
@@ -370,14 +399,18 @@ tg_status tg_httpd_start_opts(struct uv_loop_s *loop, const tg_httpd_opts *opts,
 }
 
 uint16_t tg_httpd_port(const tg_httpd *h) {
+    assert(h != NULL);
+    assert(h->port != 0);
     return h->port;
 }
 
 tg_httpd_stats tg_httpd_get_stats(const tg_httpd *h) {
+    assert(h != NULL);
     return h->stats;
 }
 
 static void handle_closed(uv_handle_t *handle) {
+    assert(handle != NULL && handle->data != NULL);
     tg_httpd *h = handle->data;
     assert(h->handles_open > 0);
     if (--h->handles_open == 0) {

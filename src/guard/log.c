@@ -12,6 +12,7 @@
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err *err) {
+    assert((size_t)level < sizeof level_names / sizeof level_names[0]);
     assert(log != NULL);
     memset(log, 0, sizeof *log);
     log->level = level;
@@ -80,6 +81,8 @@ size_t tg_log_escape(const char *text, bool quote, char *buf, size_t cap) {
 }
 
 static void put(tg_logline *l, const char *text, size_t len) {
+    assert(l != NULL && text != NULL);
+    assert(l->len <= sizeof l->buf - 32);
     /* room is kept for the truncation mark and the newline */
     size_t room = sizeof l->buf - 32;
     if (l->len + len > room) {
@@ -88,6 +91,7 @@ static void put(tg_logline *l, const char *text, size_t len) {
     }
     memcpy(l->buf + l->len, text, len);
     l->len += len;
+    assert(l->len <= room);
 }
 
 void tg_log_begin(tg_logline *l, tg_log *log, tg_log_level level, const char *msg) {
@@ -98,6 +102,7 @@ void tg_log_begin(tg_logline *l, tg_log *log, tg_log_level level, const char *ms
     if (l->log == NULL) {
         return;
     }
+    assert((size_t)level < sizeof level_names / sizeof level_names[0]);
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
@@ -136,18 +141,23 @@ void tg_log_str(tg_logline *l, const char *key, const char *value) {
 }
 
 void tg_log_int(tg_logline *l, const char *key, int64_t value) {
+    assert(l != NULL && key != NULL);
     char text[24];
-    snprintf(text, sizeof text, "%" PRId64, value);
+    int n = snprintf(text, sizeof text, "%" PRId64, value);
+    assert(n > 0 && (size_t)n < sizeof text);
     tg_log_str(l, key, text);
 }
 
 void tg_log_dec(tg_logline *l, const char *key, tg_dec value) {
+    assert(l != NULL && key != NULL);
     char text[TG_DEC_STR_MAX];
-    tg_dec_format(value, 0, text);
+    size_t n = tg_dec_format(value, 0, text);
+    assert(n > 0 && n < sizeof text);
     tg_log_str(l, key, text);
 }
 
 void tg_log_bool(tg_logline *l, const char *key, bool value) {
+    assert(l != NULL && key != NULL);
     tg_log_str(l, key, value ? "true" : "false");
 }
 
@@ -156,6 +166,7 @@ void tg_log_end(tg_logline *l) {
     if (l->log == NULL) {
         return;
     }
+    assert(l->len <= sizeof l->buf - 32);
     if (l->cut) {
         static const char mark[] = " truncated=true";
         memcpy(l->buf + l->len, mark, sizeof mark - 1);

@@ -55,11 +55,13 @@ tg_status tg_metrics_new(size_t series_max, tg_metrics **out, tg_err *err) {
         return tg_err_set(err, TG_E_NOMEM, "metrics: out of memory for %zu series", series_max);
     }
     m->series_max = series_max;
+    assert(m->series_max >= 1 && m->series_max <= TG_METRICS_SERIES_MAX);
     *out = m;
     return TG_OK;
 }
 
 void tg_metrics_free(tg_metrics *m) {
+    assert(m == NULL || m->series_count <= m->series_max);
     if (m != NULL) {
         free(m->pool);
         free(m);
@@ -82,12 +84,14 @@ static bool name_ok(const char *s, bool colon) {
 }
 
 static bool ends_with(const char *s, const char *suffix) {
+    assert(s != NULL && suffix != NULL);
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
 /* "a,b" → f->labels; false with err on a bad or duplicate name. */
 static bool parse_labels(tg_metrics_family *f, const char *labels, tg_err *err) {
+    assert(f != NULL);
     f->labels_count = 0;
     if (labels == NULL || labels[0] == '\0') {
         return true;
@@ -125,6 +129,8 @@ static bool parse_labels(tg_metrics_family *f, const char *labels, tg_err *err) 
 }
 
 static bool same_shape(const tg_metrics_family *a, const tg_metrics_family *b) {
+    assert(a != NULL && b != NULL);
+    assert(a->labels_count <= TG_METRICS_LABELS_MAX && b->labels_count <= TG_METRICS_LABELS_MAX);
     if (a->kind != b->kind || a->labels_count != b->labels_count ||
         a->bounds_count != b->bounds_count) {
         return false;
@@ -164,7 +170,8 @@ static tg_metrics_family *add_family(tg_metrics *m, tg_metrics_kind kind, const 
         tg_err_set(err, TG_E_INVALID, "metrics: HELP of %s is missing or too long", f.name);
         return NULL;
     }
-    snprintf(f.help, sizeof f.help, "%s", help);
+    int help_len = snprintf(f.help, sizeof f.help, "%s", help);
+    assert(help_len >= 0 && (size_t)help_len < sizeof f.help);
     if (!parse_labels(&f, labels, err)) {
         return NULL;
     }
@@ -202,6 +209,7 @@ static tg_metrics_family *add_family(tg_metrics *m, tg_metrics_kind kind, const 
     }
     m->families[m->families_count] = f;
     tg_metrics_family *added = &m->families[m->families_count++];
+    assert(m->families_count <= TG_METRICS_FAMILIES_MAX);
     if (added->labels_count == 0) {
         (void)tg_metrics_series_get(added, NULL); /* rendered as 0 from the start */
     }
@@ -210,17 +218,20 @@ static tg_metrics_family *add_family(tg_metrics *m, tg_metrics_kind kind, const 
 
 tg_metrics_family *tg_metrics_counter(tg_metrics *m, const char *name, const char *help,
                                       const char *labels, tg_err *err) {
+    assert(m != NULL);
     return add_family(m, TG_METRICS_COUNTER, name, help, labels, NULL, 0, err);
 }
 
 tg_metrics_family *tg_metrics_gauge(tg_metrics *m, const char *name, const char *help,
                                     const char *labels, tg_err *err) {
+    assert(m != NULL);
     return add_family(m, TG_METRICS_GAUGE, name, help, labels, NULL, 0, err);
 }
 
 tg_metrics_family *tg_metrics_histogram(tg_metrics *m, const char *name, const char *help,
                                         const char *labels, const double *bounds,
                                         size_t bounds_count, tg_err *err) {
+    assert(m != NULL);
     return add_family(m, TG_METRICS_HISTOGRAM, name, help, labels, bounds, bounds_count, err);
 }
 
@@ -248,10 +259,13 @@ tg_metrics_series *tg_metrics_series_get(tg_metrics_family *f, const char *const
         m->refused++;
         return NULL;
     }
+    assert(m->series_count < m->series_max);
     tg_metrics_series *s = &m->pool[m->series_count++];
+    assert(s->family == NULL && s->next == NULL);
     s->family = f;
     for (size_t i = 0; i < f->labels_count; i++) {
-        snprintf(s->values[i], sizeof s->values[i], "%s", values[i]);
+        int n = snprintf(s->values[i], sizeof s->values[i], "%s", values[i]);
+        assert(n >= 0 && (size_t)n < sizeof s->values[i]);
     }
     if (f->last != NULL) {
         f->last->next = s;
@@ -263,6 +277,8 @@ tg_metrics_series *tg_metrics_series_get(tg_metrics_family *f, const char *const
 }
 
 void tg_metrics_inc(tg_metrics_series *s) {
+    assert(s == NULL || s->family->kind == TG_METRICS_COUNTER ||
+           s->family->kind == TG_METRICS_GAUGE);
     tg_metrics_add(s, 1.0);
 }
 
@@ -293,6 +309,7 @@ void tg_metrics_observe(tg_metrics_series *s, double v) {
     while (i < f->bounds_count && !(v <= f->bounds[i])) {
         i++;
     }
+    assert(i <= f->bounds_count);
     s->buckets[i]++;
     s->count++;
     s->value += v;
@@ -307,10 +324,13 @@ uint64_t tg_metrics_count(const tg_metrics_series *s) {
 }
 
 uint64_t tg_metrics_refused(const tg_metrics *m) {
+    assert(m != NULL);
     return m->refused;
 }
 
 size_t tg_metrics_series_count(const tg_metrics *m) {
+    assert(m != NULL);
+    assert(m->series_count <= m->series_max);
     return m->series_count;
 }
 
@@ -323,6 +343,8 @@ typedef struct out {
 } out;
 
 static void put(out *o, const char *s, size_t n) {
+    assert(o != NULL && s != NULL);
+    assert(o->buf != NULL || o->cap == 0);
     if (o->len < o->cap) {
         size_t room = o->cap - 1 - o->len;
         memcpy(o->buf + o->len, s, n < room ? n : room);
@@ -331,11 +353,13 @@ static void put(out *o, const char *s, size_t n) {
 }
 
 static void puts_(out *o, const char *s) {
+    assert(s != NULL);
     put(o, s, strlen(s));
 }
 
 static void putf(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(out *o, const char *fmt, ...) {
+    assert(o != NULL && fmt != NULL);
     char tmp[64];
     va_list ap;
     va_start(ap, fmt);
@@ -348,15 +372,18 @@ static void putf(out *o, const char *fmt, ...) {
 /* Shortest of %.15g / %.17g that reads back as v; Prometheus spellings of
  * the non-finite values. */
 static void put_double(out *o, double v) {
+    assert(o != NULL);
     if (isnan(v)) {
         puts_(o, "NaN");
     } else if (isinf(v)) {
         puts_(o, v > 0 ? "+Inf" : "-Inf");
     } else {
         char tmp[40];
-        snprintf(tmp, sizeof tmp, "%.15g", v);
+        int n = snprintf(tmp, sizeof tmp, "%.15g", v);
+        assert(n > 0 && (size_t)n < sizeof tmp);
         if (strtod(tmp, NULL) != v) {
-            snprintf(tmp, sizeof tmp, "%.17g", v);
+            n = snprintf(tmp, sizeof tmp, "%.17g", v);
+            assert(n > 0 && (size_t)n < sizeof tmp);
         }
         puts_(o, tmp);
     }
@@ -364,6 +391,7 @@ static void put_double(out *o, double v) {
 
 /* HELP escapes backslash and newline; label values also the double quote. */
 static void put_escaped(out *o, const char *s, bool quote) {
+    assert(o != NULL && s != NULL);
     for (const char *p = s; *p != '\0'; p++) {
         if (*p == '\\') {
             puts_(o, "\\\\");
@@ -379,6 +407,8 @@ static void put_escaped(out *o, const char *s, bool quote) {
 
 /* {a="x",b="y"[,le="0.5"]}; nothing when there are no labels at all. */
 static void put_labels(out *o, const tg_metrics_series *s, const char *le) {
+    assert(o != NULL && s != NULL && s->family != NULL);
+    assert(s->family->labels_count <= TG_METRICS_LABELS_MAX);
     const tg_metrics_family *f = s->family;
     if (f->labels_count == 0 && le == NULL) {
         return;
@@ -396,6 +426,9 @@ static void put_labels(out *o, const tg_metrics_series *s, const char *le) {
 }
 
 static void put_histogram(out *o, const tg_metrics_series *s) {
+    assert(o != NULL && s != NULL);
+    assert(s->family->kind == TG_METRICS_HISTOGRAM &&
+           s->family->bounds_count <= TG_METRICS_BUCKETS_MAX);
     const tg_metrics_family *f = s->family;
     uint64_t cumulative = 0;
     for (size_t i = 0; i <= f->bounds_count; i++) {
@@ -423,6 +456,9 @@ static void put_histogram(out *o, const tg_metrics_series *s) {
 }
 
 static void put_family(out *o, const tg_metrics_family *f) {
+    assert(o != NULL && f != NULL);
+    assert(f->kind == TG_METRICS_COUNTER || f->kind == TG_METRICS_GAUGE ||
+           f->kind == TG_METRICS_HISTOGRAM);
     static const char *const types[] = {"counter", "gauge", "histogram"};
     putf(o, "# HELP %s ", f->name);
     put_escaped(o, f->help, false);
@@ -452,6 +488,7 @@ size_t tg_metrics_render(const tg_metrics *m, char *buf, size_t cap) {
               "registry was full.\n"
               "# TYPE trailguard_metrics_series_refused_total counter\n");
     putf(&o, "trailguard_metrics_series_refused_total %llu\n", (unsigned long long)m->refused);
+    assert(m->families_count <= TG_METRICS_FAMILIES_MAX);
     if (cap > 0) {
         buf[o.len < cap ? o.len : cap - 1] = '\0';
     }

@@ -44,6 +44,7 @@ tg_notify_config tg_notify_config_default(void) {
 }
 
 static tg_status check_config(const tg_notify_config *c, tg_err *err) {
+    assert(c != NULL);
     size_t url_len = strnlen(c->webhook_url, sizeof c->webhook_url);
     if (url_len == sizeof c->webhook_url || (strncasecmp(c->webhook_url, "http://", 7) != 0 &&
                                              strncasecmp(c->webhook_url, "https://", 8) != 0)) {
@@ -79,6 +80,7 @@ tg_status tg_notify_new(struct uv_loop_s *loop, const tg_notify_config *cfg, tg_
     }
     n->loop = loop;
     n->cfg = *cfg;
+    assert(n->cfg.queue_max >= 1 && n->cfg.queue_max <= TG_NOTIFY_QUEUE_MAX);
     tg_http_opts ho = {cfg->connect_timeout_ms, cfg->request_timeout_ms, false};
     st = tg_http_new(loop, &ho, &n->http, err);
     if (st != TG_OK) {
@@ -113,10 +115,14 @@ static void send_current(tg_notify *n) {
 
 /* Takes the oldest waiting body when idle. */
 static void start_next(tg_notify *n) {
+    assert(n != NULL);
+    assert(n->count <= n->cfg.queue_max);
     if (n->current != NULL || n->count == 0 || n->closing) {
         return;
     }
+    assert(n->head < n->cfg.queue_max);
     n->current = n->ring[n->head];
+    assert(n->current != NULL);
     n->ring[n->head] = NULL;
     n->head = (n->head + 1) % n->cfg.queue_max;
     n->count--;
@@ -125,20 +131,27 @@ static void start_next(tg_notify *n) {
 }
 
 static int64_t backoff_ms(const tg_notify_config *c, uint32_t retry) {
+    assert(c != NULL);
+    assert(c->backoff_ms_min > 0 && c->backoff_ms_max >= c->backoff_ms_min);
     assert(retry >= 1);
     int64_t ms = c->backoff_ms_min;
     for (uint32_t i = 1; i < retry && ms < c->backoff_ms_max; i++) {
         ms *= 2;
     }
-    return ms < c->backoff_ms_max ? ms : c->backoff_ms_max;
+    ms = ms < c->backoff_ms_max ? ms : c->backoff_ms_max;
+    assert(ms >= c->backoff_ms_min && ms <= c->backoff_ms_max);
+    return ms;
 }
 
 static bool retryable(const tg_http_resp *resp) {
+    assert(resp != NULL);
     return resp->transport_failed || resp->status >= 500 || resp->status == 408 ||
            resp->status == 429 || resp->status < 200;
 }
 
 static void on_done(void *ctx, const tg_http_resp *resp) {
+    assert(ctx != NULL && resp != NULL);
+    assert(((tg_notify *)ctx)->sending || ((tg_notify *)ctx)->current != NULL);
     tg_notify *n = ctx;
     n->sending = false;
     if (n->closing) {
@@ -163,6 +176,7 @@ static void on_done(void *ctx, const tg_http_resp *resp) {
 }
 
 static void on_timer(uv_timer_t *t) {
+    assert(t != NULL && t->data != NULL);
     tg_notify *n = t->data;
     if (n->current != NULL && !n->sending) {
         send_current(n);
@@ -202,6 +216,8 @@ tg_status tg_notify_post(tg_notify *n, const char *json_body, tg_err *err) {
 }
 
 tg_notify_stats tg_notify_get_stats(const tg_notify *n) {
+    assert(n != NULL);
+    assert(n->count <= n->cfg.queue_max);
     tg_notify_stats s = n->stats;
     s.queued = n->count;
     s.inflight = n->current != NULL ? 1 : 0;
@@ -209,6 +225,8 @@ tg_notify_stats tg_notify_get_stats(const tg_notify *n) {
 }
 
 static void timer_closed(uv_handle_t *h) {
+    assert(h != NULL && h->data != NULL);
+    assert(((tg_notify *)h->data)->closing);
     tg_notify *n = h->data;
     free(n->ring);
     free(n);

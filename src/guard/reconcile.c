@@ -21,10 +21,14 @@ typedef struct tally {
 } tally;
 
 static bool tighter(tg_side side, tg_dec a, tg_dec b) {
+    assert(side == TG_SIDE_LONG || side == TG_SIDE_SHORT);
     return side == TG_SIDE_LONG ? tg_dec_gt(a, b) : tg_dec_lt(a, b);
 }
 
 static void pass_end(pass *ps) {
+    assert(ps != NULL && ps->a != NULL);
+    assert(ps->a->reconciling);
+    assert(ps->positions_count == 0 || ps->positions != NULL);
     guard_account *a = ps->a;
     a->reconciling = false;
     a->last_reconcile_ms = (int64_t)uv_now(a->g->loop);
@@ -39,10 +43,16 @@ static void pass_end(pass *ps) {
 /* A position the pass must not judge: a request for it is out, or came back
  * after the snapshot was taken. */
 static bool busy(const guard_pos *p, uint64_t started_ms) {
+    assert(p != NULL);
+    assert(p->used);
     return p->in_flight || p->touched_ms >= started_ms;
 }
 
 static void apply(pass *ps, const tg_venue_stop *stops, size_t stops_count) {
+    assert(ps != NULL && ps->a != NULL && ps->a->book != NULL);
+    assert(stops_count <= TG_VENUE_STOPS_MAX);
+    assert(stops_count == 0 || stops != NULL);
+    assert(ps->positions_count <= TG_VENUE_POSITIONS_MAX);
     guard_account *a = ps->a;
     tally t = {0};
     for (uint32_t id = tg_book_next(a->book, TG_BOOK_NONE); id != TG_BOOK_NONE;
@@ -103,6 +113,7 @@ static void apply(pass *ps, const tg_venue_stop *stops, size_t stops_count) {
             }
             continue;
         }
+        assert(id < TG_GUARD_POSITIONS_MAX);
         guard_pos *p = &a->pos[id];
         if (busy(p, ps->started_ms)) {
             continue; /* a replace may hold two stops for a moment */
@@ -171,6 +182,8 @@ static void apply(pass *ps, const tg_venue_stop *stops, size_t stops_count) {
 }
 
 static void stops_done(void *ctx, const tg_venue_reply *r) {
+    assert(ctx != NULL);
+    assert(r != NULL);
     pass *ps = ctx;
     guard_account *a = ps->a;
     if (guard_quiet(a)) {
@@ -195,6 +208,9 @@ static void stops_done(void *ctx, const tg_venue_reply *r) {
 }
 
 static void positions_done(void *ctx, const tg_venue_reply *r) {
+    assert(ctx != NULL);
+    assert(r != NULL);
+    assert(((pass *)ctx)->positions == NULL);
     pass *ps = ctx;
     guard_account *a = ps->a;
     tg_err err;
@@ -214,6 +230,7 @@ static void positions_done(void *ctx, const tg_venue_reply *r) {
     }
     memcpy(ps->positions, r->positions, r->positions_count * sizeof *ps->positions);
     ps->positions_count = r->positions_count;
+    assert(ps->positions_count <= TG_VENUE_POSITIONS_MAX);
     if (tg_venue_get_stops(a->venue, NULL, stops_done, ps, &err) != TG_OK) {
         guard_issue(a, TG_LOG_WARN, "reconcile_failed", "stops", err.msg);
         pass_end(ps);
@@ -234,6 +251,7 @@ void guard_reconcile(guard_account *a, const char *why) {
         return;
     }
     ps->a = a;
+    assert(!a->reconciling);
     ps->started_ms = uv_now(a->g->loop);
     guard_copy(ps->why, sizeof ps->why, why);
     tg_err err;

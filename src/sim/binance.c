@@ -196,6 +196,8 @@ static bool take_client_id(bn_ctx *c, const char *name, const char *alias, char 
 /* ---- shapes ---- */
 
 static void algo_json(bn_ctx *c, sim_buf *b, const sim_order *o, const char *status) {
+    assert(b != NULL);
+    assert(o != NULL);
     int pdp = sim_price_dp(c->sim, o->symbol);
     sim_buf_printf(b, "{\"algoId\":%llu,\"clientAlgoId\":", (unsigned long long)o->id);
     sim_buf_jstr(b, o->client_id);
@@ -226,6 +228,9 @@ static void algo_json(bn_ctx *c, sim_buf *b, const sim_order *o, const char *sta
 /* A regular order; filled_price is the average fill price or 0. */
 static void order_json(const tg_sim *sim, sim_buf *b, const sim_order *o, const char *status,
                        tg_dec filled_qty, tg_dec avg_price) {
+    assert(sim != NULL);
+    assert(b != NULL);
+    assert(o != NULL);
     int pdp = sim_price_dp(sim, o->symbol), qdp = sim_qty_dp(sim, o->symbol);
     tg_dec quote = tg_dec_from_units(0);
     tg_dec_mul(filled_qty, avg_price, TG_ROUND_FLOOR, &quote);
@@ -267,6 +272,8 @@ static void ep_time(bn_ctx *c) {
 }
 
 static void symbol_info(const tg_sim *sim, sim_buf *b, int i) {
+    assert(sim != NULL);
+    assert(b != NULL);
     const sim_instrument *in = &sim->inst[i];
     sim_buf_printf(
         b,
@@ -524,6 +531,8 @@ static void ep_account_v3(bn_ctx *c) {
 }
 
 static void bracket_json(const tg_sim *sim, sim_buf *b, int i) {
+    assert(sim != NULL);
+    assert(b != NULL);
     sim_buf_printf(b,
                    "{\"symbol\":\"%s\",\"notionalCoef\":1.0,\"brackets\":[{\"bracket\":1,"
                    "\"initialLeverage\":125,\"notionalCap\":50000,\"notionalFloor\":0,"
@@ -555,6 +564,7 @@ static void ep_leverage_bracket(bn_ctx *c) {
 
 /* Reads side, type and the flags of a new algo order into o. */
 static bool algo_read_kind(bn_ctx *c, sim_order *o) {
+    assert(o != NULL);
     const char *algo_type = need(c, "algoType");
     const char *side = algo_type != NULL ? need(c, "side") : NULL;
     const char *type = side != NULL ? need(c, "type") : NULL;
@@ -631,6 +641,7 @@ static bool algo_read_prices(bn_ctx *c, sim_order *o) {
 /* -4045 and -4130: the per-symbol cap and the one closePosition stop per
  * direction. */
 static bool algo_check_book(bn_ctx *c, const sim_order *o) {
+    assert(o != NULL);
     if (sim_stops_open(c->sim, c->account, o->symbol) >= SIM_STOPS_PER_SYMBOL) {
         bn_error(c, 400, -4045, "Reach max stop order limit.");
         return false;
@@ -790,6 +801,7 @@ static void ep_algo_cancel_all(bn_ctx *c) {
 
 /* MARKET: fills now at the mark. reduceOnly never opens or flips. */
 static void order_market(bn_ctx *c, sim_order *o) {
+    assert(o != NULL);
     const sim_position *p = &c->sim->acct[c->account].pos[o->symbol];
     tg_dec abs_size, qty = o->qty;
     tg_dec_abs(p->size, &abs_size);
@@ -816,6 +828,7 @@ static void order_market(bn_ctx *c, sim_order *o) {
 }
 
 static bool order_read(bn_ctx *c, sim_order *o, const char **type) {
+    assert(o != NULL);
     const char *side = need(c, "side");
     *type = side != NULL ? need(c, "type") : NULL;
     if (*type == NULL) {
@@ -1073,6 +1086,7 @@ static bool check_signed(bn_ctx *c, char *total, size_t *total_len) {
 }
 
 static bool authenticate(bn_ctx *c, bn_security sec, sim_log_entry *log) {
+    assert(log != NULL);
     if (sec == BN_NONE) {
         return true;
     }
@@ -1166,6 +1180,7 @@ static bool order_limit(bn_ctx *c, const bn_route *r) {
 }
 
 static const bn_route *find_route(const sim_http_req *req, bool *path_known) {
+    assert(req != NULL);
     *path_known = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, req->path) == 0) {
@@ -1180,6 +1195,8 @@ static const bn_route *find_route(const sim_http_req *req, bool *path_known) {
 
 /* The logged parameters: query and body without the signature. */
 static void log_params(const sim_http_req *req, sim_log_entry *log) {
+    assert(req != NULL);
+    assert(log != NULL);
     char sig[8];
     char *tmp = malloc(BN_RAW_MAX + 2);
     if (tmp == NULL) {
@@ -1195,6 +1212,7 @@ static void log_params(const sim_http_req *req, sim_log_entry *log) {
 }
 
 void sim_binance_handle(tg_sim *sim, const sim_http_req *req, sim_resp *resp, sim_log_entry *log) {
+    assert(log != NULL);
     assert(sim != NULL && req != NULL && resp != NULL);
     bn_ctx *c = calloc(1, sizeof *c);
     if (c == NULL) {

@@ -36,6 +36,7 @@ void sim_buf_reset(sim_buf *b) {
 
 /* Makes room for n more bytes plus the NUL; false when past the ceiling. */
 static bool buf_reserve(sim_buf *b, size_t n) {
+    assert(b != NULL);
     if (b->overflow) {
         return false;
     }
@@ -44,6 +45,7 @@ static bool buf_reserve(sim_buf *b, size_t n) {
         return false;
     }
     if (b->len + n + 1 <= b->cap) {
+        assert(b->p != NULL);
         return true;
     }
     size_t cap = b->cap == 0 ? BUF_INITIAL : b->cap;
@@ -60,6 +62,7 @@ static bool buf_reserve(sim_buf *b, size_t n) {
     }
     b->p = p;
     b->cap = cap;
+    assert(b->len + n + 1 <= b->cap && b->cap <= SIM_RESP_MAX);
     return true;
 }
 
@@ -70,10 +73,12 @@ void sim_buf_add(sim_buf *b, const char *s, size_t n) {
     }
     memcpy(b->p + b->len, s, n);
     b->len += n;
+    assert(b->len < b->cap && b->cap <= SIM_RESP_MAX);
     b->p[b->len] = '\0';
 }
 
 void sim_buf_puts(sim_buf *b, const char *s) {
+    assert(b != NULL);
     sim_buf_add(b, s, strlen(s));
 }
 
@@ -95,12 +100,15 @@ void sim_buf_printf(sim_buf *b, const char *fmt, ...) {
         return;
     }
     va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    int m = vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
+    assert(m == n);
     b->len += (size_t)n;
+    assert(b->len < b->cap);
 }
 
 void sim_buf_jstr(sim_buf *b, const char *s) {
+    assert(b != NULL);
     assert(s != NULL);
     sim_buf_add(b, "\"", 1);
     for (const char *p = s; *p != '\0'; p++) {
@@ -118,6 +126,7 @@ void sim_buf_jstr(sim_buf *b, const char *s) {
 }
 
 void sim_buf_jdec(sim_buf *b, tg_dec v, int dp) {
+    assert(b != NULL);
     char text[TG_DEC_STR_MAX];
     size_t n = tg_dec_format(v, dp, text);
     sim_buf_add(b, "\"", 1);

@@ -171,6 +171,9 @@ static bool parse_qty(by_ctx *c, int symbol, const char *text, tg_dec *out) {
 /* ---- shapes ---- */
 
 void sim_by_order_json(tg_sim *sim, sim_buf *b, const sim_order *o, const char *status) {
+    assert(sim != NULL);
+    assert(b != NULL);
+    assert(o != NULL);
     int pdp = sim_price_dp(sim, o->symbol), qdp = sim_qty_dp(sim, o->symbol);
     tg_dec qty = o->qty;
     if (o->close_position || o->position_sl) {
@@ -219,6 +222,10 @@ void sim_by_order_json(tg_sim *sim, sim_buf *b, const sim_order *o, const char *
 }
 
 void sim_by_position_json(tg_sim *sim, sim_buf *b, int account, int symbol) {
+    assert(sim != NULL);
+    assert(b != NULL);
+    assert(account >= 0 && (size_t)account < sim->acct_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     const sim_position *p = &sim->acct[account].pos[symbol];
     int pdp = sim_price_dp(sim, symbol), qdp = sim_qty_dp(sim, symbol);
     tg_dec size, value = tg_dec_from_units(0), diff, upnl = tg_dec_from_units(0);
@@ -270,6 +277,8 @@ static void ep_time(by_ctx *c) {
 }
 
 static void instrument_json(const tg_sim *sim, sim_buf *b, int i) {
+    assert(sim != NULL);
+    assert(b != NULL);
     const sim_instrument *in = &sim->inst[i];
     sim_buf_printf(b,
                    "{\"symbol\":\"%s\",\"contractType\":\"LinearPerpetual\",\"status\":\"Trading\","
@@ -301,6 +310,7 @@ static sim_buf *list_open(by_ctx *c, const char *head) {
 }
 
 static void list_item(sim_buf *b, bool *first) {
+    assert(b != NULL);
     sim_buf_puts(b, *first ? "" : ",");
     *first = false;
 }
@@ -334,6 +344,7 @@ static void instrument_list(by_ctx *c, void (*item)(by_ctx *, sim_buf *, int),
 }
 
 static void instrument_item(by_ctx *c, sim_buf *b, int i) {
+    assert(b != NULL);
     (void)c;
     instrument_json(c->sim, b, i);
 }
@@ -343,6 +354,7 @@ static void ep_instruments(by_ctx *c) {
 }
 
 static void ticker_json(by_ctx *c, sim_buf *b, int i) {
+    assert(b != NULL);
     int pdp = sim_price_dp(c->sim, i);
     tg_dec m = c->sim->mark[i];
     sim_buf_printf(b, "{\"symbol\":\"%s\",\"lastPrice\":", c->sim->inst[i].symbol);
@@ -643,6 +655,7 @@ static bool create_read(by_ctx *c, sim_order *o, const char **type) {
 
 /* A Market order without a trigger fills now; reduceOnly never opens. */
 static bool create_market(by_ctx *c, sim_order *o) {
+    assert(o != NULL);
     const sim_position *p = &c->sim->acct[c->account].pos[o->symbol];
     tg_dec qty = o->qty, abs_size;
     tg_dec_abs(p->size, &abs_size);
@@ -770,6 +783,7 @@ static const by_route routes[] = {
 };
 
 static bool authenticate(by_ctx *c, sim_log_entry *log) {
+    assert(log != NULL);
     const char *key = sim_http_header(c->req, "x-bapi-api-key");
     const char *ts = sim_http_header(c->req, "x-bapi-timestamp");
     const char *sign = sim_http_header(c->req, "x-bapi-sign");
@@ -867,6 +881,8 @@ static bool rate_limit(by_ctx *c, const by_route *r) {
 }
 
 static void log_params(const sim_http_req *req, sim_log_entry *log) {
+    assert(req != NULL);
+    assert(log != NULL);
     if (req->body_len > 0) {
         snprintf(log->params, sizeof log->params, "%.*s", (int)req->body_len, req->body);
     } else {
@@ -875,6 +891,7 @@ static void log_params(const sim_http_req *req, sim_log_entry *log) {
 }
 
 void sim_bybit_handle(tg_sim *sim, const sim_http_req *req, sim_resp *resp, sim_log_entry *log) {
+    assert(log != NULL);
     assert(sim != NULL && req != NULL && resp != NULL);
     by_ctx *c = calloc(1, sizeof *c);
     if (c == NULL) {

@@ -235,6 +235,8 @@ static void post_limits(ctl *c) {
 }
 
 static void log_entry_json(sim_buf *b, const sim_log_entry *e) {
+    assert(b != NULL);
+    assert(e != NULL);
     sim_buf_printf(b, "{\"seq\":%llu,\"venue\":\"%s\",\"account\":", (unsigned long long)e->seq,
                    sim_venue_name(e->venue));
     sim_buf_jstr(b, e->account);
@@ -296,6 +298,7 @@ static void get_marks(ctl *c) {
 }
 
 static void stops_json(ctl *c, sim_buf *b, int a, int s) {
+    assert(b != NULL);
     sim_buf_puts(b, "\"open_stops\":[");
     bool comma = false;
     for (size_t i = 0; i < c->sim->orders_max; i++) {

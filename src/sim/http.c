@@ -57,6 +57,7 @@ static bool value_has_token(const char *value, const char *token) {
 
 /* Parses "METHOD SP target SP HTTP/1.x" in line[0..len). */
 static sim_parse parse_request_line(const char *line, size_t len, sim_http_req *req, bool *http11) {
+    assert(req != NULL);
     size_t i = 0;
     while (i < len && line[i] >= 'A' && line[i] <= 'Z') {
         i++;
@@ -101,6 +102,7 @@ static sim_parse parse_request_line(const char *line, size_t len, sim_http_req *
 
 /* Parses "Name: value" in line[0..len) into the next header slot. */
 static sim_parse parse_header_line(const char *line, size_t len, sim_http_req *req) {
+    assert(req != NULL);
     size_t i = 0;
     while (i < len && is_token_char(line[i])) {
         i++;
@@ -156,6 +158,7 @@ static sim_parse parse_content_length(const char *text, size_t *out) {
 
 /* Applies what the headers mean for framing and the connection. */
 static sim_parse interpret_headers(sim_http_req *req, bool http11, size_t *body_len) {
+    assert(req != NULL);
     *body_len = 0;
     if (sim_http_header(req, "transfer-encoding") != NULL) {
         return SIM_PARSE_BAD; /* chunked bodies are not accepted: clients send Content-Length */

@@ -31,6 +31,7 @@ static const struct {
 #define BUILTIN_COUNT (sizeof builtin / sizeof builtin[0])
 
 const char *sim_venue_name(sim_venue v) {
+    assert(v == SIM_BINANCE || v == SIM_BYBIT);
     return v == SIM_BINANCE ? "binance" : "bybit";
 }
 
@@ -43,6 +44,7 @@ static uint32_t symbol_hash(const char *s) {
 }
 
 int sim_instrument_find(const tg_sim *sim, const char *symbol) {
+    assert(sim != NULL);
     if (symbol == NULL || sim->inst_hash == NULL) {
         return -1;
     }
@@ -85,6 +87,7 @@ int sim_qty_dp(const tg_sim *sim, int symbol) {
 /* Parses the text fields of in into its decimals; false when one is not a
  * positive decimal. */
 static bool inst_parse(sim_instrument *in) {
+    assert(in != NULL);
     const char *text[] = {in->tick,    in->min_price, in->max_price, in->step,
                           in->min_qty, in->max_qty,   in->notional,  in->mark0};
     tg_dec *dec[] = {&in->tick_d,    &in->min_price_d, &in->max_price_d, &in->step_d,
@@ -113,6 +116,7 @@ void sim_positions_attach(tg_sim *sim) {
 /* Rebuilds the symbol hash and resizes the positions of every account slot
  * (all flat: callers refuse to change instruments under open positions). */
 static tg_status inst_commit(tg_sim *sim, sim_instrument *inst, size_t count, tg_err *err) {
+    assert(sim != NULL);
     assert(count > 0 && count <= SIM_SYMBOLS_MAX);
     int32_t *hash = sim->inst_hash != NULL ? sim->inst_hash : malloc(SIM_INST_HASH * sizeof *hash);
     uint32_t *start = calloc(count + 1, sizeof *start);
@@ -155,6 +159,7 @@ static tg_status inst_commit(tg_sim *sim, sim_instrument *inst, size_t count, tg
 }
 
 tg_status sim_instruments_init(tg_sim *sim, tg_err *err) {
+    assert(sim != NULL);
     sim_instrument *inst = calloc(BUILTIN_COUNT, sizeof *inst);
     if (inst == NULL) {
         return tg_err_set(err, TG_E_NOMEM, "out of memory for the instruments");
@@ -210,6 +215,7 @@ static bool dec_scaled(tg_dec v, int64_t factor, int places, char *dst, size_t c
  * lowest price, 10,000 × start the highest; the step is the smallest
  * quantity, 10^7 steps the largest (10^6 for market orders). */
 static bool inst_from_spec(const sim_inst_spec *spec, int64_t n, int width, sim_instrument *in) {
+    assert(in != NULL);
     tg_dec tick, step, start;
     if (tg_dec_parse_cstr(spec->tick, &tick) != TG_DEC_OK ||
         tg_dec_parse_cstr(spec->step, &step) != TG_DEC_OK ||
@@ -242,6 +248,7 @@ static bool spec_same(const sim_inst_spec *a, const sim_inst_spec *b) {
 }
 
 static bool market_busy(const tg_sim *sim) {
+    assert(sim != NULL);
     for (size_t i = 0; i < sim->orders_max; i++) {
         if (sim->orders[i].live) {
             return true;
@@ -346,6 +353,7 @@ int64_t sim_now_ms(const tg_sim *sim) {
 }
 
 uint64_t sim_rand(tg_sim *sim) {
+    assert(sim != NULL);
     /* splitmix64: a seed of 0 still gives a good sequence */
     uint64_t z = (sim->rng += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -370,6 +378,7 @@ void sim_market_init(tg_sim *sim) {
 }
 
 int sim_account_by_key(const tg_sim *sim, sim_venue v, const char *key) {
+    assert(sim != NULL);
     if (key == NULL) {
         return -1;
     }
@@ -382,6 +391,7 @@ int sim_account_by_key(const tg_sim *sim, sim_venue v, const char *key) {
 }
 
 int sim_account_by_name(const tg_sim *sim, const char *name) {
+    assert(sim != NULL);
     if (name == NULL) {
         return -1;
     }
@@ -394,6 +404,8 @@ int sim_account_by_name(const tg_sim *sim, const char *name) {
 }
 
 sim_order *sim_order_new(tg_sim *sim) {
+    assert(sim != NULL && sim->orders != NULL);
+    assert(sim->orders_max >= 1 && sim->orders_max <= SIM_ORDERS_MAX);
     for (size_t i = 0; i < sim->orders_max; i++) {
         if (!sim->orders[i].live) {
             sim_order *o = &sim->orders[i];
@@ -409,6 +421,7 @@ sim_order *sim_order_new(tg_sim *sim) {
 }
 
 sim_order *sim_order_find(tg_sim *sim, int account, uint64_t id, const char *client_id) {
+    assert(sim != NULL);
     for (size_t i = 0; i < sim->orders_max; i++) {
         sim_order *o = &sim->orders[i];
         if (!o->live || o->account != account) {
@@ -426,6 +439,7 @@ sim_order *sim_order_find(tg_sim *sim, int account, uint64_t id, const char *cli
  * slot in the index (readers check live and symbol); only a slot taken by
  * sim_order_new makes it stale. */
 static void by_symbol_build(tg_sim *sim) {
+    assert(sim != NULL);
     uint32_t *start = sim->by_symbol_start;
     memset(start, 0, (sim->inst_count + 1) * sizeof *start);
     for (size_t i = 0; i < sim->orders_max; i++) {
@@ -452,15 +466,19 @@ static void by_symbol_build(tg_sim *sim) {
 }
 
 size_t sim_orders_of(tg_sim *sim, int symbol, const uint32_t **slots) {
+    assert(sim != NULL && slots != NULL);
     assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     if (sim->by_symbol_stale) {
         by_symbol_build(sim);
     }
+    assert(sim->by_symbol_start[symbol] <= sim->by_symbol_start[symbol + 1]);
+    assert(sim->by_symbol_start[symbol + 1] <= sim->orders_max);
     *slots = sim->by_symbol + sim->by_symbol_start[symbol];
     return sim->by_symbol_start[symbol + 1] - sim->by_symbol_start[symbol];
 }
 
 int sim_stops_open(const tg_sim *sim, int account, int symbol) {
+    assert(sim != NULL);
     int n = 0;
     for (size_t i = 0; i < sim->orders_max; i++) {
         const sim_order *o = &sim->orders[i];
@@ -487,6 +505,7 @@ const sim_order *sim_history_find(const tg_sim *sim, int account, uint64_t id,
 }
 
 void sim_order_close(tg_sim *sim, sim_order *o, const char *status) {
+    assert(sim != NULL);
     assert(o != NULL && o->live);
     assert(status != NULL);
     size_t slot = (size_t)(sim->history_count++ % SIM_HISTORY_MAX);
@@ -496,6 +515,8 @@ void sim_order_close(tg_sim *sim, sim_order *o, const char *status) {
     sim_strlcpy(sim->history_status[slot], status, SIM_STATUS_MAX);
     int account = o->account;
     int symbol = o->symbol;
+    assert(account >= 0 && (size_t)account < sim->acct_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     if (o->position_sl) {
         sim_position *p = &sim->acct[account].pos[symbol];
         p->sl_order = 0;
@@ -508,6 +529,7 @@ void sim_order_close(tg_sim *sim, sim_order *o, const char *status) {
 /* Would this open order close the whole position when the price runs
  * against it? That is what "protected" means for the unprotected windows. */
 static bool order_protects(const sim_order *o, const sim_position *p) {
+    assert(p != NULL);
     if (!o->live || !o->conditional || tg_dec_is_zero(p->size)) {
         return false;
     }
@@ -549,6 +571,9 @@ void sim_protection_update(tg_sim *sim, int account, int symbol) {
 }
 
 void sim_position_set(tg_sim *sim, int account, int symbol, tg_dec size, tg_dec entry) {
+    assert(sim != NULL);
+    assert(account >= 0 && (size_t)account < sim->acct_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     sim_position *p = &sim->acct[account].pos[symbol];
     p->size = size;
     p->entry = tg_dec_is_zero(size) ? tg_dec_from_units(0) : entry;
@@ -557,6 +582,9 @@ void sim_position_set(tg_sim *sim, int account, int symbol, tg_dec size, tg_dec 
 }
 
 void sim_position_fill(tg_sim *sim, int account, int symbol, tg_dec signed_qty, tg_dec price) {
+    assert(sim != NULL);
+    assert(account >= 0 && (size_t)account < sim->acct_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     sim_position *p = &sim->acct[account].pos[symbol];
     tg_dec size = p->size;
     tg_dec next;
@@ -583,7 +611,9 @@ void sim_position_fill(tg_sim *sim, int account, int symbol, tg_dec signed_qty, 
 }
 
 void sim_log_add(tg_sim *sim, const sim_log_entry *e) {
+    assert(sim != NULL && e != NULL);
     assert(sim->log != NULL);
+    assert(e->seq >= 1); /* (seq - 1) picks the slot */
     sim->log[(e->seq - 1) % SIM_LOG_MAX] = *e;
 }
 
@@ -615,6 +645,7 @@ static bool fault_matches(const sim_fault *f, const char *method, const char *pa
 }
 
 const sim_fault *sim_fault_take(tg_sim *sim, const char *method, const char *path) {
+    assert(sim != NULL);
     assert(path != NULL);
     int64_t now = sim_mono_us(sim);
     for (size_t i = 0; i < SIM_FAULTS_MAX; i++) {

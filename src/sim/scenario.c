@@ -20,6 +20,7 @@
  * the one of Binance's own signing example, the Bybit pair the one of the
  * derived vectors in PROTOCOLS.md, so doc examples verify unchanged. */
 void sim_accounts_builtin(tg_sim *sim) {
+    assert(sim != NULL);
     static const struct {
         sim_venue venue;
         const char *name, *key, *secret;
@@ -91,6 +92,7 @@ static int64_t jint(const cJSON *o, const char *name, int64_t fallback) {
 }
 
 static tg_status account_add(tg_sim *sim, const cJSON *item, size_t i, tg_err *err) {
+    assert(sim != NULL);
     const char *venue = jstr(item, "venue"), *name = jstr(item, "name");
     const char *key = jstr(item, "api_key"), *secret = jstr(item, "api_secret");
     if (venue == NULL || name == NULL || key == NULL || secret == NULL) {
@@ -129,6 +131,7 @@ static tg_status account_add(tg_sim *sim, const cJSON *item, size_t i, tg_err *e
 }
 
 tg_status sim_accounts_load(tg_sim *sim, const char *path, tg_err *err) {
+    assert(sim != NULL);
     size_t len = 0;
     char *text = read_file(path, &len, err);
     if (text == NULL) {
@@ -159,6 +162,7 @@ tg_status sim_accounts_load(tg_sim *sim, const char *path, tg_err *err) {
  * read by the one price-file reader of src/replay: the emulator replays
  * what `trailguard replay` back-tests). */
 static tg_status csv_load(const char *path, int64_t limit, sim_path *p, tg_err *err) {
+    assert(p != NULL);
     tg_pricefile pf;
     tg_status st = tg_pricefile_load(path, &pf, NULL, err);
     if (st != TG_OK) {
@@ -191,6 +195,7 @@ static tg_status csv_load(const char *path, int64_t limit, sim_path *p, tg_err *
 }
 
 static tg_status steps_load(const cJSON *arr, sim_path *p, tg_err *err) {
+    assert(p != NULL);
     int n = cJSON_GetArraySize(arr);
     if (n <= 0 || n > SIM_PATH_PRICES_MAX) {
         return tg_err_set(err, TG_E_INVALID, "a steps path needs 1 to %d prices",
@@ -215,6 +220,7 @@ static tg_status steps_load(const cJSON *arr, sim_path *p, tg_err *err) {
 }
 
 static tg_status path_add(tg_sim *sim, const cJSON *item, tg_err *err) {
+    assert(sim != NULL);
     int symbol = sim_instrument_find(sim, jstr(item, "symbol"));
     const char *kind = jstr(item, "kind");
     if (symbol < 0 || kind == NULL) {
@@ -260,6 +266,7 @@ static tg_status path_add(tg_sim *sim, const cJSON *item, tg_err *err) {
 }
 
 void sim_paths_free(tg_sim *sim) {
+    assert(sim != NULL);
     for (size_t i = 0; i < SIM_SYMBOLS_MAX; i++) {
         free(sim->path[i].prices);
         memset(&sim->path[i], 0, sizeof sim->path[i]);
@@ -267,6 +274,8 @@ void sim_paths_free(tg_sim *sim) {
 }
 
 static tg_dec walk_next(tg_sim *sim, int symbol, int64_t step_bps) {
+    assert(sim != NULL);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     int64_t bps = (int64_t)(sim_rand(sim) % (uint64_t)(2 * step_bps + 1)) - step_bps;
     tg_dec num, den, next, rounded;
     tg_dec_from_int(10000 + bps, &num);
@@ -298,6 +307,7 @@ bool sim_path_step(tg_sim *sim, int symbol) {
 }
 
 void sim_paths_tick(tg_sim *sim, int64_t now_ms) {
+    assert(sim != NULL);
     for (size_t i = 0; i < sim->inst_count; i++) {
         sim_path *p = &sim->path[i];
         if (p->kind == SIM_PATH_NONE) {
@@ -321,6 +331,7 @@ void sim_paths_tick(tg_sim *sim, int64_t now_ms) {
 /* ---- scenario ---- */
 
 bool sim_fault_add(tg_sim *sim, const char *path, sim_fault_kind kind, int64_t ms, int64_t count) {
+    assert(sim != NULL);
     if (path == NULL || path[0] == '\0' || strlen(path) >= SIM_FAULT_PATH_MAX || ms < 0 ||
         ms > 3600000 || count < 0) {
         return false;
@@ -345,6 +356,7 @@ bool sim_fault_add(tg_sim *sim, const char *path, sim_fault_kind kind, int64_t m
 }
 
 static tg_status scenario_positions(tg_sim *sim, const cJSON *arr, tg_err *err) {
+    assert(sim != NULL);
     const cJSON *item;
     cJSON_ArrayForEach(item, arr) {
         int a = sim_account_by_name(sim, jstr(item, "account"));
@@ -369,6 +381,7 @@ static tg_status scenario_positions(tg_sim *sim, const cJSON *arr, tg_err *err) 
 }
 
 static tg_status scenario_faults(tg_sim *sim, const cJSON *arr, tg_err *err) {
+    assert(sim != NULL);
     const cJSON *item;
     cJSON_ArrayForEach(item, arr) {
         sim_fault_kind kind;
@@ -384,6 +397,7 @@ static tg_status scenario_faults(tg_sim *sim, const cJSON *arr, tg_err *err) {
 }
 
 static tg_status scenario_marks(tg_sim *sim, const cJSON *obj, tg_err *err) {
+    assert(sim != NULL);
     const cJSON *item;
     cJSON_ArrayForEach(item, obj) {
         int s = sim_instrument_find(sim, item->string);
@@ -403,6 +417,7 @@ static tg_status scenario_marks(tg_sim *sim, const cJSON *obj, tg_err *err) {
 /* "instruments": {"count": 1000, "prefix": "S", "quote": "USDT", "tick": "0.01",
  * "step": "0.001", "start": "100"}; every key but count has that default. */
 static tg_status scenario_instruments(tg_sim *sim, const cJSON *obj, tg_err *err) {
+    assert(sim != NULL);
     if (obj == NULL) {
         return TG_OK;
     }
@@ -433,6 +448,7 @@ static tg_status scenario_instruments(tg_sim *sim, const cJSON *obj, tg_err *err
 }
 
 tg_status sim_scenario_apply(tg_sim *sim, const char *json, size_t len, tg_err *err) {
+    assert(sim != NULL);
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -460,6 +476,7 @@ tg_status sim_scenario_apply(tg_sim *sim, const char *json, size_t len, tg_err *
 }
 
 tg_status sim_scenario_load(tg_sim *sim, const char *path, tg_err *err) {
+    assert(sim != NULL);
     size_t len = 0;
     char *text = read_file(path, &len, err);
     if (text == NULL) {

@@ -47,6 +47,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 /* ---- writing ---- */
 
 static void on_written(uv_write_t *req, int status) {
+    assert(req != NULL);
     sim_write *w = (sim_write *)req;
     sim_conn *c = w->conn;
     free(w->data);
@@ -77,6 +78,7 @@ static bool conn_backlogged(const sim_conn *c, size_t limit) {
  * when the connection is broken. Only when nothing is queued in libuv, or
  * the bytes would go out of order. */
 static ssize_t conn_send_now(sim_conn *c, const char *data, size_t len) {
+    assert(c != NULL);
     uv_os_fd_t fd;
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) != 0 || c->writes_queued != 0 ||
         uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
@@ -96,6 +98,7 @@ static ssize_t conn_send_now(sim_conn *c, const char *data, size_t len) {
  * in libuv (whose own writes cannot raise SIGPIPE: the loop thread blocks
  * it). */
 static void conn_write(sim_conn *c, char *data, size_t len) {
+    assert(c != NULL);
     if (c->closing) {
         free(data);
         return;
@@ -138,6 +141,8 @@ static void conn_write(sim_conn *c, char *data, size_t len) {
 }
 
 void sim_conn_finish(tg_sim *sim, sim_conn *c) {
+    assert(sim != NULL);
+    assert(c != NULL);
     c->close_after = true;
     if (c->writes_queued == 0) {
         sim_conn_close(sim, c);
@@ -201,6 +206,7 @@ static char *format_response(const sim_resp *r, bool keep_alive, size_t *len_out
 }
 
 static void log_answer(tg_sim *sim, uint64_t seq, int status, int code) {
+    assert(sim != NULL);
     sim_log_entry *e = &sim->log[(seq - 1) % SIM_LOG_MAX];
     if (e->seq == seq) {
         e->resp_us = sim_mono_us(sim);
@@ -212,6 +218,7 @@ static void log_answer(tg_sim *sim, uint64_t seq, int status, int code) {
 /* ---- connections ---- */
 
 sim_conn *sim_conn_by_id(tg_sim *sim, uint64_t id) {
+    assert(sim != NULL);
     for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
         if (sim->conns[i] != NULL && sim->conns[i]->id == id && !sim->conns[i]->closing) {
             return sim->conns[i];
@@ -221,6 +228,7 @@ sim_conn *sim_conn_by_id(tg_sim *sim, uint64_t id) {
 }
 
 static void on_close(uv_handle_t *h) {
+    assert(h != NULL);
     sim_conn *c = h->data;
     if (--c->handles_open > 0) {
         return;
@@ -236,6 +244,8 @@ static void on_close(uv_handle_t *h) {
 }
 
 void sim_conn_close(tg_sim *sim, sim_conn *c) {
+    assert(sim != NULL);
+    assert(c != NULL);
     (void)sim;
     if (c->closing) {
         return;
@@ -246,6 +256,7 @@ void sim_conn_close(tg_sim *sim, sim_conn *c) {
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    assert(h != NULL);
     (void)suggested;
     sim_conn *c = h->data;
     size_t room = SIM_CONN_IN_MAX - c->in_len;
@@ -253,6 +264,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    assert(s != NULL);
     (void)buf;
     sim_conn *c = s->data;
     if (n < 0) {
@@ -273,12 +285,15 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 }
 
 static void on_reject_closed(uv_handle_t *h) {
+    assert(h != NULL);
     free(h);
 }
 
 /* Over SIM_CONNS_MAX (or out of memory): accept and close at once, so the
  * client sees a reset instead of a hang. */
 static void reject_connection(tg_sim *sim, uv_stream_t *server) {
+    assert(sim != NULL);
+    assert(server != NULL);
     uv_tcp_t *reject = malloc(sizeof *reject);
     if (reject == NULL) {
         return;
@@ -292,6 +307,8 @@ static void reject_connection(tg_sim *sim, uv_stream_t *server) {
 }
 
 size_t sim_conn_count(const tg_sim *sim, sim_venue v) {
+    assert(sim != NULL);
+    assert(v == SIM_BINANCE || v == SIM_BYBIT);
     size_t n = 0;
     for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
         const sim_conn *c = sim->conns[i];
@@ -310,6 +327,7 @@ static bool conn_idle(const sim_conn *c) {
 /* The port of v is full: closes its least recently active idle connection.
  * False when every connection there is a stream or mid-request. */
 static bool evict_idle(tg_sim *sim, sim_venue v) {
+    assert(sim != NULL);
     sim_conn *oldest = NULL;
     for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
         sim_conn *c = sim->conns[i];
@@ -327,6 +345,7 @@ static bool evict_idle(tg_sim *sim, sim_venue v) {
 }
 
 static void on_connection(uv_stream_t *server, int status) {
+    assert(server != NULL);
     tg_sim *sim = server->data;
     if (status < 0) {
         return;
@@ -373,6 +392,7 @@ static void on_connection(uv_stream_t *server, int status) {
 /* Answers status and closes; extra is one more header line (no CRLF)
  * or NULL. */
 static void send_error_with(sim_conn *c, int status, const char *extra) {
+    assert(c != NULL);
     sim_resp r = {.status = status};
     if (extra != NULL) {
         sim_resp_header(&r, "%s", extra);
@@ -391,10 +411,12 @@ static void send_error_with(sim_conn *c, int status, const char *extra) {
 }
 
 static void send_plain_error(sim_conn *c, int status) {
+    assert(c != NULL);
     send_error_with(c, status, NULL);
 }
 
 static void on_delay(uv_timer_t *t) {
+    assert(t != NULL);
     sim_conn *c = t->data;
     char *data = c->pending;
     size_t len = c->pending_len;
@@ -410,6 +432,7 @@ static void on_delay(uv_timer_t *t) {
 
 /* The Binance/Bybit body of an injected 5xx. */
 static void fault_5xx(sim_venue v, sim_resp *r) {
+    assert(r != NULL);
     r->status = 503;
     r->code = v == SIM_BINANCE ? -1001 : 10016;
     sim_buf_puts(&r->body, v == SIM_BINANCE
@@ -444,6 +467,11 @@ static bool peer_is_loopback(const sim_conn *c) {
  * to be dropped or left hanging. */
 static bool serve(tg_sim *sim, sim_conn *c, const sim_http_req *req, sim_resp *r,
                   sim_log_entry *log) {
+    assert(sim != NULL);
+    assert(c != NULL);
+    assert(req != NULL);
+    assert(r != NULL);
+    assert(log != NULL);
     if (strncmp(req->path, "/sim/", 5) == 0 || strcmp(req->path, "/sim") == 0) {
         if (!peer_is_loopback(c)) {
             r->status = 403;
@@ -480,6 +508,8 @@ static bool serve(tg_sim *sim, sim_conn *c, const sim_http_req *req, sim_resp *r
 }
 
 static void handle_http(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
+    assert(sim != NULL);
+    assert(c != NULL);
     bool control = strncmp(req->path, "/sim", 4) == 0;
     sim_log_entry log = {.seq = 0, .venue = c->venue, .recv_us = sim_mono_us(sim)};
     sim_strlcpy(log.method, req->method, sizeof log.method);
@@ -525,6 +555,9 @@ static void handle_http(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
 }
 
 static bool handshake(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
+    assert(sim != NULL);
+    assert(c != NULL);
+    assert(req != NULL);
     char accept[32];
     const char *key = sim_http_header(req, "sec-websocket-key");
     const char *version = sim_http_header(req, "sec-websocket-version");
@@ -557,6 +590,7 @@ static bool handshake(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
 /* ---- WebSocket frames ---- */
 
 static void ws_send_frame(sim_conn *c, uint8_t opcode, const char *payload, size_t len) {
+    assert(c != NULL);
     uint8_t hdr[10];
     size_t h = sim_ws_frame_header(opcode, len, hdr);
     char *out = malloc(h + len);
@@ -570,6 +604,9 @@ static void ws_send_frame(sim_conn *c, uint8_t opcode, const char *payload, size
 }
 
 void sim_conn_ws_send(tg_sim *sim, sim_conn *c, const char *text, size_t len) {
+    assert(sim != NULL);
+    assert(c != NULL && c->sim == sim);
+    assert(text != NULL || len == 0);
     (void)sim;
     if (!c->closing && c->ws != SIM_WS_NONE) {
         ws_send_frame(c, 1, text, len);
@@ -577,6 +614,7 @@ void sim_conn_ws_send(tg_sim *sim, sim_conn *c, const char *text, size_t len) {
 }
 
 static void ws_close_with(sim_conn *c, uint16_t code) {
+    assert(c != NULL);
     char payload[2] = {(char)(code >> 8), (char)(code & 0xff)};
     ws_send_frame(c, 8, payload, 2);
     sim_conn_finish(c->sim, c);
@@ -584,6 +622,7 @@ static void ws_close_with(sim_conn *c, uint16_t code) {
 
 /* Consumes complete frames; returns false when the connection ends. */
 static bool process_ws(tg_sim *sim, sim_conn *c) {
+    assert(sim != NULL);
     size_t off = 0;
     bool alive = true;
     while (alive && !c->closing) {
@@ -627,6 +666,7 @@ static bool process_ws(tg_sim *sim, sim_conn *c) {
 }
 
 static void process_input(tg_sim *sim, sim_conn *c) {
+    assert(sim != NULL);
     while (!c->closing && !c->busy && !c->hung && !c->close_after) {
         if (c->ws != SIM_WS_NONE) {
             process_ws(sim, c);
@@ -673,12 +713,14 @@ static void process_input(tg_sim *sim, sim_conn *c) {
 /* ---- delayed stream messages ---- */
 
 static void on_delayed_closed(uv_handle_t *h) {
+    assert(h != NULL);
     sim_delayed *d = h->data;
     free(d->text);
     free(d);
 }
 
 static void on_delayed(uv_timer_t *t) {
+    assert(t != NULL);
     sim_delayed *d = t->data;
     tg_sim *sim = d->sim;
     sim_conn *c = sim_conn_by_id(sim, d->conn_id);
@@ -695,6 +737,8 @@ static void on_delayed(uv_timer_t *t) {
  * two emulators in one process never see each other's. A slot is taken only
  * once its message is complete. */
 void sim_conn_ws_send_later(tg_sim *sim, sim_conn *c, const char *text, size_t len, int64_t ms) {
+    assert(sim != NULL);
+    assert(c != NULL);
     int slot = -1;
     for (int i = 0; i < SIM_DELAYED_MAX && slot < 0; i++) {
         slot = sim->delayed[i] == NULL ? i : -1;
@@ -715,6 +759,7 @@ void sim_conn_ws_send_later(tg_sim *sim, sim_conn *c, const char *text, size_t l
 }
 
 static void close_delayed(tg_sim *sim) {
+    assert(sim != NULL);
     for (size_t i = 0; i < SIM_DELAYED_MAX; i++) {
         if (sim->delayed[i] != NULL) {
             uv_close((uv_handle_t *)&sim->delayed[i]->timer, on_delayed_closed);
@@ -728,6 +773,7 @@ static void close_delayed(tg_sim *sim) {
 /* Binance pings every stream socket every 3 minutes (clients answer with a
  * pong carrying the same payload). */
 static void ping_binance_streams(tg_sim *sim) {
+    assert(sim != NULL);
     for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
         sim_conn *c = sim->conns[i];
         if (c != NULL && !c->closing && (c->ws == SIM_WS_BN_MARKET || c->ws == SIM_WS_BN_USER)) {
@@ -741,6 +787,7 @@ static void ping_binance_streams(tg_sim *sim) {
  * closes after idle_timeout_ms. Streams, answers in flight and the timeout
  * fault's silent connections are left alone. */
 static void expire_connections(tg_sim *sim) {
+    assert(sim != NULL);
     int64_t now = (int64_t)uv_now(&sim->loop);
     for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
         sim_conn *c = sim->conns[i];
@@ -759,6 +806,7 @@ static void expire_connections(tg_sim *sim) {
 }
 
 static void on_tick(uv_timer_t *t) {
+    assert(t != NULL);
     tg_sim *sim = t->data;
     sim->ticks++;
     expire_connections(sim);
@@ -784,6 +832,8 @@ static void on_tick(uv_timer_t *t) {
 }
 
 static void run_call(tg_sim *sim, sim_call *call) {
+    assert(sim != NULL);
+    assert(call != NULL);
     const char *q = strchr(call->target, '?');
     char path[SIM_PATH_MAX];
     size_t plen = q != NULL ? (size_t)(q - call->target) : strlen(call->target);
@@ -801,6 +851,7 @@ static void run_call(tg_sim *sim, sim_call *call) {
 }
 
 static void close_all(tg_sim *sim) {
+    assert(sim != NULL);
     uv_close((uv_handle_t *)&sim->listener[SIM_BINANCE], NULL);
     uv_close((uv_handle_t *)&sim->listener[SIM_BYBIT], NULL);
     uv_close((uv_handle_t *)&sim->timer, NULL);
@@ -814,6 +865,7 @@ static void close_all(tg_sim *sim) {
 }
 
 static void on_wake(uv_async_t *a) {
+    assert(a != NULL);
     tg_sim *sim = a->data;
     pthread_mutex_lock(&sim->call_mu);
     sim_call *call = sim->call;
@@ -917,6 +969,7 @@ tg_status tg_sim_new(const tg_sim_config *config, tg_sim **out, tg_err *err) {
 }
 
 static tg_status listen_on(tg_sim *sim, sim_venue v, uint16_t port, tg_err *err) {
+    assert(sim != NULL);
     struct sockaddr_storage addr;
     int rc = uv_ip4_addr(sim->cfg.host, port, (struct sockaddr_in *)&addr);
     if (rc != 0) {
@@ -946,6 +999,7 @@ static tg_status listen_on(tg_sim *sim, sim_venue v, uint16_t port, tg_err *err)
 
 /* Closes what listen_on opened when start fails half-way. */
 static void abandon_loop(tg_sim *sim, int listeners) {
+    assert(sim != NULL);
     for (int i = 0; i < listeners; i++) {
         uv_close((uv_handle_t *)&sim->listener[i], NULL);
     }
@@ -1024,6 +1078,7 @@ int tg_sim_call(tg_sim *sim, const char *method, const char *target, const char 
 /* Runs a control call and turns a non-200 answer into an error. */
 static tg_status call_ok(tg_sim *sim, const char *method, const char *target, const char *body,
                          tg_err *err) {
+    assert(sim != NULL);
     char out[512];
     int status = tg_sim_call(sim, method, target, body, out, sizeof out);
     if (status == 200) {
@@ -1036,6 +1091,7 @@ static tg_status call_ok(tg_sim *sim, const char *method, const char *target, co
 }
 
 tg_status tg_sim_set_mark(tg_sim *sim, const char *symbol, const char *price, tg_err *err) {
+    assert(sim != NULL);
     char body[256];
     snprintf(body, sizeof body, "{\"symbol\":\"%s\",\"price\":\"%s\"}", symbol, price);
     return call_ok(sim, "POST", "/sim/mark", body, err);
@@ -1043,6 +1099,7 @@ tg_status tg_sim_set_mark(tg_sim *sim, const char *symbol, const char *price, tg
 
 tg_status tg_sim_open_position(tg_sim *sim, const char *account, const char *symbol,
                                const char *side, const char *size, const char *entry, tg_err *err) {
+    assert(sim != NULL);
     char body[512];
     snprintf(body, sizeof body,
              "{\"account\":\"%s\",\"symbol\":\"%s\",\"side\":\"%s\",\"size\":\"%s\","
@@ -1053,6 +1110,7 @@ tg_status tg_sim_open_position(tg_sim *sim, const char *account, const char *sym
 
 tg_status tg_sim_fault(tg_sim *sim, const char *path, const char *kind, int64_t ms, int64_t count,
                        tg_err *err) {
+    assert(sim != NULL);
     char body[512];
     snprintf(body, sizeof body, "{\"path\":\"%s\",\"kind\":\"%s\",\"ms\":%lld,\"count\":%lld}",
              path, kind, (long long)ms, (long long)count);

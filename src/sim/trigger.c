@@ -13,6 +13,8 @@
 /* ---- Binance user-data events ---- */
 
 static void bn_algo_event(tg_sim *sim, const sim_order *o, const char *status, uint64_t child) {
+    assert(sim != NULL);
+    assert(o != NULL);
     sim_buf b;
     sim_buf_init(&b);
     int64_t now = sim_now_ms(sim);
@@ -49,6 +51,9 @@ static void bn_algo_event(tg_sim *sim, const sim_order *o, const char *status, u
 static void bn_order_event(tg_sim *sim, int account, int symbol, bool buy, tg_dec qty, tg_dec price,
                            bool reduce, uint64_t id, const char *client, const char *orig_type,
                            tg_dec stop_price, bool filled) {
+    assert(sim != NULL);
+    assert(account >= 0 && (size_t)account < sim->acct_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     sim_buf b;
     sim_buf_init(&b);
     int64_t now = sim_now_ms(sim);
@@ -86,6 +91,9 @@ static void bn_order_event(tg_sim *sim, int account, int symbol, bool buy, tg_de
 }
 
 static void bn_account_event(tg_sim *sim, int account, int symbol) {
+    assert(sim != NULL);
+    assert(account >= 0 && (size_t)account < sim->acct_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     const sim_position *p = &sim->acct[account].pos[symbol];
     sim_buf b;
     sim_buf_init(&b);
@@ -112,6 +120,8 @@ static void bn_account_event(tg_sim *sim, int account, int symbol) {
 /* ---- Bybit private-stream messages ---- */
 
 static void by_order_event(tg_sim *sim, const sim_order *o, const char *status) {
+    assert(sim != NULL);
+    assert(o != NULL);
     sim_buf b;
     sim_buf_init(&b);
     sim_buf_puts(&b, "[");
@@ -124,6 +134,9 @@ static void by_order_event(tg_sim *sim, const sim_order *o, const char *status) 
 }
 
 void sim_emit_position(tg_sim *sim, int account, int symbol) {
+    assert(sim != NULL);
+    assert(account >= 0 && (size_t)account < sim->acct_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     if (sim->acct[account].venue == SIM_BINANCE) {
         bn_account_event(sim, account, symbol);
         return;
@@ -142,6 +155,9 @@ void sim_emit_position(tg_sim *sim, int account, int symbol) {
 static void by_execution_event(tg_sim *sim, int account, int symbol, bool buy, tg_dec qty,
                                tg_dec price, uint64_t id, const char *client,
                                const char *stop_type) {
+    assert(sim != NULL);
+    assert(account >= 0 && (size_t)account < sim->acct_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     sim_buf b;
     sim_buf_init(&b);
     int64_t now = sim_now_ms(sim);
@@ -169,6 +185,7 @@ static void by_execution_event(tg_sim *sim, int account, int symbol, bool buy, t
 /* ---- life of an order ---- */
 
 void sim_stop_placed(tg_sim *sim, sim_order *o) {
+    assert(sim != NULL);
     assert(o->live && o->conditional);
     if (sim->acct[o->account].venue == SIM_BINANCE) {
         bn_algo_event(sim, o, "NEW", 0);
@@ -179,6 +196,7 @@ void sim_stop_placed(tg_sim *sim, sim_order *o) {
 }
 
 void sim_order_cancel(tg_sim *sim, sim_order *o) {
+    assert(sim != NULL);
     assert(o->live);
     if (sim->acct[o->account].venue == SIM_BINANCE) {
         if (o->conditional) {
@@ -197,6 +215,9 @@ void sim_order_cancel(tg_sim *sim, sim_order *o) {
 
 void sim_market_fill(tg_sim *sim, int account, int symbol, tg_dec signed_qty, bool reduce_only,
                      const char *client_id, uint64_t order_id) {
+    assert(sim != NULL);
+    assert(account >= 0 && (size_t)account < sim->acct_count);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     tg_dec price = sim->mark[symbol];
     tg_dec qty;
     tg_dec_abs(signed_qty, &qty);
@@ -215,6 +236,7 @@ void sim_market_fill(tg_sim *sim, int account, int symbol, tg_dec signed_qty, bo
 
 /* The position went flat: reduce-only stops of the symbol expire with it. */
 void sim_expire_stops(tg_sim *sim, int account, int symbol) {
+    assert(sim != NULL);
     for (size_t i = 0; i < sim->orders_max; i++) {
         sim_order *o = &sim->orders[i];
         if (!o->live || o->account != account || o->symbol != symbol || !o->conditional) {
@@ -235,6 +257,8 @@ void sim_expire_stops(tg_sim *sim, int account, int symbol) {
 /* A stop's trigger was crossed: it becomes a market order that fills at the
  * mark, and the position closes (or shrinks). */
 static void fire(tg_sim *sim, sim_order *o) {
+    assert(sim != NULL);
+    assert(o != NULL);
     sim_position *p = &sim->acct[o->account].pos[o->symbol];
     tg_dec abs_size;
     tg_dec_abs(p->size, &abs_size);
@@ -288,6 +312,7 @@ static void fire(tg_sim *sim, sim_order *o) {
 }
 
 static bool crossed(const sim_order *o, tg_dec mark) {
+    assert(o != NULL);
     return o->rise ? tg_dec_ge(mark, o->trigger) : tg_dec_le(mark, o->trigger);
 }
 

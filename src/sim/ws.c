@@ -20,6 +20,8 @@
 /* ---- delivery with stream faults ---- */
 
 static void deliver(tg_sim *sim, sim_conn *c, const char *stream, const char *text, size_t len) {
+    assert(sim != NULL);
+    assert(c != NULL);
     const sim_fault *f = sim_fault_take(sim, NULL, stream);
     sim_fault_kind kind = f != NULL ? f->kind : SIM_FAULT_HTTP5XX;
     if (f != NULL && kind == SIM_FAULT_STALE) {
@@ -50,6 +52,8 @@ static void deliver(tg_sim *sim, sim_conn *c, const char *stream, const char *te
 }
 
 static void reply(tg_sim *sim, sim_conn *c, const char *text) {
+    assert(sim != NULL);
+    assert(c != NULL);
     sim_conn_ws_send(sim, c, text, strlen(text));
 }
 
@@ -66,6 +70,8 @@ static int sub_find(const sim_conn *c, const char *topic) {
 
 /* Room for one more subscription, within sim->subs_max. */
 static bool sub_room(tg_sim *sim, sim_conn *c) {
+    assert(sim != NULL);
+    assert(c != NULL);
     if (c->sub_count >= sim->subs_max) {
         return false;
     }
@@ -88,6 +94,8 @@ static bool sub_room(tg_sim *sim, sim_conn *c) {
 }
 
 static bool sub_add(tg_sim *sim, sim_conn *c, const char *topic) {
+    assert(sim != NULL);
+    assert(c != NULL);
     if (sub_find(c, topic) >= 0) {
         return true;
     }
@@ -102,6 +110,7 @@ static bool sub_add(tg_sim *sim, sim_conn *c, const char *topic) {
 }
 
 static void sub_del(sim_conn *c, const char *topic) {
+    assert(c != NULL);
     int i = sub_find(c, topic);
     if (i < 0) {
         return;
@@ -118,6 +127,7 @@ enum { SUB_MARK_3S = 0, SUB_MARK_1S = 1, SUB_TICKERS = 2 };
 
 /* The symbol and kind a topic stands for; false for any other topic. */
 static bool sub_parse(const tg_sim *sim, const char *t, int *symbol, int *kind) {
+    assert(sim != NULL);
     if (strncmp(t, "tickers.", 8) == 0) {
         *kind = SUB_TICKERS;
         *symbol = sim_instrument_find(sim, t + 8);
@@ -148,6 +158,8 @@ static bool sub_parse(const tg_sim *sim, const char *t, int *symbol, int *kind) 
  * reaches every socket, so this is a table look-up, rebuilt after a
  * subscription or the instruments changed. */
 static int sub_index(tg_sim *sim, sim_conn *c, int symbol, int kind) {
+    assert(sim != NULL);
+    assert(c != NULL);
     if (c->sub_count == 0) {
         return -1;
     }
@@ -174,6 +186,8 @@ static int sub_index(tg_sim *sim, sim_conn *c, int symbol, int kind) {
 
 /* Adds the '/'-separated streams of list[0..len). */
 static bool add_stream_list(tg_sim *sim, sim_conn *c, const char *list, size_t len) {
+    assert(sim != NULL);
+    assert(c != NULL);
     size_t i = 0;
     while (i < len) {
         size_t start = i;
@@ -196,6 +210,7 @@ static bool add_stream_list(tg_sim *sim, sim_conn *c, const char *list, size_t l
 }
 
 static int listen_key_account(tg_sim *sim, const char *key) {
+    assert(sim != NULL);
     for (size_t i = 0; key != NULL && key[0] != '\0' && i < sim->acct_count; i++) {
         if (sim->acct[i].venue == SIM_BINANCE && strcmp(sim->acct[i].listen_key, key) == 0) {
             return (int)i;
@@ -205,6 +220,9 @@ static int listen_key_account(tg_sim *sim, const char *key) {
 }
 
 static bool route_binance(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
+    assert(sim != NULL);
+    assert(c != NULL);
+    assert(req != NULL);
     const char *p = req->path;
     static const char *const raw_prefixes[] = {"/ws", "/market/ws", "/public/ws", "/private/ws"};
     for (size_t i = 0; i < sizeof raw_prefixes / sizeof raw_prefixes[0]; i++) {
@@ -256,6 +274,7 @@ static bool route_binance(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
 /* A user-data event as the socket expects it: raw, or wrapped with its
  * listenKey as the stream name on a combined path. */
 static void deliver_user(tg_sim *sim, sim_conn *c, const char *json, size_t len) {
+    assert(sim != NULL);
     if (!c->combined) {
         deliver(sim, c, "stream:user", json, len);
         return;
@@ -290,6 +309,7 @@ bool sim_ws_route(tg_sim *sim, sim_conn *c, sim_venue v, const sim_http_req *req
 /* ---- messages from clients ---- */
 
 static bool binance_stream_ok(const tg_sim *sim, const char *s) {
+    assert(sim != NULL);
     const char *at = strchr(s, '@');
     if (at == NULL || at == s || (size_t)(at - s) >= SIM_INST_TEXT_MAX) {
         return false;
@@ -304,6 +324,8 @@ static bool binance_stream_ok(const tg_sim *sim, const char *s) {
 }
 
 static void binance_method(tg_sim *sim, sim_conn *c, const cJSON *msg) {
+    assert(sim != NULL);
+    assert(c != NULL);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
@@ -358,6 +380,8 @@ static void binance_method(tg_sim *sim, sim_conn *c, const cJSON *msg) {
 /* op, req_id and conn_id fields shared by Bybit replies. */
 static void bybit_ack(tg_sim *sim, sim_conn *c, const char *op, bool success, const char *ret,
                       const cJSON *req_id) {
+    assert(sim != NULL);
+    assert(c != NULL);
     sim_buf b;
     sim_buf_init(&b);
     sim_buf_printf(&b, "{\"success\":%s,\"ret_msg\":", success ? "true" : "false");
@@ -391,6 +415,8 @@ static bool bybit_topic_ok(const sim_conn *c, const char *t) {
 }
 
 static void bybit_auth(tg_sim *sim, sim_conn *c, const cJSON *args, const cJSON *req_id) {
+    assert(sim != NULL);
+    assert(c != NULL);
     const cJSON *key = cJSON_GetArrayItem(args, 0);
     const cJSON *expires = cJSON_GetArrayItem(args, 1);
     const cJSON *sign = cJSON_GetArrayItem(args, 2);
@@ -423,6 +449,7 @@ static void bybit_snapshot(tg_sim *sim, sim_conn *c, int symbol);
 
 static void bybit_subscribe(tg_sim *sim, sim_conn *c, const char *op, const cJSON *args,
                             const cJSON *req_id) {
+    assert(sim != NULL);
     bool sub = strcmp(op, "subscribe") == 0;
     if (c->ws == SIM_WS_BY_PRIVATE && !c->authed) {
         bybit_ack(sim, c, op, false, "Request not authorized", req_id);
@@ -452,6 +479,8 @@ static void bybit_subscribe(tg_sim *sim, sim_conn *c, const char *op, const cJSO
 }
 
 static void bybit_op(tg_sim *sim, sim_conn *c, const cJSON *msg) {
+    assert(sim != NULL);
+    assert(c != NULL);
     const cJSON *op = cJSON_GetObjectItemCaseSensitive(msg, "op");
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(msg, "args");
     const cJSON *req_id = cJSON_GetObjectItemCaseSensitive(msg, "req_id");
@@ -499,6 +528,9 @@ void sim_ws_on_text(tg_sim *sim, sim_conn *c, const char *msg, size_t len) {
 /* ---- pushes ---- */
 
 static void mark_event(tg_sim *sim, sim_buf *b, int symbol) {
+    assert(sim != NULL);
+    assert(b != NULL);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     int64_t now = sim_now_ms(sim);
     sim_buf_printf(b, "{\"e\":\"markPriceUpdate\",\"E\":%lld,\"s\":\"%s\",\"p\":", (long long)now,
                    sim->inst[symbol].symbol);
@@ -519,6 +551,8 @@ typedef struct mark_text {
 } mark_text;
 
 static void send_mark(tg_sim *sim, sim_conn *c, int symbol, int sub, mark_text *m) {
+    assert(sim != NULL);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     if (m->raw.len == 0) {
         mark_event(sim, &m->raw, symbol);
     }
@@ -539,6 +573,8 @@ static void send_mark(tg_sim *sim, sim_conn *c, int symbol, int sub, mark_text *
  * stream it has, in the order they were subscribed. */
 static void push_binance_mark(tg_sim *sim, sim_conn *c, int symbol, bool p1, bool p3,
                               mark_text *m) {
+    assert(sim != NULL);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     bool event = !p1 && !p3;
     int i1 = event || p1 ? sub_index(sim, c, symbol, SUB_MARK_1S) : -1;
     int i3 = event || p3 ? sub_index(sim, c, symbol, SUB_MARK_3S) : -1;
@@ -553,6 +589,9 @@ static void push_binance_mark(tg_sim *sim, sim_conn *c, int symbol, bool p1, boo
 }
 
 static void ticker_data(tg_sim *sim, sim_buf *b, int symbol, bool snapshot) {
+    assert(sim != NULL);
+    assert(b != NULL);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     int pdp = sim_price_dp(sim, symbol);
     tg_dec m = sim->mark[symbol];
     const char *dir = tg_dec_gt(m, sim->mark_prev[symbol])
@@ -590,6 +629,9 @@ static void ticker_data(tg_sim *sim, sim_buf *b, int symbol, bool snapshot) {
 }
 
 static void bybit_snapshot(tg_sim *sim, sim_conn *c, int symbol) {
+    assert(sim != NULL);
+    assert(c != NULL);
+    assert(symbol >= 0 && (size_t)symbol < sim->inst_count);
     char topic[SIM_TOPIC_MAX];
     snprintf(topic, sizeof topic, "tickers.%s", sim->inst[symbol].symbol);
     int i = sub_find(c, topic);
@@ -630,6 +672,7 @@ void sim_ws_push_mark(tg_sim *sim, int symbol, bool periodic_1s, bool periodic_3
 }
 
 void sim_ws_push_user(tg_sim *sim, int account, const char *json) {
+    assert(sim != NULL);
     for (size_t k = 0; k < SIM_CONNS_MAX; k++) {
         sim_conn *c = sim->conns[k];
         if (c != NULL && !c->closing && c->ws == SIM_WS_BN_USER && c->account == account) {
@@ -639,6 +682,7 @@ void sim_ws_push_user(tg_sim *sim, int account, const char *json) {
 }
 
 void sim_ws_push_private(tg_sim *sim, int account, const char *topic, const char *data_array) {
+    assert(sim != NULL);
     char linear[SIM_TOPIC_MAX];
     snprintf(linear, sizeof linear, "%s.linear", topic);
     for (size_t k = 0; k < SIM_CONNS_MAX; k++) {
@@ -664,6 +708,7 @@ void sim_ws_push_private(tg_sim *sim, int account, const char *topic, const char
 }
 
 void sim_ws_listen_key_expired(tg_sim *sim, int account, const char *key) {
+    assert(sim != NULL);
     char out[WS_TEXT_MAX];
     snprintf(out, sizeof out, "{\"e\":\"listenKeyExpired\",\"E\":%lld,\"listenKey\":\"%s\"}",
              (long long)sim_now_ms(sim), key);

@@ -26,6 +26,8 @@ enum {
 
 static bool bn_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char *url,
                      tg_payload *body, char headers[][TG_HTTP_HEADER_MAX], size_t *headers_count) {
+    assert(v != NULL && req != NULL && req->path != NULL);
+    assert(url != NULL && headers != NULL && headers_count != NULL);
     (void)body;
     tg_payload q = req->params;
     if (req->sign) {
@@ -42,13 +44,17 @@ static bool bn_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char 
                      q.len > 0 ? "?" : "", q.buf);
     *headers_count = 0;
     if (req->sign || req->key_only) {
-        snprintf(headers[(*headers_count)++], TG_HTTP_HEADER_MAX, "X-MBX-APIKEY: %s",
-                 v->cfg.api_key);
+        int h = snprintf(headers[(*headers_count)++], TG_HTTP_HEADER_MAX, "X-MBX-APIKEY: %s",
+                         v->cfg.api_key);
+        assert(h > 0 && h < TG_HTTP_HEADER_MAX);
     }
+    assert(*headers_count <= TG_HTTP_HEADERS_MAX);
     return n > 0 && n < TG_HTTP_URL_MAX;
 }
 
 static void bn_decode_error(const tg_venue *v, const tg_http_resp *resp, tg_venue_error *e) {
+    assert(v != NULL && resp != NULL);
+    assert(e != NULL);
     tg_wire_status st;
     bool has = tg_bn_parse_error(resp->body, resp->len, &st);
     e->exchange_code = has ? st.code : 0;
@@ -58,28 +64,34 @@ static void bn_decode_error(const tg_venue *v, const tg_http_resp *resp, tg_venu
     }
     if (code != TG_VENUE_OK) {
         char detail[TG_WIRE_MSG_MAX + 32];
-        snprintf(detail, sizeof detail, "HTTP %d %s", resp->status, has ? st.msg : "");
+        int n = snprintf(detail, sizeof detail, "HTTP %d %s", resp->status, has ? st.msg : "");
+        assert(n > 0 && (size_t)n < sizeof detail);
         tg_venue_fail(v, e, code, "request", detail);
     }
 }
 
 static void bn_time_req(tg_vreq *req) {
+    assert(req != NULL);
     tg_vreq_init(req, "GET", "/fapi/v1/time", false, 1);
 }
 
 /* A response body decoded; on failure the reply carries the sentence. */
 static tg_vnext bad_body(const tg_venue *v, tg_venue_op *op, const tg_err *err) {
+    assert(v != NULL && op != NULL);
+    assert(err != NULL);
     tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response", err->msg);
     return TG_VNEXT_DONE;
 }
 
 static tg_vnext no_memory(const tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL);
     tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response",
                   "out of memory for the reply's list");
     return TG_VNEXT_DONE;
 }
 
 static void req_open_orders(tg_vreq *req, const char *symbol) {
+    assert(req != NULL && symbol != NULL);
     tg_vreq_init(req, "GET", "/fapi/v1/openOrders", true, symbol[0] != '\0' ? 1 : 40);
     if (symbol[0] != '\0') {
         tg_payload_add(&req->params, "symbol", symbol);
@@ -88,6 +100,8 @@ static void req_open_orders(tg_vreq *req, const char *symbol) {
 
 /* A listing lands in the operation's own array: the reply points there. */
 static tg_vnext bn_listing(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
+    assert(v != NULL && op != NULL);
+    assert(resp != NULL);
     tg_err err;
     tg_wire_page page;
     tg_status st;
@@ -138,14 +152,19 @@ static tg_vnext bn_listing(tg_venue *v, tg_venue_op *op, const tg_http_resp *res
         break;
     }
     }
+    assert(op->reply.rules_count <= TG_VENUE_RULES_MAX);
+    assert(op->reply.positions_count <= TG_VENUE_POSITIONS_MAX);
+    assert(op->reply.stops_count <= TG_VENUE_STOPS_MAX);
     return st == TG_OK ? TG_VNEXT_DONE : bad_body(v, op, &err);
 }
 
 static void req_positions(tg_vreq *req) {
+    assert(req != NULL);
     tg_vreq_init(req, "GET", "/fapi/v3/positionRisk", true, 5);
 }
 
 static void req_open_algos(tg_vreq *req, const char *symbol) {
+    assert(req != NULL && symbol != NULL);
     tg_vreq_init(req, "GET", "/fapi/v1/openAlgoOrders", true, symbol[0] != '\0' ? 1 : 40);
     tg_payload_add(&req->params, "algoType", "CONDITIONAL");
     if (symbol[0] != '\0') {
@@ -154,6 +173,8 @@ static void req_open_algos(tg_vreq *req, const char *symbol) {
 }
 
 static void req_get_algo(tg_vreq *req, const char *order_id, const char *client_id) {
+    assert(req != NULL && order_id != NULL && client_id != NULL);
+    assert(order_id[0] != '\0' || client_id[0] != '\0');
     tg_vreq_init(req, "GET", "/fapi/v1/algoOrder", true, 1);
     if (order_id[0] != '\0') {
         tg_payload_add(&req->params, "algoId", order_id);
@@ -163,6 +184,7 @@ static void req_get_algo(tg_vreq *req, const char *order_id, const char *client_
 }
 
 static void req_cancel(tg_vreq *req, const tg_venue_stop *stop) {
+    assert(req != NULL && stop != NULL);
     if (stop->regular) {
         tg_vreq_init(req, "DELETE", "/fapi/v1/order", true, 1);
         tg_payload_add(&req->params, "symbol", stop->symbol);
@@ -184,12 +206,17 @@ static void req_cancel(tg_vreq *req, const tg_venue_stop *stop) {
 /* The new stop: reduce-only with the position's size (so the old one can
  * stay until the new is acknowledged), or closePosition when configured. */
 static bool req_place(const tg_venue *v, tg_vreq *req, const tg_venue_stop_req *s) {
+    assert(v != NULL && req != NULL && s != NULL);
+    assert(s->side == TG_SIDE_LONG || s->side == TG_SIDE_SHORT);
+    assert(s->position_idx >= 0 && s->position_idx <= 2);
     char client[TG_VENUE_ID_MAX], price[TG_DEC_STR_MAX], qty[TG_DEC_STR_MAX];
     if (!tg_venue_client_id(s->symbol, s->side, s->gen, client, sizeof client)) {
         return false;
     }
-    tg_dec_format(s->trigger, 0, price);
-    tg_dec_format(s->qty, 0, qty);
+    size_t price_len = tg_dec_format(s->trigger, 0, price);
+    size_t qty_len = tg_dec_format(s->qty, 0, qty);
+    assert(price_len > 0 && price_len < sizeof price);
+    assert(qty_len > 0 && qty_len < sizeof qty);
     tg_vreq_init(req, "POST", "/fapi/v1/algoOrder", true, 0);
     req->order = true; /* retry-safe: the clientAlgoId deduplicates (-4116) */
     tg_payload *q = &req->params;
@@ -215,19 +242,23 @@ static bool req_place(const tg_venue *v, tg_vreq *req, const tg_venue_stop_req *
 }
 
 static void clear_error(tg_venue_op *op) {
+    assert(op != NULL);
     memset(&op->reply.error, 0, sizeof op->reply.error);
 }
 
 /* The stop as placed, from the response or, if that cannot be read, from
  * the request. */
 static void placed_stop(tg_venue_op *op, const tg_http_resp *resp) {
+    assert(op != NULL);
+    assert(op->reply.op == TG_VOP_SET_STOP);
     tg_venue_stop *s = &op->reply.stop;
     if (resp != NULL && tg_bn_parse_algo(resp->body, resp->len, s, NULL) == TG_OK) {
         return;
     }
     const tg_venue_stop_req *r = &op->set;
     memset(s, 0, sizeof *s);
-    snprintf(s->symbol, sizeof s->symbol, "%s", r->symbol);
+    int n = snprintf(s->symbol, sizeof s->symbol, "%s", r->symbol);
+    assert(n > 0 && (size_t)n < sizeof s->symbol);
     (void)tg_venue_client_id(r->symbol, r->side, r->gen, s->client_id, sizeof s->client_id);
     (void)tg_venue_client_id_parse(s->client_id, s->position_key, sizeof s->position_key);
     s->side = r->side;
@@ -238,10 +269,13 @@ static void placed_stop(tg_venue_op *op, const tg_http_resp *resp) {
 }
 
 static bool has_prev(const tg_venue_stop_req *s) {
+    assert(s != NULL);
     return s->prev.order_id[0] != '\0' || s->prev.client_id[0] != '\0';
 }
 
 static tg_vnext set_place(tg_venue *v, tg_venue_op *op, int step) {
+    assert(v != NULL && op != NULL);
+    assert(step == BN_SET_PLACE || step == BN_SET_FB_PLACE);
     if (!req_place(v, &op->req, &op->set)) {
         tg_venue_fail(v, &op->reply.error, TG_VENUE_E_PARAM, "set stop",
                       "the symbol does not fit a client order id");
@@ -253,6 +287,8 @@ static tg_vnext set_place(tg_venue *v, tg_venue_op *op, int step) {
 
 /* After the new stop is known to be in place. */
 static tg_vnext set_placed(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
+    assert(v != NULL && op != NULL);
+    assert(op->step == BN_SET_PLACE || op->step == BN_SET_LOOKUP);
     placed_stop(op, resp);
     clear_error(op);
     if (!has_prev(&op->set)) {
@@ -266,6 +302,8 @@ static tg_vnext set_placed(tg_venue *v, tg_venue_op *op, const tg_http_resp *res
 }
 
 static tg_vnext set_start(tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL);
+    assert(op->reply.op == TG_VOP_SET_STOP && op->step == BN_START);
     const tg_venue_stop_req *s = &op->set;
     bool same_qty = v->cfg.close_position || tg_dec_eq(s->prev.qty, s->qty);
     if (has_prev(s) && tg_dec_eq(s->prev.trigger, s->trigger) && same_qty) {
@@ -285,6 +323,8 @@ static tg_vnext set_start(tg_venue *v, tg_venue_op *op) {
 
 /* Positions re-read: a stop goes only on a position that exists. */
 static tg_vnext set_positions_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
+    assert(v != NULL && op != NULL && resp != NULL);
+    assert(op->step == BN_SET_POS);
     tg_err err;
     tg_wire_page page;
     tg_venue_position *pos = tg_venue_op_positions(op);
@@ -310,6 +350,9 @@ static tg_vnext set_positions_read(tg_venue *v, tg_venue_op *op, const tg_http_r
 
 static tg_vnext set_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                          const tg_venue_error *e) {
+    assert(v != NULL && op != NULL);
+    assert(resp != NULL && e != NULL);
+    assert(op->reply.op == TG_VOP_SET_STOP);
     bool ok = e->code == TG_VENUE_OK;
     bool gone = e->code == TG_VENUE_E_UNKNOWN_ORDER;
     switch (op->step) {
@@ -363,6 +406,8 @@ static tg_vnext set_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
 
 static tg_vnext find_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                           const tg_venue_error *e) {
+    assert(v != NULL && op != NULL && resp != NULL && e != NULL);
+    assert(op->step == BN_FIND_ONE || op->step == BN_FIND_LIST);
     tg_venue_stop *t = &op->target;
     if (op->step == BN_FIND_ONE) {
         if (e->code == TG_VENUE_E_UNKNOWN_ORDER && ++op->reads < TG_VENUE_FIND_READS) {
@@ -409,8 +454,12 @@ static tg_vnext find_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp
  * position. Not retried: a second one after a lost answer is refused at
  * best (nothing left to reduce), so the caller re-reads the positions. */
 static bool req_market_close(tg_vreq *req, const tg_venue_close_req *c) {
+    assert(req != NULL && c != NULL);
+    assert(c->side == TG_SIDE_LONG || c->side == TG_SIDE_SHORT);
+    assert(c->position_idx >= 0 && c->position_idx <= 2);
     char qty[TG_DEC_STR_MAX];
-    tg_dec_format(c->qty, 0, qty);
+    size_t qty_len = tg_dec_format(c->qty, 0, qty);
+    assert(qty_len > 0 && qty_len < sizeof qty);
     tg_vreq_init(req, "POST", "/fapi/v1/order", true, 0);
     req->order = true;
     req->retry_safe = false;
@@ -430,6 +479,8 @@ static bool req_market_close(tg_vreq *req, const tg_venue_close_req *c) {
 
 static tg_vnext mark_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                           const tg_venue_error *e) {
+    assert(v != NULL && op != NULL);
+    assert(resp != NULL && e != NULL);
     if (e->code != TG_VENUE_OK) {
         return TG_VNEXT_DONE;
     }
@@ -442,6 +493,8 @@ static tg_vnext mark_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp
 }
 
 static tg_vnext bn_start(tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL);
+    assert(op->step == BN_START || (op->reply.op == TG_VOP_LISTEN_KEY && op->step == 1));
     switch (op->reply.op) {
     case TG_VOP_RULES:
         tg_vreq_init(&op->req, "GET", "/fapi/v1/exchangeInfo", false, 1);
@@ -485,6 +538,7 @@ static tg_vnext bn_start(tg_venue *v, tg_venue_op *op) {
 
 static tg_vnext bn_advance(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                            const tg_venue_error *e) {
+    assert(v != NULL && op != NULL && e != NULL);
     if (resp == NULL) {
         return bn_start(v, op);
     }

@@ -24,6 +24,8 @@ enum {
 
 static bool by_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char *url,
                      tg_payload *body, char headers[][TG_HTTP_HEADER_MAX], size_t *headers_count) {
+    assert(v != NULL && req != NULL && req->method != NULL && req->path != NULL);
+    assert(url != NULL && body != NULL && headers != NULL && headers_count != NULL);
     bool post = strcmp(req->method, "GET") != 0;
     const tg_payload *q = &req->params;
     int n = snprintf(url, TG_HTTP_URL_MAX, "%s%s%s%s", v->cfg.rest_url, req->path,
@@ -33,7 +35,8 @@ static bool by_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char 
     }
     size_t h = 0;
     if (post) {
-        snprintf(headers[h++], TG_HTTP_HEADER_MAX, "Content-Type: application/json");
+        int hn = snprintf(headers[h++], TG_HTTP_HEADER_MAX, "Content-Type: application/json");
+        assert(hn > 0 && hn < TG_HTTP_HEADER_MAX);
     }
     if (req->sign) {
         char sig[TG_SIGN_HEX_LEN + 1];
@@ -43,13 +46,17 @@ static bool by_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char 
         snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-RECV-WINDOW: %" PRId64,
                  v->cfg.recv_window_ms);
         snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-SIGN-TYPE: 2");
-        snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-SIGN: %s", sig);
+        int hn = snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-SIGN: %s", sig);
+        assert(hn > 0 && hn < TG_HTTP_HEADER_MAX);
     }
+    assert(h <= TG_HTTP_HEADERS_MAX);
     *headers_count = h;
     return n > 0 && n < TG_HTTP_URL_MAX;
 }
 
 static void by_decode_error(const tg_venue *v, const tg_http_resp *resp, tg_venue_error *e) {
+    assert(v != NULL && resp != NULL);
+    assert(e != NULL);
     tg_wire_status st;
     bool has = tg_by_parse_error(resp->body, resp->len, &st);
     e->exchange_code = has && st.code > 0 ? st.code : 0;
@@ -60,26 +67,34 @@ static void by_decode_error(const tg_venue *v, const tg_http_resp *resp, tg_venu
     }
     if (code != TG_VENUE_OK) {
         char detail[TG_WIRE_MSG_MAX + 32];
-        snprintf(detail, sizeof detail, "HTTP %d %s", resp->status, has ? st.msg : "");
+        int n = snprintf(detail, sizeof detail, "HTTP %d %s", resp->status, has ? st.msg : "");
+        assert(n > 0 && (size_t)n < sizeof detail);
         tg_venue_fail(v, e, code, "request", detail);
     }
 }
 
 static void by_time_req(tg_vreq *req) {
+    assert(req != NULL);
     tg_vreq_init(req, "GET", "/v5/market/time", false, 1);
 }
 
 static void clear_error(tg_venue_op *op) {
+    assert(op != NULL);
     memset(&op->reply.error, 0, sizeof op->reply.error);
 }
 
 static tg_vnext bad_body(const tg_venue *v, tg_venue_op *op, const tg_err *err) {
+    assert(v != NULL && op != NULL);
+    assert(err != NULL);
     tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response", err->msg);
     return TG_VNEXT_DONE;
 }
 
 /* The first (or, with op->cursor set, the next) page of a listing. */
 static void req_list(tg_venue_op *op) {
+    assert(op != NULL);
+    assert(op->reply.op == TG_VOP_RULES || op->reply.op == TG_VOP_POSITIONS ||
+           op->reply.op == TG_VOP_STOPS);
     tg_vreq *req = &op->req;
     switch (op->reply.op) {
     case TG_VOP_RULES:
@@ -112,6 +127,7 @@ static void req_list(tg_venue_op *op) {
 }
 
 static tg_vnext no_memory(const tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL);
     tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "response",
                   "out of memory for the reply's list");
     return TG_VNEXT_DONE;
@@ -120,6 +136,8 @@ static tg_vnext no_memory(const tg_venue *v, tg_venue_op *op) {
 /* One page decoded and appended to the operation's own array (two
  * listings in flight never share one); then the next page or done. */
 static tg_vnext by_page(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
+    assert(v != NULL && op != NULL && resp != NULL);
+    assert(op->step == BY_LIST && op->pages < TG_VENUE_PAGES_MAX);
     tg_err err;
     tg_wire_page page;
     tg_status st;
@@ -153,11 +171,15 @@ static tg_vnext by_page(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) 
         r->stops = stops;
         r->stops_count += st == TG_OK ? page.count : 0;
     }
+    assert(r->rules_count <= TG_VENUE_RULES_MAX);
+    assert(r->positions_count <= TG_VENUE_POSITIONS_MAX);
+    assert(r->stops_count <= TG_VENUE_STOPS_MAX);
     if (st != TG_OK) {
         return bad_body(v, op, &err);
     }
     if (page.cursor[0] != '\0' && page.count > 0 && op->pages < TG_VENUE_PAGES_MAX) {
-        snprintf(op->cursor, sizeof op->cursor, "%s", page.cursor);
+        int n = snprintf(op->cursor, sizeof op->cursor, "%s", page.cursor);
+        assert(n > 0 && (size_t)n < sizeof op->cursor);
         req_list(op);
         return TG_VNEXT_SEND;
     }
@@ -169,6 +191,8 @@ static tg_vnext by_page(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) 
 
 static void req_trading_stop(tg_vreq *req, const char *symbol, int position_idx,
                              const char *price) {
+    assert(req != NULL && symbol != NULL && price != NULL);
+    assert(position_idx >= 0 && position_idx <= 2);
     tg_vreq_init(req, "POST", "/v5/position/trading-stop", true, 1);
     tg_payload *q = &req->params;
     tg_payload_json_begin(q);
@@ -182,6 +206,7 @@ static void req_trading_stop(tg_vreq *req, const char *symbol, int position_idx,
 }
 
 static void req_cancel_order(tg_vreq *req, const tg_venue_stop *s) {
+    assert(req != NULL && s != NULL);
     tg_vreq_init(req, "POST", "/v5/order/cancel", true, 1);
     tg_payload *q = &req->params;
     tg_payload_json_begin(q);
@@ -196,6 +221,8 @@ static void req_cancel_order(tg_vreq *req, const tg_venue_stop *s) {
 }
 
 static void req_find(tg_venue_op *op) {
+    assert(op != NULL && op->reply.op == TG_VOP_FIND_STOP);
+    assert(op->target.order_id[0] != '\0' || op->target.client_id[0] != '\0');
     tg_vreq *req = &op->req;
     tg_vreq_init(req, "GET", "/v5/order/realtime", true, 1);
     tg_payload_add(&req->params, "category", "linear");
@@ -209,15 +236,20 @@ static void req_find(tg_venue_op *op) {
 }
 
 static tg_vnext set_send(tg_venue *v, tg_venue_op *op) {
+    assert(op != NULL && op->reply.op == TG_VOP_SET_STOP);
+    assert(tg_dec_is_pos(op->set.trigger));
     (void)v;
     char price[TG_DEC_STR_MAX];
-    tg_dec_format(op->set.trigger, 0, price);
+    size_t price_len = tg_dec_format(op->set.trigger, 0, price);
+    assert(price_len > 0 && price_len < sizeof price);
     req_trading_stop(&op->req, op->set.symbol, op->set.position_idx, price);
     op->step = BY_SET_STOP;
     return TG_VNEXT_SEND;
 }
 
 static tg_vnext set_start(tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL);
+    assert(op->reply.op == TG_VOP_SET_STOP && op->step == BY_START);
     const tg_venue_stop_req *s = &op->set;
     if (tg_dec_is_pos(s->prev.trigger) && tg_dec_eq(s->prev.trigger, s->trigger) &&
         (s->prev.position_level || s->prev.order_id[0] == '\0')) {
@@ -240,12 +272,15 @@ static tg_vnext set_start(tg_venue *v, tg_venue_op *op) {
 }
 
 static tg_vnext set_positions_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
+    assert(v != NULL && op != NULL && resp != NULL);
+    assert(op->step == BY_SET_POS);
     tg_err err;
     tg_wire_page page;
     tg_venue_position found[8];
     if (tg_by_parse_positions(resp->body, resp->len, found, 8, &page, &err) != TG_OK) {
         return bad_body(v, op, &err);
     }
+    assert(page.count <= sizeof found / sizeof found[0]);
     for (size_t i = 0; i < page.count; i++) {
         tg_venue_position_seen(v, &found[i]);
     }
@@ -261,10 +296,12 @@ static tg_vnext set_positions_read(tg_venue *v, tg_venue_op *op, const tg_http_r
 
 /* The stop now on the position. */
 static void set_stop_of(tg_venue_op *op) {
+    assert(op != NULL && op->reply.op == TG_VOP_SET_STOP);
     const tg_venue_stop_req *r = &op->set;
     tg_venue_stop *s = &op->reply.stop;
     memset(s, 0, sizeof *s);
-    snprintf(s->symbol, sizeof s->symbol, "%s", r->symbol);
+    int n = snprintf(s->symbol, sizeof s->symbol, "%s", r->symbol);
+    assert(n > 0 && (size_t)n < sizeof s->symbol);
     (void)tg_venue_position_key(r->symbol, r->side, s->position_key, sizeof s->position_key);
     s->side = r->side;
     s->trigger = r->trigger;
@@ -275,6 +312,9 @@ static void set_stop_of(tg_venue_op *op) {
 
 static tg_vnext set_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                          const tg_venue_error *e) {
+    assert(v != NULL && op != NULL);
+    assert(resp != NULL && e != NULL);
+    assert(op->reply.op == TG_VOP_SET_STOP);
     const tg_venue_stop *prev = &op->set.prev;
     if (op->step == BY_SET_POS) {
         return e->code == TG_VENUE_OK ? set_positions_read(v, op, resp) : TG_VNEXT_DONE;
@@ -303,6 +343,8 @@ static tg_vnext set_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
 
 static tg_vnext find_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                           const tg_venue_error *e) {
+    assert(v != NULL && op != NULL && resp != NULL && e != NULL);
+    assert(op->step == BY_FIND);
     if (e->code != TG_VENUE_OK) {
         return TG_VNEXT_DONE;
     }
@@ -331,8 +373,12 @@ static tg_vnext find_step(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp
 /* A reduce-only market order, opposite to the position. Not retried (see
  * tg_venue_close_position()). */
 static void req_market_close(tg_vreq *req, const tg_venue_close_req *c) {
+    assert(req != NULL && c != NULL);
+    assert(c->side == TG_SIDE_LONG || c->side == TG_SIDE_SHORT);
+    assert(c->position_idx >= 0 && c->position_idx <= 2);
     char qty[TG_DEC_STR_MAX];
-    tg_dec_format(c->qty, 0, qty);
+    size_t qty_len = tg_dec_format(c->qty, 0, qty);
+    assert(qty_len > 0 && qty_len < sizeof qty);
     tg_vreq_init(req, "POST", "/v5/order/create", true, 1);
     req->retry_safe = false;
     tg_payload *q = &req->params;
@@ -349,6 +395,8 @@ static void req_market_close(tg_vreq *req, const tg_venue_close_req *c) {
 
 static tg_vnext mark_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                           const tg_venue_error *e) {
+    assert(v != NULL && op != NULL);
+    assert(resp != NULL && e != NULL);
     if (e->code != TG_VENUE_OK) {
         return TG_VNEXT_DONE;
     }
@@ -361,6 +409,8 @@ static tg_vnext mark_read(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp
 }
 
 static tg_vnext by_start(tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL);
+    assert(op->step == BY_START);
     switch (op->reply.op) {
     case TG_VOP_RULES:
     case TG_VOP_POSITIONS:
@@ -396,6 +446,7 @@ static tg_vnext by_start(tg_venue *v, tg_venue_op *op) {
 
 static tg_vnext by_advance(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                            const tg_venue_error *e) {
+    assert(v != NULL && op != NULL && e != NULL);
     if (resp == NULL) {
         return by_start(v, op);
     }

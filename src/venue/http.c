@@ -55,11 +55,13 @@ int64_t tg_http_now_us(void) {
 }
 
 static void handle_closed(uv_handle_t *handle) {
+    assert(handle != NULL);
     tg_http *h = handle->data;
     if (handle->type == UV_POLL) {
         h = ((http_sock *)handle)->http;
         free(handle);
     }
+    assert(h != NULL);
     assert(h->handles_open > 0);
     if (--h->handles_open == 0 && h->closing) {
         free(h);
@@ -67,6 +69,9 @@ static void handle_closed(uv_handle_t *handle) {
 }
 
 static void sock_close(tg_http *h, http_sock *s) {
+    assert(h != NULL && s != NULL);
+    assert(s->http == h);
+    assert(h->handles_open > 0);
     for (http_sock **p = &h->socks; *p != NULL; p = &(*p)->next) {
         if (*p == s) {
             *p = s->next;
@@ -78,6 +83,8 @@ static void sock_close(tg_http *h, http_sock *s) {
 }
 
 static void req_unlink(tg_http *h, http_req *r) {
+    assert(h != NULL && r != NULL);
+    assert(h->inflight_count > 0 && h->inflight_count <= TG_HTTP_INFLIGHT_MAX);
     for (http_req **p = &h->inflight; *p != NULL; p = &(*p)->next) {
         if (*p == r) {
             *p = r->next;
@@ -89,6 +96,8 @@ static void req_unlink(tg_http *h, http_req *r) {
 }
 
 static void req_free(http_req *r) {
+    assert(r != NULL && r->easy != NULL);
+    assert(r->len <= TG_HTTP_BODY_MAX);
     curl_slist_free_all(r->hdrs);
     curl_easy_cleanup(r->easy);
     free(r->buf);
@@ -96,6 +105,8 @@ static void req_free(http_req *r) {
 }
 
 static void req_finish(tg_http *h, http_req *r, CURLcode code) {
+    assert(h != NULL && r != NULL && r->http == h);
+    assert(r->done != NULL);
     req_unlink(h, r);
     curl_multi_remove_handle(h->multi, r->easy);
     tg_http_resp resp;
@@ -109,7 +120,8 @@ static void req_finish(tg_http *h, http_req *r, CURLcode code) {
         const char *why = r->too_big             ? "response body too large"
                           : r->errbuf[0] != '\0' ? r->errbuf
                                                  : curl_easy_strerror(code);
-        snprintf(resp.error, sizeof resp.error, "%s", why);
+        assert(why != NULL);
+        snprintf(resp.error, sizeof resp.error, "%s", why); /* a long curl sentence may be cut */
         resp.status = r->too_big ? resp.status : 0;
     }
     resp.body = r->buf != NULL ? r->buf : "";
@@ -122,6 +134,7 @@ static void req_finish(tg_http *h, http_req *r, CURLcode code) {
 }
 
 static void check_done(tg_http *h) {
+    assert(h != NULL && h->multi != NULL);
     CURLMsg *msg;
     int left = 0;
     while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
@@ -136,6 +149,8 @@ static void check_done(tg_http *h) {
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events) {
+    assert(poll != NULL);
+    assert(((http_sock *)poll)->http != NULL);
     http_sock *s = (http_sock *)poll;
     int flags = 0;
     if (status < 0) {
@@ -151,6 +166,7 @@ static void on_poll(uv_poll_t *poll, int status, int events) {
 }
 
 static void on_timer(uv_timer_t *timer) {
+    assert(timer != NULL && timer->data != NULL);
     tg_http *h = timer->data;
     int running = 0;
     curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -158,12 +174,14 @@ static void on_timer(uv_timer_t *timer) {
 }
 
 static void on_kick(uv_idle_t *idle) {
+    assert(idle != NULL && idle->data != NULL);
     tg_http *h = idle->data;
     uv_idle_stop(idle);
     on_timer(&h->timer);
 }
 
 static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp) {
+    assert(userp != NULL);
     (void)multi;
     tg_http *h = userp;
     if (timeout_ms < 0) {
@@ -176,6 +194,8 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp) {
 }
 
 static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+    assert(userp != NULL);
+    assert(socketp == NULL || ((http_sock *)socketp)->fd == fd);
     (void)easy;
     tg_http *h = userp;
     http_sock *s = socketp;
@@ -234,11 +254,15 @@ tg_status tg_http_new(uv_loop_t *loop, const tg_http_opts *opts, tg_http **out, 
     uv_idle_init(loop, &h->kick);
     h->kick.data = h;
     h->handles_open = 2;
+    assert(h->inflight_count == 0 && h->socks == NULL);
     *out = h;
     return TG_OK;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userp) {
+    assert(data != NULL || size * n == 0);
+    assert(userp != NULL);
+    assert(((http_req *)userp)->len <= TG_HTTP_BODY_MAX);
     http_req *r = userp;
     size_t bytes = size * n;
     if (r->len + bytes > TG_HTTP_BODY_MAX) {
@@ -259,12 +283,15 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp) {
     }
     memcpy(r->buf + r->len, data, bytes);
     r->len += bytes;
+    assert(r->len < r->cap && r->len <= TG_HTTP_BODY_MAX);
     r->buf[r->len] = '\0';
     return bytes;
 }
 
 /* "Name: value" → value as an integer when name matches, else unchanged. */
 static void header_i64(const char *line, size_t len, const char *name, int64_t *out) {
+    assert(line != NULL && name != NULL);
+    assert(out != NULL);
     size_t n = strlen(name);
     if (len <= n + 1 || strncasecmp(line, name, n) != 0 || line[n] != ':') {
         return;
@@ -284,6 +311,7 @@ static void header_i64(const char *line, size_t len, const char *name, int64_t *
 }
 
 static size_t on_header(char *line, size_t size, size_t n, void *userp) {
+    assert(line != NULL && userp != NULL);
     http_req *r = userp;
     size_t len = size * n;
     header_i64(line, len, "X-MBX-USED-WEIGHT-1M", &r->limits.used_weight_1m);
@@ -298,6 +326,8 @@ static size_t on_header(char *line, size_t size, size_t n, void *userp) {
 
 static void easy_setup(tg_http *h, http_req *r, const char *method, const char *url,
                        const char *body) {
+    assert(h != NULL && r != NULL && r->easy != NULL);
+    assert(method != NULL && url != NULL);
     CURL *e = r->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -361,6 +391,7 @@ tg_status tg_http_send(tg_http *h, const char *method, const char *url, const ch
     r->next = h->inflight;
     h->inflight = r;
     h->inflight_count++;
+    assert(h->inflight_count <= TG_HTTP_INFLIGHT_MAX);
     uv_idle_start(&h->kick, on_kick);
     return TG_OK;
 }
@@ -378,6 +409,7 @@ void tg_http_close(tg_http *h) {
     }
     /* Cleanup closes the cached connections; sockets it does not report
      * removed are closed here. */
+    assert(h->inflight_count == 0);
     curl_multi_cleanup(h->multi);
     h->multi = NULL;
     while (h->socks != NULL) {

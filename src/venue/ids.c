@@ -8,12 +8,16 @@
 #define GEN_DIGITS_MAX 14 /* base-36 digits of a generation (36^14 > 2^64) */
 
 bool tg_venue_position_key(const char *symbol, tg_side side, char *buf, size_t size) {
+    assert(side == TG_SIDE_LONG || side == TG_SIDE_SHORT);
+    assert(size > 0);
     assert(symbol != NULL && buf != NULL);
     int n = snprintf(buf, size, "%s:%s", symbol, side == TG_SIDE_LONG ? "long" : "short");
     return symbol[0] != '\0' && n > 0 && (size_t)n < size;
 }
 
 bool tg_venue_client_id(const char *symbol, tg_side side, uint64_t gen, char *buf, size_t size) {
+    assert(side == TG_SIDE_LONG || side == TG_SIDE_SHORT);
+    assert(size > 0);
     assert(symbol != NULL && buf != NULL);
     char digits[GEN_DIGITS_MAX + 1];
     size_t d = GEN_DIGITS_MAX;
@@ -22,6 +26,8 @@ bool tg_venue_client_id(const char *symbol, tg_side side, uint64_t gen, char *bu
         digits[--d] = "0123456789abcdefghijklmnopqrstuvwxyz"[gen % 36];
         gen /= 36;
     } while (gen > 0 && d > 0);
+    assert(gen == 0); /* 36^14 > 2^64: every generation fits */
+    assert(d < GEN_DIGITS_MAX);
     int n = snprintf(buf, size, TG_VENUE_CLIENT_PREFIX "%s:%c-%s", symbol,
                      side == TG_SIDE_LONG ? 'l' : 's', digits + d);
     /* 36 is both exchanges' client id limit. */
@@ -29,6 +35,7 @@ bool tg_venue_client_id(const char *symbol, tg_side side, uint64_t gen, char *bu
 }
 
 bool tg_venue_client_id_parse(const char *client_id, char *key, size_t key_size) {
+    assert(key == NULL || key_size > 0);
     assert(client_id != NULL);
     size_t plen = strlen(TG_VENUE_CLIENT_PREFIX);
     if (strncmp(client_id, TG_VENUE_CLIENT_PREFIX, plen) != 0) {

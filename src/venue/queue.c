@@ -14,6 +14,8 @@
 #define MS_PER_MIN 60000LL
 
 void tg_vreq_init(tg_vreq *req, const char *method, const char *path, bool sign, uint32_t weight) {
+    assert(req != NULL);
+    assert(method != NULL && path != NULL && path[0] == '/');
     memset(req, 0, sizeof *req);
     tg_payload_init(&req->params);
     req->method = method;
@@ -27,6 +29,8 @@ static void on_timer(uv_timer_t *t);
 
 /* Wakes the queue at the earliest time any waiting op may go. */
 static void rearm(tg_venue *v) {
+    assert(v != NULL);
+    assert(v->ops_count <= TG_VENUE_OPS_MAX);
     if (v->closing || !v->timer_open) {
         return;
     }
@@ -45,6 +49,8 @@ static void rearm(tg_venue *v) {
 }
 
 static void op_unlink(tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL);
+    assert(v->ops_count > 0);
     for (tg_venue_op **p = &v->ops; *p != NULL; p = &(*p)->next) {
         if (*p == op) {
             *p = op->next;
@@ -56,8 +62,11 @@ static void op_unlink(tg_venue *v, tg_venue_op *op) {
 }
 
 void tg_venue_op_complete(tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL);
+    assert(op->v == v && op->done != NULL);
     op_unlink(v, op);
     op->reply.latency_us = tg_http_now_us() - op->start_us;
+    assert(op->reply.latency_us >= 0);
     if (op->reply.error.code == TG_VENUE_OK) {
         tg_err_clear(&op->reply.error.err);
     }
@@ -70,6 +79,7 @@ void tg_venue_op_complete(tg_venue *v, tg_venue_op *op) {
 }
 
 tg_venue_rules *tg_venue_op_rules(tg_venue_op *op) {
+    assert(op != NULL);
     if (op->rules == NULL) {
         op->rules = calloc(TG_VENUE_RULES_MAX, sizeof *op->rules);
     }
@@ -77,6 +87,7 @@ tg_venue_rules *tg_venue_op_rules(tg_venue_op *op) {
 }
 
 tg_venue_position *tg_venue_op_positions(tg_venue_op *op) {
+    assert(op != NULL);
     if (op->positions == NULL) {
         op->positions = calloc(TG_VENUE_POSITIONS_MAX, sizeof *op->positions);
     }
@@ -84,6 +95,7 @@ tg_venue_position *tg_venue_op_positions(tg_venue_op *op) {
 }
 
 tg_venue_stop *tg_venue_op_stops(tg_venue_op *op) {
+    assert(op != NULL);
     if (op->stops == NULL) {
         op->stops = calloc(TG_VENUE_STOPS_MAX, sizeof *op->stops);
     }
@@ -92,6 +104,8 @@ tg_venue_stop *tg_venue_op_stops(tg_venue_op *op) {
 
 /* µs this request must still wait to stay under the limits; 0 = go. */
 static int64_t pace_delay_us(tg_venue *v, const tg_venue_op *op) {
+    assert(v != NULL && op != NULL);
+    assert(op->state == TG_VENUE_OP_WAITING);
     int64_t now = tg_http_now_us();
     if (now < v->pause_until_us) {
         return v->pause_until_us - now;
@@ -112,7 +126,9 @@ static int64_t pace_delay_us(tg_venue *v, const tg_venue_op *op) {
         uint64_t omax = (uint64_t)v->cfg.order_limit_per_min * TG_VENUE_PACE_PCT / 100;
         if ((uint64_t)v->weight_used + op->req.weight > wmax ||
             (op->req.order && (uint64_t)v->orders_used + 1 > omax)) {
-            return ((minute + 1) * MS_PER_MIN - server + 1) * US_PER_MS;
+            int64_t wait_us = ((minute + 1) * MS_PER_MIN - server + 1) * US_PER_MS;
+            assert(wait_us > 0);
+            return wait_us;
         }
         return 0;
     }
@@ -125,6 +141,9 @@ static int64_t pace_delay_us(tg_venue *v, const tg_venue_op *op) {
 static void on_http_done(void *ctx, const tg_http_resp *resp);
 
 static void op_send(tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL && op->v == v);
+    assert(op->state == TG_VENUE_OP_WAITING && !op->finished);
+    assert(op->req.method != NULL && op->req.path != NULL);
     char url[TG_HTTP_URL_MAX];
     char headers[TG_HTTP_HEADERS_MAX][TG_HTTP_HEADER_MAX];
     const char *hp[TG_HTTP_HEADERS_MAX];
@@ -139,6 +158,7 @@ static void op_send(tg_venue *v, tg_venue_op *op) {
         op->finished = true;
         return;
     }
+    assert(nh <= TG_HTTP_HEADERS_MAX);
     for (size_t i = 0; i < nh; i++) {
         hp[i] = headers[i];
     }
@@ -159,6 +179,7 @@ static void op_send(tg_venue *v, tg_venue_op *op) {
 }
 
 static bool probe_inflight(const tg_venue *v) {
+    assert(v != NULL);
     for (const tg_venue_op *op = v->ops; op != NULL; op = op->next) {
         if (op->state == TG_VENUE_OP_INFLIGHT) {
             return true;
@@ -169,6 +190,8 @@ static bool probe_inflight(const tg_venue *v) {
 
 /* Sends what may go now; returns false when op must wait (not_before set). */
 static bool op_try_send(tg_venue *v, tg_venue_op *op, int64_t now) {
+    assert(v != NULL && op != NULL);
+    assert(op->state == TG_VENUE_OP_WAITING && !op->finished);
     if (v->breaker_until_us != 0) {
         if (now < v->breaker_until_us) {
             tg_venue_fail(v, &op->reply.error, TG_VENUE_E_CIRCUIT_OPEN, op->req.path,
@@ -193,6 +216,8 @@ static bool op_try_send(tg_venue *v, tg_venue_op *op, int64_t now) {
 }
 
 static void pump(tg_venue *v) {
+    assert(v != NULL);
+    assert(v->ops_count <= TG_VENUE_OPS_MAX);
     int64_t now = tg_http_now_us();
     bool again = true;
     for (uint32_t round = 0; again && round < TG_VENUE_OPS_MAX; round++) {
@@ -213,12 +238,15 @@ static void pump(tg_venue *v) {
 }
 
 static void on_timer(uv_timer_t *t) {
+    assert(t != NULL && t->data != NULL);
     pump(t->data);
 }
 
 /* Called by the queue with the first response; the adapter decides. */
 static void op_advance(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                        const tg_venue_error *e) {
+    assert(v != NULL && op != NULL && e != NULL);
+    assert(resp != NULL);
     tg_vnext next = v->ad->advance(v, op, resp, e);
     op->attempts = next == TG_VNEXT_DELAY ? op->attempts : 0;
     op->resynced = next == TG_VNEXT_DELAY ? op->resynced : false;
@@ -230,6 +258,7 @@ static void op_advance(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
 }
 
 static void take_limits(tg_venue *v, const tg_http_limits *l) {
+    assert(v != NULL && l != NULL);
     if (l->used_weight_1m >= 0) {
         v->weight_used =
             (uint32_t)(l->used_weight_1m > UINT32_MAX / 2 ? UINT32_MAX / 2 : l->used_weight_1m);
@@ -249,6 +278,8 @@ static void take_limits(tg_venue *v, const tg_http_limits *l) {
 }
 
 static void time_taken(tg_venue *v, tg_venue_op *op, int64_t server_ms) {
+    assert(v != NULL && op != NULL);
+    assert(op->sent_wall_ms > 0);
     int64_t now = tg_venue_wall_ms();
     v->offset_ms = server_ms - (op->sent_wall_ms + now) / 2;
     v->time_synced = true;
@@ -258,6 +289,8 @@ static void time_taken(tg_venue *v, tg_venue_op *op, int64_t server_ms) {
 
 /* A time response; false (with op->reply.error set) when unreadable. */
 static bool take_time(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
+    assert(v != NULL && op != NULL);
+    assert(resp != NULL && !resp->transport_failed);
     tg_err err;
     int64_t ms = 0;
     if (v->ad->parse_time(resp->body, resp->len, &ms, &err) != TG_OK) {
@@ -269,6 +302,9 @@ static bool take_time(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp) {
 }
 
 static void breaker_account(tg_venue *v, tg_venue_code code) {
+    assert(v != NULL);
+    assert(code <= TG_VENUE_E_REJECTED);
+    assert(v->cfg.breaker_failures_max > 0);
     int64_t now = tg_http_now_us();
     if (code == TG_VENUE_E_TRANSPORT || code == TG_VENUE_E_SERVER) {
         if (++v->failures >= v->cfg.breaker_failures_max || v->half_open) {
@@ -286,6 +322,8 @@ static void breaker_account(tg_venue *v, tg_venue_code code) {
 }
 
 static int64_t backoff_us(tg_venue *v, uint32_t attempts) {
+    assert(v != NULL);
+    assert(v->cfg.backoff_ms_min > 0 && v->cfg.backoff_ms_max >= v->cfg.backoff_ms_min);
     int64_t base = v->cfg.backoff_ms_min;
     for (uint32_t i = 1; i < attempts && base < v->cfg.backoff_ms_max; i++) {
         base *= 2;
@@ -295,12 +333,17 @@ static int64_t backoff_us(tg_venue *v, uint32_t attempts) {
     v->rng ^= v->rng >> 7;
     v->rng ^= v->rng << 17;
     int64_t half = base / 2;
-    return (half + (int64_t)(v->rng % (uint64_t)(half + 1))) * US_PER_MS;
+    int64_t us = (half + (int64_t)(v->rng % (uint64_t)(half + 1))) * US_PER_MS;
+    assert(us >= half * US_PER_MS && us <= base * US_PER_MS);
+    return us;
 }
 
 /* Handles what the queue handles for every adapter; true when it did. */
 static bool op_recover(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                        const tg_venue_error *e) {
+    assert(v != NULL && op != NULL);
+    assert(resp != NULL && e != NULL);
+    assert(e->code != TG_VENUE_OK);
     int64_t now = tg_http_now_us();
     bool may_retry = op->req.retry_safe && op->attempts <= v->cfg.retry_count_max;
     switch (e->code) {
@@ -339,6 +382,8 @@ static bool op_recover(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
 }
 
 static void on_http_done(void *ctx, const tg_http_resp *resp) {
+    assert(ctx != NULL && resp != NULL);
+    assert(((tg_venue_op *)ctx)->state == TG_VENUE_OP_INFLIGHT);
     tg_venue_op *op = ctx;
     tg_venue *v = op->v;
     op->state = TG_VENUE_OP_WAITING;
@@ -414,6 +459,8 @@ static tg_venue_op *op_new(tg_venue *v, tg_venue_op_kind kind, tg_venue_done_fn 
 
 /* Queues op after its adapter built the first request. */
 static tg_status op_start(tg_venue *v, tg_venue_op *op) {
+    assert(v != NULL && op != NULL && op->v == v);
+    assert(op->state == TG_VENUE_OP_WAITING && op->next == NULL);
     if (op->reply.op == TG_VOP_TIME) {
         v->ad->time_req(&op->req);
     } else {
@@ -429,21 +476,25 @@ static tg_status op_start(tg_venue *v, tg_venue_op *op) {
     }
     *tail = op;
     v->ops_count++;
+    assert(v->ops_count <= TG_VENUE_OPS_MAX);
     uv_timer_start(&v->timer, on_timer, 0, 0);
     return TG_OK;
 }
 
 tg_status tg_venue_sync_time(tg_venue *v, tg_venue_done_fn done, void *ctx, tg_err *err) {
+    assert(err != NULL);
     tg_venue_op *op = op_new(v, TG_VOP_TIME, done, ctx, err);
     return op == NULL ? err->status : op_start(v, op);
 }
 
 tg_status tg_venue_get_rules(tg_venue *v, tg_venue_done_fn done, void *ctx, tg_err *err) {
+    assert(err != NULL);
     tg_venue_op *op = op_new(v, TG_VOP_RULES, done, ctx, err);
     return op == NULL ? err->status : op_start(v, op);
 }
 
 tg_status tg_venue_get_positions(tg_venue *v, tg_venue_done_fn done, void *ctx, tg_err *err) {
+    assert(err != NULL);
     tg_venue_op *op = op_new(v, TG_VOP_POSITIONS, done, ctx, err);
     return op == NULL ? err->status : op_start(v, op);
 }
@@ -464,6 +515,7 @@ static bool symbol_ok(const char *s) {
 
 tg_status tg_venue_get_stops(tg_venue *v, const char *symbol, tg_venue_done_fn done, void *ctx,
                              tg_err *err) {
+    assert(err != NULL);
     if (symbol != NULL && !symbol_ok(symbol)) {
         return tg_err_set(err, TG_E_INVALID, "symbol \"%.30s\" is not an upper-case symbol name",
                           symbol);
@@ -472,7 +524,8 @@ tg_status tg_venue_get_stops(tg_venue *v, const char *symbol, tg_venue_done_fn d
     if (op == NULL) {
         return err->status;
     }
-    snprintf(op->symbol, sizeof op->symbol, "%s", symbol != NULL ? symbol : "");
+    int n = snprintf(op->symbol, sizeof op->symbol, "%s", symbol != NULL ? symbol : "");
+    assert(n >= 0 && (size_t)n < sizeof op->symbol);
     return op_start(v, op);
 }
 
@@ -482,6 +535,7 @@ static bool id_ok(const char *id) {
 
 tg_status tg_venue_find_stop(tg_venue *v, const char *symbol, const char *order_id,
                              const char *client_id, tg_venue_done_fn done, void *ctx, tg_err *err) {
+    assert(err != NULL);
     if (!symbol_ok(symbol) || !id_ok(order_id) || !id_ok(client_id) ||
         (order_id[0] == '\0' && client_id[0] == '\0')) {
         return tg_err_set(err, TG_E_INVALID, "find stop: needs a symbol and an order or client id");
@@ -490,9 +544,12 @@ tg_status tg_venue_find_stop(tg_venue *v, const char *symbol, const char *order_
     if (op == NULL) {
         return err->status;
     }
-    snprintf(op->target.symbol, sizeof op->target.symbol, "%s", symbol);
-    snprintf(op->target.order_id, sizeof op->target.order_id, "%s", order_id);
-    snprintf(op->target.client_id, sizeof op->target.client_id, "%s", client_id);
+    int n = snprintf(op->target.symbol, sizeof op->target.symbol, "%s", symbol);
+    assert(n > 0 && (size_t)n < sizeof op->target.symbol);
+    n = snprintf(op->target.order_id, sizeof op->target.order_id, "%s", order_id);
+    assert(n >= 0 && (size_t)n < sizeof op->target.order_id);
+    n = snprintf(op->target.client_id, sizeof op->target.client_id, "%s", client_id);
+    assert(n >= 0 && (size_t)n < sizeof op->target.client_id);
     return op_start(v, op);
 }
 
@@ -529,6 +586,7 @@ tg_status tg_venue_cancel_stop(tg_venue *v, const tg_venue_stop *stop, tg_venue_
 
 tg_status tg_venue_close_position(tg_venue *v, const char *symbol, tg_side side, tg_dec qty,
                                   int position_idx, tg_venue_done_fn done, void *ctx, tg_err *err) {
+    assert(err != NULL);
     if (!symbol_ok(symbol) || (side != TG_SIDE_LONG && side != TG_SIDE_SHORT) ||
         !tg_dec_is_pos(qty) || position_idx < 0 || position_idx > 2) {
         return tg_err_set(err, TG_E_INVALID,
@@ -539,7 +597,8 @@ tg_status tg_venue_close_position(tg_venue *v, const char *symbol, tg_side side,
     if (op == NULL) {
         return err->status;
     }
-    snprintf(op->close.symbol, sizeof op->close.symbol, "%s", symbol);
+    int n = snprintf(op->close.symbol, sizeof op->close.symbol, "%s", symbol);
+    assert(n > 0 && (size_t)n < sizeof op->close.symbol);
     op->close.side = side;
     op->close.qty = qty;
     op->close.position_idx = position_idx;
@@ -548,6 +607,7 @@ tg_status tg_venue_close_position(tg_venue *v, const char *symbol, tg_side side,
 
 tg_status tg_venue_get_mark(tg_venue *v, const char *symbol, tg_venue_done_fn done, void *ctx,
                             tg_err *err) {
+    assert(err != NULL);
     if (!symbol_ok(symbol)) {
         return tg_err_set(err, TG_E_INVALID, "mark: symbol \"%.30s\" is not an upper-case symbol",
                           symbol != NULL ? symbol : "");
@@ -556,12 +616,14 @@ tg_status tg_venue_get_mark(tg_venue *v, const char *symbol, tg_venue_done_fn do
     if (op == NULL) {
         return err->status;
     }
-    snprintf(op->symbol, sizeof op->symbol, "%s", symbol);
+    int n = snprintf(op->symbol, sizeof op->symbol, "%s", symbol);
+    assert(n > 0 && (size_t)n < sizeof op->symbol);
     return op_start(v, op);
 }
 
 tg_status tg_venue_listen_key(tg_venue *v, bool keepalive, tg_venue_done_fn done, void *ctx,
                               tg_err *err) {
+    assert(v != NULL && err != NULL);
     if (v->cfg.kind != TG_VENUE_BINANCE) {
         return tg_err_set(err, TG_E_STATE, "listen keys are Binance's");
     }
@@ -575,6 +637,8 @@ tg_status tg_venue_listen_key(tg_venue *v, bool keepalive, tg_venue_done_fn done
 
 /* Copies n elements of size bytes from src to the end of *at. */
 static const void *copy_into(char **at, const void *src, size_t n, size_t size) {
+    assert(at != NULL);
+    assert(size > 0);
     if (n == 0 || src == NULL) {
         return NULL;
     }
@@ -586,6 +650,7 @@ static const void *copy_into(char **at, const void *src, size_t n, size_t size) 
 
 void tg_venue_waiter_fn(void *ctx, const tg_venue_reply *reply) {
     tg_venue_waiter *w = ctx;
+    assert(w != NULL && reply != NULL);
     assert(!w->done && w->owned == NULL);
     w->reply = *reply;
     w->done = true;
@@ -605,6 +670,7 @@ void tg_venue_waiter_fn(void *ctx, const tg_venue_reply *reply) {
     w->reply.positions =
         copy_into(&at, reply->positions, reply->positions_count, sizeof *reply->positions);
     w->reply.stops = copy_into(&at, reply->stops, reply->stops_count, sizeof *reply->stops);
+    assert(bytes == 0 || at == (char *)w->owned + bytes);
 }
 
 void tg_venue_waiter_release(tg_venue_waiter *w) {
@@ -614,6 +680,7 @@ void tg_venue_waiter_release(tg_venue_waiter *w) {
 }
 
 static void wait_timer_cb(uv_timer_t *t) {
+    assert(t != NULL && t->data != NULL);
     *(bool *)t->data = true;
 }
 

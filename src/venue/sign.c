@@ -11,6 +11,8 @@
 #define SIGN_MSG_MAX (TG_PAYLOAD_MAX * 2 + 128) /* bytes of a Bybit string to sign */
 
 static void hex_encode(const unsigned char *in, size_t n, char *out) {
+    assert(in != NULL || n == 0);
+    assert(out != NULL);
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
         out[2 * i] = digits[in[i] >> 4];
@@ -32,6 +34,7 @@ void tg_sign_hmac_hex(const char *secret, const void *msg, size_t len, char *out
 }
 
 void tg_sign_binance(const char *secret, const char *query, const char *body, char *out) {
+    assert(secret != NULL && out != NULL);
     assert(query != NULL && body != NULL);
     size_t q = strlen(query), b = strlen(body);
     char msg[TG_PAYLOAD_MAX * 2];
@@ -43,6 +46,7 @@ void tg_sign_binance(const char *secret, const char *query, const char *body, ch
 
 void tg_sign_bybit(const char *secret, int64_t ts_ms, const char *api_key, int64_t recv_window_ms,
                    const char *payload, char *out) {
+    assert(secret != NULL && out != NULL);
     assert(api_key != NULL && payload != NULL);
     assert(ts_ms >= 0 && recv_window_ms > 0);
     char msg[SIGN_MSG_MAX];
@@ -53,6 +57,7 @@ void tg_sign_bybit(const char *secret, int64_t ts_ms, const char *api_key, int64
 }
 
 void tg_sign_bybit_ws(const char *secret, int64_t expires_ms, char *out) {
+    assert(secret != NULL && out != NULL);
     assert(expires_ms > 0);
     char msg[64];
     int n = snprintf(msg, sizeof msg, "GET/realtime%" PRId64, expires_ms);
@@ -68,6 +73,8 @@ void tg_payload_init(tg_payload *qs) {
 }
 
 static void qs_put(tg_payload *qs, const char *text, size_t n) {
+    assert(qs != NULL && text != NULL);
+    assert(qs->len < sizeof qs->buf);
     if (qs->overflow || qs->len + n >= sizeof qs->buf) {
         qs->overflow = true;
         return;
@@ -75,6 +82,7 @@ static void qs_put(tg_payload *qs, const char *text, size_t n) {
     memcpy(qs->buf + qs->len, text, n);
     qs->len += n;
     qs->buf[qs->len] = '\0';
+    assert(qs->len < sizeof qs->buf);
 }
 
 static bool unreserved(unsigned char c) {
@@ -83,6 +91,7 @@ static bool unreserved(unsigned char c) {
 }
 
 void tg_payload_add(tg_payload *qs, const char *name, const char *value) {
+    assert(qs != NULL);
     assert(name != NULL && value != NULL);
     if (qs->len > 0) {
         qs_put(qs, "&", 1);
@@ -94,24 +103,30 @@ void tg_payload_add(tg_payload *qs, const char *name, const char *value) {
             qs_put(qs, (const char *)p, 1);
         } else {
             char esc[4];
-            snprintf(esc, sizeof esc, "%%%02X", *p);
+            int n = snprintf(esc, sizeof esc, "%%%02X", *p);
+            assert(n == 3);
             qs_put(qs, esc, 3);
         }
     }
 }
 
 void tg_payload_add_i64(tg_payload *qs, const char *name, int64_t value) {
+    assert(qs != NULL && name != NULL);
     char num[24];
-    snprintf(num, sizeof num, "%" PRId64, value);
+    int n = snprintf(num, sizeof num, "%" PRId64, value);
+    assert(n > 0 && (size_t)n < sizeof num);
     tg_payload_add(qs, name, num);
 }
 
 void tg_payload_json_begin(tg_payload *qs) {
+    assert(qs != NULL);
     tg_payload_init(qs);
     qs_put(qs, "{", 1);
 }
 
 static void json_name(tg_payload *qs, const char *name) {
+    assert(qs != NULL);
+    assert(qs->overflow || (qs->len >= 1 && qs->buf[0] == '{'));
     assert(name != NULL && strchr(name, '"') == NULL);
     if (qs->len > 1) {
         qs_put(qs, ",", 1);
@@ -131,7 +146,8 @@ void tg_payload_json_str(tg_payload *qs, const char *name, const char *value) {
             qs_put(qs, (const char *)p, 1);
         } else if (*p < 0x20) {
             char esc[8];
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            int n = snprintf(esc, sizeof esc, "\\u%04x", *p);
+            assert(n == 6);
             qs_put(qs, esc, 6);
         } else {
             qs_put(qs, (const char *)p, 1);
@@ -143,15 +159,19 @@ void tg_payload_json_str(tg_payload *qs, const char *name, const char *value) {
 void tg_payload_json_num(tg_payload *qs, const char *name, int64_t value) {
     char num[24];
     int n = snprintf(num, sizeof num, "%" PRId64, value);
+    assert(n > 0 && (size_t)n < sizeof num);
     json_name(qs, name);
     qs_put(qs, num, (size_t)n);
 }
 
 void tg_payload_json_bool(tg_payload *qs, const char *name, bool value) {
+    assert(qs != NULL && name != NULL);
     json_name(qs, name);
     qs_put(qs, value ? "true" : "false", value ? 4 : 5);
 }
 
 void tg_payload_json_end(tg_payload *qs) {
+    assert(qs != NULL);
+    assert(qs->overflow || (qs->len >= 1 && qs->buf[0] == '{'));
     qs_put(qs, "}", 1);
 }

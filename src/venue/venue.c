@@ -21,14 +21,18 @@
 #define VENUE_KEEPALIVE_MS_MAX   3540000 /* 59 min: a listenKey expires after 60 without one */
 
 tg_venue_config tg_venue_config_default(tg_venue_kind kind) {
+    assert(kind == TG_VENUE_BINANCE || kind == TG_VENUE_BYBIT);
     tg_venue_config c;
     memset(&c, 0, sizeof c);
     c.kind = kind;
-    snprintf(c.account, sizeof c.account, "default");
-    snprintf(c.rest_url, sizeof c.rest_url, "%s",
-             kind == TG_VENUE_BINANCE ? "https://fapi.binance.com" : "https://api.bybit.com");
-    snprintf(c.ws_url, sizeof c.ws_url, "%s",
-             kind == TG_VENUE_BINANCE ? "wss://fstream.binance.com" : "wss://stream.bybit.com");
+    int n = snprintf(c.account, sizeof c.account, "default");
+    assert(n > 0 && (size_t)n < sizeof c.account);
+    n = snprintf(c.rest_url, sizeof c.rest_url, "%s",
+                 kind == TG_VENUE_BINANCE ? "https://fapi.binance.com" : "https://api.bybit.com");
+    assert(n > 0 && (size_t)n < sizeof c.rest_url);
+    n = snprintf(c.ws_url, sizeof c.ws_url, "%s",
+                 kind == TG_VENUE_BINANCE ? "wss://fstream.binance.com" : "wss://stream.bybit.com");
+    assert(n > 0 && (size_t)n < sizeof c.ws_url);
     c.recv_window_ms = 5000;
     c.connect_timeout_ms = 3000;
     c.request_timeout_ms = 10000;
@@ -69,12 +73,15 @@ int64_t tg_venue_wall_ms(void) {
 }
 
 int64_t tg_venue_server_ms(const tg_venue *v) {
+    assert(v != NULL);
     return tg_venue_wall_ms() + v->offset_ms;
 }
 
 void tg_venue_fail(const tg_venue *v, tg_venue_error *e, tg_venue_code code, const char *what,
                    const char *detail) {
-    assert(code != TG_VENUE_OK);
+    assert(v != NULL && e != NULL);
+    assert(code != TG_VENUE_OK && code <= TG_VENUE_E_REJECTED);
+    assert(what != NULL && detail != NULL);
     e->code = code;
     tg_status st = code == TG_VENUE_E_TRANSPORT || code == TG_VENUE_E_SERVER ||
                            code == TG_VENUE_E_RATE_LIMIT || code == TG_VENUE_E_BANNED ||
@@ -95,6 +102,8 @@ void tg_venue_fail(const tg_venue *v, tg_venue_error *e, tg_venue_code code, con
 
 /* Accepts scheme://host[:port][/...]; writes host (brackets stripped). */
 static bool url_host(const char *url, const char *scheme, char *host, size_t size) {
+    assert(url != NULL && scheme != NULL);
+    assert(host != NULL && size > 0);
     size_t n = strlen(scheme);
     if (strncasecmp(url, scheme, n) != 0 || strncmp(url + n, "://", 3) != 0) {
         return false;
@@ -108,12 +117,14 @@ static bool url_host(const char *url, const char *scheme, char *host, size_t siz
     if (end == NULL || end == p || (size_t)(end - p) >= size) {
         return false;
     }
+    assert((size_t)(end - p) < size);
     memcpy(host, p, (size_t)(end - p));
     host[end - p] = '\0';
     return true;
 }
 
 static bool is_loopback(const char *host) {
+    assert(host != NULL);
     return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0;
 }
 
@@ -121,6 +132,8 @@ static bool is_loopback(const char *host) {
  * verification only toward a loopback address (an emulator). */
 static tg_status check_url(const tg_venue_config *c, const char *url, const char *tls,
                            const char *plain, tg_err *err) {
+    assert(c != NULL && url != NULL);
+    assert(tls != NULL && plain != NULL);
     char host[TG_VENUE_URL_MAX];
     bool secure = url_host(url, tls, host, sizeof host);
     if (!secure && !url_host(url, plain, host, sizeof host)) {
@@ -139,6 +152,7 @@ static tg_status check_url(const tg_venue_config *c, const char *url, const char
 /* One sentence per check, naming the field and its value, so that the
  * operator knows which setting to change. */
 static tg_status check_limits(const tg_venue_config *c, tg_err *err) {
+    assert(c != NULL);
     const char *a = c->account;
     if (c->recv_window_ms <= 0) {
         return tg_err_set(err, TG_E_INVALID, "%s: recv_window_ms is %" PRId64 "; it must be > 0", a,
@@ -197,6 +211,7 @@ static tg_status check_limits(const tg_venue_config *c, tg_err *err) {
 }
 
 static tg_status check_config(const tg_venue_config *c, tg_err *err) {
+    assert(c != NULL);
     if (c->kind != TG_VENUE_BINANCE && c->kind != TG_VENUE_BYBIT) {
         return tg_err_set(err, TG_E_INVALID, "unknown exchange kind %d", (int)c->kind);
     }
@@ -231,6 +246,7 @@ tg_status tg_venue_new(const tg_venue_config *cfg, uv_loop_t *loop, tg_venue **o
         return tg_err_set(err, TG_E_NOMEM, "out of memory creating a venue");
     }
     v->cfg = *cfg;
+    assert(cfg->kind == TG_VENUE_BINANCE || cfg->kind == TG_VENUE_BYBIT);
     v->ad = cfg->kind == TG_VENUE_BINANCE ? &tg_venue_binance : &tg_venue_bybit;
     v->loop = loop;
     v->limit_remaining = -1;
@@ -246,25 +262,33 @@ tg_status tg_venue_new(const tg_venue_config *cfg, uv_loop_t *loop, tg_venue **o
     uv_timer_init(loop, &v->timer);
     v->timer.data = v;
     v->timer_open = true;
+    assert(v->ad != NULL && v->http != NULL);
     *out = v;
     return TG_OK;
 }
 
 tg_venue_kind tg_venue_get_kind(const tg_venue *v) {
+    assert(v != NULL);
+    assert(v->cfg.kind == TG_VENUE_BINANCE || v->cfg.kind == TG_VENUE_BYBIT);
     return v->cfg.kind;
 }
 
 int64_t tg_venue_clock_offset_ms(const tg_venue *v) {
+    assert(v != NULL);
     return v->offset_ms;
 }
 
 tg_venue_stats tg_venue_get_stats(const tg_venue *v) {
+    assert(v != NULL);
+    assert(v->ops_count <= TG_VENUE_OPS_MAX);
     tg_venue_stats s = v->stats;
     s.breaker_open = v->breaker_until_us != 0;
     return s;
 }
 
 static void timer_closed(uv_handle_t *h) {
+    assert(h != NULL && h->data != NULL);
+    assert(((tg_venue *)h->data)->timer_open);
     tg_venue *v = h->data;
     v->timer_open = false;
 }
@@ -282,6 +306,7 @@ void tg_venue_close(tg_venue *v) {
         tg_venue_fail(v, &op->reply.error, TG_VENUE_E_TRANSPORT, "request", "venue closed");
         tg_venue_op_complete(v, op);
     }
+    assert(v->ops_count == 0);
     if (v->timer_open) {
         uv_timer_stop(&v->timer);
         uv_close((uv_handle_t *)&v->timer, timer_closed);
@@ -303,6 +328,8 @@ void tg_venue_free(tg_venue *v) {
 /* ---- positions known to the venue ------------------------------------- */
 
 const tg_venue_position *tg_venue_position_find(const tg_venue *v, const char *key) {
+    assert(v != NULL && key != NULL);
+    assert(v->positions_count <= TG_VENUE_POSITIONS_MAX);
     for (size_t i = 0; i < v->positions_count; i++) {
         if (strcmp(v->positions[i].key, key) == 0) {
             return &v->positions[i];
@@ -312,9 +339,12 @@ const tg_venue_position *tg_venue_position_find(const tg_venue *v, const char *k
 }
 
 void tg_venue_position_seen(tg_venue *v, const tg_venue_position *p) {
+    assert(v != NULL && p != NULL);
+    assert(v->positions_count <= TG_VENUE_POSITIONS_MAX);
     tg_venue_position *known = (tg_venue_position *)tg_venue_position_find(v, p->key);
     if (tg_dec_is_zero(p->size)) {
         if (known != NULL) {
+            assert(v->positions_count > 0);
             *known = v->positions[--v->positions_count];
         }
         return;
@@ -327,7 +357,9 @@ void tg_venue_position_seen(tg_venue *v, const tg_venue_position *p) {
 }
 
 void tg_venue_positions_replace(tg_venue *v, const tg_venue_position *p, size_t count) {
+    assert(v != NULL);
     assert(count <= TG_VENUE_POSITIONS_MAX);
+    assert(p != NULL || count == 0);
     if (count > 0) {
         memcpy(v->positions, p, count * sizeof *p);
     }

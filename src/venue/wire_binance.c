@@ -26,6 +26,7 @@ bool tg_bn_parse_error(const char *body, size_t len, tg_wire_status *st) {
 }
 
 tg_status tg_bn_parse_time(const char *body, size_t len, int64_t *ms, tg_err *err) {
+    assert(ms != NULL);
     cJSON *root = tg_wire_json_parse(body, len, "binance time", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
@@ -42,6 +43,7 @@ tg_status tg_bn_parse_time(const char *body, size_t len, int64_t *ms, tg_err *er
 }
 
 static bool rules_filters(const cJSON *filters, tg_venue_rules *r) {
+    assert(r != NULL);
     bool price = false, lot = false;
     const cJSON *f;
     cJSON_ArrayForEach(f, filters) {
@@ -95,6 +97,7 @@ tg_status tg_bn_parse_rules(const char *body, size_t len, tg_venue_rules *rules,
         }
         rules[page->count++] = r;
     }
+    assert(page->count <= cap);
     cJSON_Delete(root);
     return st;
 }
@@ -110,6 +113,8 @@ static int position_idx_of(const char *ps) {
  * malformed; a flat position decodes with size 0. */
 static bool position_of(const cJSON *p, const char *amt_name, const char *entry_name,
                         tg_venue_position *out) {
+    assert(amt_name != NULL && entry_name != NULL);
+    assert(out != NULL);
     memset(out, 0, sizeof *out);
     const char *symbol_name = cJSON_GetObjectItemCaseSensitive(p, "symbol") ? "symbol" : "s";
     const char *ps_name =
@@ -138,6 +143,8 @@ static bool position_of(const cJSON *p, const char *amt_name, const char *entry_
         out->mark = tg_dec_from_units(0);
     }
     (void)tg_wire_json_i64(p, "updateTime", &out->update_ms);
+    assert(out->position_idx >= 0 && out->position_idx <= 2);
+    assert(!tg_dec_is_neg(out->size));
     return tg_venue_position_key(out->symbol, out->side, out->key, sizeof out->key);
 }
 
@@ -172,6 +179,7 @@ tg_status tg_bn_parse_positions(const char *body, size_t len, tg_venue_position 
         }
         pos[page->count++] = one;
     }
+    assert(page->count <= cap);
     cJSON_Delete(root);
     return st;
 }
@@ -226,6 +234,8 @@ static const algo_names ORDER_NAMES = {
 
 /* Returns 1 for a stop, 0 for another kind of algo order, -1 if malformed. */
 static int algo_of(const cJSON *o, const algo_names *n, tg_venue_stop *out) {
+    assert(n == &REST_NAMES || n == &WS_NAMES || n == &ORDER_NAMES);
+    assert(out != NULL);
     memset(out, 0, sizeof *out);
     const char *side = tg_wire_json_str(o, n->side);
     const char *type = tg_wire_json_str(o, n->type);
@@ -246,6 +256,7 @@ static int algo_of(const cJSON *o, const algo_names *n, tg_venue_stop *out) {
         return -1;
     }
     out->side = strcmp(side, "SELL") == 0 ? TG_SIDE_LONG : TG_SIDE_SHORT;
+    assert(out->position_idx >= 0 && out->position_idx <= 2);
     bool close = false;
     (void)tg_wire_json_bool(o, n->close, &close);
     if (close || !tg_wire_json_dec(o, n->qty, &out->qty)) {
@@ -272,6 +283,7 @@ static int algo_of(const cJSON *o, const algo_names *n, tg_venue_stop *out) {
 }
 
 tg_status tg_bn_parse_algo(const char *body, size_t len, tg_venue_stop *stop, tg_err *err) {
+    assert(stop != NULL);
     cJSON *root = tg_wire_json_parse(body, len, "binance algoOrder", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
@@ -288,6 +300,7 @@ tg_status tg_bn_parse_algo(const char *body, size_t len, tg_venue_stop *stop, tg
 static tg_status parse_stop_list(const char *body, size_t len, const algo_names *names,
                                  const char *what, tg_venue_stop *stops, size_t cap,
                                  tg_wire_page *page, tg_err *err) {
+    assert(names != NULL && what != NULL);
     assert(page != NULL && (stops != NULL || cap == 0));
     memset(page, 0, sizeof *page);
     cJSON *root = tg_wire_json_parse(body, len, what, err);
@@ -319,6 +332,7 @@ static tg_status parse_stop_list(const char *body, size_t len, const algo_names 
         }
         stops[page->count++] = one;
     }
+    assert(page->count <= cap);
     cJSON_Delete(root);
     return st;
 }
@@ -335,6 +349,7 @@ tg_status tg_bn_parse_orders(const char *body, size_t len, tg_venue_stop *stops,
 
 tg_status tg_bn_parse_listen_key(const char *body, size_t len, char *key, size_t size,
                                  tg_err *err) {
+    assert(key != NULL && size > 0);
     cJSON *root = tg_wire_json_parse(body, len, "binance listenKey", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
@@ -348,15 +363,19 @@ tg_status tg_bn_parse_listen_key(const char *body, size_t len, char *key, size_t
 }
 
 static tg_venue_event *frame_next(tg_wire_frame *out) {
+    assert(out != NULL);
+    assert(out->count <= TG_WIRE_EVENTS_MAX);
     if (out->count == TG_WIRE_EVENTS_MAX) {
         return NULL;
     }
     tg_venue_event *ev = &out->events[out->count++];
+    assert(out->count <= TG_WIRE_EVENTS_MAX);
     memset(ev, 0, sizeof *ev);
     return ev;
 }
 
 static bool ws_mark(const cJSON *d, int64_t ts, tg_wire_frame *out) {
+    assert(out != NULL);
     tg_venue_event *ev = frame_next(out);
     if (ev == NULL) {
         return false;
@@ -373,6 +392,7 @@ static bool ws_mark(const cJSON *d, int64_t ts, tg_wire_frame *out) {
 }
 
 static bool ws_account(const cJSON *d, int64_t ts, tg_wire_frame *out) {
+    assert(out != NULL);
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(d, "a");
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(a, "P");
     const cJSON *p;
@@ -394,6 +414,7 @@ static bool ws_account(const cJSON *d, int64_t ts, tg_wire_frame *out) {
 }
 
 static bool ws_algo(const cJSON *d, int64_t ts, tg_wire_frame *out) {
+    assert(out != NULL);
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(d, "o");
     tg_venue_stop stop;
     int r = algo_of(o, &WS_NAMES, &stop);
@@ -415,6 +436,7 @@ static bool ws_algo(const cJSON *d, int64_t ts, tg_wire_frame *out) {
 }
 
 static bool ws_event(const cJSON *d, tg_wire_frame *out) {
+    assert(d != NULL && out != NULL);
     const char *e = tg_wire_json_str(d, "e");
     int64_t ts = 0;
     (void)tg_wire_json_i64(d, "E", &ts);
@@ -463,6 +485,7 @@ tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_e
         ok = ws_event(cJSON_IsObject(data) ? data : root, out);
     }
     cJSON_Delete(root);
+    assert(out->count <= TG_WIRE_EVENTS_MAX);
     if (!ok) {
         return tg_err_set(err, TG_E_INVALID, "binance stream: malformed or oversized event");
     }
@@ -471,6 +494,8 @@ tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_e
 
 tg_status tg_bn_parse_mark(const char *body, size_t len, const char *symbol, tg_dec *mark,
                            int64_t *ms, tg_err *err) {
+    assert(symbol != NULL);
+    assert(mark != NULL && ms != NULL);
     cJSON *root = tg_wire_json_parse(body, len, "binance premiumIndex", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;

@@ -16,7 +16,8 @@ bool tg_by_parse_error(const char *body, size_t len, tg_wire_status *st) {
     int64_t code = 0;
     if (root == NULL || !tg_wire_json_i64(root, "retCode", &code)) {
         st->code = -1;
-        snprintf(st->msg, sizeof st->msg, "response is not a v5 envelope");
+        int n = snprintf(st->msg, sizeof st->msg, "response is not a v5 envelope");
+        assert(n > 0 && (size_t)n < sizeof st->msg);
         cJSON_Delete(root);
         return true;
     }
@@ -31,6 +32,7 @@ bool tg_by_parse_error(const char *body, size_t len, tg_wire_status *st) {
 
 /* The envelope's "result" object; NULL with err set when absent. */
 static const cJSON *result_of(const cJSON *root, const char *what, tg_err *err) {
+    assert(what != NULL);
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "result");
     if (!cJSON_IsObject(r)) {
         tg_err_set(err, TG_E_INVALID, "%s: no result object in the response", what);
@@ -40,6 +42,7 @@ static const cJSON *result_of(const cJSON *root, const char *what, tg_err *err) 
 }
 
 tg_status tg_by_parse_time(const char *body, size_t len, int64_t *ms, tg_err *err) {
+    assert(ms != NULL);
     cJSON *root = tg_wire_json_parse(body, len, "bybit time", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;
@@ -62,6 +65,7 @@ tg_status tg_by_parse_time(const char *body, size_t len, int64_t *ms, tg_err *er
 
 /* The result's list and cursor; NULL with err set when absent. */
 static const cJSON *list_of(const cJSON *root, const char *what, tg_wire_page *page, tg_err *err) {
+    assert(what != NULL && page != NULL);
     const cJSON *r = result_of(root, what, err);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(r, "list");
     if (r != NULL && !cJSON_IsArray(list)) {
@@ -75,6 +79,7 @@ static const cJSON *list_of(const cJSON *root, const char *what, tg_wire_page *p
 }
 
 static bool rule_of(const cJSON *s, tg_venue_rules *r) {
+    assert(s != NULL && r != NULL);
     memset(r, 0, sizeof *r);
     const cJSON *pf = cJSON_GetObjectItemCaseSensitive(s, "priceFilter");
     const cJSON *lf = cJSON_GetObjectItemCaseSensitive(s, "lotSizeFilter");
@@ -119,12 +124,14 @@ tg_status tg_by_parse_rules(const char *body, size_t len, tg_venue_rules *rules,
         }
         rules[page->count++] = r;
     }
+    assert(page->count <= cap);
     cJSON_Delete(root);
     return st;
 }
 
 /* A position/list element or a position-topic element; size 0 when flat. */
 static bool position_of(const cJSON *p, tg_venue_position *out) {
+    assert(p != NULL && out != NULL);
     memset(out, 0, sizeof *out);
     const char *side = tg_wire_json_str(p, "side");
     int64_t idx = 0;
@@ -152,6 +159,8 @@ static bool position_of(const cJSON *p, tg_venue_position *out) {
         out->mark = tg_dec_from_units(0);
     }
     (void)tg_wire_json_i64(p, "updatedTime", &out->update_ms);
+    assert(out->position_idx >= 0 && out->position_idx <= 2);
+    assert(!tg_dec_is_neg(out->size));
     return tg_venue_position_key(out->symbol, out->side, out->key, sizeof out->key);
 }
 
@@ -183,6 +192,7 @@ tg_status tg_by_parse_positions(const char *body, size_t len, tg_venue_position 
         }
         pos[page->count++] = one;
     }
+    assert(page->count <= cap);
     cJSON_Delete(root);
     return st;
 }
@@ -207,6 +217,7 @@ static bool is_stop_type(const char *t) {
 
 /* Returns 1 for a protective stop, 0 for another order, -1 if malformed. */
 static int order_of(const cJSON *o, tg_venue_stop *out) {
+    assert(o != NULL && out != NULL);
     memset(out, 0, sizeof *out);
     const char *type = tg_wire_json_str(o, "stopOrderType");
     const char *side = tg_wire_json_str(o, "side");
@@ -228,6 +239,7 @@ static int order_of(const cJSON *o, tg_venue_stop *out) {
         return -1;
     }
     out->position_idx = (int)idx;
+    assert(out->position_idx >= 0 && out->position_idx <= 2);
     out->side = strcmp(side, "Sell") == 0 ? TG_SIDE_LONG : TG_SIDE_SHORT;
     if (!tg_wire_json_dec(o, "qty", &out->qty) || tg_dec_is_neg(out->qty)) {
         out->qty = tg_dec_from_units(0);
@@ -282,12 +294,16 @@ tg_status tg_by_parse_orders(const char *body, size_t len, tg_venue_stop *stops,
         }
         stops[page->count++] = one;
     }
+    assert(page->count <= cap);
     cJSON_Delete(root);
     return st;
 }
 
 static tg_venue_event *frame_next(tg_wire_frame *out, tg_venue_event_kind kind,
                                   tg_venue_stream stream, int64_t ts) {
+    assert(out != NULL && out->count <= TG_WIRE_EVENTS_MAX);
+    assert(kind <= TG_VEV_DISCONNECTED);
+    assert(stream == TG_VSTREAM_MARKET || stream == TG_VSTREAM_ACCOUNT);
     if (out->count == TG_WIRE_EVENTS_MAX) {
         return NULL;
     }
@@ -300,6 +316,8 @@ static tg_venue_event *frame_next(tg_wire_frame *out, tg_venue_event_kind kind,
 }
 
 static bool ws_op_reply(const cJSON *root, const char *op, tg_wire_frame *out) {
+    assert(root != NULL && op != NULL);
+    assert(out != NULL);
     bool success = false;
     out->ack = true;
     out->pong = strcmp(op, "pong") == 0 || strcmp(op, "ping") == 0;
@@ -311,6 +329,7 @@ static bool ws_op_reply(const cJSON *root, const char *op, tg_wire_frame *out) {
 }
 
 static bool ws_ticker(const cJSON *data, int64_t ts, tg_wire_frame *out) {
+    assert(data != NULL && out != NULL);
     tg_dec mark;
     if (!tg_wire_json_dec(data, "markPrice", &mark)) {
         return true; /* a delta without the mark price */
@@ -325,6 +344,7 @@ static bool ws_ticker(const cJSON *data, int64_t ts, tg_wire_frame *out) {
 }
 
 static bool ws_private(const cJSON *data, bool position, int64_t ts, tg_wire_frame *out) {
+    assert(data != NULL && out != NULL);
     const cJSON *it;
     cJSON_ArrayForEach(it, data) {
         tg_venue_event *ev =
@@ -350,6 +370,8 @@ static bool ws_private(const cJSON *data, bool position, int64_t ts, tg_wire_fra
 }
 
 static bool ws_topic(const cJSON *root, const char *topic, tg_wire_frame *out) {
+    assert(root != NULL && topic != NULL);
+    assert(out != NULL);
     int64_t ts = 0;
     if (!tg_wire_json_i64(root, "ts", &ts)) {
         (void)tg_wire_json_i64(root, "creationTime", &ts);
@@ -382,6 +404,7 @@ tg_status tg_by_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_e
         ok = ws_op_reply(root, op, out);
     }
     cJSON_Delete(root);
+    assert(out->count <= TG_WIRE_EVENTS_MAX);
     if (!ok) {
         return tg_err_set(err, TG_E_INVALID, "bybit stream: malformed or oversized message");
     }
@@ -390,6 +413,8 @@ tg_status tg_by_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_e
 
 tg_status tg_by_parse_mark(const char *body, size_t len, const char *symbol, tg_dec *mark,
                            int64_t *ms, tg_err *err) {
+    assert(symbol != NULL);
+    assert(mark != NULL && ms != NULL);
     cJSON *root = tg_wire_json_parse(body, len, "bybit tickers", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;

@@ -42,8 +42,10 @@ static const code_map BYBIT[] = {
 };
 
 static tg_venue_code lookup(const code_map *map, size_t n, int code) {
+    assert(map != NULL && n > 0);
     for (size_t i = 0; i < n; i++) {
         if (map[i].code == code) {
+            assert(map[i].kind != TG_VENUE_OK && map[i].kind <= TG_VENUE_E_REJECTED);
             return map[i].kind;
         }
     }
@@ -60,7 +62,9 @@ static tg_venue_code from_http(int http_status) {
     if (http_status == 401) {
         return TG_VENUE_E_AUTH;
     }
-    return http_status >= 500 ? TG_VENUE_E_SERVER : TG_VENUE_E_REJECTED;
+    tg_venue_code kind = http_status >= 500 ? TG_VENUE_E_SERVER : TG_VENUE_E_REJECTED;
+    assert(kind != TG_VENUE_OK);
+    return kind;
 }
 
 tg_venue_code tg_bn_map_error(int http_status, int code) {
@@ -77,6 +81,7 @@ tg_venue_code tg_bn_map_error(int http_status, int code) {
 /* 10001 covers every parameter problem; the message tells a stop on the
  * wrong side of the market and an off-tick price apart. */
 static tg_venue_code bybit_param(const char *msg) {
+    assert(msg != NULL);
     if (strstr(msg, "should greater") != NULL || strstr(msg, "should less") != NULL ||
         strstr(msg, "base_price") != NULL || strstr(msg, "immediately") != NULL) {
         return TG_VENUE_E_WOULD_TRIGGER;
@@ -103,6 +108,7 @@ tg_venue_code tg_by_map_error(int http_status, int ret_code, const char *msg) {
 }
 
 static void redact_one(char *msg, const char *what) {
+    assert(msg != NULL);
     size_t n = what != NULL ? strlen(what) : 0;
     if (n < 4) {
         return; /* too short to be a credential, and '*'-ing it would eat words */

@@ -18,6 +18,7 @@ cJSON *tg_wire_json_parse(const char *body, size_t len, const char *what, tg_err
                    len);
         return NULL;
     }
+    assert(len <= TG_WIRE_BODY_MAX);
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (root == NULL) {
         tg_err_set(err, TG_E_INVALID, "%s: response is not JSON", what);
@@ -26,6 +27,7 @@ cJSON *tg_wire_json_parse(const char *body, size_t len, const char *what, tg_err
 }
 
 const char *tg_wire_json_str(const cJSON *obj, const char *name) {
+    assert(name != NULL);
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     return cJSON_IsString(it) ? it->valuestring : NULL;
 }
@@ -41,10 +43,12 @@ bool tg_wire_json_copy(const cJSON *obj, const char *name, char *buf, size_t siz
         return false;
     }
     memcpy(buf, s, n + 1);
+    assert(strlen(buf) < size);
     return true;
 }
 
 bool tg_wire_json_symbol(const cJSON *obj, const char *name, char *buf, size_t size) {
+    assert(buf != NULL && size > 0);
     if (!tg_wire_json_copy(obj, name, buf, size) || buf[0] == '\0') {
         return false;
     }
@@ -58,6 +62,7 @@ bool tg_wire_json_symbol(const cJSON *obj, const char *name, char *buf, size_t s
 }
 
 bool tg_wire_json_ident(const cJSON *obj, const char *name, char *buf, size_t size) {
+    assert(buf != NULL && size > 0);
     if (!tg_wire_json_copy(obj, name, buf, size)) {
         return false;
     }
@@ -71,6 +76,7 @@ bool tg_wire_json_ident(const cJSON *obj, const char *name, char *buf, size_t si
 }
 
 bool tg_wire_json_dec(const cJSON *obj, const char *name, tg_dec *out) {
+    assert(name != NULL);
     assert(out != NULL);
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (cJSON_IsString(it)) {
@@ -90,6 +96,7 @@ bool tg_wire_json_dec(const cJSON *obj, const char *name, tg_dec *out) {
 }
 
 bool tg_wire_json_i64(const cJSON *obj, const char *name, int64_t *out) {
+    assert(name != NULL);
     assert(out != NULL);
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (cJSON_IsNumber(it)) {
@@ -117,6 +124,7 @@ bool tg_wire_json_i64(const cJSON *obj, const char *name, int64_t *out) {
 }
 
 bool tg_wire_json_bool(const cJSON *obj, const char *name, bool *out) {
+    assert(name != NULL);
     assert(out != NULL);
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (cJSON_IsBool(it)) {
@@ -131,6 +139,7 @@ bool tg_wire_json_bool(const cJSON *obj, const char *name, bool *out) {
 }
 
 bool tg_wire_json_id(const cJSON *obj, const char *name, char *buf, size_t size) {
+    assert(name != NULL);
     assert(buf != NULL && size > 0);
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (cJSON_IsNumber(it)) {

@@ -65,6 +65,8 @@ static const struct lws_protocols PROTOCOLS[] = {
 };
 
 static void emit_simple(tg_ws *ws, tg_venue_event_kind kind) {
+    assert(ws != NULL && ws->v != NULL);
+    assert(kind == TG_VEV_CONNECTED || kind == TG_VEV_DISCONNECTED);
     tg_venue_event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = kind;
@@ -74,6 +76,9 @@ static void emit_simple(tg_ws *ws, tg_venue_event_kind kind) {
 }
 
 void tg_venue_emit(tg_venue *v, const tg_venue_event *ev) {
+    assert(v != NULL && ev != NULL);
+    assert(ev->kind <= TG_VEV_DISCONNECTED);
+    assert(ev->stream == TG_VSTREAM_MARKET || ev->stream == TG_VSTREAM_ACCOUNT);
     if (ev->kind == TG_VEV_POSITION) {
         tg_venue_position_seen(v, &ev->position);
     }
@@ -86,6 +91,7 @@ void tg_venue_emit(tg_venue *v, const tg_venue_event *ev) {
 }
 
 void tg_venue_on_event(tg_venue *v, tg_venue_event_fn fn, void *ctx) {
+    assert(v != NULL);
     v->on_event = fn;
     v->on_event_ctx = ctx;
 }
@@ -93,6 +99,8 @@ void tg_venue_on_event(tg_venue *v, tg_venue_event_fn fn, void *ctx) {
 /* Queues text; false when the queue is full (the stream then resyncs on
  * its next reconnect). */
 static bool ws_send(tg_ws *ws, const char *text) {
+    assert(ws != NULL && text != NULL);
+    assert(ws->tx_count <= WS_TXQ_MAX && ws->tx_head < WS_TXQ_MAX);
     size_t n = strlen(text);
     if (n >= WS_MSG_MAX || ws->tx_count == WS_TXQ_MAX) {
         return false;
@@ -101,6 +109,7 @@ static bool ws_send(tg_ws *ws, const char *text) {
     memcpy(ws->txq[slot] + LWS_PRE, text, n);
     ws->txq_len[slot] = n;
     ws->tx_count++;
+    assert(ws->tx_count <= WS_TXQ_MAX);
     if (ws->wsi != NULL && ws->connected) {
         lws_callback_on_writable(ws->wsi);
     }
@@ -108,6 +117,7 @@ static bool ws_send(tg_ws *ws, const char *text) {
 }
 
 static bool lws_ready(tg_venue *v, tg_err *err) {
+    assert(v != NULL && v->loop != NULL);
     if (v->lws != NULL) {
         return true;
     }
@@ -144,6 +154,7 @@ typedef struct ws_target {
 } ws_target;
 
 static bool ws_target_of(const char *url, ws_target *t) {
+    assert(url != NULL && t != NULL);
     memset(t, 0, sizeof *t);
     t->tls = strncmp(url, "wss://", 6) == 0;
     if (!t->tls && strncmp(url, "ws://", 5) != 0) {
@@ -165,7 +176,8 @@ static bool ws_target_of(const char *url, ws_target *t) {
         t->port = atoi(end + 1);
         end += 1 + strspn(end + 1, "0123456789");
     }
-    snprintf(t->base, sizeof t->base, "%s", end);
+    int n = snprintf(t->base, sizeof t->base, "%s", end);
+    assert(n >= 0 && (size_t)n < sizeof t->base); /* end lies inside a TG_VENUE_URL_MAX url */
     size_t bl = strlen(t->base);
     if (bl > 0 && t->base[bl - 1] == '/') {
         t->base[bl - 1] = '\0';
@@ -174,17 +186,20 @@ static bool ws_target_of(const char *url, ws_target *t) {
 }
 
 static void ws_path(const tg_ws *ws, const ws_target *t, char *path) {
+    assert(ws != NULL && t != NULL && path != NULL);
+    assert(ws->stream == TG_VSTREAM_MARKET || ws->stream == TG_VSTREAM_ACCOUNT);
     const tg_venue *v = ws->v;
     if (v->cfg.kind == TG_VENUE_BINANCE) {
-        if (ws->stream == TG_VSTREAM_MARKET) {
-            snprintf(path, WS_PATH_MAX, "%s/market/stream", t->base);
-        } else {
-            snprintf(path, WS_PATH_MAX, "%s/private/ws?listenKey=%s", t->base, v->listen_key);
-        }
+        int n =
+            ws->stream == TG_VSTREAM_MARKET
+                ? snprintf(path, WS_PATH_MAX, "%s/market/stream", t->base)
+                : snprintf(path, WS_PATH_MAX, "%s/private/ws?listenKey=%s", t->base, v->listen_key);
+        assert(n > 0 && n < WS_PATH_MAX);
         return;
     }
-    snprintf(path, WS_PATH_MAX, "%s%s", t->base,
-             ws->stream == TG_VSTREAM_MARKET ? "/v5/public/linear" : "/v5/private");
+    int n = snprintf(path, WS_PATH_MAX, "%s%s", t->base,
+                     ws->stream == TG_VSTREAM_MARKET ? "/v5/public/linear" : "/v5/private");
+    assert(n > 0 && n < WS_PATH_MAX);
 }
 
 static void schedule_reconnect(tg_ws *ws);
@@ -240,6 +255,7 @@ static void ws_connect(tg_ws *ws) {
 }
 
 static void on_retry(uv_timer_t *t) {
+    assert(t != NULL && t->data != NULL);
     tg_ws *ws = t->data;
     if (ws->closing) {
         return;
@@ -260,6 +276,7 @@ static void on_retry(uv_timer_t *t) {
 }
 
 static void schedule_reconnect(tg_ws *ws) {
+    assert(ws != NULL);
     if (ws->closing) {
         return;
     }
@@ -268,11 +285,14 @@ static void schedule_reconnect(tg_ws *ws) {
         base *= 2;
     }
     base = base < WS_BACKOFF_MS_MAX ? base : WS_BACKOFF_MS_MAX;
+    assert(base >= WS_BACKOFF_MS_MIN && base <= WS_BACKOFF_MS_MAX);
     uint64_t jitter = (uint64_t)tg_http_now_us() % (uint64_t)(base / 2 + 1);
     uv_timer_start(&ws->retry, on_retry, (uint64_t)(base / 2) + jitter, 0);
 }
 
 static void on_listen_key(void *ctx, const tg_venue_reply *reply) {
+    assert(ctx != NULL && reply != NULL);
+    assert(((tg_ws *)ctx)->stream == TG_VSTREAM_ACCOUNT);
     tg_ws *ws = ctx;
     ws->key_pending = false;
     if (ws->closing) {
@@ -298,14 +318,18 @@ static void on_listen_key(void *ctx, const tg_venue_reply *reply) {
 static void ws_subscribe_all(tg_ws *ws);
 
 static void on_ping(uv_timer_t *t) {
+    assert(t != NULL && t->data != NULL);
     tg_ws *ws = t->data;
     char msg[64];
-    snprintf(msg, sizeof msg, "{\"req_id\":\"%" PRIu64 "\",\"op\":\"ping\"}", ++ws->req_id);
+    int n = snprintf(msg, sizeof msg, "{\"req_id\":\"%" PRIu64 "\",\"op\":\"ping\"}", ++ws->req_id);
+    assert(n > 0 && (size_t)n < sizeof msg);
     (void)ws_send(ws, msg);
 }
 
 /* The stream is up: (re)subscribe, authenticate, start heartbeats. */
 static void on_established(tg_ws *ws) {
+    assert(ws != NULL && ws->v != NULL);
+    assert(ws->wsi != NULL && !ws->closing);
     tg_venue *v = ws->v;
     ws->connected = true;
     ws->attempts = 0;
@@ -319,9 +343,11 @@ static void on_established(tg_ws *ws) {
         char sig[TG_SIGN_HEX_LEN + 1], msg[WS_MSG_MAX];
         int64_t expires = tg_venue_server_ms(v) + WS_AUTH_EXPIRY_MS;
         tg_sign_bybit_ws(v->cfg.api_secret, expires, sig);
-        snprintf(msg, sizeof msg,
-                 "{\"req_id\":\"auth\",\"op\":\"auth\",\"args\":[\"%s\",%" PRId64 ",\"%s\"]}",
-                 v->cfg.api_key, expires, sig);
+        int n =
+            snprintf(msg, sizeof msg,
+                     "{\"req_id\":\"auth\",\"op\":\"auth\",\"args\":[\"%s\",%" PRId64 ",\"%s\"]}",
+                     v->cfg.api_key, expires, sig);
+        assert(n > 0 && (size_t)n < sizeof msg);
         (void)ws_send(ws, msg);
         memset(msg, 0, sizeof msg);
     } else {
@@ -333,6 +359,10 @@ static void on_established(tg_ws *ws) {
 
 /* One (un)subscribe message for symbols[from, to). */
 static void ws_topics(tg_ws *ws, bool subscribe, size_t from, size_t to) {
+    assert(ws != NULL);
+    assert(from < to && to <= ws->symbols_count);
+    assert(to - from <=
+           (ws->v->cfg.kind == TG_VENUE_BINANCE ? WS_TOPICS_BINANCE : WS_TOPICS_BYBIT));
     char msg[WS_MSG_MAX];
     size_t n;
     bool binance = ws->v->cfg.kind == TG_VENUE_BINANCE;
@@ -353,6 +383,7 @@ static void ws_topics(tg_ws *ws, bool subscribe, size_t from, size_t to) {
                               binance ? "%s\"%s@markPrice@1s\"" : "%s\"tickers.%s\"",
                               i > from ? "," : "", binance ? lower : ws->symbols[i]);
     }
+    assert(n < sizeof msg); /* WS_TOPICS_* are chosen to fit WS_MSG_MAX */
     if (n < sizeof msg) {
         if (binance) {
             snprintf(msg + n, sizeof msg - n, "],\"id\":%" PRIu64 "}", ws->req_id + 1);
@@ -368,6 +399,7 @@ static void ws_topics(tg_ws *ws, bool subscribe, size_t from, size_t to) {
  * rest follows as the queue drains (on_writeable), so a thousand symbols do
  * not overflow it. */
 static void ws_subscribe_more(tg_ws *ws) {
+    assert(ws != NULL && ws->stream == TG_VSTREAM_MARKET);
     size_t per = ws->v->cfg.kind == TG_VENUE_BINANCE ? WS_TOPICS_BINANCE : WS_TOPICS_BYBIT;
     while (ws->sub_next < ws->symbols_count && ws->tx_count + WS_TXQ_SPARE < WS_TXQ_MAX) {
         size_t to = ws->sub_next + per;
@@ -379,11 +411,15 @@ static void ws_subscribe_more(tg_ws *ws) {
 }
 
 static void ws_subscribe_all(tg_ws *ws) {
+    assert(ws != NULL);
+    assert(ws->symbols_count <= TG_VENUE_SYMBOLS_MAX);
     ws->sub_next = 0;
     ws_subscribe_more(ws);
 }
 
 static void on_message(tg_ws *ws, const char *text, size_t len) {
+    assert(ws != NULL && ws->wsi != NULL);
+    assert(text != NULL && len <= WS_RX_MAX);
     tg_venue *v = ws->v;
     tg_wire_frame *fp = &ws->frame;
     tg_err err;
@@ -413,6 +449,9 @@ static void on_message(tg_ws *ws, const char *text, size_t len) {
 }
 
 static void on_receive(tg_ws *ws, struct lws *wsi, const void *in, size_t len) {
+    assert(ws != NULL && wsi != NULL);
+    assert(in != NULL || len == 0);
+    assert(ws->rx_len <= WS_RX_MAX);
     if (ws->rx == NULL) {
         ws->rx = malloc(WS_RX_MAX + 1);
         ws->rx_overflow = ws->rx == NULL;
@@ -435,6 +474,7 @@ static void on_receive(tg_ws *ws, struct lws *wsi, const void *in, size_t len) {
 }
 
 static void on_down(tg_ws *ws) {
+    assert(ws != NULL);
     bool was = ws->connected;
     ws->wsi = NULL;
     ws->connected = false;
@@ -449,6 +489,8 @@ static void on_down(tg_ws *ws) {
 }
 
 static int on_writeable(tg_ws *ws, struct lws *wsi) {
+    assert(ws != NULL && wsi != NULL);
+    assert(ws->tx_count <= WS_TXQ_MAX && ws->tx_head < WS_TXQ_MAX);
     if (ws->renew) {
         ws->renew = false;
         return -1; /* closed here; on_down reconnects */
@@ -457,6 +499,7 @@ static int on_writeable(tg_ws *ws, struct lws *wsi) {
         return 0;
     }
     size_t slot = ws->tx_head;
+    assert(ws->txq_len[slot] > 0 && ws->txq_len[slot] < WS_MSG_MAX);
     int n =
         lws_write(wsi, (unsigned char *)ws->txq[slot] + LWS_PRE, ws->txq_len[slot], LWS_WRITE_TEXT);
     memset(ws->txq[slot], 0, sizeof ws->txq[slot]); /* may have held an auth signature */
@@ -506,6 +549,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 }
 
 static tg_ws *ws_new(tg_venue *v, tg_venue_stream stream, tg_err *err) {
+    assert(v != NULL);
+    assert(stream == TG_VSTREAM_MARKET || stream == TG_VSTREAM_ACCOUNT);
     if (v->closing) {
         tg_err_set(err, TG_E_STATE, "%s: the venue is closed", v->cfg.account);
         return NULL;
@@ -543,6 +588,8 @@ static bool symbol_ok(const char *s) {
 }
 
 static size_t symbol_index(const tg_ws *ws, const char *symbol) {
+    assert(ws != NULL && symbol != NULL);
+    assert(ws->symbols_count <= TG_VENUE_SYMBOLS_MAX);
     for (size_t i = 0; i < ws->symbols_count; i++) {
         if (strcmp(ws->symbols[i], symbol) == 0) {
             return i;
@@ -552,6 +599,7 @@ static size_t symbol_index(const tg_ws *ws, const char *symbol) {
 }
 
 tg_status tg_venue_mark_subscribe(tg_venue *v, const char *symbol, tg_err *err) {
+    assert(v != NULL && err != NULL);
     if (!symbol_ok(symbol)) {
         return tg_err_set(err, TG_E_INVALID, "mark stream: \"%.30s\" is not a symbol", symbol);
     }
@@ -568,7 +616,9 @@ tg_status tg_venue_mark_subscribe(tg_venue *v, const char *symbol, tg_err *err) 
                           TG_VENUE_SYMBOLS_MAX);
     }
     bool caught_up = ws->sub_next == ws->symbols_count;
-    snprintf(ws->symbols[ws->symbols_count++], TG_SYMBOL_MAX, "%s", symbol);
+    int n = snprintf(ws->symbols[ws->symbols_count++], TG_SYMBOL_MAX, "%s", symbol);
+    assert(n > 0 && n < TG_SYMBOL_MAX);
+    assert(ws->symbols_count <= TG_VENUE_SYMBOLS_MAX);
     if (ws->connected && caught_up) {
         ws_subscribe_more(ws); /* else the re-subscription under way takes it */
     }
@@ -576,6 +626,7 @@ tg_status tg_venue_mark_subscribe(tg_venue *v, const char *symbol, tg_err *err) 
 }
 
 tg_status tg_venue_mark_unsubscribe(tg_venue *v, const char *symbol, tg_err *err) {
+    assert(v != NULL && err != NULL);
     tg_ws *ws = v->ws_market;
     size_t i = ws != NULL && symbol_ok(symbol) ? symbol_index(ws, symbol) : SIZE_MAX;
     if (i == SIZE_MAX) {
@@ -588,6 +639,7 @@ tg_status tg_venue_mark_unsubscribe(tg_venue *v, const char *symbol, tg_err *err
     /* the last symbol moves to i: one not yet subscribed must not land
      * behind sub_next (subscribing one twice is harmless) */
     ws->sub_next = ws->sub_next < ws->symbols_count && i < ws->sub_next ? i : ws->sub_next;
+    assert(i < ws->symbols_count);
     memcpy(ws->symbols[i], ws->symbols[--ws->symbols_count], TG_SYMBOL_MAX);
     ws->sub_next = ws->sub_next > ws->symbols_count ? ws->symbols_count : ws->sub_next;
     return TG_OK;
@@ -606,6 +658,7 @@ void tg_venue_streams_renew(tg_venue *v) {
 }
 
 tg_status tg_venue_account_start(tg_venue *v, tg_err *err) {
+    assert(v != NULL && err != NULL);
     if (v->ws_account != NULL) {
         return TG_OK;
     }
@@ -614,6 +667,8 @@ tg_status tg_venue_account_start(tg_venue *v, tg_err *err) {
 }
 
 static void ws_handle_closed(uv_handle_t *h) {
+    assert(h != NULL && h->data != NULL);
+    assert(((tg_ws *)h->data)->handles_open > 0 && ((tg_ws *)h->data)->closing);
     tg_ws *ws = h->data;
     if (--ws->handles_open == 0) {
         free(ws->rx);
@@ -637,6 +692,8 @@ static void ws_close(tg_ws *ws) {
 }
 
 void tg_ws_close_all(tg_venue *v) {
+    assert(v != NULL);
+    assert(v->closing);
     ws_close(v->ws_market);
     ws_close(v->ws_account);
     v->ws_market = NULL;
@@ -649,6 +706,8 @@ void tg_ws_close_all(tg_venue *v) {
 }
 
 void tg_ws_free_context(tg_venue *v) {
+    assert(v != NULL);
+    assert(v->ws_market == NULL && v->ws_account == NULL);
     if (v->lws != NULL) {
         lws_context_destroy(v->lws);
         v->lws = NULL;
