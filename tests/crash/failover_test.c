@@ -597,9 +597,11 @@ static bool setup(tester *t) {
     }
     for (int i = 0; i < NODES; i++) {
         node *n = &t->nodes[i];
-        snprintf(n->id, sizeof n->id, "fo-%d", i + 1);
-        snprintf(n->ini, sizeof n->ini, "%s/%s.ini", t->dir, n->id);
-        snprintf(n->log, sizeof n->log, "%s/%s.log", t->dir, n->id);
+        char id[sizeof n->id]; /* a copy: the paths are written into the same struct */
+        snprintf(id, sizeof id, "fo-%d", i + 1);
+        memcpy(n->id, id, sizeof id);
+        snprintf(n->ini, sizeof n->ini, "%s/%s.ini", t->dir, id);
+        snprintf(n->log, sizeof n->log, "%s/%s.log", t->dir, id);
         if (!start_node(t, n)) {
             return false;
         }
