@@ -9,7 +9,9 @@
  * step, parameters that make every step move the stop (activation 0.001 %,
  * min_update_interval_seconds 0, min_improvement_percent 0) and order
  * budgets lifted on both sides (emulator /sim/limits, the account's
- * order_limit_per_min). A round steps every symbol once (POST /sim/step),
+ * order_limit_per_min). A round steps every symbol once in one call
+ * (POST /sim/step {"symbols":[...]}: the frames leave together, as Binance
+ * pushes every symbol's markPrice at the same instant),
  * waits for one POST /fapi/v1/algoOrder per symbol and then for the daemon
  * to finish those replaces (requests_total), so that no tick meets a
  * request still in flight. Latency of a tick = the request's recv_us minus
@@ -193,11 +195,16 @@ static size_t round_requests(bench *b, const int64_t *push_us, int64_t *recv_us)
  * a stop go to lat_us. Returns how many. */
 static size_t run_round(bench *b, double *lat_us, double wait_s) {
     double before = requests_done(&b->d);
-    char body[96];
+    /* every symbol in one step call: their frames leave together, as the
+     * exchange pushes all marks at once (markPrice@1s) */
+    char body[256];
+    size_t len = (size_t)snprintf(body, sizeof body, "{\"count\":1,\"symbols\":[");
     for (size_t i = 0; i < b->nsym; i++) {
-        snprintf(body, sizeof body, "{\"symbol\":\"%s\",\"count\":1}", symbols[i].symbol);
-        du_sim(b->sim, "POST", "/sim/step", body, b->out, DU_ANSWER_MAX);
+        len += (size_t)snprintf(body + len, sizeof body - len, "%s\"%s\"", i > 0 ? "," : "",
+                                symbols[i].symbol);
     }
+    snprintf(body + len, sizeof body - len, "]}");
+    du_sim(b->sim, "POST", "/sim/step", body, b->out, DU_ANSWER_MAX);
     int64_t push_us[SYMBOLS_MAX] = {0}, recv_us[SYMBOLS_MAX] = {0};
     round_marks(b, push_us); /* logged by the step calls themselves */
     size_t seen = 0;

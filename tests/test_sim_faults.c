@@ -318,6 +318,37 @@ static void test_scenario_csv_and_steps(void **state) {
     tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
 }
 
+/* One step call for several symbols: every path steps, in the order given,
+ * and an unknown symbol refuses the whole call before anything moves. */
+static void test_step_several_symbols(void **state) {
+    (void)state;
+    tu_ctl_ok(&t, "POST", "/sim/scenario",
+              "{\"paths\":[{\"symbol\":\"BTCUSDT\",\"kind\":\"steps\",\"interval_ms\":3600000,"
+              "\"prices\":[\"50100\",\"50200\"]},{\"symbol\":\"ETHUSDT\",\"kind\":\"steps\","
+              "\"interval_ms\":3600000,\"prices\":[\"3001\",\"3002\"]}]}");
+    char url[TU_URL_MAX];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/sim/step", (unsigned)t.port.binance);
+    tu_resp r =
+        tu_http("POST", url, NULL, "{\"symbols\":[\"BTCUSDT\",\"NOPEUSDT\"],\"count\":1}", 5000);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "known instruments"));
+    tu_resp_free(&r);
+    r = tu_ctl(&t, "POST", "/sim/step", "{\"symbols\":[\"ETHUSDT\",\"BTCUSDT\"],\"count\":1}");
+    assert_int_equal(r.status, 200);
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(r.json, "steps");
+    assert_int_equal(cJSON_GetArraySize(steps), 2);
+    assert_string_equal(tu_jstr(cJSON_GetArrayItem(steps, 0), "symbol"), "ETHUSDT");
+    assert_string_equal(tu_jstr(cJSON_GetArrayItem(steps, 0), "mark"), "3001");
+    assert_string_equal(tu_jstr(cJSON_GetArrayItem(steps, 1), "symbol"), "BTCUSDT");
+    assert_string_equal(tu_jstr(cJSON_GetArrayItem(steps, 1), "mark"), "50100");
+    tu_resp_free(&r);
+    /* the refused call moved nothing: BTCUSDT is at its first price */
+    r = tu_ctl(&t, "POST", "/sim/step", "{\"symbol\":\"BTCUSDT\",\"count\":1}");
+    assert_string_equal(tu_jstr(r.json, "mark"), "50200");
+    tu_resp_free(&r);
+    tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
+}
+
 /* An accounts file with a secret of our own: it shows up in no answer, no
  * error and no log line, whatever goes wrong. */
 static void test_no_secret_leaks(void **state) {
@@ -376,6 +407,7 @@ int main(void) {
         cmocka_unit_test(test_bybit_amend_keeps_protection),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_scenario_csv_and_steps),
+        cmocka_unit_test(test_step_several_symbols),
         cmocka_unit_test(test_no_secret_leaks),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,9 +401,49 @@ void guard_flush(guard_account *a) {
     flush_account(a);
 }
 
+/* Group commit across loop turns: marks written by the exchange a few
+ * microseconds apart are read in separate turns, and a commit (an fsync)
+ * per turn would make each wait behind the last one's. While input is
+ * already waiting in the kernel (the loop's epoll descriptor is readable)
+ * and the oldest staged work is younger than GUARD_BATCH_LINGER_NS, the
+ * turn ends without committing or sending, so the next turn reads that
+ * input and one commit carries it all. Nothing waits for input that has not
+ * arrived: an idle socket costs one poll(2) of zero timeout. */
+static bool input_waiting(tg_guard *g) {
+    struct pollfd pfd = {.fd = uv_backend_fd(g->loop), .events = POLLIN};
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) != 0;
+}
+
+static bool linger(tg_guard *g) {
+    if (g->draining) {
+        return false;
+    }
+    bool dirty = false;
+    for (uint32_t i = 0; i < g->accounts_count && !dirty; i++) {
+        dirty = g->accounts[i].book != NULL && g->accounts[i].dirty;
+    }
+    if (!dirty) {
+        g->batch_since_ns = 0;
+        return false;
+    }
+    uint64_t now = uv_hrtime();
+    if (g->batch_since_ns == 0) {
+        g->batch_since_ns = now;
+    }
+    if (now - g->batch_since_ns < GUARD_BATCH_LINGER_NS && input_waiting(g)) {
+        g->lingered++;
+        return true;
+    }
+    g->batch_since_ns = 0;
+    return false;
+}
+
 static void on_turn(uv_check_t *h) {
     assert(h != NULL && h->data != NULL);
     tg_guard *g = h->data;
+    if (linger(g)) {
+        return;
+    }
     if (g->cluster && !g->draining) {
         guard_cluster_check(g); /* before any request of this turn */
     }

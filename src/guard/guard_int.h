@@ -30,9 +30,10 @@
 #define GUARD_RETRY_MS            1000 /* a request that failed in transit is sent again after */
 #define GUARD_DISPATCH_MS         50   /* dispatch re-runs this often while work waits for budget */
 #define GUARD_RECONNECT_FORCE_MS  (23LL * 3600 * 1000) /* streams are renewed this often */
-#define GUARD_RECONNECT_SETTLE_MS 250 /* a reconcile follows a stream (re)connect after */
-#define GUARD_LAST_ACTION_MAX     64  /* bytes of a position's last action */
-#define GUARD_ISSUES_MAX          16  /* health reasons kept */
+#define GUARD_RECONNECT_SETTLE_MS 250    /* a reconcile follows a stream (re)connect after */
+#define GUARD_BATCH_LINGER_NS     150000 /* a commit waits for input already read at most, ns */
+#define GUARD_LAST_ACTION_MAX     64     /* bytes of a position's last action */
+#define GUARD_ISSUES_MAX          16     /* health reasons kept */
 
 typedef enum guard_phase {
     PHASE_INIT,   /* nothing asked yet */
@@ -190,6 +191,8 @@ struct tg_guard {
     uint32_t held_count;          /* leases held now */
     uint32_t live_owners;         /* processes with a live lease at the last look, this one too */
     tg_store *presence;           /* [cluster]: this process's own lease row, "~NODE_ID" */
+    uint64_t batch_since_ns;      /* uv_hrtime when staged work first waited for input, 0 none */
+    uint64_t lingered;            /* turns that ended without a commit to read waiting input */
 };
 
 /* Copies src into dst of cap bytes, cut to fit, always terminated. */

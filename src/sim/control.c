@@ -143,23 +143,49 @@ static void post_mark(ctl *c) {
     sim_buf_puts(&c->resp->body, "}");
 }
 
-/* POST /sim/step {"symbol","count"}: advances the symbol's price path. */
+/* POST /sim/step {"symbol","count"} or {"symbols":[...],"count"}: advances
+ * price paths. With "symbols" every listed path steps in this one call, so
+ * their stream frames leave together, as an exchange pushes the marks of
+ * all symbols at the same instant (Binance markPrice every 1 s or 3 s). */
 static void post_step(ctl *c) {
-    int s = sim_instrument_find(c->sim, jstr(c, "symbol"));
     int64_t count = 1;
-    if (!jint(c, "count", &count) || s < 0 || count < 1 || count > SIM_PATH_PRICES_MAX) {
-        ctl_error(c, 400, "step needs a known symbol and 1 <= count <= %d", SIM_PATH_PRICES_MAX);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(c->json, "symbols");
+    int idx[SIM_SYMBOLS_MAX];
+    int n = 0;
+    if (cJSON_IsArray(list)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, list) {
+            int s = cJSON_IsString(it) ? sim_instrument_find(c->sim, it->valuestring) : -1;
+            if (s < 0 || n == SIM_SYMBOLS_MAX) {
+                ctl_error(c, 400, "symbols must list known instruments, at most %d",
+                          SIM_SYMBOLS_MAX);
+                return;
+            }
+            idx[n++] = s;
+        }
+    } else {
+        idx[0] = sim_instrument_find(c->sim, jstr(c, "symbol"));
+        n = idx[0] >= 0 ? 1 : 0;
+    }
+    if (!jint(c, "count", &count) || n == 0 || count < 1 || count > SIM_PATH_PRICES_MAX) {
+        ctl_error(c, 400, "step needs a known symbol (or symbols) and 1 <= count <= %d",
+                  SIM_PATH_PRICES_MAX);
         return;
     }
-    int64_t done = 0;
-    while (done < count && sim_path_step(c->sim, s)) {
-        done++;
+    sim_buf_puts(&c->resp->body, list != NULL ? "{\"steps\":[" : "");
+    for (int i = 0; i < n; i++) {
+        int s = idx[i];
+        int64_t done = 0;
+        while (done < count && sim_path_step(c->sim, s)) {
+            done++;
+        }
+        sim_buf_printf(&c->resp->body,
+                       "%s{\"symbol\":\"%s\",\"steps\":%lld,\"mark\":", i > 0 ? "," : "",
+                       c->sim->inst[s].symbol, (long long)done);
+        sim_buf_jdec(&c->resp->body, c->sim->mark[s], 0);
+        sim_buf_puts(&c->resp->body, "}");
     }
-    sim_buf_printf(&c->resp->body,
-                   "{\"symbol\":\"%s\",\"steps\":%lld,\"mark\":", c->sim->inst[s].symbol,
-                   (long long)done);
-    sim_buf_jdec(&c->resp->body, c->sim->mark[s], 0);
-    sim_buf_puts(&c->resp->body, "}");
+    sim_buf_puts(&c->resp->body, list != NULL ? "]}" : "");
 }
 
 /* POST /sim/fault */
