@@ -65,10 +65,14 @@ tg_status guard_metrics_init(tg_guard *g, tg_err *err) {
         {&F->rest_marks, 0, "trailguard_rest_marks_total",
          "Mark prices read over REST while a feed was stale.", "account"},
         {&F->staleness, 1, "trailguard_feed_staleness_seconds",
-         "Seconds since the last streamed mark of a symbol with an open position.",
+         "Seconds since the last streamed mark, the oldest among the symbols with an open "
+         "position.",
+         "account"},
+        {&F->stale, 1, "trailguard_feed_stale",
+         "1 while the symbol's feed is stale; a symbol shows from its first stale spell on.",
          "account,symbol"},
-        {&F->stale, 1, "trailguard_feed_stale", "1 while the symbol's feed is stale.",
-         "account,symbol"},
+        {&F->stale_symbols, 1, "trailguard_feed_stale_symbols",
+         "Symbols with an open position whose feed is stale now.", "account"},
         {&F->store_up, 1, "trailguard_store_up", "1 while the last commit succeeded.", "account"},
         {&F->flush_failures, 0, "trailguard_store_commit_failures_total", "Commits that failed.",
          "account"},
@@ -201,15 +205,27 @@ static void metrics_sync(tg_guard *g) {
                 assert(s != NULL && s->state <= TG_STATE_CLOSED);
                 by_state[s->state]++;
             }
+            /* One series per account for the age, and per symbol only for
+             * symbols that have been stale: 10,000 positions would
+             * otherwise need 20,000 series on every scrape. */
+            int64_t oldest_ms = 0;
+            uint32_t stale_now = 0;
             for (uint32_t sym = 0; a->subscribed != NULL && tg_book_symbol_name(a->book, sym);
                  sym++) {
                 if (!a->subscribed[sym]) {
                     continue;
                 }
-                const char *l[] = {a->name, tg_book_symbol_name(a->book, sym)};
-                sync_gauge(F->staleness, l, (double)(now - a->mark_ms[sym]) / 1e3);
-                sync_gauge(F->stale, l, a->stale[sym] ? 1 : 0);
+                int64_t age_ms = now - a->mark_ms[sym];
+                oldest_ms = age_ms > oldest_ms ? age_ms : oldest_ms;
+                stale_now += a->stale[sym];
+                a->stale_shown[sym] = a->stale_shown[sym] || a->stale[sym];
+                if (a->stale_shown[sym]) {
+                    const char *l[] = {a->name, tg_book_symbol_name(a->book, sym)};
+                    sync_gauge(F->stale, l, a->stale[sym] ? 1 : 0);
+                }
             }
+            sync_gauge(F->staleness, n, (double)oldest_ms / 1e3);
+            sync_gauge(F->stale_symbols, n, stale_now);
         }
         for (int s = 0; s <= TG_STATE_CLOSED; s++) {
             const char *l[] = {a->name, tg_state_str((tg_state)s)};
@@ -603,10 +619,13 @@ static void put_params(tg_guard *g, guard_account *a, uint32_t id, const tg_http
         respond_error(resp, 400, err.msg);
         return;
     }
+    if (p->override == NULL && (p->override = malloc(sizeof *p->override)) == NULL) {
+        respond_error(resp, 500, "out of memory for the position's parameters");
+        return;
+    }
     p->has_override = true;
-    p->override = params;
-    p->row.stop = *tg_book_peek(a->book, id);
-    if (tg_writer_stage_row(a->writer, &p->row, &err) == TG_OK) {
+    *p->override = params;
+    if (guard_stage(a, id, NULL, &err) == TG_OK) {
         guard_mark_dirty(a); /* persisted with the row */
     }
     tg_logline l;

@@ -178,9 +178,8 @@ void guard_record(guard_account *a, guard_pos *p, const tg_stop *stop, const tg_
             p->want_close = true;
             break;
         case TG_CMD_PERSIST: {
-            p->row.stop = *stop;
             tg_err err;
-            if (tg_writer_stage_row(a->writer, &p->row, &err) != TG_OK) {
+            if (guard_stage(a, (uint32_t)(p - a->pos), stop, &err) != TG_OK) {
                 guard_issue(a, TG_LOG_ERROR, "stage_failed", p->row.position_key, err.msg);
             }
             break;
@@ -227,15 +226,13 @@ uint32_t guard_open_position(guard_account *a, const tg_venue_position *vp) {
         return TG_BOOK_NONE;
     }
     guard_pos *p = &a->pos[id];
-    memset(p, 0, sizeof *p);
+    guard_pos_clear(p);
     p->used = true;
     p->qty = vp->size;
     p->position_idx = vp->position_idx;
     p->opened_mono_ms = (int64_t)uv_now(a->g->loop);
     p->protected_ms = -1;
-    tg_store_row *row = &p->row;
-    guard_copy(row->account, sizeof row->account, a->name);
-    guard_copy(row->exchange, sizeof row->exchange, tg_venue_kind_str(a->vcfg.kind));
+    guard_ident *row = &p->row;
     guard_copy(row->symbol, sizeof row->symbol, vp->symbol);
     guard_copy(row->position_key, sizeof row->position_key, vp->key);
     row->version = tg_writer_version(a->writer, vp->key);
@@ -293,7 +290,7 @@ void guard_close_position(guard_account *a, uint32_t id, bool by_stop, const cha
     if (p->have_ex && !triggered) {
         guard_cancel_stop(a, &p->ex, "position closed");
     }
-    memset(p, 0, sizeof *p);
+    guard_pos_clear(p);
 }
 
 void guard_resize(guard_account *a, uint32_t id, tg_dec qty) {
@@ -315,8 +312,7 @@ void guard_resize(guard_account *a, uint32_t id, tg_dec qty) {
     tg_log_dec(&l, "to", qty);
     tg_log_end(&l);
     p->qty = qty;
-    p->row.stop = *tg_book_peek(a->book, id);
-    if (tg_writer_stage_row(a->writer, &p->row, &err) == TG_OK) {
+    if (guard_stage(a, id, NULL, &err) == TG_OK) {
         guard_mark_dirty(a);
     }
     /* a stop with a quantity must follow the position's size */
@@ -695,6 +691,14 @@ static void send_one(guard_account *a, uint32_t id) {
     a->inflight++;
 }
 
+/* The position after id in book order, wrapping at the end; TG_BOOK_NONE
+ * once the scan is back at first. */
+static uint32_t scan_next(const tg_book *b, uint32_t id, uint32_t first) {
+    uint32_t next = tg_book_next(b, id);
+    next = next != TG_BOOK_NONE ? next : tg_book_next(b, TG_BOOK_NONE);
+    return next == first ? TG_BOOK_NONE : next;
+}
+
 void guard_dispatch(guard_account *a) {
     assert(a != NULL && a->book != NULL);
     if (a->phase != PHASE_LIVE || a->venue == NULL) {
@@ -714,8 +718,21 @@ void guard_dispatch(guard_account *a) {
     a->dispatch_scan_ms = now;
     candidate c[DISPATCH_BATCH_MAX];
     size_t n = 0;
-    for (uint32_t id = tg_book_next(a->book, TG_BOOK_NONE);
-         id != TG_BOOK_NONE && n < DISPATCH_BATCH_MAX; id = tg_book_next(a->book, id)) {
+    /* The scan starts where the last full batch stopped and wraps around, so
+     * that with more waiting positions than one batch holds every one of
+     * them is weighed in turn, not only the first ones in book order. */
+    uint32_t first = a->dispatch_cursor;
+    if (first >= TG_GUARD_POSITIONS_MAX || !a->pos[first].used) {
+        first = tg_book_next(a->book, TG_BOOK_NONE);
+    }
+    a->dispatch_cursor = TG_BOOK_NONE;
+    uint32_t visited = 0;
+    for (uint32_t id = first; id != TG_BOOK_NONE && visited < TG_GUARD_POSITIONS_MAX;
+         id = scan_next(a->book, id, first), visited++) {
+        if (n == DISPATCH_BATCH_MAX) {
+            a->dispatch_cursor = id; /* the next scan begins here */
+            break;
+        }
         guard_pos *p = &a->pos[id];
         if (p->in_flight || p->paused || (int64_t)now < p->retry_at_ms) {
             continue;

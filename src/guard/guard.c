@@ -28,7 +28,8 @@ tg_guard_settings guard_settings(const guard_account *a, const char *symbol) {
 tg_params guard_params(const guard_account *a, const guard_pos *p, const char *symbol) {
     assert(a != NULL && symbol != NULL);
     if (p != NULL && p->has_override) {
-        return p->override;
+        assert(p->override != NULL);
+        return *p->override;
     }
     tg_params params = tg_config_params(a->g->cfg, symbol);
     /* The daemon never leaves a position without a stop: with no initial
@@ -54,6 +55,28 @@ const tg_venue_rules *guard_rules(const guard_account *a, const char *symbol) {
 void guard_mark_dirty(guard_account *a) {
     assert(a != NULL && a->writer != NULL);
     a->dirty = true;
+}
+
+tg_status guard_stage(guard_account *a, uint32_t id, const tg_stop *stop, tg_err *err) {
+    assert(a != NULL && a->writer != NULL && id < TG_GUARD_POSITIONS_MAX && a->pos[id].used);
+    const guard_pos *p = &a->pos[id];
+    tg_store_row row;
+    memset(&row, 0, sizeof row);
+    guard_copy(row.account, sizeof row.account, a->name);
+    guard_copy(row.exchange, sizeof row.exchange, tg_venue_kind_str(a->vcfg.kind));
+    guard_copy(row.symbol, sizeof row.symbol, p->row.symbol);
+    guard_copy(row.position_key, sizeof row.position_key, p->row.position_key);
+    guard_copy(row.order_id, sizeof row.order_id, p->row.order_id);
+    guard_copy(row.client_order_id, sizeof row.client_order_id, p->row.client_order_id);
+    row.stop = stop != NULL ? *stop : *tg_book_peek(a->book, id);
+    row.version = p->row.version;
+    return tg_writer_stage_row(a->writer, &row, err);
+}
+
+void guard_pos_clear(guard_pos *p) {
+    assert(p != NULL);
+    free(p->override);
+    memset(p, 0, sizeof *p);
 }
 
 void guard_issue(guard_account *a, tg_log_level level, const char *msg, const char *key,
@@ -210,10 +233,13 @@ static bool restore_row(void *ctx, const tg_store_row *row) {
         return true; /* the rest of the book still comes back */
     }
     guard_pos *p = &a->pos[id];
-    memset(p, 0, sizeof *p);
+    guard_pos_clear(p);
     p->used = true;
-    p->row = *row;
-    p->row.stop.id = id;
+    guard_copy(p->row.symbol, sizeof p->row.symbol, row->symbol);
+    guard_copy(p->row.position_key, sizeof p->row.position_key, row->position_key);
+    guard_copy(p->row.order_id, sizeof p->row.order_id, row->order_id);
+    guard_copy(p->row.client_order_id, sizeof p->row.client_order_id, row->client_order_id);
+    p->row.version = row->version;
     p->qty = row->stop.quantity;
     p->protected_ms = 0;
     p->gen = guard_gen_of(row->client_order_id);
@@ -232,7 +258,7 @@ static bool restore_row(void *ctx, const tg_store_row *row) {
     snprintf(p->last_action, sizeof p->last_action, "restored %s",
              tg_state_str((tg_state)row->stop.state));
     a->restored++;
-    if (tg_writer_stage_row(a->writer, &p->row, &err) != TG_OK) {
+    if (guard_stage(a, id, NULL, &err) != TG_OK) {
         /* the writer learns the row's version now; nothing is written yet */
         guard_issue(a, TG_LOG_ERROR, "restore_stage_failed", row->position_key, err.msg);
     }
@@ -293,6 +319,7 @@ tg_status guard_account_serve_open(guard_account *a, tg_err *err) {
     a->marks = calloc(TG_GUARD_SYMBOLS_MAX, sizeof *a->marks);
     a->subscribed = calloc(TG_GUARD_SYMBOLS_MAX, sizeof *a->subscribed);
     a->stale = calloc(TG_GUARD_SYMBOLS_MAX, sizeof *a->stale);
+    a->stale_shown = calloc(TG_GUARD_SYMBOLS_MAX, sizeof *a->stale_shown);
     if (!a->pos || !a->mark_ms || !a->marks || !a->subscribed || !a->stale) {
         return tg_err_set(err, TG_E_NOMEM, "out of memory for account '%s'", a->name);
     }
@@ -334,12 +361,16 @@ tg_status guard_account_serve_open(guard_account *a, tg_err *err) {
 void guard_account_serve_free(guard_account *a) {
     tg_writer_free(a->writer);
     tg_book_free(a->book);
+    for (uint32_t i = 0; a->pos != NULL && i < TG_GUARD_POSITIONS_MAX; i++) {
+        free(a->pos[i].override);
+    }
     free(a->pos);
     free(a->rules);
     free(a->mark_ms);
     free(a->marks);
     free(a->subscribed);
     free(a->stale);
+    free(a->stale_shown);
     a->writer = NULL;
     a->book = NULL;
     a->pos = NULL;

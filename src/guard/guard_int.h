@@ -47,6 +47,18 @@ typedef enum guard_phase {
 #define GUARD_VENUE_LINGER_MS 1000 /* a venue closed at a lease loss is freed after */
 #define GUARD_LEASE_STATE_MAX 256  /* bytes of an account's lease state sentence */
 
+/* A position's identity and order ids as its store row carries them. The
+ * row itself (with the engine state from the book) is put together only
+ * when it is staged (guard_stage): a daemon with 10,000 positions keeps one
+ * copy of each stop, in the book, not three. */
+typedef struct guard_ident {
+    char symbol[TG_SYMBOL_MAX];             /* e.g. BTCUSDT */
+    char position_key[TG_STORE_KEY_MAX];    /* unique per account */
+    char order_id[TG_STORE_KEY_MAX];        /* exchange stop order id, "" none */
+    char client_order_id[TG_STORE_KEY_MAX]; /* its client id, "" none */
+    int64_t version;                        /* row version the writer started from */
+} guard_ident;
+
 /* What the daemon knows of one position besides its engine state. Parallel
  * to the account's book: slot i describes book position i. */
 typedef struct guard_pos {
@@ -71,9 +83,9 @@ typedef struct guard_pos {
     int64_t retry_at_ms;                     /* not before this (transient failure), ms */
     int64_t opened_mono_ms;                  /* when the daemon learnt of it (uv_now), ms */
     int64_t protected_ms;                    /* first stop confirmed after open, −1 none */
-    tg_params override;                      /* parameters in force when has_override */
+    tg_params *override;                     /* parameters in force when has_override, or NULL */
     tg_venue_stop ex;                        /* the stop on the exchange (have_ex) */
-    tg_store_row row;                        /* identity, order ids; stop copied at staging */
+    guard_ident row;                         /* identity and order ids of its store row */
     char last_action[GUARD_LAST_ACTION_MAX]; /* e.g. "stop_moved 50100.0" */
 } guard_pos;
 
@@ -111,9 +123,9 @@ typedef struct tg_guard tg_guard;
 typedef struct guard_fams {
     tg_metrics_family *positions, *activations, *moves, *skips, *triggers, *closes, *requests,
         *request_errors, *rejects, *deferrals, *coalesced, *reconciles, *adopted, *recreated,
-        *orphans, *duplicates, *foreign, *ticks, *rest_marks, *staleness, *stale, *store_up,
-        *flush_failures, *headroom, *max_deferral, *live, *set_aside, *lease_held, *takeovers,
-        *lease_losses, *fenced;
+        *orphans, *duplicates, *foreign, *ticks, *rest_marks, *staleness, *stale, *stale_symbols,
+        *store_up, *flush_failures, *headroom, *max_deferral, *live, *set_aside, *lease_held,
+        *takeovers, *lease_losses, *fenced;
 } guard_fams;
 
 typedef struct guard_account {
@@ -132,6 +144,7 @@ typedef struct guard_account {
     tg_dec *marks;               /* per book symbol: last mark price */
     bool *subscribed;            /* per book symbol: on the mark stream */
     bool *stale;                 /* per book symbol: feed stale now */
+    bool *stale_shown;           /* per book symbol: has a trailguard_feed_stale series */
     guard_phase phase;           /* startup progress */
     bool reconciling;            /* a reconcile pass is in flight */
     bool reconcile_again;        /* another pass was asked for meanwhile */
@@ -145,6 +158,7 @@ typedef struct guard_account {
     double cost_per_set;         /* orders one set costs (Binance replace = 2) */
     uint64_t budget_ms;          /* last refill (uv_now) */
     uint64_t dispatch_scan_ms;   /* last scan of the book by dispatch (uv_now) */
+    uint32_t dispatch_cursor;    /* where the next scan starts, TG_BOOK_NONE: the first */
     int64_t last_reconcile_ms;   /* uv_now of the last finished pass */
     int64_t last_connect_ms;     /* uv_now of the last stream (re)connect */
     int64_t reconcile_due_ms;    /* uv_now when a reconnect's reconcile runs; 0 none */
@@ -217,6 +231,12 @@ tg_guard_settings guard_settings(const guard_account *a, const char *symbol);
 tg_params guard_params(const guard_account *a, const guard_pos *p, const char *symbol);
 const tg_venue_rules *guard_rules(const guard_account *a, const char *symbol);
 void guard_mark_dirty(guard_account *a);
+/* Stages position id's store row (identity from its guard_pos, engine
+ * state from stop, or from the book when stop is NULL) with the writer.
+ * TG_OK, or the writer's refusal in err. */
+tg_status guard_stage(guard_account *a, uint32_t id, const tg_stop *stop, tg_err *err);
+/* Empties a position slot, releasing what it owns. */
+void guard_pos_clear(guard_pos *p);
 void guard_issue(guard_account *a, tg_log_level level, const char *msg, const char *key,
                  const char *detail);
 void guard_subscribe(guard_account *a, const char *symbol);
