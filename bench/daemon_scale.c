@@ -28,6 +28,14 @@
  * waits until the emulator sees every position protected (startup_s), then
  * measures --seconds of moving prices.
  *
+ * Parameters: activation 0.05 %, callback 0.5 %, and the engine's default
+ * min_update_interval_seconds of 30 (--min-update-interval): 200 hot
+ * positions then ask for at most 6.7 moves a second per account, within
+ * the 10 that Binance's order budget carries (a replace is 2 of 1,200
+ * orders a minute). With 1 s they would ask for 200 a second, and no
+ * daemon could keep every wait under max_update_delay_seconds; the line
+ * before the last says which case a run is.
+ *
  * Last line: positions=N rss_mib=… ticks_per_s=… max_deferral_s=… (the
  * window's longest wait of a desired stop, as the bound of the histogram
  * bucket that holds it, −1 when past the last bound;
@@ -56,13 +64,16 @@
 #define SYMBOLS_MAX      1024 /* TG_VENUE_SYMBOLS_MAX: one mark connection per account */
 #define HOT_DEFAULT      200
 #define RATE_DEFAULT     20000 /* mark changes a second: × accounts = ticks offered */
-#define SECONDS_DEFAULT  10
+#define SECONDS_DEFAULT  30    /* longer than max_update_delay_seconds (10): a wait past it shows */
+#define INTERVAL_DEFAULT 30    /* min_update_interval_seconds: the engine's default */
+#define BUDGET_MOVES_S   10.0  /* Binance: 1,200 orders a minute, a replace costs 2 */
 #define STARTUP_S_MAX    600   /* the first stops of every position are placed within */
 #define STEPS_PER_CALL   8     /* mark changes per POST /sim/step */
 #define ORDERS_MAX       65536 /* tg_sim_config.orders_max at most */
 #define LE_MAX           64    /* histogram bounds read */
 
-static void write_files(const char *dir, size_t accounts, uint16_t bn_port, uint16_t http_port) {
+static void write_files(const char *dir, size_t accounts, double interval, uint16_t bn_port,
+                        uint16_t http_port) {
     char path[1024], key[1024], secret[1024];
     size_t cap = 4096 + accounts * 1024;
     char *ini = malloc(cap), *acc = malloc(cap);
@@ -93,9 +104,9 @@ static void write_files(const char *dir, size_t accounts, uint16_t bn_port, uint
     }
     snprintf(ini + n, cap - n,
              "[defaults]\nactivation_percent = 0.05\ncallback_percent = 0.5\n"
-             "min_update_interval_seconds = 1\nreconcile_interval_seconds = 3600\n"
+             "min_update_interval_seconds = %g\nreconcile_interval_seconds = 3600\n"
              "stale_seconds = 3600\n\n[log]\nlevel = warn\n\n[http]\nlisten = 127.0.0.1:%u\n",
-             http_port);
+             interval, http_port);
     snprintf(acc + m, cap - m, "]\n");
     snprintf(path, sizeof path, "%s/trailguard.ini", dir);
     du_write_file(path, ini, 0644);
@@ -251,7 +262,7 @@ static double sum_metric(du_daemon *d, const char *prefix) {
 
 int main(int argc, char **argv) {
     size_t accounts = ACCOUNTS_DEFAULT, symbols = SYMBOLS_DEFAULT, hot = HOT_DEFAULT;
-    double seconds = SECONDS_DEFAULT, rate = RATE_DEFAULT;
+    double seconds = SECONDS_DEFAULT, rate = RATE_DEFAULT, interval = INTERVAL_DEFAULT;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--accounts") == 0 && i + 1 < argc) {
             accounts = (size_t)strtoull(argv[++i], NULL, 10);
@@ -263,16 +274,18 @@ int main(int argc, char **argv) {
             rate = strtod(argv[++i], NULL);
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
             seconds = strtod(argv[++i], NULL);
+        } else if (strcmp(argv[i], "--min-update-interval") == 0 && i + 1 < argc) {
+            interval = strtod(argv[++i], NULL);
         } else {
-            fprintf(stderr,
-                    "usage: daemon_scale [--accounts 1..16] [--symbols 1..1024] "
-                    "[--hot 1..SYMBOLS] [--rate MARKS_PER_S, 0 = flat out] [--seconds S]\n");
+            fprintf(stderr, "usage: daemon_scale [--accounts 1..16] [--symbols 1..1024] "
+                            "[--hot 1..SYMBOLS] [--rate MARKS_PER_S, 0 = flat out] [--seconds S] "
+                            "[--min-update-interval S]\n");
             return 2;
         }
     }
     if (accounts == 0 || accounts > ACCOUNTS_MAX || symbols == 0 || symbols > SYMBOLS_MAX ||
         hot == 0 || hot > symbols || !(seconds >= 1 && seconds <= 3600) ||
-        !(rate >= 0 && rate <= 1e7)) {
+        !(interval >= 0.001 && interval <= 3600) || !(rate >= 0 && rate <= 1e7)) {
         fprintf(stderr,
                 "bench/daemon_scale: --accounts 1..%d, --symbols 1..%d, --hot 1..symbols, "
                 "--seconds 1..3600\n",
@@ -286,7 +299,7 @@ int main(int argc, char **argv) {
     uint16_t http_port = du_free_port();
     /* the accounts file names the ports only through the configuration:
      * write it with a placeholder port first, then again once bound */
-    write_files(dir, accounts, 0, http_port);
+    write_files(dir, accounts, interval, 0, http_port);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     snprintf(path, sizeof path, "%s/accounts.json", dir);
     tg_sim_config sc = tg_sim_config_default();
@@ -302,7 +315,7 @@ int main(int argc, char **argv) {
     char *sc_text = scenario(accounts, symbols, hot);
     du_sim(sim, "POST", "/sim/scenario", sc_text, out, DU_ANSWER_MAX);
     free(sc_text);
-    write_files(dir, accounts, tg_sim_ports_get(sim).binance, http_port);
+    write_files(dir, accounts, interval, tg_sim_ports_get(sim).binance, http_port);
     du_daemon d = {.port = http_port};
     char ini[600], log_file[600];
     snprintf(ini, sizeof ini, "%s/trailguard.ini", dir);
@@ -385,6 +398,12 @@ int main(int argc, char **argv) {
            "ticks_per_s_wall=%.0f ticks_per_cpu_s=%.0f max_deferral_life_s=%.3f\n",
            hwm, rss, anon, file, shmem, hwm_live, rss_live, hwm_protected, ticks / wall,
            cpu > 0 ? ticks / cpu : 0, max_life);
+    /* What the budget can carry: a hot position asks for a move at most once
+     * per min_update_interval; past the budget, waits grow without bound and
+     * max_update_delay cannot hold (run --min-update-interval 1 to see it). */
+    double demand = (double)hot / interval;
+    printf("moves_wanted_per_s_per_account<=%.1f budget_moves_per_s_per_account=%.1f (%s)\n",
+           demand, BUDGET_MOVES_S, demand <= BUDGET_MOVES_S ? "within budget" : "over budget");
     printf("positions=%zu rss_mib=%.1f ticks_per_s=%.0f max_deferral_s=%.3f\n", positions, hwm,
            cpu > 0 ? ticks / cpu : 0, max_window);
     free(out);

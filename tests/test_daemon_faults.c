@@ -279,8 +279,9 @@ static void rate_limits_are_waited_out(void **state) {
 /* Someone else on the IP ignored a 429 and earned a 418 ban: the daemon's
  * next order gets 418 with Retry-After, and it obeys: no further Binance
  * request while banned (no escalation), the Binance stop stays where it was,
- * Bybit keeps trailing. (Waiting the 2-minute ban out is for a longer run
- * than this file's.) */
+ * Bybit keeps trailing. When the ban ends, the stop it could not move is
+ * moved. The ban is 5 s here (the emulator's binance_ban_ms; Binance's first
+ * is 2 minutes) so that the test lives through it. */
 static void ban_is_obeyed(void **state) {
     (void)state;
     open_two_and_start();
@@ -289,7 +290,7 @@ static void ban_is_obeyed(void **state) {
     wait_stop(BN_ACCOUNT, "BTCUSDT", 50745); /* re-synced */
     sim_ok("POST", "/sim/limits",
            "{\"binance_weight_1m\":20,\"binance_orders_1m\":1200,\"bybit_per_second\":0,"
-           "\"header_timeout_ms\":10000,\"idle_timeout_ms\":60000}");
+           "\"header_timeout_ms\":10000,\"idle_timeout_ms\":60000,\"binance_ban_ms\":5000}");
     long status = 0;
     for (int i = 0; i < 20 && status != 418; i++) { /* 429, then 418 */
         tu_resp r = tu_bn_full(&E.sim, "GET", "/fapi/v1/openAlgoOrders", "", false, BN_KEY,
@@ -324,6 +325,16 @@ static void ban_is_obeyed(void **state) {
     char body[4096];
     (void)health_status(body, sizeof body);
     assert_non_null(strstr(body, "\"phase\":\"live\""));
+    /* The ban ends (5 s after it began; the weight limit goes back up so
+     * that the next minute cannot ban again): the move held back goes out,
+     * once, and the stop is where 52000 puts it. */
+    sim_ok("POST", "/sim/limits",
+           "{\"binance_weight_1m\":2400,\"binance_orders_1m\":1200,\"bybit_per_second\":0,"
+           "\"header_timeout_ms\":10000,\"idle_timeout_ms\":60000}");
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 51740);
+    bn = protection(BN_ACCOUNT, "BTCUSDT");
+    assert_int_equal(bn.stops, 1);
+    assert_int_equal(count_requests("binance", banned, NULL, NULL, 418, NULL), 0);
 }
 
 /* ---- 2. a stop level the price has already passed --------------------- */

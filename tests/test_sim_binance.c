@@ -276,7 +276,7 @@ static void test_rate_limit(void **state) {
     if (tu_now_ms() / 1000 % 60 > 50) {
         tu_sleep_ms((int)(61000 - tu_now_ms() % 60000)); /* stay inside one minute */
     }
-    tu_ctl_ok(&t, "POST", "/sim/limits", "{\"binance_weight_1m\":3}");
+    tu_ctl_ok(&t, "POST", "/sim/limits", "{\"binance_weight_1m\":3,\"binance_ban_ms\":2000}");
     for (int i = 1; i <= 3; i++) {
         tu_resp r = tu_bn_public(&t, "/fapi/v1/time");
         assert_int_equal(r.status, 200);
@@ -290,12 +290,24 @@ static void test_rate_limit(void **state) {
     assert_true(tu_header(&r, "Retry-After", retry, sizeof retry));
     assert_true(atoi(retry) >= 1 && atoi(retry) <= 60);
     expect_error(r, 429, -1003);
-    r = tu_bn_public(&t, "/fapi/v1/time");
+    r = tu_bn_public(&t, "/fapi/v1/time"); /* the 429 ignored: banned for binance_ban_ms */
     assert_true(tu_header(&r, "Retry-After", retry, sizeof retry));
-    assert_true(atoi(retry) >= 60);
+    assert_int_equal(atoi(retry), 2);
     expect_error(r, 418, -1003);
+    /* new limits do not lift a ban in force; its end does */
     tu_ctl_ok(&t, "POST", "/sim/limits", "{\"binance_weight_1m\":2400}");
+    expect_error(tu_bn_public(&t, "/fapi/v1/time"), 418, -1003);
+    tu_sleep_ms(2100);
     expect_ok(tu_bn_public(&t, "/fapi/v1/time"));
+    /* the default ban is Binance's first: 2 minutes */
+    tu_resp lim = tu_ctl(&t, "POST", "/sim/limits", "{\"binance_weight_1m\":2400}");
+    assert_int_equal((int)tu_jnum(lim.json, "binance_ban_ms"), 120000);
+    tu_resp_free(&lim);
+    char url[TU_URL_MAX];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/sim/limits", (unsigned)t.port.binance);
+    tu_resp bad = tu_http("POST", url, NULL, "{\"binance_ban_ms\":10}", 5000);
+    assert_int_equal(bad.status, 400);
+    tu_resp_free(&bad);
 }
 
 static void test_trigger_closes_position(void **state) {

@@ -17,7 +17,6 @@
 #define BN_RECV_WINDOW_MS  5000    /* default recvWindow */
 #define BN_RECV_WINDOW_MAX 60000   /* largest recvWindow accepted */
 #define BN_AHEAD_MS        1000    /* a timestamp this far ahead is refused */
-#define BN_BAN_MS          120000  /* first ban after ignoring a 429 (2 min) */
 #define BN_LISTEN_KEY_MS   3600000 /* listenKey validity (60 min) */
 #define BN_CLIENT_ID_MAX   36      /* characters of a client id */
 #define BN_RAW_MAX         (SIM_QUERY_MAX + SIM_BODY_MAX) /* bytes of query‖body */
@@ -1136,7 +1135,7 @@ static bool rate_limit(bn_ctx *c, const bn_route *r) {
     bool over = rt->bn_weight > rt->bn_weight_max;
     if (now < rt->bn_ban_until_ms || (over && rt->bn_limited)) {
         if (now >= rt->bn_ban_until_ms) {
-            rt->bn_ban_until_ms = now + BN_BAN_MS;
+            rt->bn_ban_until_ms = now + rt->bn_ban_ms;
         }
         sim_resp_header(c->resp, "Retry-After: %lld",
                         (long long)((rt->bn_ban_until_ms - now + 999) / 1000));

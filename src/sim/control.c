@@ -236,6 +236,12 @@ static void post_limits(ctl *c) {
     int64_t w = c->sim->rate.bn_weight_max, o = c->sim->rate.bn_orders_max;
     int64_t by = c->sim->rate.bybit_max;
     int64_t hdr = c->sim->header_timeout_ms, idle = c->sim->idle_timeout_ms;
+    int64_t ban = SIM_BN_BAN_MS; /* optional: tests shorten the ban to live through it */
+    const cJSON *ban_item = cJSON_GetObjectItemCaseSensitive(c->json, "binance_ban_ms");
+    if (ban_item != NULL && !sim_json_int(ban_item, 1000, SIM_BN_BAN_MS_MAX, &ban)) {
+        ctl_error(c, 400, "binance_ban_ms must be an integer, 1000..%d", (int)SIM_BN_BAN_MS_MAX);
+        return;
+    }
     bool ok = jint(c, "binance_weight_1m", &w) && jint(c, "binance_orders_1m", &o) &&
               jint(c, "bybit_per_second", &by) && jint(c, "header_timeout_ms", &hdr) &&
               jint(c, "idle_timeout_ms", &idle);
@@ -249,15 +255,18 @@ static void post_limits(ctl *c) {
     c->sim->header_timeout_ms = hdr;
     c->sim->idle_timeout_ms = idle;
     sim_rate *r = &c->sim->rate;
+    int64_t ban_until = r->bn_ban_until_ms; /* a ban in force outlives new limits */
     memset(r, 0, sizeof *r);
+    r->bn_ban_until_ms = ban_until;
     r->bn_weight_max = w;
     r->bn_orders_max = o;
     r->bybit_max = (int)by;
+    r->bn_ban_ms = ban;
     sim_buf_printf(
         &c->resp->body,
         "{\"binance_weight_1m\":%lld,\"binance_orders_1m\":%lld,\"bybit_per_second\":%lld,"
-        "\"header_timeout_ms\":%lld,\"idle_timeout_ms\":%lld}",
-        (long long)w, (long long)o, (long long)by, (long long)hdr, (long long)idle);
+        "\"header_timeout_ms\":%lld,\"idle_timeout_ms\":%lld,\"binance_ban_ms\":%lld}",
+        (long long)w, (long long)o, (long long)by, (long long)hdr, (long long)idle, (long long)ban);
 }
 
 static void log_entry_json(sim_buf *b, const sim_log_entry *e) {

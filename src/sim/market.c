@@ -375,6 +375,7 @@ void sim_market_init(tg_sim *sim) {
     sim->next_order_id = 1000000 + (sim_rand(sim) % 1000000) * 100;
     sim->rate.bn_weight_max = 2400;
     sim->rate.bn_orders_max = 1200;
+    sim->rate.bn_ban_ms = SIM_BN_BAN_MS;
 }
 
 int sim_account_by_key(const tg_sim *sim, sim_venue v, const char *key) {

@@ -34,6 +34,8 @@
 #define SIM_ORDERS_DEF        1024       /* open orders over all accounts, by default */
 #define SIM_ORDERS_MAX        65536      /* open orders over all accounts, at most */
 #define SIM_STOPS_PER_SYMBOL  10         /* open conditional orders per account and symbol */
+#define SIM_BN_BAN_MS         120000     /* a Binance IP ban: the first is 2 minutes */
+#define SIM_BN_BAN_MS_MAX     259200000  /* the longest: 3 days for repeat offenders */
 #define SIM_LOG_MAX           8192       /* request-log entries kept (a ring) */
 #define SIM_MARKS_LOG_MAX     8192       /* mark changes kept with their push time (a ring) */
 #define SIM_FAULTS_MAX        32         /* fault rules at once */
@@ -307,6 +309,7 @@ typedef struct sim_rate {
     int64_t bn_orders_max;               /* ORDERS per minute (1200) */
     bool bn_limited;                     /* a 429 was answered this minute */
     int64_t bn_ban_until_ms;             /* 418 until this server time */
+    int64_t bn_ban_ms;                   /* length of a ban (2 minutes, as Binance's first) */
     int bybit_max; /* 0 = documented per-endpoint limits, else this per second */
     sim_bybit_bucket bucket[SIM_BYBIT_BUCKETS]; /* per account and endpoint */
 } sim_rate;
