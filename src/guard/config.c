@@ -830,18 +830,94 @@ static void key_http(parser *p, const char *key, const char *value) {
     cfg->http_port = (uint16_t)port;
 }
 
+/* Keys whose value is one of a few plain kinds, parsed and checked the same
+ * way in whichever section they are: a table instead of a handler each.
+ * Keys with their own rules (listen, webhook_url, level, node_id) have
+ * handlers below. */
+typedef enum field_kind {
+    FIELD_SECONDS, /* int64_t ms from "N seconds" (parse_seconds) */
+    FIELD_COUNT,   /* uint32_t from 1 to limit */
+    FIELD_PATH,    /* char[limit], 1 to limit − 1 bytes */
+} field_kind;
+
+typedef struct field {
+    section_kind section; /* where the key lives */
+    const char *key;      /* its name */
+    field_kind kind;      /* how its value reads */
+    size_t offset;        /* where it goes in tg_config */
+    int limit;            /* FIELD_COUNT: largest value; FIELD_PATH: buffer size */
+} field;
+
+#define FIELD_AT(member) offsetof(tg_config, member)
+#define FIELD_IS(member, type)                                                                     \
+    _Static_assert(sizeof(((tg_config *)0)->member) == sizeof(type), #member " is not " #type)
+FIELD_IS(notify_queue_max, uint32_t);
+FIELD_IS(cluster.max_accounts, uint32_t);
+FIELD_IS(cluster.lease_ttl_ms, int64_t);
+FIELD_IS(diagnose.engine_interval_ms, int64_t);
+FIELD_IS(log_file, char[TG_CONFIG_PATH_MAX]);
+
+static const field fields[] = {
+    {SEC_NOTIFY, "queue_max", FIELD_COUNT, FIELD_AT(notify_queue_max), TG_CONFIG_QUEUE_MAX},
+    {SEC_LOG, "file", FIELD_PATH, FIELD_AT(log_file), TG_CONFIG_PATH_MAX},
+    {SEC_DIAGNOSE, "engine_interval_seconds", FIELD_SECONDS, FIELD_AT(diagnose.engine_interval_ms),
+     0},
+    {SEC_DIAGNOSE, "store_interval_seconds", FIELD_SECONDS, FIELD_AT(diagnose.store_interval_ms),
+     0},
+    {SEC_DIAGNOSE, "exchange_interval_seconds", FIELD_SECONDS,
+     FIELD_AT(diagnose.exchange_interval_ms), 0},
+    {SEC_DIAGNOSE, "consistency_interval_seconds", FIELD_SECONDS,
+     FIELD_AT(diagnose.consistency_interval_ms), 0},
+    {SEC_DIAGNOSE, "progress_interval_seconds", FIELD_SECONDS,
+     FIELD_AT(diagnose.progress_interval_ms), 0},
+    {SEC_DIAGNOSE, "unconfirmed_seconds", FIELD_SECONDS, FIELD_AT(diagnose.unconfirmed_ms), 0},
+    {SEC_CLUSTER, "lease_ttl_seconds", FIELD_SECONDS, FIELD_AT(cluster.lease_ttl_ms), 0},
+    {SEC_CLUSTER, "lease_renew_seconds", FIELD_SECONDS, FIELD_AT(cluster.lease_renew_ms), 0},
+    {SEC_CLUSTER, "max_accounts", FIELD_COUNT, FIELD_AT(cluster.max_accounts),
+     TG_CONFIG_ACCOUNTS_MAX},
+};
+
+/* Parses key of the current section if the table has it: true when it did
+ * (the value stored, or its error reported). */
+static bool key_field(parser *p, const char *key, const char *value) {
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const field *f = &fields[i];
+        if (f->section != p->kind || strcmp(f->key, key) != 0) {
+            continue;
+        }
+        char *at = (char *)p->cfg + f->offset;
+        int64_t n = 0;
+        switch (f->kind) {
+        case FIELD_SECONDS:
+            if (!parse_seconds(value, &n)) {
+                KEY_ERROR(p, key, "'%.*s' is not a number of seconds above 0 and at most %d",
+                          ECHO_MAX, value, SECONDS_MAX);
+            } else {
+                memcpy(at, &n, sizeof n);
+            }
+            break;
+        case FIELD_COUNT:
+            if (!parse_int(value, 1, f->limit, &n)) {
+                KEY_ERROR(p, key, "'%.*s' is not a whole number from 1 to %d", ECHO_MAX, value,
+                          f->limit);
+            } else {
+                uint32_t u = (uint32_t)n;
+                memcpy(at, &u, sizeof u);
+            }
+            break;
+        case FIELD_PATH:
+            if (*value == '\0' || !copy_text(at, (size_t)f->limit, value)) {
+                KEY_ERROR(p, key, "must be a path of 1 to %d bytes", f->limit - 1);
+            }
+            break;
+        }
+        return true;
+    }
+    return false;
+}
+
 static void key_notify(parser *p, const char *key, const char *value) {
     tg_config *cfg = p->cfg;
-    if (strcmp(key, "queue_max") == 0) {
-        int64_t n = 0;
-        if (!parse_int(value, 1, TG_CONFIG_QUEUE_MAX, &n)) {
-            KEY_ERROR(p, key, "'%.*s' is not a whole number from 1 to %d", ECHO_MAX, value,
-                      TG_CONFIG_QUEUE_MAX);
-            return;
-        }
-        cfg->notify_queue_max = (uint32_t)n;
-        return;
-    }
     /* A webhook URL often is a secret (Slack, Discord): never quoted. */
     if (!starts_with(value, "https://") && !starts_with(value, "http://")) {
         KEY_ERROR(p, key, "%s", "must start with https:// or http:// (the value is not shown)");
@@ -854,12 +930,6 @@ static void key_notify(parser *p, const char *key, const char *value) {
 
 static void key_log(parser *p, const char *key, const char *value) {
     tg_config *cfg = p->cfg;
-    if (strcmp(key, "file") == 0) {
-        if (*value == '\0' || !copy_text(cfg->log_file, sizeof cfg->log_file, value)) {
-            KEY_ERROR(p, key, "must be a path of 1 to %d bytes", TG_CONFIG_PATH_MAX - 1);
-        }
-        return;
-    }
     static const char *const levels[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++) {
         if (strcmp(value, levels[i]) == 0) {
@@ -872,40 +942,14 @@ static void key_log(parser *p, const char *key, const char *value) {
 
 static void key_diagnose(parser *p, const char *key, const char *value) {
     tg_config_diagnose *d = &p->cfg->diagnose;
-    if (strcmp(key, "price_tolerance_percent") == 0) {
-        tg_dec pct;
-        if (tg_dec_parse_cstr(value, &pct) != TG_DEC_OK || tg_dec_is_neg(pct) ||
-            tg_dec_cmp(pct, tg_dec_from_units(100 * TG_DEC_SCALE)) > 0) {
-            KEY_ERROR(p, key, "'%.*s' is not a percent from 0 to 100", ECHO_MAX, value);
-            return;
-        }
-        d->price_tolerance_percent = pct;
+    assert(strcmp(key, "price_tolerance_percent") == 0); /* the rest are fields */
+    tg_dec pct;
+    if (tg_dec_parse_cstr(value, &pct) != TG_DEC_OK || tg_dec_is_neg(pct) ||
+        tg_dec_cmp(pct, tg_dec_from_units(100 * TG_DEC_SCALE)) > 0) {
+        KEY_ERROR(p, key, "'%.*s' is not a percent from 0 to 100", ECHO_MAX, value);
         return;
     }
-    int64_t ms = 0;
-    if (!parse_seconds(value, &ms)) {
-        KEY_ERROR(p, key, "'%.*s' is not a number of seconds above 0 and at most %d", ECHO_MAX,
-                  value, SECONDS_MAX);
-        return;
-    }
-    static const struct {
-        const char *key;
-        size_t offset;
-    } fields[] = {
-        {"engine_interval_seconds", offsetof(tg_config_diagnose, engine_interval_ms)},
-        {"store_interval_seconds", offsetof(tg_config_diagnose, store_interval_ms)},
-        {"exchange_interval_seconds", offsetof(tg_config_diagnose, exchange_interval_ms)},
-        {"consistency_interval_seconds", offsetof(tg_config_diagnose, consistency_interval_ms)},
-        {"progress_interval_seconds", offsetof(tg_config_diagnose, progress_interval_ms)},
-        {"unconfirmed_seconds", offsetof(tg_config_diagnose, unconfirmed_ms)},
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        if (strcmp(key, fields[i].key) == 0) {
-            memcpy((char *)d + fields[i].offset, &ms, sizeof ms);
-            return;
-        }
-    }
-    assert(false);
+    d->price_tolerance_percent = pct;
 }
 
 static bool valid_node_id(const char *value) {
@@ -922,41 +966,14 @@ static bool valid_node_id(const char *value) {
 }
 
 static void key_cluster(parser *p, const char *key, const char *value) {
-    tg_config_cluster *c = &p->cfg->cluster;
-    if (strcmp(key, "node_id") == 0) {
-        p->node_id_given = true;
-        if (!valid_node_id(value)) {
-            KEY_ERROR(p, key, "'%.*s' is not 1 to %d bytes of letters, digits and _.:-", ECHO_MAX,
-                      value, TG_CONFIG_NODE_ID_MAX - 1);
-            return;
-        }
-        snprintf(c->node_id, sizeof c->node_id, "%s", value);
+    assert(strcmp(key, "node_id") == 0); /* the rest are fields */
+    p->node_id_given = true;
+    if (!valid_node_id(value)) {
+        KEY_ERROR(p, key, "'%.*s' is not 1 to %d bytes of letters, digits and _.:-", ECHO_MAX,
+                  value, TG_CONFIG_NODE_ID_MAX - 1);
         return;
     }
-    if (strcmp(key, "max_accounts") == 0) {
-        char *end = NULL;
-        errno = 0;
-        long long n = strtoll(value, &end, 10);
-        if (errno != 0 || end == value || *end != '\0' || n < 1 || n > TG_CONFIG_ACCOUNTS_MAX) {
-            KEY_ERROR(p, key, "'%.*s' is not a whole number from 1 to %d", ECHO_MAX, value,
-                      TG_CONFIG_ACCOUNTS_MAX);
-            return;
-        }
-        c->max_accounts = (uint32_t)n;
-        return;
-    }
-    int64_t ms = 0;
-    if (!parse_seconds(value, &ms)) {
-        KEY_ERROR(p, key, "'%.*s' is not a number of seconds above 0 and at most %d", ECHO_MAX,
-                  value, SECONDS_MAX);
-        return;
-    }
-    if (strcmp(key, "lease_ttl_seconds") == 0) {
-        c->lease_ttl_ms = ms;
-    } else {
-        assert(strcmp(key, "lease_renew_seconds") == 0);
-        c->lease_renew_ms = ms;
-    }
+    snprintf(p->cfg->cluster.node_id, sizeof p->cfg->cluster.node_id, "%s", value);
 }
 
 /* After the whole file: [store] may come after [cluster]. */
@@ -1016,6 +1033,9 @@ static int on_pair(void *user, const char *section, const char *key, const char 
         return 1;
     }
     if (!first_time(p, key)) {
+        return 1;
+    }
+    if (key_field(p, key, value)) {
         return 1;
     }
     switch (p->kind) {
