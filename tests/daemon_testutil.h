@@ -374,6 +374,52 @@ static inline void sim_ok(const char *method, const char *target, const char *bo
     }
 }
 
+/* The emulator's request log of venue (NULL: both) since seq (caller frees). */
+static inline tu_resp requests_since(const char *venue, uint64_t since) {
+    char target[96];
+    if (venue == NULL) { /* both venues */
+        snprintf(target, sizeof target, "/sim/requests?since=%llu", (unsigned long long)since);
+    } else {
+        snprintf(target, sizeof target, "/sim/requests?venue=%s&since=%llu", venue,
+                 (unsigned long long)since);
+    }
+    return tu_ctl(&E.sim, "GET", target, NULL);
+}
+
+/* The log's last sequence number (shared by both venues). */
+static inline uint64_t last_seq(const char *venue) {
+    tu_resp r = requests_since(venue, 0);
+    uint64_t seq = (uint64_t)tu_jnum(r.json, "last_seq");
+    tu_resp_free(&r);
+    return seq;
+}
+
+/* Requests of venue since seq with this method and path whose params hold
+ * every needle (NULL-terminated); with code != 1 only those answered with it. */
+static inline int count_requests(const char *venue, uint64_t since, const char *method,
+                                 const char *path, int code, const char *const *needles) {
+    tu_resp r = requests_since(venue, since);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(r.json, "requests");
+    int n = 0;
+    const cJSON *q;
+    cJSON_ArrayForEach(q, list) {
+        const char *m = tu_jstr(q, "method"), *p = tu_jstr(q, "path"),
+                   *params = tu_jstr(q, "params");
+        if ((method != NULL && (m == NULL || strcmp(m, method) != 0)) ||
+            (path != NULL && (p == NULL || strcmp(p, path) != 0)) ||
+            (code != 1 && (int)tu_jnum(q, "code") != code)) {
+            continue;
+        }
+        bool all = true;
+        for (const char *const *s = needles; s != NULL && *s != NULL; s++) {
+            all &= params != NULL && strstr(params, *s) != NULL;
+        }
+        n += all;
+    }
+    tu_resp_free(&r);
+    return n;
+}
+
 static inline void mark(const char *symbol, const char *price) {
     tg_err err = {0};
     if (tg_sim_set_mark(E.sim.sim, symbol, price, &err) != TG_OK) {

@@ -236,6 +236,73 @@ static void two_daemons_split_and_take_over(void **state) {
 #endif
 }
 
+/* The database goes away under a serving process: it cannot renew its
+ * leases, so it must stop sending for its accounts before another process
+ * could take them (within the ttl), while prices keep moving; when the
+ * database is back it takes its leases again and trails on. */
+static void database_cut_stops_requests(void **state) {
+    (void)state;
+#ifndef TG_HAVE_POSTGRES
+    skip();
+#else
+    snprintf(pg_dir, sizeof pg_dir, "/tmp/tgpg-cut-XXXXXX");
+    assert_non_null(mkdtemp(pg_dir));
+    int rc = pg("start", E.uri, sizeof E.uri);
+    if (rc == 77) {
+        printf("  no PostgreSQL server installed: skipped\n");
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    node_config(0, "tg-a", "");
+    open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
+    N[0].pid = spawn_daemon(N[0].ini, N[0].log, N[0].err);
+    wait_holds(0, BN_ACCOUNT, WAIT_MS);
+    wait_holds(0, BY_ACCOUNT, WAIT_MS);
+    mark("BTCUSDT", "51000");
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 50745);
+
+    uint64_t seq = last_seq("binance");
+    int64_t t0 = mono_ms();
+    assert_int_equal(pg("halt", NULL, 0), 0);
+    /* prices rise for twice the ttl: each step would move the stop */
+    int64_t last_request_ms = -1;
+    int requests = 0;
+    for (int step = 1; mono_ms() - t0 < 2 * TTL_S * 1000; step++) {
+        char price[32];
+        snprintf(price, sizeof price, "%d", 51000 + 20 * step);
+        mark("BTCUSDT", price);
+        tu_sleep_ms(100);
+        tu_resp r = requests_since(NULL, seq);
+        const cJSON *q;
+        cJSON_ArrayForEach(q, cJSON_GetObjectItemCaseSensitive(r.json, "requests")) {
+            last_request_ms = mono_ms() - t0; /* at most this long after the cut */
+            requests++;
+            seq = (uint64_t)tu_jnum(q, "seq");
+        }
+        tu_resp_free(&r);
+    }
+    printf("  database halted: %d requests after it, the last seen within %lld ms (ttl %d s)\n",
+           requests, (long long)last_request_ms, TTL_S);
+    assert_true(last_request_ms <= TTL_S * 1000);
+    assert_false(node_holds(0, BN_ACCOUNT));
+    assert_false(node_holds(0, BY_ACCOUNT));
+    prot held = protection(BN_ACCOUNT, "BTCUSDT");
+    assert_int_equal(held.stops, 1); /* left on the exchange, where it was */
+    char *log = tu_read(N[0].log, NULL);
+    assert_non_null(strstr(log, "msg=lease_expiring"));
+    free(log);
+
+    /* the database is back: the leases are taken again, the stop trails on */
+    char again[1024];
+    assert_int_equal(pg("start", again, sizeof again), 0);
+    assert_string_equal(again, E.uri);
+    wait_holds(0, BN_ACCOUNT, TAKEOVER_MS + WAIT_MS);
+    mark("BTCUSDT", "53000");
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 52735);
+    assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 1);
+#endif
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         cmocka_set_test_filter(argv[1]);
@@ -244,6 +311,7 @@ int main(int argc, char **argv) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_daemons_split_and_take_over, setup, teardown_cluster),
+        cmocka_unit_test_setup_teardown(database_cut_stops_requests, setup, teardown_cluster),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

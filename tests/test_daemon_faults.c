@@ -22,48 +22,6 @@ static void rewrite_config(void) {
     write_config(E.ini, E.http_port, false);
 }
 
-/* The emulator's request log of venue since seq (caller frees). */
-static tu_resp requests_since(const char *venue, uint64_t since) {
-    char target[96];
-    snprintf(target, sizeof target, "/sim/requests?venue=%s&since=%llu", venue,
-             (unsigned long long)since);
-    return tu_ctl(&E.sim, "GET", target, NULL);
-}
-
-/* The log's last sequence number (shared by both venues). */
-static uint64_t last_seq(const char *venue) {
-    tu_resp r = requests_since(venue, 0);
-    uint64_t seq = (uint64_t)tu_jnum(r.json, "last_seq");
-    tu_resp_free(&r);
-    return seq;
-}
-
-/* Requests of venue since seq with this method and path whose params hold
- * every needle (NULL-terminated); with code != 1 only those answered with it. */
-static int count_requests(const char *venue, uint64_t since, const char *method, const char *path,
-                          int code, const char *const *needles) {
-    tu_resp r = requests_since(venue, since);
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(r.json, "requests");
-    int n = 0;
-    const cJSON *q;
-    cJSON_ArrayForEach(q, list) {
-        const char *m = tu_jstr(q, "method"), *p = tu_jstr(q, "path"),
-                   *params = tu_jstr(q, "params");
-        if ((method != NULL && (m == NULL || strcmp(m, method) != 0)) ||
-            (path != NULL && (p == NULL || strcmp(p, path) != 0)) ||
-            (code != 1 && (int)tu_jnum(q, "code") != code)) {
-            continue;
-        }
-        bool all = true;
-        for (const char *const *s = needles; s != NULL && *s != NULL; s++) {
-            all &= params != NULL && strstr(params, *s) != NULL;
-        }
-        n += all;
-    }
-    tu_resp_free(&r);
-    return n;
-}
-
 /* /metrics has this exact line (name{labels} value). */
 static bool metric_is(const char *line) {
     tu_resp r = api("GET", "/metrics", NULL, NULL);
