@@ -51,6 +51,7 @@ typedef struct env {
     pid_t daemon;          /* the running daemon, 0 if none */
     int stale_s;           /* stale_seconds in the config */
     char uri[1024];        /* [store] uri when not empty, else db */
+    char pg_dir[256];      /* a throw-away PostgreSQL server's directory, "" none */
     char bn_extra[256];    /* more lines of the Binance [account] section */
     char defaults[512];    /* more lines of [defaults] */
     char sections[1024];   /* more sections at the end ([notify] ...) */
@@ -373,6 +374,53 @@ static inline void sim_ok(const char *method, const char *target, const char *bo
         fail_msg("emulator %s %s: %d %s", method, target, status, out);
     }
 }
+
+#ifdef TG_SOURCE_DIR
+/* scripts/pg-test-cluster.sh CMD on E.pg_dir: its exit status (77: no
+ * server installed), its first output line in out. */
+static inline int pg(const char *cmd, char *out, size_t cap) {
+    char line[1024];
+    snprintf(line, sizeof line, "'%s/scripts/pg-test-cluster.sh' %s '%s' 2>/dev/null",
+             TG_SOURCE_DIR, cmd, E.pg_dir);
+    FILE *p = popen(line, "r");
+    if (p == NULL) {
+        return -1;
+    }
+    char buf[1024] = "";
+    if (fgets(buf, sizeof buf, p) != NULL) {
+        buf[strcspn(buf, "\n")] = '\0';
+    }
+    while (fgetc(p) != EOF) {
+    }
+    int status = pclose(p);
+    if (out != NULL) {
+        snprintf(out, cap, "%s", buf);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Starts a throw-away PostgreSQL server in a new /tmp/tgpg-NAME-XXXXXX, its
+ * URI in E.uri; false when none is installed (the caller skips). */
+static inline bool pg_start(const char *name) {
+    snprintf(E.pg_dir, sizeof E.pg_dir, "/tmp/tgpg-%s-XXXXXX", name);
+    assert_non_null(mkdtemp(E.pg_dir));
+    int rc = pg("start", E.uri, sizeof E.uri);
+    if (rc == 77) {
+        printf("  no PostgreSQL server installed: skipped\n");
+        return false;
+    }
+    assert_int_equal(rc, 0);
+    return true;
+}
+
+/* Stops and removes the server of pg_start, if any. */
+static inline void pg_remove(void) {
+    if (E.pg_dir[0] != '\0') {
+        pg("stop", NULL, 0);
+        E.pg_dir[0] = '\0';
+    }
+}
+#endif
 
 /* The emulator's request log of venue (NULL: both) since seq (caller frees). */
 static inline tu_resp requests_since(const char *venue, uint64_t since) {

@@ -6,10 +6,6 @@
 #define PREFIX "daemon-cluster"
 #include "daemon_testutil.h"
 
-#ifdef TG_SOURCE_DIR
-#define CLUSTER_SCRIPT TG_SOURCE_DIR "/scripts/pg-test-cluster.sh"
-#endif
-
 #define TTL_S          3 /* lease_ttl_seconds of both nodes */
 #define RENEW_S        1 /* lease_renew_seconds */
 #define TAKEOVER_MS    ((TTL_S + 2) * 1000)
@@ -26,27 +22,6 @@ typedef struct node {
 } node;
 
 static node N[NODES];
-static char pg_dir[256];
-
-static int pg(const char *cmd, char *out, size_t cap) {
-    char line[1024];
-    snprintf(line, sizeof line, "'%s' %s '%s' 2>/dev/null", CLUSTER_SCRIPT, cmd, pg_dir);
-    FILE *p = popen(line, "r");
-    if (p == NULL) {
-        return -1;
-    }
-    char buf[1024] = "";
-    if (fgets(buf, sizeof buf, p) != NULL) {
-        buf[strcspn(buf, "\n")] = '\0';
-    }
-    while (fgetc(p) != EOF) {
-    }
-    int status = pclose(p);
-    if (out != NULL) {
-        snprintf(out, cap, "%s", buf);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static void node_config(int i, const char *id, const char *extra) {
     node *n = &N[i];
@@ -158,10 +133,7 @@ static int teardown_cluster(void **state) {
         }
     }
     int rc = teardown(state);
-    if (pg_dir[0] != '\0') {
-        pg("stop", NULL, 0);
-        pg_dir[0] = '\0';
-    }
+    pg_remove();
     return rc;
 }
 
@@ -170,14 +142,9 @@ static void two_daemons_split_and_take_over(void **state) {
 #ifndef TG_HAVE_POSTGRES
     skip();
 #else
-    snprintf(pg_dir, sizeof pg_dir, "/tmp/tgpg-cl-XXXXXX");
-    assert_non_null(mkdtemp(pg_dir));
-    int rc = pg("start", E.uri, sizeof E.uri);
-    if (rc == 77) {
-        printf("  no PostgreSQL server installed: skipped\n");
+    if (!pg_start("cl")) {
         skip();
     }
-    assert_int_equal(rc, 0);
     node_config(0, "tg-a", "max_accounts = 1\n"); /* the first account only */
     node_config(1, "tg-b", "");
     open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
@@ -245,14 +212,9 @@ static void database_cut_stops_requests(void **state) {
 #ifndef TG_HAVE_POSTGRES
     skip();
 #else
-    snprintf(pg_dir, sizeof pg_dir, "/tmp/tgpg-cut-XXXXXX");
-    assert_non_null(mkdtemp(pg_dir));
-    int rc = pg("start", E.uri, sizeof E.uri);
-    if (rc == 77) {
-        printf("  no PostgreSQL server installed: skipped\n");
+    if (!pg_start("cut")) {
         skip();
     }
-    assert_int_equal(rc, 0);
     node_config(0, "tg-a", "");
     open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
     N[0].pid = spawn_daemon(N[0].ini, N[0].log, N[0].err);

@@ -8,10 +8,6 @@
 
 #include <pthread.h>
 
-#ifdef TG_SOURCE_DIR
-#define CLUSTER_SCRIPT TG_SOURCE_DIR "/scripts/pg-test-cluster.sh"
-#endif
-
 #define HEAL_MS       (RECONCILE_MS + 3000) /* a fault's effects are gone within */
 #define HOOKS_MAX     256                   /* webhook bodies kept by the receiver */
 #define HOOK_BODY_MAX 4096                  /* bytes of one webhook body kept */
@@ -494,34 +490,9 @@ static void size_change_resizes_the_stop(void **state) {
 
 /* ---- 6. the PostgreSQL store goes away -------------------------------- */
 
-static char pg_dir[256];
-
-static int pg(const char *cmd, char *out, size_t cap) {
-    char line[1024];
-    snprintf(line, sizeof line, "'%s' %s '%s' 2>/dev/null", CLUSTER_SCRIPT, cmd, pg_dir);
-    FILE *p = popen(line, "r");
-    if (p == NULL) {
-        return -1;
-    }
-    char buf[1024] = "";
-    if (fgets(buf, sizeof buf, p) != NULL) {
-        buf[strcspn(buf, "\n")] = '\0';
-    }
-    while (fgetc(p) != EOF) {
-    }
-    int status = pclose(p);
-    if (out != NULL) {
-        snprintf(out, cap, "%s", buf);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int teardown_pg(void **state) {
     int rc = teardown(state);
-    if (pg_dir[0] != '\0') {
-        pg("stop", NULL, 0);
-        pg_dir[0] = '\0';
-    }
+    pg_remove();
     return rc;
 }
 
@@ -567,14 +538,9 @@ static void store_down_while_trailing(void **state) {
 #ifndef TG_HAVE_POSTGRES
     skip();
 #else
-    snprintf(pg_dir, sizeof pg_dir, "/tmp/tgpg-e2e-XXXXXX");
-    assert_non_null(mkdtemp(pg_dir));
-    int rc = pg("start", E.uri, sizeof E.uri);
-    if (rc == 77) {
-        printf("  no PostgreSQL server installed: skipped\n");
+    if (!pg_start("e2e")) {
         skip();
     }
-    assert_int_equal(rc, 0);
     rewrite_config();
     open_two_and_start();
     mark("BTCUSDT", "51000");
