@@ -2,6 +2,7 @@
  * cases (venue_cases.h) and Binance's own — idempotent placements, reading
  * a just-placed algo order, the closePosition fallback, 429 and 418. */
 #include "venue_cases.h"
+#include <time.h>
 
 static tg_venue_kind vt_kind(void) {
     return TG_VENUE_BINANCE;
@@ -185,6 +186,14 @@ static void requests_are_paced(void **state) {
  * sent anyway is answered 418, which opens the circuit. */
 static void rate_limit_then_ban(void **state) {
     vt_env *e = *state;
+    /* Binance counts weight per minute: a new minute half-way would forgive
+     * the 429 the second client ignores. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec % 60 > 45) {
+        struct timespec wait = {.tv_sec = 61 - ts.tv_sec % 60, .tv_nsec = 0};
+        nanosleep(&wait, NULL);
+    }
     vt_ctl_ok(e, "POST", "/sim/limits", "{\"binance_weight_1m\":30}");
     tg_venue_config cfg = e->cfg;
     cfg.weight_limit_per_min = 1000000; /* no pacing: reach the exchange's limit */
