@@ -197,7 +197,7 @@ static bool write_config(tester *t) {
     char ini[8192];
     int n = snprintf(ini, sizeof ini,
                      "# written by daemon_kill_test\n[store]\nuri = %s/trailguard.db\n\n", t->dir);
-    n = kill_account_sections(ini, sizeof ini, n, t->dir, accounts, ACCOUNTS, t->ports);
+    n = kill_account_sections(ini, sizeof ini, n, t->dir, accounts, ACCOUNTS, t->ports, "");
     if (n > 0 && (size_t)n < sizeof ini) {
         n += snprintf(ini + n, sizeof ini - (size_t)n,
                       "[defaults]\nactivation_percent = 0.3\ncallback_percent = 0.5\n"

@@ -204,19 +204,21 @@ static inline bool kill_write_accounts(const char *dir, const kill_account *acco
 }
 
 /* The [account] sections of a configuration for the table, pointed at the
- * emulator's ports and the key files in dir, written at ini + len; the new
- * length, or -1 when they do not fit. */
+ * emulator's ports and the key files in dir, with binance_extra (lines, or
+ * "") in the Binance ones, written at ini + len; the new length, or -1 when
+ * they do not fit. */
 static inline int kill_account_sections(char *ini, size_t cap, int len, const char *dir,
-                                        const kill_account *accounts, size_t n,
-                                        tg_sim_ports ports) {
+                                        const kill_account *accounts, size_t n, tg_sim_ports ports,
+                                        const char *binance_extra) {
     for (size_t i = 0; i < n && len >= 0 && (size_t)len < cap; i++) {
-        uint16_t port = strcmp(accounts[i].venue, "binance") == 0 ? ports.binance : ports.bybit;
+        bool bn = strcmp(accounts[i].venue, "binance") == 0;
+        uint16_t port = bn ? ports.binance : ports.bybit;
         int add = snprintf(ini + len, cap - (size_t)len,
                            "[account %s]\nvenue = %s\nrest_url = http://127.0.0.1:%u\n"
                            "ws_url = ws://127.0.0.1:%u\napi_key_file = %s/%s.key\n"
-                           "api_secret_file = %s/%s.secret\n\n",
+                           "api_secret_file = %s/%s.secret\n%s\n",
                            accounts[i].name, accounts[i].venue, port, port, dir, accounts[i].name,
-                           dir, accounts[i].name);
+                           dir, accounts[i].name, bn ? binance_extra : "");
         len = add < 0 ? -1 : len + add;
     }
     return len >= 0 && (size_t)len < cap ? len : -1;
