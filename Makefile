@@ -63,10 +63,13 @@ DAEMON_KILLS = $(if $(filter command line environment,$(origin KILLS)),$(KILLS),
 daemon-kill-test: build
 	@$(BUILD)/tests/daemon_kill_test --kills $(DAEMON_KILLS) --seed $(CRASH_SEED)
 
-# Three `trailguard run` with [cluster] on a throw-away PostgreSQL: SIGKILLs
-# a random one every 20 s and restarts it 5 s later for FAILOVER_SECONDS
-# (default 120, the CI length); the last line has the takeover times and
-# counts (tests/crash/failover_test.c, docs/cluster.md).
+# Three `trailguard run` with [cluster] on a throw-away PostgreSQL, 300
+# positions over six accounts on both venues: SIGKILLs a random one every
+# 20 s and restarts it 5 s later for FAILOVER_SECONDS (default 120, the CI
+# length; 300 is the full run), checking the stops on the emulator and, in
+# its request log, that two processes never send for one account at once;
+# the last line has the takeover times and counts, the exit status says
+# whether every check held (tests/crash/failover_test.c, docs/cluster.md).
 FAILOVER_SECONDS ?= 120
 failover-test: build
 	@$(BUILD)/tests/failover_test --seconds $(FAILOVER_SECONDS) --seed $(CRASH_SEED)

@@ -372,6 +372,37 @@ static void test_request_log(void **state) {
     tu_resp_free(&r);
 }
 
+/* The log keeps each request's User-Agent ("" without one, cut to fit when
+ * long): processes that share one key are told apart by it. */
+static void test_request_log_user_agent(void **state) {
+    (void)state;
+    tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
+    char url[TU_URL_MAX], long_ua[400];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/fapi/v1/time", (unsigned)t.port.binance);
+    const char *const with[] = {"User-Agent: trailguard/0.1.0 (fo-2)", NULL};
+    tu_resp r = tu_http("GET", url, with, NULL, 5000);
+    assert_int_equal(r.status, 200);
+    tu_resp_free(&r);
+    expect_ok(tu_bn_public(&t, "/fapi/v1/time")); /* libcurl sends none by default */
+    memset(long_ua, 'u', sizeof long_ua);
+    memcpy(long_ua, "User-Agent: ", 12);
+    long_ua[sizeof long_ua - 1] = '\0';
+    const char *const longer[] = {long_ua, NULL};
+    r = tu_http("GET", url, longer, NULL, 5000);
+    assert_int_equal(r.status, 200);
+    tu_resp_free(&r);
+    r = tu_ctl(&t, "GET", "/sim/requests?venue=binance", NULL);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(r.json, "requests");
+    assert_int_equal(cJSON_GetArraySize(list), 3);
+    assert_string_equal(tu_jstr(cJSON_GetArrayItem(list, 0), "user_agent"),
+                        "trailguard/0.1.0 (fo-2)");
+    assert_string_equal(tu_jstr(cJSON_GetArrayItem(list, 1), "user_agent"), "");
+    const char *cut = tu_jstr(cJSON_GetArrayItem(list, 2), "user_agent");
+    assert_int_equal(strlen(cut), 127); /* SIM_LOG_UA_MAX - 1 */
+    assert_int_equal(strspn(cut, "u"), 127);
+    tu_resp_free(&r);
+}
+
 static void test_mark_log(void **state) {
     (void)state;
     tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
@@ -503,6 +534,7 @@ int main(void) {
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_trigger_closes_position),
         cmocka_unit_test(test_request_log),
+        cmocka_unit_test(test_request_log_user_agent),
         cmocka_unit_test(test_mark_log),
         cmocka_unit_test(test_order_count_per_account),
         cmocka_unit_test(test_generated_instruments),

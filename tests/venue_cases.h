@@ -275,6 +275,43 @@ static void config_refuses_plain_remote(void **state) {
     uv_loop_close(&loop);
 }
 
+/* Every REST request carries the configured User-Agent (the emulator logs
+ * it); one that could end the header line is refused. */
+static void user_agent_on_every_request(void **state) {
+    vt_env *e = *state;
+    tg_venue_config cfg = e->cfg;
+    snprintf(cfg.user_agent, sizeof cfg.user_agent, "trailguard/0.1.0 (vt-node)");
+    vt_venue_free(e, e->v);
+    e->v = vt_venue_new(e, &cfg);
+    vt_ctl_ok(e, "DELETE", "/sim/reset", NULL);
+    vt_long(e);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    tg_venue_stop stop = vt_only_stop(e, "59000");
+    r = vt_cancel(e, &stop);
+    vt_expect_ok(&r);
+    vt_ctl_ok(e, "GET", "/sim/requests", NULL);
+    cJSON *log = cJSON_Parse(e->out);
+    int sent = 0, changes = 0;
+    const cJSON *q;
+    cJSON_ArrayForEach(q, cJSON_GetObjectItemCaseSensitive(log, "requests")) {
+        const cJSON *ua = cJSON_GetObjectItemCaseSensitive(q, "user_agent");
+        const cJSON *method = cJSON_GetObjectItemCaseSensitive(q, "method");
+        assert_true(cJSON_IsString(ua) && cJSON_IsString(method));
+        assert_string_equal(ua->valuestring, "trailguard/0.1.0 (vt-node)");
+        sent++;
+        changes += strcmp(method->valuestring, "GET") != 0;
+    }
+    cJSON_Delete(log);
+    assert_true(sent >= 3 && changes >= 2); /* the stop and its cancel at least */
+    snprintf(cfg.user_agent, sizeof cfg.user_agent, "trailguard\r\nX-Injected: 1");
+    tg_venue *bad = NULL;
+    tg_err err;
+    assert_int_equal(tg_venue_new(&cfg, &e->loop, &bad, &err), TG_E_INVALID);
+    assert_non_null(strstr(err.msg, "User-Agent"));
+}
+
 static bool is_mark_of(const tg_venue_event *ev, const void *arg) {
     const char *const *want = arg; /* {symbol, price} */
     tg_dec price;
@@ -598,6 +635,7 @@ static int vt_probe(void) {
         cmocka_unit_test_setup_teardown(listings_in_flight_keep_their_arrays, vt_setup,            \
                                         vt_teardown),                                              \
         cmocka_unit_test_setup_teardown(close_position_at_market, vt_setup, vt_teardown),          \
-        cmocka_unit_test_setup_teardown(mark_over_rest, vt_setup, vt_teardown)
+        cmocka_unit_test_setup_teardown(mark_over_rest, vt_setup, vt_teardown),                    \
+        cmocka_unit_test_setup_teardown(user_agent_on_every_request, vt_setup, vt_teardown)
 
 #endif

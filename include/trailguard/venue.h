@@ -36,6 +36,7 @@
 
 #define TG_VENUE_URL_MAX       256  /* bytes of a base URL, NUL included */
 #define TG_VENUE_SECRET_MAX    128  /* bytes of an API key or secret, NUL included */
+#define TG_VENUE_UA_MAX        128  /* bytes of a User-Agent, NUL included */
 #define TG_VENUE_ID_MAX        48   /* bytes of an order id or client id, NUL included */
 #define TG_VENUE_KEY_MAX       40   /* bytes of a position key, NUL included */
 #define TG_VENUE_RULES_MAX     4096 /* instruments kept from one listing */
@@ -101,6 +102,7 @@ typedef struct tg_venue_config {
     bool close_position;                  /* Binance: closePosition stops, no qty */
     bool insecure_loopback_tls;           /* skip TLS checks; loopback hosts only */
     uint32_t seed;                        /* jitter seed; 0 = from the clock */
+    char user_agent[TG_VENUE_UA_MAX];     /* User-Agent of every REST request; "" = none */
 } tg_venue_config;
 
 /* Defaults for kind: production URLs, recvWindow 5000, timeouts 3 s/10 s,

@@ -607,6 +607,21 @@ static void check_stale(guard_account *a) {
 
 /* ---- life cycle ------------------------------------------------------- */
 
+#ifndef TG_VERSION
+#error "TG_VERSION is the project version (CMakeLists.txt)"
+#endif
+
+/* "trailguard/VERSION", and " (NODE_ID)" in a cluster: the exchange (or the
+ * emulator's request log) can tell which process sent a request, which is
+ * how the failover test proves two never send for one account at once. */
+static void guard_user_agent(const tg_config *cfg, char *out, size_t cap) {
+    assert(out != NULL && cap >= TG_VENUE_UA_MAX);
+    int n = cfg->cluster.enabled
+                ? snprintf(out, cap, "trailguard/%s (%s)", TG_VERSION, cfg->cluster.node_id)
+                : snprintf(out, cap, "trailguard/%s", TG_VERSION);
+    assert(n > 0 && (size_t)n < cap); /* node_id is under TG_CONFIG_NODE_ID_MAX bytes */
+}
+
 tg_status tg_guard_new(const tg_config *cfg, uv_loop_t *loop, tg_log *log, tg_guard **out,
                        tg_err *err) {
     assert(cfg != NULL && loop != NULL && log != NULL && out != NULL);
@@ -635,6 +650,7 @@ tg_status tg_guard_new(const tg_config *cfg, uv_loop_t *loop, tg_log *log, tg_gu
         a->index = i;
         guard_copy(a->name, sizeof a->name, cfg->accounts[i].name);
         a->vcfg = cfg->accounts[i].venue;
+        guard_user_agent(cfg, a->vcfg.user_agent, sizeof a->vcfg.user_agent);
     }
     tg_status st = guard_metrics_init(g, err);
     if (st != TG_OK) {

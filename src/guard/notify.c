@@ -81,7 +81,7 @@ tg_status tg_notify_new(struct uv_loop_s *loop, const tg_notify_config *cfg, tg_
     n->loop = loop;
     n->cfg = *cfg;
     assert(n->cfg.queue_max >= 1 && n->cfg.queue_max <= TG_NOTIFY_QUEUE_MAX);
-    tg_http_opts ho = {cfg->connect_timeout_ms, cfg->request_timeout_ms, false};
+    tg_http_opts ho = {cfg->connect_timeout_ms, cfg->request_timeout_ms, false, ""};
     st = tg_http_new(loop, &ho, &n->http, err);
     if (st != TG_OK) {
         free(n->ring);

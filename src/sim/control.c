@@ -281,6 +281,8 @@ static void log_entry_json(sim_buf *b, const sim_log_entry *e) {
     sim_buf_jstr(b, e->path);
     sim_buf_puts(b, ",\"params\":");
     sim_buf_jstr(b, e->params);
+    sim_buf_puts(b, ",\"user_agent\":");
+    sim_buf_jstr(b, e->user_agent);
     sim_buf_printf(b, ",\"recv_us\":%lld,\"resp_us\":%lld,\"status\":%d,\"code\":%d}",
                    (long long)e->recv_us, (long long)e->resp_us, e->status, e->code);
 }

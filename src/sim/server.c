@@ -514,6 +514,8 @@ static void handle_http(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
     sim_log_entry log = {.seq = 0, .venue = c->venue, .recv_us = sim_mono_us(sim)};
     sim_strlcpy(log.method, req->method, sizeof log.method);
     sim_strlcpy(log.path, req->path, sizeof log.path);
+    const char *ua = sim_http_header(req, "user-agent");
+    sim_strlcpy(log.user_agent, ua != NULL ? ua : "", sizeof log.user_agent);
     sim_resp r = {.status = 200, .account = -1};
     sim_buf_init(&r.body);
     bool answer = serve(sim, c, req, &r, &log);

@@ -52,6 +52,7 @@
 #define SIM_CLIENT_ID_MAX     40         /* bytes of a client order id (36 + NUL) */
 #define SIM_LOG_PARAMS_MAX    384        /* bytes of parameters kept per logged request */
 #define SIM_LOG_PATH_MAX      64         /* bytes of a logged path */
+#define SIM_LOG_UA_MAX        128        /* bytes of a logged User-Agent, NUL included */
 #define SIM_FAULT_PATH_MAX    64         /* bytes of a fault's path or stream name */
 #define SIM_WINDOWS_KEPT      16         /* most recent unprotected windows listed per position */
 #define SIM_BYBIT_BUCKETS     64         /* (account, endpoint) rate-limit counters */
@@ -262,6 +263,7 @@ typedef struct sim_log_entry {
     char method[SIM_METHOD_MAX];     /* HTTP method */
     char path[SIM_LOG_PATH_MAX];     /* path */
     char params[SIM_LOG_PARAMS_MAX]; /* query‖body without the signature */
+    char user_agent[SIM_LOG_UA_MAX]; /* the User-Agent header, cut to fit; "" when none */
     int64_t recv_us;                 /* emulator clock at receipt */
     int64_t resp_us;                 /* emulator clock at the answer; 0 = never answered */
     int status;                      /* HTTP status */

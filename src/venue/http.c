@@ -346,6 +346,9 @@ static void easy_setup(tg_http *h, http_req *r, const char *method, const char *
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    if (h->opts.user_agent[0] != '\0') {
+        curl_easy_setopt(e, CURLOPT_USERAGENT, h->opts.user_agent); /* curl copies it */
+    }
     if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS,

@@ -18,14 +18,16 @@
 #define TG_HTTP_BODY_MAX     (16u << 20) /* bytes of a response body kept */
 #define TG_HTTP_URL_MAX      2560        /* bytes of a request URL, NUL included */
 #define TG_HTTP_INFLIGHT_MAX 64          /* requests in flight at once */
+#define TG_HTTP_UA_MAX       128         /* bytes of a User-Agent, NUL included */
 
 struct uv_loop_s;
 typedef struct tg_http tg_http;
 
 typedef struct tg_http_opts {
-    int64_t connect_timeout_ms; /* TCP and TLS connect */
-    int64_t request_timeout_ms; /* whole request */
-    bool insecure_tls;          /* no peer/host verification (loopback only) */
+    int64_t connect_timeout_ms;      /* TCP and TLS connect */
+    int64_t request_timeout_ms;      /* whole request */
+    bool insecure_tls;               /* no peer/host verification (loopback only) */
+    char user_agent[TG_HTTP_UA_MAX]; /* User-Agent header of every request; "" = none */
 } tg_http_opts;
 
 /* The rate-limit headers both exchanges send; −1 when absent. */

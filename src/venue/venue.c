@@ -228,6 +228,18 @@ static tg_status check_config(const tg_venue_config *c, tg_err *err) {
     if (c->api_secret[0] == '\0') {
         return tg_err_set(err, TG_E_INVALID, "%s: the API secret is empty", c->account);
     }
+    size_t ua_len = strnlen(c->user_agent, sizeof c->user_agent);
+    if (ua_len == sizeof c->user_agent) {
+        return tg_err_set(err, TG_E_INVALID, "%s: the User-Agent is not NUL-terminated",
+                          c->account);
+    }
+    for (size_t i = 0; i < ua_len; i++) {
+        if ((unsigned char)c->user_agent[i] < 0x20 || c->user_agent[i] == 0x7f) {
+            /* a CR or LF would end the header and start another */
+            return tg_err_set(err, TG_E_INVALID, "%s: the User-Agent holds a control character",
+                              c->account);
+        }
+    }
     return check_limits(c, err);
 }
 
@@ -252,8 +264,10 @@ tg_status tg_venue_new(const tg_venue_config *cfg, uv_loop_t *loop, tg_venue **o
     v->limit_remaining = -1;
     v->stats.limit_remaining = -1;
     v->rng = cfg->seed != 0 ? cfg->seed : (uint64_t)tg_http_now_us() | 1;
-    tg_http_opts ho = {cfg->connect_timeout_ms, cfg->request_timeout_ms,
-                       cfg->insecure_loopback_tls};
+    _Static_assert(TG_VENUE_UA_MAX <= TG_HTTP_UA_MAX, "a venue's User-Agent fits the transport's");
+    tg_http_opts ho = {cfg->connect_timeout_ms, cfg->request_timeout_ms, cfg->insecure_loopback_tls,
+                       ""};
+    memcpy(ho.user_agent, cfg->user_agent, sizeof cfg->user_agent);
     st = tg_http_new(loop, &ho, &v->http, err);
     if (st != TG_OK) {
         tg_venue_free(v);

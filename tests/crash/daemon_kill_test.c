@@ -34,21 +34,14 @@
  */
 #define _POSIX_C_SOURCE 200809L /* fork, execv, kill, waitpid, mkdtemp, clock_gettime */
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cJSON.h>
@@ -62,31 +55,24 @@
 #define ACCOUNTS       4
 #define SYMBOLS        5
 #define POSITIONS      (ACCOUNTS * SYMBOLS)
-#define STEP_MS        100        /* one price step */
-#define STEP_BPS       4          /* largest move of one step, basis points */
-#define RECONCILE_S    2          /* the daemon's reconcile_interval_seconds */
-#define RECHECK_MS     3000       /* a structural fault must last this long to count */
-#define RECHECK_GAP_MS 200        /* between two looks while one lasts */
-#define SETTLE_MS_MAX  20000      /* a restarted daemon has this long to reconcile */
-#define POLL_MS        50         /* between two polls of the daemon */
-#define WINDOWS_KEPT   16         /* windows /sim/protection lists (SIM_WINDOWS_KEPT) */
-#define ANSWER_MAX     (1u << 20) /* bytes of one daemon answer */
-#define PROTECTION_MAX 16384      /* bytes of one /sim/protection answer */
-#define PATH_BYTES     512        /* paths this program builds */
-#define PROGRESS_EVERY 10         /* kills between two progress lines */
-#define FINDINGS_SHOWN 20         /* findings printed per run; the rest are counted */
-#define KILLS_MAX      100000     /* rounds one run may ask for */
-
-typedef struct account {
-    const char *name;   /* emulator and daemon account */
-    const char *venue;  /* binance / bybit */
-    const char *key;    /* api key */
-    const char *secret; /* api secret */
-} account;
+#define STEP_MS        100             /* one price step */
+#define STEP_BPS       4               /* largest move of one step, basis points */
+#define RECONCILE_S    2               /* the daemon's reconcile_interval_seconds */
+#define RECHECK_MS     3000            /* a structural fault must last this long to count */
+#define RECHECK_GAP_MS 200             /* between two looks while one lasts */
+#define SETTLE_MS_MAX  20000           /* a restarted daemon has this long to reconcile */
+#define POLL_MS        50              /* between two polls of the daemon */
+#define WINDOWS_KEPT   16              /* windows /sim/protection lists (SIM_WINDOWS_KEPT) */
+#define ANSWER_MAX     (1u << 20)      /* bytes of one daemon answer */
+#define PROTECTION_MAX 16384           /* bytes of one /sim/protection answer */
+#define PATH_BYTES     KILL_PATH_BYTES /* paths this program builds */
+#define PROGRESS_EVERY 10              /* kills between two progress lines */
+#define FINDINGS_SHOWN 20              /* findings printed per run; the rest are counted */
+#define KILLS_MAX      100000          /* rounds one run may ask for */
 
 /* Two are the emulator's built-in accounts (docs/sim.md); the accounts file
  * replaces those, so it lists them too. */
-static const account accounts[ACCOUNTS] = {
+static const kill_account accounts[ACCOUNTS] = {
     {"demo-binance", "binance", "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83",
      "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"},
     {"demo-bybit", "bybit", "XXXXXXXXXX", "test-secret"},
@@ -176,17 +162,10 @@ typedef struct tester {
     uint16_t http_port;       /* the running daemon's HTTP port */
     pid_t daemon;             /* the running daemon, 0 when none */
     uint64_t rng;             /* timings */
-    char *answer;             /* the last daemon answer */
-    size_t answer_len;        /* its bytes */
+    kill_answer answer;       /* the last daemon answer */
     position pos[POSITIONS];  /* the positions */
     totals t;                 /* counters */
 } tester;
-
-static void sleep_ms(int64_t ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 static void say(tester *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -211,100 +190,14 @@ static const char *pos_name(const position *p, char *buf, size_t cap) {
 
 /* ---- files -------------------------------------------------------------- */
 
-static bool write_file(const char *path, const char *text, mode_t mode) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    if (fd < 0) {
-        fprintf(stderr, "daemon_kill_test: cannot write %s: %s\n", path, strerror(errno));
-        return false;
-    }
-    size_t len = strlen(text);
-    bool ok = write(fd, text, len) == (ssize_t)len;
-    ok = fchmod(fd, mode) == 0 && ok;
-    return close(fd) == 0 && ok;
-}
-
-static bool write_in_dir(tester *t, const char *name, const char *text, mode_t mode) {
-    char path[PATH_BYTES * 2];
-    snprintf(path, sizeof path, "%s/%s", t->dir, name);
-    return write_file(path, text, mode);
-}
-
-/* The directory holds only files this program or the daemon made. */
-static void remove_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            char path[PATH_BYTES * 2];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static bool write_accounts(tester *t) {
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < ACCOUNTS; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "venue", accounts[i].venue);
-        cJSON_AddStringToObject(o, "name", accounts[i].name);
-        cJSON_AddStringToObject(o, "api_key", accounts[i].key);
-        cJSON_AddStringToObject(o, "api_secret", accounts[i].secret);
-        cJSON_AddItemToArray(arr, o);
-    }
-    char *text = cJSON_PrintUnformatted(arr);
-    cJSON_Delete(arr);
-    bool ok = text != NULL && write_in_dir(t, "accounts.json", text, 0600);
-    free(text);
-    for (int i = 0; ok && i < ACCOUNTS; i++) {
-        char name[96], line[128];
-        snprintf(name, sizeof name, "%s.key", accounts[i].name);
-        snprintf(line, sizeof line, "%s\n", accounts[i].key);
-        ok = write_in_dir(t, name, line, 0600);
-        snprintf(name, sizeof name, "%s.secret", accounts[i].name);
-        snprintf(line, sizeof line, "%s\n", accounts[i].secret);
-        ok = ok && write_in_dir(t, name, line, 0600);
-    }
-    return ok;
-}
-
-static uint16_t free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    uint16_t port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
-        port = ntohs(sa.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
-}
-
 /* A fresh HTTP port per life: the killed daemon's port may still be held by
  * connections in TIME_WAIT. */
 static bool write_config(tester *t) {
-    t->http_port = free_port();
+    t->http_port = kill_free_port();
     char ini[8192];
     int n = snprintf(ini, sizeof ini,
                      "# written by daemon_kill_test\n[store]\nuri = %s/trailguard.db\n\n", t->dir);
-    for (int i = 0; i < ACCOUNTS && n > 0 && (size_t)n < sizeof ini; i++) {
-        uint16_t port =
-            strcmp(accounts[i].venue, "binance") == 0 ? t->ports.binance : t->ports.bybit;
-        n += snprintf(ini + n, sizeof ini - (size_t)n,
-                      "[account %s]\nvenue = %s\nrest_url = http://127.0.0.1:%u\n"
-                      "ws_url = ws://127.0.0.1:%u\napi_key_file = %s/%s.key\n"
-                      "api_secret_file = %s/%s.secret\n\n",
-                      accounts[i].name, accounts[i].venue, port, port, t->dir, accounts[i].name,
-                      t->dir, accounts[i].name);
-    }
+    n = kill_account_sections(ini, sizeof ini, n, t->dir, accounts, ACCOUNTS, t->ports, "");
     if (n > 0 && (size_t)n < sizeof ini) {
         n += snprintf(ini + n, sizeof ini - (size_t)n,
                       "[defaults]\nactivation_percent = 0.3\ncallback_percent = 0.5\n"
@@ -317,7 +210,7 @@ static bool write_config(tester *t) {
         fprintf(stderr, "daemon_kill_test: cannot build the configuration\n");
         return false;
     }
-    return write_file(t->ini, ini, 0644);
+    return kill_write_file(t->ini, ini, 0644);
 }
 
 /* ---- the emulator ------------------------------------------------------- */
@@ -387,19 +280,11 @@ static int64_t int_field(const cJSON *o, const char *name) {
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
 }
 
-/* trailguard's stops: a client id it made, or Bybit's position stop loss. */
-static bool stop_is_ours(const cJSON *stop) {
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(stop, "client_id");
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(stop, "type");
-    return (cJSON_IsString(id) && strncmp(id->valuestring, "tg-", 3) == 0) ||
-           (cJSON_IsString(type) && strcmp(type->valuestring, "POSITION_SL") == 0);
-}
-
 static void look_stops(look *l, const cJSON *stops, bool is_long) {
     const cJSON *s;
     cJSON_ArrayForEach(s, stops) {
         tg_dec trigger;
-        if (!stop_is_ours(s) || !dec_field(s, "trigger", &trigger)) {
+        if (!kill_stop_is_ours(s) || !dec_field(s, "trigger", &trigger)) {
             l->foreign++;
             continue;
         }
@@ -454,23 +339,8 @@ static bool start_daemon(tester *t) {
     if (!reset_rate_counters(t) || !write_config(t)) {
         return false;
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "daemon_kill_test: fork: %s\n", strerror(errno));
-        return false;
-    }
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) {
-            dup2(null, STDOUT_FILENO);
-            dup2(null, STDERR_FILENO);
-        }
-        execl(t->opt.cli, t->opt.cli, "run", "--config", t->ini, "--log-file", t->log,
-              (char *)NULL);
-        _exit(127);
-    }
-    t->daemon = pid;
-    return true;
+    t->daemon = kill_daemon_spawn(t->opt.cli, t->ini, t->log);
+    return t->daemon > 0;
 }
 
 /* True while the daemon has not exited on its own (it is reaped if it has). */
@@ -490,47 +360,10 @@ static bool daemon_alive(tester *t) {
     return false;
 }
 
-static void kill_daemon(tester *t, int sig) {
-    if (t->daemon > 0) {
-        kill(t->daemon, sig);
-        waitpid(t->daemon, NULL, 0);
-        t->daemon = 0;
-    }
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx) {
-    tester *t = ctx;
-    size_t len = size * n;
-    if (t->answer_len + len + 1 > ANSWER_MAX) {
-        return 0;
-    }
-    memcpy(t->answer + t->answer_len, data, len);
-    t->answer_len += len;
-    t->answer[t->answer_len] = '\0';
-    return len;
-}
-
-/* GET path from the daemon: the HTTP status, 0 when it did not answer. */
+/* GET path from the daemon into t->answer: the HTTP status, 0 when it did
+ * not answer. */
 static long daemon_get(tester *t, const char *path) {
-    char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", t->http_port, path);
-    t->answer_len = 0;
-    t->answer[0] = '\0';
-    CURL *c = curl_easy_init();
-    long status = 0;
-    if (c == NULL) {
-        return 0;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (curl_easy_perform(c) == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    }
-    curl_easy_cleanup(c);
-    return status;
+    return kill_http_get(t->http_port, path, &t->answer);
 }
 
 /* Every account has finished a reconcile pass in this life. */
@@ -542,7 +375,7 @@ static bool reconciled_all(tester *t) {
         char needle[128];
         snprintf(needle, sizeof needle, "\ntrailguard_reconciles_total{account=\"%s\"} ",
                  accounts[i].name);
-        const char *at = strstr(t->answer, needle);
+        const char *at = strstr(t->answer.text, needle);
         if (at == NULL || atof(at + strlen(needle)) < 1) {
             return false;
         }
@@ -571,7 +404,7 @@ static bool stops_settled(tester *t) {
     if (daemon_get(t, "/v1/positions") != 200) {
         return false;
     }
-    cJSON *arr = cJSON_Parse(t->answer);
+    cJSON *arr = cJSON_Parse(t->answer.text);
     bool settled = cJSON_IsArray(arr);
     const cJSON *o;
     cJSON_ArrayForEach(o, arr) {
@@ -595,11 +428,11 @@ static bool wait_settled(tester *t) {
             t->t.settle_ms_max = took > t->t.settle_ms_max ? took : t->t.settle_ms_max;
             return true;
         }
-        sleep_ms(POLL_MS);
+        kill_sleep_ms(POLL_MS);
     }
     daemon_get(t, "/health");
     say(t, "the daemon did not reconcile within %d ms; /health: %.300s (log %s)", SETTLE_MS_MAX,
-        t->answer, t->log);
+        t->answer.text, t->log);
     t->t.settle_failures++;
     return false;
 }
@@ -611,7 +444,7 @@ static void read_confirmed(tester *t) {
         say(t, "GET /v1/positions before the kill did not answer");
         return;
     }
-    cJSON *arr = cJSON_Parse(t->answer);
+    cJSON *arr = cJSON_Parse(t->answer.text);
     const cJSON *o;
     cJSON_ArrayForEach(o, arr) {
         position *p = pos_find(t, str_field(o, "account"), str_field(o, "symbol"));
@@ -736,7 +569,7 @@ static void check_all(tester *t) {
         if (!any || kill_now_ms() - start >= RECHECK_MS) {
             break;
         }
-        sleep_ms(RECHECK_GAP_MS);
+        kill_sleep_ms(RECHECK_GAP_MS);
     }
     for (int i = 0; i < POSITIONS; i++) {
         position *p = &t->pos[i];
@@ -834,7 +667,7 @@ static bool setup(tester *t) {
     snprintf(t->ini, sizeof t->ini, "%s/trailguard.ini", t->dir);
     snprintf(t->log, sizeof t->log, "%s/daemon.log", t->dir);
     t->rng = t->opt.k.seed * 0x9E3779B97F4A7C15ull + 1;
-    t->answer = malloc(ANSWER_MAX);
+    t->answer = (kill_answer){.text = malloc(ANSWER_MAX), .cap = ANSWER_MAX};
     for (int i = 0; i < POSITIONS; i++) {
         position *p = &t->pos[i];
         p->acct = i / SYMBOLS;
@@ -849,8 +682,8 @@ static bool setup(tester *t) {
     sc.seed = t->opt.k.seed;
     sc.accounts_path = accounts_path;
     tg_err err = {0};
-    if (t->answer == NULL || !write_accounts(t) || tg_sim_new(&sc, &t->sim, &err) != TG_OK ||
-        tg_sim_start(t->sim, &err) != TG_OK) {
+    if (t->answer.text == NULL || !kill_write_accounts(t->dir, accounts, ACCOUNTS) ||
+        tg_sim_new(&sc, &t->sim, &err) != TG_OK || tg_sim_start(t->sim, &err) != TG_OK) {
         fprintf(stderr, "daemon_kill_test: emulator: %s\n", err.msg);
         return false;
     }
@@ -861,14 +694,14 @@ static bool setup(tester *t) {
 /* One life of the daemon: run, read the confirmed stops, SIGKILL, wait,
  * restart, reconcile, check. */
 static bool one_round(tester *t) {
-    sleep_ms(kill_random_range(&t->rng, t->opt.k.min_ms, t->opt.k.max_ms));
+    kill_sleep_ms(kill_random_range(&t->rng, t->opt.k.min_ms, t->opt.k.max_ms));
     if (!daemon_alive(t)) {
         return start_daemon(t) && wait_settled(t);
     }
     read_confirmed(t);
-    kill_daemon(t, SIGKILL);
+    kill_daemon_stop(&t->daemon, SIGKILL);
     t->t.kills++;
-    sleep_ms(kill_random_range(&t->rng, 0, t->opt.pause_ms));
+    kill_sleep_ms(kill_random_range(&t->rng, 0, t->opt.pause_ms));
     if (!start_daemon(t) || !wait_settled(t)) {
         return false;
     }
@@ -929,7 +762,7 @@ int main(int argc, char **argv) {
     if (!setup(&t)) {
         tg_sim_free(t.sim);
         if (!t.opt.k.keep && t.dir[0] != '\0') {
-            remove_dir(t.dir);
+            kill_remove_dir(t.dir);
         }
         return 2;
     }
@@ -940,7 +773,7 @@ int main(int argc, char **argv) {
            t.opt.pause_ms, t.dir);
     fflush(stdout);
     bool completed = run(&t);
-    kill_daemon(&t, SIGTERM);
+    kill_daemon_stop(&t.daemon, SIGTERM);
     int64_t unprotected = unprotected_ms_max(&t);
     uint64_t faults = t.t.duplicates + t.t.orphans + t.t.loosened + t.t.missing +
                       t.t.daemon_deaths + t.t.settle_failures + t.t.emulator_errors;
@@ -956,9 +789,9 @@ int main(int argc, char **argv) {
            " orphans=%" PRIu64 " loosened=%" PRIu64 "\n",
            t.t.kills, POSITIONS, unprotected, t.t.duplicates, t.t.orphans, t.t.loosened);
     tg_sim_free(t.sim);
-    free(t.answer);
+    free(t.answer.text);
     if (!t.opt.k.keep && ok) {
-        remove_dir(t.dir);
+        kill_remove_dir(t.dir);
     }
     curl_global_cleanup();
     return ok ? 0 : 1;
