@@ -182,6 +182,48 @@ static void requests_are_paced(void **state) {
     e->v = vt_venue_new(e, &e->cfg);
 }
 
+/* A replace places the new stop and cancels the old one right after: with
+ * the minute's weight used up to the last unit, the placement (weight 0)
+ * would go and the cancel (weight 1) wait for the next minute, leaving two
+ * stops. The placement waits with it instead; the old stop stays alone. */
+static void replace_waits_for_its_cancel_weight(void **state) {
+    vt_env *e = *state;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec % 60 > 45) { /* the weight counted below must stay in one minute */
+        struct timespec wait = {.tv_sec = 61 - ts.tv_sec % 60, .tv_nsec = 0};
+        nanosleep(&wait, NULL);
+    }
+    vt_long(e);
+    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
+    tg_venue_reply r = vt_set(e, &req);
+    vt_expect_ok(&r);
+    tg_venue_stop first = vt_only_stop(e, "59000");
+    for (int i = 0; i < 10; i++) { /* the IP's weight: well past the 5 of one read */
+        r = vt_positions(e);
+        vt_expect_ok(&r);
+    }
+    tg_venue_config cfg = e->cfg;
+    cfg.weight_limit_per_min = (uint32_t)tg_venue_get_stats(e->v).used_weight_1m + 5;
+    tg_venue *tight = vt_venue_new(e, &cfg);
+    tg_err err;
+    tg_venue_waiter w = {0};
+    assert_int_equal(tg_venue_get_positions(tight, tg_venue_waiter_fn, &w, &err), TG_OK);
+    assert_int_equal(tg_venue_wait(tight, &w, VT_WAIT_MS, &err), TG_OK);
+    vt_expect_ok(&w.reply);
+    assert_int_equal(tg_venue_get_stats(tight).used_weight_1m, cfg.weight_limit_per_min);
+    int64_t before = vt_request_count(e);
+    req = vt_req(VT_SYM, TG_SIDE_LONG, "59500", "0.01", 2);
+    req.prev = first;
+    tg_venue_waiter held = {0};
+    assert_int_equal(tg_venue_set_stop(tight, &req, tg_venue_waiter_fn, &held, &err), TG_OK);
+    assert_int_equal(tg_venue_wait(tight, &held, 300, &err), TG_E_UNAVAILABLE);
+    assert_int_equal(vt_request_count(e), before); /* nothing left for the exchange */
+    (void)vt_only_stop(e, "59000");
+    vt_venue_free(e, tight); /* the held request completes, closed, while held is in scope */
+    assert_true(held.done);
+}
+
 /* Over the weight limit: 429 pauses the venue for Retry-After; a request
  * sent anyway is answered 418, which opens the circuit. */
 static void rate_limit_then_ban(void **state) {
@@ -248,6 +290,7 @@ int main(void) {
                                         vt_teardown),
         cmocka_unit_test_setup_teardown(requests_are_paced, vt_setup, vt_teardown),
         cmocka_unit_test_setup_teardown(rate_limit_then_ban, vt_setup, vt_teardown),
+        cmocka_unit_test_setup_teardown(replace_waits_for_its_cancel_weight, vt_setup, vt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

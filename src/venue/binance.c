@@ -9,6 +9,8 @@
 
 #include "venue/internal.h"
 
+#define BN_CANCEL_WEIGHT 1 /* DELETE /fapi/v1/algoOrder and /fapi/v1/order */
+
 enum {
     BN_START = 0,
     BN_LIST,          /* a listing's single request */
@@ -186,7 +188,7 @@ static void req_get_algo(tg_vreq *req, const char *order_id, const char *client_
 static void req_cancel(tg_vreq *req, const tg_venue_stop *stop) {
     assert(req != NULL && stop != NULL);
     if (stop->regular) {
-        tg_vreq_init(req, "DELETE", "/fapi/v1/order", true, 1);
+        tg_vreq_init(req, "DELETE", "/fapi/v1/order", true, BN_CANCEL_WEIGHT);
         tg_payload_add(&req->params, "symbol", stop->symbol);
         if (stop->order_id[0] != '\0') {
             tg_payload_add(&req->params, "orderId", stop->order_id);
@@ -195,7 +197,7 @@ static void req_cancel(tg_vreq *req, const tg_venue_stop *stop) {
         }
         return;
     }
-    tg_vreq_init(req, "DELETE", "/fapi/v1/algoOrder", true, 1);
+    tg_vreq_init(req, "DELETE", "/fapi/v1/algoOrder", true, BN_CANCEL_WEIGHT);
     if (stop->order_id[0] != '\0') {
         tg_payload_add(&req->params, "algoId", stop->order_id);
     } else {
@@ -280,6 +282,12 @@ static tg_vnext set_place(tg_venue *v, tg_venue_op *op, int step) {
         tg_venue_fail(v, &op->reply.error, TG_VENUE_E_PARAM, "set stop",
                       "the symbol does not fit a client order id");
         return TG_VNEXT_DONE;
+    }
+    if (has_prev(&op->set)) {
+        /* A replace places first and cancels right after: the new stop waits
+         * until the weight for that cancel is there too, or the two would
+         * both stand until the next minute. */
+        op->req.reserve = BN_CANCEL_WEIGHT;
     }
     op->step = step;
     return TG_VNEXT_SEND;

@@ -37,6 +37,7 @@ typedef struct tg_vreq {
     bool key_only;      /* API key header, no signature (listenKey) */
     bool retry_safe;    /* idempotent or deduplicated by a client id */
     uint32_t weight;    /* Binance request weight */
+    uint32_t reserve;   /* weight a later step of the same operation needs at once */
     bool order;         /* counts as an order (Binance ORDERS limit) */
 } tg_vreq;
 

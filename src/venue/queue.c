@@ -124,7 +124,7 @@ static int64_t pace_delay_us(tg_venue *v, const tg_venue_op *op) {
         uint64_t wpct = op->req.order ? 100 : TG_VENUE_PACE_PCT;
         uint64_t wmax = (uint64_t)v->cfg.weight_limit_per_min * wpct / 100;
         uint64_t omax = (uint64_t)v->cfg.order_limit_per_min * TG_VENUE_PACE_PCT / 100;
-        if ((uint64_t)v->weight_used + op->req.weight > wmax ||
+        if ((uint64_t)v->weight_used + op->req.weight + op->req.reserve > wmax ||
             (op->req.order && (uint64_t)v->orders_used + 1 > omax)) {
             int64_t wait_us = ((minute + 1) * MS_PER_MIN - server + 1) * US_PER_MS;
             assert(wait_us > 0);
