@@ -346,7 +346,11 @@ static void parse_metrics(monitor *m, const char *text) {
     assert(m != NULL && text != NULL);
     tg_diag_engine_stats *s = &m->eng_stats;
     s->requests = (uint64_t)metric_sum(text, "trailguard_requests_total", NULL);
-    s->rate_limited = (uint64_t)metric_sum(text, "trailguard_rejects_total", "code=\"rate_limit\"");
+    /* the daemon labels rejects with tg_venue_code_str(): code="rate limit" */
+    char code[48];
+    int n = snprintf(code, sizeof code, "code=\"%s\"", tg_venue_code_str(TG_VENUE_E_RATE_LIMIT));
+    assert(n > 0 && (size_t)n < sizeof code);
+    s->rate_limited = (uint64_t)metric_sum(text, "trailguard_rejects_total", code);
     s->deferrals = (uint64_t)metric_sum(text, "trailguard_deferrals_total", NULL);
     s->unprotected_max_s = unprotected_max(text);
 }
