@@ -185,7 +185,7 @@ static inline const cJSON *issues_of(const diag *r) {
 
 /* The issue of type (for account and symbol when given), or NULL. */
 static inline const cJSON *issue(const diag *r, const char *type, const char *account,
-                          const char *symbol) {
+                                 const char *symbol) {
     const cJSON *o;
     cJSON_ArrayForEach(o, issues_of(r)) {
         const char *t = tu_jstr(o, "type"), *a = tu_jstr(o, "account"), *s = tu_jstr(o, "symbol");
@@ -198,8 +198,8 @@ static inline const cJSON *issue(const diag *r, const char *type, const char *ac
     return NULL;
 }
 
-static inline void expect_issue(const diag *r, const char *type, const char *severity, const char *account,
-                         const char *symbol) {
+static inline void expect_issue(const diag *r, const char *type, const char *severity,
+                                const char *account, const char *symbol) {
     const cJSON *o = issue(r, type, account, symbol);
     if (o == NULL) {
         char *all = cJSON_Print(issues_of(r));
@@ -210,7 +210,7 @@ static inline void expect_issue(const diag *r, const char *type, const char *sev
 }
 
 static inline void expect_no_issue(const diag *r, const char *type, const char *account,
-                            const char *symbol) {
+                                   const char *symbol) {
     if (issue(r, type, account, symbol) != NULL) {
         char *all = cJSON_Print(issues_of(r));
         fail_msg("unexpected %s issue for %s %s; issues: %s", type, account ? account : "*",

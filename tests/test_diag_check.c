@@ -395,6 +395,40 @@ static void test_one_tick_is_not_looser(void **state) {
     free(f);
 }
 
+/* A tick wider than the percentage tolerance: a long's stop within one tick
+ * below the engine's is neither looser nor a price mismatch; one more tick
+ * is both, and the issues carry the tick they were judged with. */
+static void test_tick_wider_than_percentage(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->xpos[0].tick = D("100"); /* 0.1 % of 51000 is 51 */
+    f->stops[0].trigger = D("50900");
+    expect_none(f, TG_DIAG_EXCHANGE_STOP_LOOSER);
+    expect_none(f, TG_DIAG_SL_PRICE_MISMATCH);
+    f->stops[0].trigger = D("50899");
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER), 1);
+    assert_int_equal(count_type(is, TG_DIAG_SL_PRICE_MISMATCH), 1);
+    const tg_diag_issue *looser = find_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER);
+    assert_true(tg_dec_eq(looser->tick, D("100")));
+    assert_non_null(strstr(looser->description, "(tick 100)"));
+    assert_true(tg_dec_eq(find_type(is, TG_DIAG_SL_PRICE_MISMATCH)->tick, D("100")));
+    free(is);
+    /* an unknown tick: the percentage alone for the mismatch, any looser
+     * amount beyond zero for the stop */
+    f->xpos[0].tick = D("0");
+    f->stops[0].trigger = D("50990");
+    is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER), 1);
+    assert_int_equal(count_type(is, TG_DIAG_SL_PRICE_MISMATCH), 0);
+    assert_true(tg_dec_is_zero(find_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER)->tick));
+    assert_non_null(strstr(find_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER)->description, "unknown"));
+    free(is);
+    free(f);
+}
+
 static void test_foreign_stop_protects(void **state) {
     (void)state;
     fixture *f = healthy();
@@ -560,6 +594,7 @@ int main(void) {
         cmocka_unit_test(test_foreign_stop),
         cmocka_unit_test(test_within_tolerance),
         cmocka_unit_test(test_one_tick_is_not_looser),
+        cmocka_unit_test(test_tick_wider_than_percentage),
         cmocka_unit_test(test_foreign_stop_protects),
         cmocka_unit_test(test_timers_below_threshold),
         cmocka_unit_test(test_sources_apart),

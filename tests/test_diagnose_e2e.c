@@ -37,8 +37,8 @@ static void bn_algo_order(const char *params) {
 
 /* A signed Bybit order (POST /v5/order/create). */
 static void by_order(const char *body) {
-    tu_resp r = tu_by_full(&E.sim, "POST", "/v5/order/create", body, BY_KEY, BY_SECRET,
-                           tu_now_ms());
+    tu_resp r =
+        tu_by_full(&E.sim, "POST", "/v5/order/create", body, BY_KEY, BY_SECRET, tu_now_ms());
     if (r.status != 200 || tu_retcode(&r) != 0) {
         fail_msg("order/create %s: HTTP %ld %s", body, r.status, r.body);
     }
@@ -74,6 +74,25 @@ static void says(const cJSON *is, const char *first, ...) {
     va_end(ap);
 }
 
+/* The issue carries the tick Bybit's instruments-info gives the symbol. */
+static void expect_tick(const cJSON *is, const char *symbol) {
+    char url[256];
+    snprintf(url, sizeof url,
+             "http://127.0.0.1:%u/v5/market/instruments-info?category=linear&symbol=%s",
+             (unsigned)E.sim.port.bybit, symbol);
+    tu_resp r = tu_http("GET", url, NULL, NULL, 5000);
+    assert_int_equal(r.status, 200);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(r.json, "result"), "list");
+    const cJSON *pf = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 0), "priceFilter");
+    const char *want = tu_jstr(pf, "tickSize"), *got = tu_jstr(is, "tick");
+    if (want == NULL || got == NULL || strtod(want, NULL) != strtod(got, NULL)) {
+        fail_msg("the issue's tick is %s, instruments-info says %s", got ? got : "null",
+                 want ? want : "nothing");
+    }
+    tu_resp_free(&r);
+}
+
 static void start_with_btc_long(void) {
     open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
     start_daemon();
@@ -103,8 +122,12 @@ static void loosened_stop_is_looser_and_mismatched(void **state) {
     assert_int_equal(r.rc, 1);
     const cJSON *is = expect_once(&r, "exchange_stop_looser", "CRITICAL", BY_ACCOUNT, "ETHUSDT");
     says(is, "3100", "3060", "by 40", NULL);
+    expect_tick(is, "ETHUSDT");
     is = expect_once(&r, "sl_price_mismatch", "MEDIUM", BY_ACCOUNT, "ETHUSDT");
     says(is, "engine 3060", "store 3060", "exchange 3100", NULL);
+    expect_tick(is, "ETHUSDT");
+    assert_non_null(strstr(r.log, "account=" BY_ACCOUNT " ok=true positions=1"));
+    assert_null(strstr(r.log, "ticks=0"));
     expect_no_issue(&r, "unprotected_position", NULL, NULL);
     diag_free(&r);
 }
@@ -131,8 +154,7 @@ static void foreign_stops_that_increase_or_sit_on_the_wrong_side(void **state) {
     wait_stops(BY_ACCOUNT, "ETHUSDT", 2);
     diag r = run_diagnose("--once", NULL);
     assert_int_equal(r.rc, 1);
-    const cJSON *is =
-        expect_once(&r, "stop_increases_position", "CRITICAL", BN_ACCOUNT, "BTCUSDT");
+    const cJSON *is = expect_once(&r, "stop_increases_position", "CRITICAL", BN_ACCOUNT, "BTCUSDT");
     says(is, "48000", "neither reduce-only nor close-position", NULL);
     is = expect_once(&r, "stop_wrong_side", "CRITICAL", BY_ACCOUNT, "ETHUSDT");
     says(is, "3100", "mark 3000", NULL);
@@ -326,9 +348,9 @@ static void reopened_position_is_a_reactivation(void **state) {
     (void)state;
     start_with_btc_long();
     diag r;
-    pid_t pid = diag_start(&r, "--duration", "12s", "--engine-interval", "1",
-                           "--consistency-interval", "1", "--store-interval", "2",
-                           "--exchange-interval", "2", NULL);
+    pid_t pid =
+        diag_start(&r, "--duration", "12s", "--engine-interval", "1", "--consistency-interval", "1",
+                   "--store-interval", "2", "--exchange-interval", "2", NULL);
     tu_sleep_ms(1500);
     mark("BTCUSDT", "51000");
     wait_stop(BN_ACCOUNT, "BTCUSDT", 50745);
@@ -357,8 +379,8 @@ int main(void) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(loosened_stop_is_looser_and_mismatched, setup, teardown),
-        cmocka_unit_test_setup_teardown(foreign_stops_that_increase_or_sit_on_the_wrong_side,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(foreign_stops_that_increase_or_sit_on_the_wrong_side, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(duplicate_and_orphan_trailguard_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(unanswered_placement_is_an_unconfirmed_intent, setup,
                                         teardown),

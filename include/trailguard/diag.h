@@ -201,6 +201,7 @@ typedef struct tg_diag_issue {
     char engine_value[TG_DIAG_NAME_MAX];   /* what the engine holds ("" n/a) */
     char store_value[TG_DIAG_NAME_MAX];    /* what the store holds */
     char exchange_value[TG_DIAG_NAME_MAX]; /* what the exchange holds */
+    tg_dec tick;                           /* the symbol's price tick; 0 unknown or n/a */
     int64_t first_seen_ms;                 /* first check that found it */
     int64_t last_seen_ms;                  /* latest */
     uint32_t count;                        /* checks that found it */

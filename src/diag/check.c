@@ -442,6 +442,27 @@ static void fill(tg_diag_issue *it, const char *venue, const values *v, const ch
     copy(it->exchange_value, sizeof it->exchange_value, v != NULL ? v->exchange : "");
 }
 
+/* The tick of the exchange's open position on (account, symbol), either
+ * side; 0 when there is none or the rules did not give it. */
+static tg_dec tick_for(const ctx *c, const char *account, const char *symbol) {
+    assert(c != NULL);
+    assert(account != NULL && symbol != NULL);
+    if (!c->exc || symbol[0] == '\0') {
+        return tg_dec_from_units(0);
+    }
+    static const char *const sides[] = {"long", "short"};
+    for (size_t k = 0; k < 2; k++) {
+        char key[TG_DIAG_NAME_MAX];
+        int n = snprintf(key, sizeof key, "%s:%s", symbol, sides[k]);
+        const tg_diag_exchange_pos *x =
+            n > 0 && (size_t)n < sizeof key ? find_xpos(c, account, key) : NULL;
+        if (x != NULL && tg_dec_is_pos(x->tick)) {
+            return x->tick;
+        }
+    }
+    return tg_dec_from_units(0);
+}
+
 /* Merges one finding: a new issue, or the existing one seen once more. A
  * second finding of the same (type, account, symbol) in one check (the long
  * and the short of one symbol) counts once. */
@@ -470,6 +491,7 @@ __attribute__((format(printf, 7, 8))) static void found(ctx *c, tg_diag_type typ
         it->count++;
         it->last_seen_ms = c->now_ms;
         fill(it, venue_of(c, account), v, cause, description);
+        it->tick = tick_for(c, account, symbol);
         return;
     }
     c->findings++;
@@ -486,6 +508,7 @@ __attribute__((format(printf, 7, 8))) static void found(ctx *c, tg_diag_type typ
     it->first_seen_ms = it->last_seen_ms = c->now_ms;
     it->count = 1;
     fill(it, venue_of(c, account), v, cause, description);
+    it->tick = tick_for(c, account, symbol);
     c->seen[is->count] = 1;
     assert(slot < ISSUE_SLOTS && c->slots[slot] == 0);
     c->slots[slot] = (uint16_t)(is->count + 1);

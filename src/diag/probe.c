@@ -40,6 +40,12 @@ typedef struct track {
 
 typedef struct monitor monitor;
 
+/* A symbol's price tick, from the venue's instrument rules. */
+typedef struct tg_diag_tick {
+    char symbol[TG_SYMBOL_MAX]; /* e.g. BTCUSDT */
+    tg_dec tick;                /* price tick, > 0 */
+} tg_diag_tick;
+
 typedef struct account {
     monitor *m;                   /* owner */
     const tg_config_account *cfg; /* its section */
@@ -52,6 +58,8 @@ typedef struct account {
     size_t pos_count;             /* entries */
     tg_diag_exchange_stop *stops; /* last listing's stops */
     size_t stops_count;           /* entries */
+    tg_diag_tick *ticks;          /* tick per symbol from the instrument rules, by symbol */
+    size_t ticks_count;           /* entries; 0 until the rules answered */
     tg_store *store;              /* read-only store, opened on first use */
     int64_t journal_seq;          /* newest journal seq read */
 } account;
@@ -713,9 +721,9 @@ static void exchange_finish(monitor *m) {
         m->ex_stops_count += a->stops_count;
         log_line(m,
                  "level=info msg=probe probe=exchange account=%s ok=true positions=%zu "
-                 "stops=%zu protected=%u foreign_stops=%u",
+                 "stops=%zu protected=%u foreign_stops=%u ticks=%zu",
                  a->cfg->name, a->pos_count, a->stops_count, row->protected_count,
-                 row->foreign_stops);
+                 row->foreign_stops, a->ticks_count);
     }
     if (ok) {
         log_line(m,
@@ -743,6 +751,21 @@ static void account_done(account *a, bool ok, const tg_venue_error *e) {
     if (--m->exchange_pending == 0 && !m->stopping) {
         exchange_finish(m);
     }
+}
+
+static int tick_cmp(const void *x, const void *y) {
+    return strcmp(((const tg_diag_tick *)x)->symbol, ((const tg_diag_tick *)y)->symbol);
+}
+
+/* The symbol's tick, or 0 when the rules did not give it. */
+static tg_dec tick_of(const account *a, const char *symbol) {
+    assert(a != NULL && symbol != NULL);
+    assert(a->ticks_count == 0 || a->ticks != NULL);
+    tg_diag_tick key;
+    copy(key.symbol, sizeof key.symbol, symbol);
+    const tg_diag_tick *t =
+        a->ticks_count > 0 ? bsearch(&key, a->ticks, a->ticks_count, sizeof key, tick_cmp) : NULL;
+    return t != NULL ? t->tick : tg_dec_from_units(0);
 }
 
 static void stop_of(const account *a, const tg_venue_stop *v, tg_diag_exchange_stop *s) {
@@ -799,6 +822,7 @@ static void on_venue_positions(void *ctx, const tg_venue_reply *reply) {
         p->size = v->size;
         p->entry = v->entry;
         p->mark = v->mark;
+        p->tick = tick_of(a, v->symbol);
     }
     assert(a->pos_count <= TG_VENUE_POSITIONS_MAX);
     tg_err err = {0};
@@ -817,6 +841,50 @@ static void list_positions(account *a) {
     }
 }
 
+/* The instrument rules' ticks, kept for the run (a tick rarely changes).
+ * Without them the positions are listed all the same, with tick 0
+ * (unknown), and the rules are asked again at the next probe. */
+static void on_rules(void *ctx, const tg_venue_reply *reply) {
+    assert(ctx != NULL && reply != NULL);
+    account *a = ctx;
+    if (a->m->stopping) {
+        account_done(a, false, &reply->error);
+        return;
+    }
+    if (reply->error.code != TG_VENUE_OK) {
+        char e[TG_DIAG_TEXT_MAX * 2];
+        log_line(a->m, "level=warn msg=rules_failed account=%s error=\"%s\"", a->cfg->name,
+                 esc(reply->error.err.msg, e, sizeof e));
+    } else {
+        size_t n = 0;
+        for (size_t i = 0; i < reply->rules_count && n < TG_VENUE_RULES_MAX; i++) {
+            if (tg_dec_is_pos(reply->rules[i].tick)) {
+                copy(a->ticks[n].symbol, sizeof a->ticks[n].symbol, reply->rules[i].symbol);
+                a->ticks[n].tick = reply->rules[i].tick;
+                n++;
+            }
+        }
+        qsort(a->ticks, n, sizeof a->ticks[0], tick_cmp);
+        a->ticks_count = n;
+        assert(a->ticks_count <= TG_VENUE_RULES_MAX);
+    }
+    list_positions(a);
+}
+
+/* The rules first while their ticks are unknown, then the positions. */
+static void list_account(account *a) {
+    assert(a != NULL && a->venue != NULL);
+    if (a->ticks_count > 0) {
+        list_positions(a);
+        return;
+    }
+    tg_err err = {0};
+    if (tg_venue_get_rules(a->venue, on_rules, a, &err) != TG_OK) {
+        tg_venue_error e = {.code = TG_VENUE_E_PARAM, .err = err};
+        account_done(a, false, &e);
+    }
+}
+
 static void on_time(void *ctx, const tg_venue_reply *reply) {
     assert(ctx != NULL && reply != NULL);
     account *a = ctx;
@@ -825,7 +893,7 @@ static void on_time(void *ctx, const tg_venue_reply *reply) {
         return;
     }
     a->synced = true;
-    list_positions(a);
+    list_account(a);
 }
 
 static void probe_exchange(monitor *m) {
@@ -841,7 +909,7 @@ static void probe_exchange(monitor *m) {
         account *a = &m->accounts[i];
         a->busy = true;
         if (a->synced) {
-            list_positions(a);
+            list_account(a);
             continue;
         }
         tg_err err = {0};
@@ -1017,7 +1085,9 @@ static tg_status monitor_alloc(monitor *m, tg_err *err) {
     for (size_t i = 0; i < m->accounts_count && ok; i++) {
         m->accounts[i].pos = calloc(TG_VENUE_POSITIONS_MAX, sizeof *m->accounts[i].pos);
         m->accounts[i].stops = calloc(TG_VENUE_STOPS_MAX, sizeof *m->accounts[i].stops);
-        ok = m->accounts[i].pos != NULL && m->accounts[i].stops != NULL;
+        m->accounts[i].ticks = calloc(TG_VENUE_RULES_MAX, sizeof *m->accounts[i].ticks);
+        ok = m->accounts[i].pos != NULL && m->accounts[i].stops != NULL &&
+             m->accounts[i].ticks != NULL;
     }
     return ok ? TG_OK : tg_err_set(err, TG_E_NOMEM, "out of memory for the monitor's snapshots");
 }
@@ -1028,6 +1098,7 @@ static void monitor_free(monitor *m) {
     for (size_t i = 0; i < m->accounts_count; i++) {
         free(m->accounts[i].pos);
         free(m->accounts[i].stops);
+        free(m->accounts[i].ticks);
         if (m->accounts[i].store != NULL) {
             tg_store_close(m->accounts[i].store);
         }
