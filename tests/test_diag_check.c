@@ -429,6 +429,46 @@ static void test_tick_wider_than_percentage(void **state) {
     free(f);
 }
 
+/* [cluster]: accounts whose lease is missing or expired are
+ * source_unreachable for "owner" (HIGH), once each; not without a store. */
+static void test_unowned_accounts(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    tg_diag_unowned u[2] = {{.account = "main", .owner = "node-a", .expired_ms = 4200},
+                            {.account = "alt", .owner = "", .expired_ms = -1}};
+    f->snap.unowned = u;
+    f->snap.unowned_count = 2;
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    tg_diag_check(snap(f), &f->th, NOW_MS + 1000, is);
+    assert_int_equal(count_type(is, TG_DIAG_SOURCE_UNREACHABLE), 2);
+    for (size_t i = 0; i < is->count; i++) {
+        const tg_diag_issue *it = &is->items[i];
+        if (it->type != TG_DIAG_SOURCE_UNREACHABLE) {
+            continue;
+        }
+        assert_string_equal(it->symbol, "owner");
+        assert_int_equal(it->severity, TG_DIAG_HIGH);
+        assert_int_equal(it->count, 2);
+        if (strcmp(it->account, "main") == 0) {
+            assert_non_null(strstr(it->description, "last held by node-a"));
+            assert_non_null(strstr(it->description, "expired 4.2 s ago"));
+        } else {
+            assert_string_equal(it->account, "alt");
+            assert_non_null(strstr(it->description, "no lease"));
+        }
+    }
+    free(is);
+    f->snap.store.ok = false; /* the leases were not read */
+    is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    for (size_t i = 0; i < is->count; i++) {
+        assert_string_not_equal(is->items[i].symbol, "owner");
+    }
+    free(is);
+    free(f);
+}
+
 static void test_foreign_stop_protects(void **state) {
     (void)state;
     fixture *f = healthy();
@@ -595,6 +635,7 @@ int main(void) {
         cmocka_unit_test(test_within_tolerance),
         cmocka_unit_test(test_one_tick_is_not_looser),
         cmocka_unit_test(test_tick_wider_than_percentage),
+        cmocka_unit_test(test_unowned_accounts),
         cmocka_unit_test(test_foreign_stop_protects),
         cmocka_unit_test(test_timers_below_threshold),
         cmocka_unit_test(test_sources_apart),

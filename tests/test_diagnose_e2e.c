@@ -370,6 +370,106 @@ static void reopened_position_is_a_reactivation(void **state) {
     diag_free(&r);
 }
 
+/* ---- [cluster]: an account no live process serves --------------------- */
+
+#define CLUSTER_SCRIPT TG_SOURCE_DIR "/scripts/pg-test-cluster.sh"
+#define LEASE_TTL_S    3 /* lease_ttl_seconds of the node */
+
+static char pg_dir[256]; /* the throw-away PostgreSQL cluster, "" none */
+
+/* pg-test-cluster.sh CMD pg_dir: its exit status; its first line in out. */
+static int pg(const char *cmd, char *out, size_t cap) {
+    char line[1024];
+    snprintf(line, sizeof line, "'%s' %s '%s' 2>/dev/null", CLUSTER_SCRIPT, cmd, pg_dir);
+    FILE *p = popen(line, "r");
+    if (p == NULL) {
+        return -1;
+    }
+    char buf[1024] = "";
+    if (fgets(buf, sizeof buf, p) != NULL) {
+        buf[strcspn(buf, "\n")] = '\0';
+    }
+    while (fgetc(p) != EOF) {
+    }
+    int status = pclose(p);
+    if (out != NULL) {
+        snprintf(out, cap, "%s", buf);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int teardown_pg(void **state) {
+    int rc = teardown(state);
+    if (pg_dir[0] != '\0') {
+        pg("stop", NULL, 0);
+        pg_dir[0] = '\0';
+    }
+    return rc;
+}
+
+/* The daemon's /health shows both accounts' leases held. */
+static void wait_leases_held(void) {
+    int64_t until = mono_ms() + WAIT_MS;
+    for (;;) {
+        tu_resp r = api("GET", "/health", NULL, NULL);
+        int held = 0;
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(r.json, "accounts")) {
+            const cJSON *lease = cJSON_GetObjectItemCaseSensitive(a, "lease");
+            held += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(lease, "held")) ? 1 : 0;
+        }
+        tu_resp_free(&r);
+        if (held == 2) {
+            return;
+        }
+        if (mono_ms() > until) {
+            fail_msg("the node never held both leases (%d)", held);
+        }
+        tu_sleep_ms(50);
+    }
+}
+
+/* One `trailguard run` with [cluster] serves both accounts on PostgreSQL,
+ * then is SIGKILLed; once its leases' ttl has run out (by the database's
+ * clock) nobody serves the accounts: source_unreachable for "owner", one per
+ * account, beside the daemon's own absence. */
+static void accounts_without_a_live_owner(void **state) {
+    (void)state;
+#ifndef TG_HAVE_POSTGRES
+    skip();
+#else
+    snprintf(pg_dir, sizeof pg_dir, "/tmp/tgpg-diag-XXXXXX");
+    assert_non_null(mkdtemp(pg_dir));
+    int rc = pg("start", E.uri, sizeof E.uri);
+    if (rc == 77) {
+        print_message("no PostgreSQL server installed: skipped\n");
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    snprintf(E.sections, sizeof E.sections,
+             "[cluster]\nnode_id = tg-diag-a\nlease_ttl_seconds = %d\nlease_renew_seconds = 1\n",
+             LEASE_TTL_S);
+    write_config(E.ini, E.http_port, false);
+    start_with_btc_long();
+    wait_leases_held();
+    diag r = run_diagnose("--once", NULL);
+    expect_no_issue(&r, "source_unreachable", NULL, NULL);
+    assert_non_null(strstr(r.log, "unowned=0"));
+    diag_free(&r);
+
+    assert_int_equal(stop_daemon(SIGKILL, 5000), 128 + SIGKILL);
+    tu_sleep_ms(LEASE_TTL_S * 1000 + 1000);
+    r = run_diagnose("--once", NULL);
+    assert_int_equal(r.rc, 1);
+    const cJSON *is = expect_once(&r, "source_unreachable", "HIGH", BN_ACCOUNT, "owner");
+    says(is, "no live owner", "last held by tg-diag-a", "expired", NULL);
+    expect_once(&r, "source_unreachable", "HIGH", BY_ACCOUNT, "owner");
+    expect_once(&r, "source_unreachable", "HIGH", "", "engine"); /* the daemon is gone */
+    assert_non_null(strstr(r.log, "unowned=2"));
+    diag_free(&r);
+#endif
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -390,6 +490,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(tight_order_budget_is_rate_limit_pressure, setup, teardown),
         cmocka_unit_test_setup_teardown(slow_cancel_is_an_unprotected_window, setup, teardown),
         cmocka_unit_test_setup_teardown(reopened_position_is_a_reactivation, setup, teardown),
+        cmocka_unit_test_setup_teardown(accounts_without_a_live_owner, setup, teardown_pg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

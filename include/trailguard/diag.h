@@ -142,6 +142,14 @@ typedef struct tg_diag_exchange_pos {
     tg_dec tick;                         /* tick size of the symbol; 0 unknown */
 } tg_diag_exchange_pos;
 
+/* [cluster]: an account whose lease no live process holds, as the store's
+ * leases table says by the database server's clock. */
+typedef struct tg_diag_unowned {
+    char account[TG_DIAG_NAME_MAX]; /* the configured account */
+    char owner[TG_DIAG_NAME_MAX];   /* the lease's last owner; "" no lease row */
+    int64_t expired_ms;             /* since when the lease is over, ms; −1 no lease row */
+} tg_diag_unowned;
+
 /* Counters of the daemon, for rate-limit pressure and unprotected windows. */
 typedef struct tg_diag_engine_stats {
     uint64_t requests;        /* exchange requests */
@@ -172,6 +180,8 @@ typedef struct tg_diag_snapshot {
     size_t exchange_pos_count;                   /* entries */
     const tg_diag_exchange_stop *exchange_stops; /* open protective stops */
     size_t exchange_stops_count;                 /* entries */
+    const tg_diag_unowned *unowned;              /* [cluster]: accounts without a live owner */
+    size_t unowned_count;                        /* entries (from the store probe) */
 } tg_diag_snapshot;
 
 /* Thresholds of the check (defaults: the original guide's). */

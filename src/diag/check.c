@@ -926,6 +926,31 @@ static void check_source(ctx *c, const tg_diag_source *src, const char *name, do
     }
 }
 
+/* [cluster]: an account no live process serves is unprotected by
+ * trailguard, whatever its stops say now: source_unreachable for "owner". */
+static void check_owner(ctx *c, const tg_diag_unowned *u) {
+    assert(c != NULL && c->sto);
+    assert(u != NULL && u->account[0] != '\0');
+    values v = {0};
+    if (u->expired_ms < 0) {
+        copy(v.store, sizeof v.store, "no lease");
+        found(c, TG_DIAG_SOURCE_UNREACHABLE, u->account, "owner", &v,
+              "no `trailguard run` with [cluster] has taken the account (every process is "
+              "down, or each already holds its max_accounts)",
+              "%s has no live owner: the store has no lease for it, so no trailguard process "
+              "follows its positions or moves their stops.",
+              u->account);
+        return;
+    }
+    snprintf(v.store, sizeof v.store, "lease expired %.1f s ago", (double)u->expired_ms / 1000);
+    found(c, TG_DIAG_SOURCE_UNREACHABLE, u->account, "owner", &v,
+          "the process holding the lease died or lost the database and no other process took "
+          "the account over (all down, or all at their max_accounts)",
+          "%s has no live owner: its lease (last held by %s) expired %.1f s ago by the database "
+          "clock, so no trailguard process follows its positions or moves their stops.",
+          u->account, u->owner[0] != '\0' ? u->owner : "nobody", (double)u->expired_ms / 1000);
+}
+
 static void check_engine_stats(ctx *c) {
     assert(c != NULL && c->eng);
     assert(c->th != NULL);
@@ -994,6 +1019,9 @@ size_t tg_diag_check(const tg_diag_snapshot *snap, const tg_diag_thresholds *th,
     }
     if (c->eng) {
         check_engine_stats(c);
+    }
+    for (size_t i = 0; c->sto && i < snap->unowned_count; i++) {
+        check_owner(c, &snap->unowned[i]);
     }
     size_t findings = c->findings;
     free(c->mem);

@@ -92,9 +92,11 @@ struct monitor {
     size_t tracks_count;                 /* entries */
     bool engine_seen;                    /* a first snapshot arrived */
     /* store */
-    tg_diag_store_row *rows;  /* latest snapshot */
-    size_t rows_count;        /* entries */
-    uint64_t journal_entries; /* entries read in the last probe */
+    tg_diag_store_row *rows;                         /* latest snapshot */
+    size_t rows_count;                               /* entries */
+    uint64_t journal_entries;                        /* entries read in the last probe */
+    tg_diag_unowned unowned[TG_CONFIG_ACCOUNTS_MAX]; /* [cluster]: accounts without a live lease */
+    size_t unowned_count;                            /* entries */
     /* exchange */
     int exchange_pending;            /* accounts still listing */
     int64_t exchange_t0_us;          /* probe start */
@@ -653,6 +655,64 @@ static bool store_account(monitor *m, account *a, char *why, size_t cap) {
     return true;
 }
 
+typedef struct lease_ctx {
+    monitor *m;                                 /* owner */
+    bool live[TG_CONFIG_ACCOUNTS_MAX];          /* per configured account: a live lease */
+    int64_t expired_ms[TG_CONFIG_ACCOUNTS_MAX]; /* since when its lease is over; −1 no row */
+    char owner[TG_CONFIG_ACCOUNTS_MAX][TG_DIAG_NAME_MAX]; /* its last owner */
+} lease_ctx;
+
+static bool on_lease(void *ctx, const tg_store_lease *l) {
+    assert(ctx != NULL && l != NULL);
+    lease_ctx *c = ctx;
+    for (size_t i = 0; i < c->m->accounts_count; i++) {
+        if (strcmp(c->m->accounts[i].cfg->name, l->account) == 0) {
+            c->live[i] = l->owner[0] != '\0' && l->expires_ms > l->now_ms;
+            c->expired_ms[i] = l->now_ms - l->expires_ms;
+            copy(c->owner[i], sizeof c->owner[i], l->owner);
+        }
+    }
+    return true;
+}
+
+/* [cluster]: the leases table, read through the first account's store,
+ * gives the accounts no live process holds (the database's clock decides). */
+static bool store_leases(monitor *m, char *why, size_t cap) {
+    assert(m != NULL && m->accounts_count > 0 && m->accounts[0].store != NULL);
+    assert(why != NULL && cap > 0);
+    lease_ctx *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        say(why, cap, "out of memory for the leases");
+        return false;
+    }
+    c->m = m;
+    for (size_t i = 0; i < m->accounts_count; i++) {
+        c->expired_ms[i] = -1;
+    }
+    tg_err err = {0};
+    if (tg_store_leases_list(m->accounts[0].store, on_lease, c, &err) != TG_OK) {
+        say(why, cap, "store, leases: %s", err.msg);
+        free(c);
+        return false;
+    }
+    m->unowned_count = 0;
+    for (size_t i = 0; i < m->accounts_count; i++) {
+        if (c->live[i]) {
+            continue;
+        }
+        tg_diag_unowned *u = &m->unowned[m->unowned_count++];
+        copy(u->account, sizeof u->account, m->accounts[i].cfg->name);
+        copy(u->owner, sizeof u->owner, c->owner[i]);
+        u->expired_ms = c->expired_ms[i];
+        char o[TG_DIAG_NAME_MAX * 4];
+        log_line(m, "level=warn msg=account_unowned account=%s owner=\"%s\" expired_ms=%lld",
+                 u->account, esc(u->owner, o, sizeof o), (long long)u->expired_ms);
+    }
+    assert(m->unowned_count <= m->accounts_count);
+    free(c);
+    return true;
+}
+
 static void probe_store(monitor *m) {
     assert(m != NULL && m->rows != NULL);
     int64_t t0 = tg_http_now_us();
@@ -663,14 +723,17 @@ static void probe_store(monitor *m) {
     for (size_t i = 0; i < m->accounts_count && ok; i++) {
         ok = store_account(m, &m->accounts[i], why, sizeof why);
     }
+    if (ok && m->opt->cfg->cluster.enabled) {
+        ok = store_leases(m, why, sizeof why);
+    }
     double latency = (double)(tg_http_now_us() - t0) / US_PER_MS;
     if (!ok) {
         m->rows_count = 0;
     } else {
         log_line(m,
                  "level=info msg=probe probe=store ok=true rows=%zu journal_entries=%" PRIu64
-                 " latency_ms=%.1f",
-                 m->rows_count, m->journal_entries, latency);
+                 " latency_ms=%.1f unowned=%zu",
+                 m->rows_count, m->journal_entries, latency, m->unowned_count);
     }
     assert(m->rows_count <= STORE_ROWS_MAX);
     source_done(m, TG_DIAG_PROBE_STORE, ok, latency, why);
@@ -939,6 +1002,8 @@ static void check_now(monitor *m) {
         .exchange_pos_count = m->src[2].ok ? m->ex_pos_count : 0,
         .exchange_stops = m->ex_stops,
         .exchange_stops_count = m->src[2].ok ? m->ex_stops_count : 0,
+        .unowned = m->unowned,
+        .unowned_count = m->src[1].ok ? m->unowned_count : 0,
     };
     size_t found = tg_diag_check(&snap, &m->opt->thresholds, now, m->issues);
     assert(m->issues->count <= TG_DIAG_ISSUES_MAX);
