@@ -345,6 +345,24 @@ CASE(rate_limit_pressure, TG_DIAG_RATE_LIMIT_PRESSURE, "", "", {
     f->snap.engine_stats.deferrals = 6; /* 11 of 200: 5.5 % */
 })
 
+/* The sentence says whose counts they are: the run's (two samples of the
+ * daemon's counters or more) or the daemon's since it started (--once). */
+static void test_rate_limit_pressure_says_over_what(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->snap.engine_stats.deferrals = 20;
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_non_null(strstr(find_type(is, TG_DIAG_RATE_LIMIT_PRESSURE)->description,
+                           "of 200 requests since the daemon started (10.5 %)"));
+    f->snap.engine_stats.over_run = true;
+    tg_diag_check(snap(f), &f->th, NOW_MS + 1000, is);
+    assert_non_null(strstr(find_type(is, TG_DIAG_RATE_LIMIT_PRESSURE)->description,
+                           "of 200 requests during this run"));
+    free(is);
+    free(f);
+}
+
 CASE(unprotected_window, TG_DIAG_UNPROTECTED_WINDOW, "", "",
      { f->snap.engine_stats.unprotected_max_s = 0.45; })
 
@@ -636,6 +654,7 @@ int main(void) {
         cmocka_unit_test(test_one_tick_is_not_looser),
         cmocka_unit_test(test_tick_wider_than_percentage),
         cmocka_unit_test(test_unowned_accounts),
+        cmocka_unit_test(test_rate_limit_pressure_says_over_what),
         cmocka_unit_test(test_foreign_stop_protects),
         cmocka_unit_test(test_timers_below_threshold),
         cmocka_unit_test(test_sources_apart),

@@ -963,10 +963,12 @@ static void check_engine_stats(ctx *c) {
             found(c, TG_DIAG_RATE_LIMIT_PRESSURE, "", "", &v,
                   "too many positions or too small a minimum improvement for the account's order "
                   "budget, or another program uses the same API key",
-                  "%llu rate-limited and %llu deferred of %llu requests (%.1f %%), more than "
-                  "%.1f %%.",
+                  "%llu rate-limited and %llu deferred of %llu requests %s (%.1f %%), more "
+                  "than %.1f %%.",
                   (unsigned long long)st->rate_limited, (unsigned long long)st->deferrals,
-                  (unsigned long long)st->requests, pct, c->th->rate_limit_pct);
+                  (unsigned long long)st->requests,
+                  st->over_run ? "during this run" : "since the daemon started", pct,
+                  c->th->rate_limit_pct);
         }
     }
     if (st->unprotected_max_s > c->th->unprotected_window_s) {

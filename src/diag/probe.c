@@ -86,7 +86,9 @@ struct monitor {
     size_t eng_count;                    /* entries */
     tg_diag_engine_pos *eng_next;        /* being parsed */
     size_t eng_next_count;               /* entries */
-    tg_diag_engine_stats eng_stats;      /* latest daemon counters */
+    tg_diag_engine_stats eng_stats;      /* latest daemon counters, since it started */
+    tg_diag_engine_stats eng_base;       /* the first sample of the run (or since a restart) */
+    uint64_t metrics_samples;            /* /metrics parsed since eng_base */
     bool metrics_ok;                     /* /metrics answered this probe */
     track *tracks;                       /* engine history */
     size_t tracks_count;                 /* entries */
@@ -363,6 +365,37 @@ static void parse_metrics(monitor *m, const char *text) {
     s->rate_limited = (uint64_t)metric_sum(text, "trailguard_rejects_total", code);
     s->deferrals = (uint64_t)metric_sum(text, "trailguard_deferrals_total", NULL);
     s->unprotected_max_s = unprotected_max(text);
+    bool restarted = s->requests < m->eng_base.requests || s->deferrals < m->eng_base.deferrals ||
+                     s->rate_limited < m->eng_base.rate_limited;
+    if (m->metrics_samples == 0 || restarted) {
+        m->eng_base = *s; /* counters start over with a new daemon process */
+        m->metrics_samples = 0;
+    }
+    m->metrics_samples++;
+}
+
+/* The counters the check judges: with --once the daemon's since it started
+ * (one sample is all there is); otherwise this run's, the latest minus the
+ * first sample (a burst before the run, such as the first stops of every
+ * position, is not this run's pressure), none before a second sample. */
+static tg_diag_engine_stats engine_stats_of(const monitor *m) {
+    assert(m != NULL && m->opt != NULL);
+    tg_diag_engine_stats s = m->eng_stats;
+    if (m->opt->once) {
+        s.over_run = false;
+        return s;
+    }
+    if (m->metrics_samples < 2) {
+        s.requests = s.rate_limited = s.deferrals = 0;
+        s.over_run = true;
+        return s;
+    }
+    assert(s.requests >= m->eng_base.requests && s.deferrals >= m->eng_base.deferrals);
+    s.requests -= m->eng_base.requests;
+    s.rate_limited -= m->eng_base.rate_limited;
+    s.deferrals -= m->eng_base.deferrals;
+    s.over_run = true;
+    return s;
 }
 
 static track *track_find(monitor *m, const tg_diag_engine_pos *p) {
@@ -995,7 +1028,7 @@ static void check_now(monitor *m) {
         .exchange = m->src[2],
         .engine_pos = m->eng,
         .engine_count = m->src[0].ok ? m->eng_count : 0,
-        .engine_stats = m->eng_stats,
+        .engine_stats = engine_stats_of(m),
         .store_rows = m->rows,
         .store_count = m->src[1].ok ? m->rows_count : 0,
         .exchange_pos = m->ex_pos,
