@@ -126,7 +126,7 @@ static char *scenario(void) {
             cJSON_AddStringToObject(p, "symbol", sym);
             cJSON_AddStringToObject(p, "kind", "walk");
             cJSON_AddNumberToObject(p, "interval_ms", 3600000); /* moved by /sim/step */
-            cJSON_AddNumberToObject(p, "step_bps", 5);
+            cJSON_AddNumberToObject(p, "step_bps", 1);          /* far from a 0.5 % callback */
             cJSON_AddItemToArray(paths, p);
         }
         for (size_t a = 0; a < ACCOUNTS; a++) {
@@ -310,8 +310,8 @@ int main(int argc, char **argv) {
                  max_ms[p] < interval;
         printf("%s: interval_ms=%.0f runs=%.0f failures=%.0f overruns=%.0f median_ms=%.1f "
                "p95_ms=%.1f max_ms=%.1f\n",
-               probes[p], interval, runs, failures, overruns, num(o, "median_ms"),
-               num(o, "p95_ms"), max_ms[p]);
+               probes[p], interval, runs, failures, overruns, num(o, "median_ms"), num(o, "p95_ms"),
+               max_ms[p]);
     }
     double seen = 0, protected_count = 0;
     const cJSON *row;
@@ -319,15 +319,28 @@ int main(int argc, char **argv) {
         seen += num(row, "positions");
         protected_count += num(row, "protected");
     }
-    const cJSON *is;
-    size_t issues = 0;
-    cJSON_ArrayForEach(is, cJSON_GetObjectItemCaseSensitive(rep, "issues")) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(is, "type");
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(is, "symbol");
-        if (issues++ < 10) {
-            printf("issue: %s %s\n", cJSON_IsString(t) ? t->valuestring : "?",
-                   cJSON_IsString(s) ? s->valuestring : "?");
+    /* Issues by type: distinct ones and the most checks that saw one. The
+     * probes run at different intervals, so a stop that moved between the
+     * engine's and the store's snapshot shows as a single sighting. */
+    const cJSON *by_type = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rep, "analysis"),
+                                         "consistency"),
+        "by_type");
+    size_t issues = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rep, "issues"));
+    const cJSON *bt;
+    cJSON_ArrayForEach(bt, by_type) {
+        if (!cJSON_IsNumber(bt) || bt->valuedouble <= 0) {
+            continue;
         }
+        double most = 0;
+        const cJSON *is;
+        cJSON_ArrayForEach(is, cJSON_GetObjectItemCaseSensitive(rep, "issues")) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(is, "type");
+            if (cJSON_IsString(t) && strcmp(t->valuestring, bt->string) == 0) {
+                most = num(is, "count") > most ? num(is, "count") : most;
+            }
+        }
+        printf("issues: %s distinct=%.0f most_sightings=%.0f\n", bt->string, bt->valuedouble, most);
     }
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(rep, "detailed_stats");
     printf("exchange_positions=%.0f protected=%.0f issues=%zu stop_updates=%.0f checks=%.0f\n",
@@ -336,8 +349,7 @@ int main(int argc, char **argv) {
     within = within && seen == POSITIONS;
     printf("positions=%d accounts=%d engine_ms_max=%.1f store_ms_max=%.1f exchange_ms_max=%.1f "
            "consistency_ms_max=%.3f within_interval=%s\n",
-           POSITIONS, ACCOUNTS, max_ms[0], max_ms[1], max_ms[2], max_ms[3],
-           within ? "yes" : "no");
+           POSITIONS, ACCOUNTS, max_ms[0], max_ms[1], max_ms[2], max_ms[3], within ? "yes" : "no");
     cJSON_Delete(rep);
     free(out);
     curl_global_cleanup();
