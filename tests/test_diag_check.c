@@ -345,6 +345,23 @@ CASE(rate_limit_pressure, TG_DIAG_RATE_LIMIT_PRESSURE, "", "", {
     f->snap.engine_stats.deferrals = 6; /* 11 of 200: 5.5 % */
 })
 
+/* A window between two bounds of the daemon's histogram (0.3 < w ≤ 0.5)
+ * arrives as 0.3, the bound it exceeded: that is over the 0.3 s limit. */
+static void test_unprotected_window_at_a_bound(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->snap.engine_stats.unprotected_max_s = 0.3;
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_UNPROTECTED_WINDOW), 1);
+    assert_non_null(
+        strstr(find_type(is, TG_DIAG_UNPROTECTED_WINDOW)->description, "longer than 0.300 s"));
+    free(is);
+    f->snap.engine_stats.unprotected_max_s = 0.25;
+    expect_none(f, TG_DIAG_UNPROTECTED_WINDOW);
+    free(f);
+}
+
 /* The sentence says whose counts they are: the run's (two samples of the
  * daemon's counters or more) or the daemon's since it started (--once). */
 static void test_rate_limit_pressure_says_over_what(void **state) {
@@ -655,6 +672,7 @@ int main(void) {
         cmocka_unit_test(test_tick_wider_than_percentage),
         cmocka_unit_test(test_unowned_accounts),
         cmocka_unit_test(test_rate_limit_pressure_says_over_what),
+        cmocka_unit_test(test_unprotected_window_at_a_bound),
         cmocka_unit_test(test_foreign_stop_protects),
         cmocka_unit_test(test_timers_below_threshold),
         cmocka_unit_test(test_sources_apart),

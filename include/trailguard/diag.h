@@ -155,7 +155,8 @@ typedef struct tg_diag_engine_stats {
     uint64_t requests;        /* exchange requests */
     uint64_t rate_limited;    /* of which refused for a rate limit */
     uint64_t deferrals;       /* updates held back by the order budget */
-    double unprotected_max_s; /* longest replace window the daemon measured, s */
+    double unprotected_max_s; /* the longest replace window the daemon measured is longer
+                                 than this, s (a bound of its histogram; 0 none) */
     bool over_run;            /* the counts are this run's (two samples or more), else the
                                  daemon's since it started (one sample: --once) */
 } tg_diag_engine_stats;

@@ -971,12 +971,15 @@ static void check_engine_stats(ctx *c) {
                   c->th->rate_limit_pct);
         }
     }
-    if (st->unprotected_max_s > c->th->unprotected_window_s) {
+    /* unprotected_max_s is a bound some window exceeded (the daemon keeps a
+     * histogram), so reaching the threshold is already longer than it */
+    if (st->unprotected_max_s > 0 && st->unprotected_max_s >= c->th->unprotected_window_s) {
         memset(&v, 0, sizeof v);
-        snprintf(v.engine, sizeof v.engine, "%.3f s", st->unprotected_max_s);
+        snprintf(v.engine, sizeof v.engine, "over %.3f s", st->unprotected_max_s);
         found(c, TG_DIAG_UNPROTECTED_WINDOW, "", "", &v,
               "a replace done as cancel-then-place on a slow exchange round trip",
-              "the longest replace left a position without a stop for %.3f s, more than %.3f s.",
+              "a replace left a position without a stop for longer than %.3f s; the limit is "
+              "%.3f s.",
               st->unprotected_max_s, c->th->unprotected_window_s);
     }
 }

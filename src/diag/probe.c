@@ -334,23 +334,50 @@ static double metric_sum(const char *text, const char *name, const char *filter)
     return sum;
 }
 
-/* A lower bound of the longest unprotected window: the largest bucket
- * bound that some observation exceeded. */
+#define WINDOW_BOUNDS_MAX 64 /* bucket bounds of the unprotected-window histogram read */
+
+/* A lower bound of the longest unprotected window: the largest bucket bound
+ * that some observation exceeded, over the bounds the daemon writes (summed
+ * over its per-account series). The histogram cannot tell windows apart
+ * within one bucket: with the daemon's bounds 0.1 and 0.5 s, a 0.4 s window
+ * reads as "over 0.1 s". */
 static double unprotected_max(const char *text) {
     assert(text != NULL);
-    static const char *const bounds[] = {"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
-                                         "0.3",   "0.5",   "1",    "2.5",   "5",    "10",  NULL};
-    double total = metric_sum(text, "trailguard_unprotected_window_seconds_count", NULL);
-    double best = 0;
-    for (size_t i = 0; bounds[i] != NULL && total > 0; i++) {
-        char f[32];
-        int n = snprintf(f, sizeof f, "le=\"%s\"", bounds[i]);
-        assert(n > 0 && (size_t)n < sizeof f);
-        double below = metric_sum(text, "trailguard_unprotected_window_seconds_bucket", f);
-        if (below < total && strstr(text, f) != NULL) {
-            best = strtod(bounds[i], NULL);
+    static const char name[] = "trailguard_unprotected_window_seconds_bucket{";
+    double le[WINDOW_BOUNDS_MAX], below[WINDOW_BOUNDS_MAX];
+    size_t n = 0;
+    for (const char *line = strstr(text, name); line != NULL; line = strstr(line + 1, name)) {
+        if (line != text && line[-1] != '\n') {
+            continue;
+        }
+        const char *q = strstr(line, "le=\"");
+        const char *eol = strchr(line, '\n');
+        const char *sp = q != NULL ? strchr(q, ' ') : NULL;
+        if (q == NULL || sp == NULL || (eol != NULL && sp > eol) ||
+            strncmp(q + 4, "+Inf", 4) == 0) {
+            continue;
+        }
+        double bound = strtod(q + 4, NULL), count = strtod(sp + 1, NULL);
+        size_t k = 0;
+        while (k < n && le[k] != bound) {
+            k++;
+        }
+        if (k == n && n < WINDOW_BOUNDS_MAX) {
+            le[n] = bound;
+            below[n++] = 0;
+        }
+        if (k < n) {
+            below[k] += count;
         }
     }
+    double total = metric_sum(text, "trailguard_unprotected_window_seconds_count", NULL);
+    double best = 0;
+    for (size_t k = 0; k < n && total > 0; k++) {
+        if (below[k] < total && le[k] > best) {
+            best = le[k];
+        }
+    }
+    assert(best >= 0);
     return best;
 }
 
