@@ -13,8 +13,8 @@
  *
  * Covered elsewhere (tests/test_diagnose.c): a healthy run,
  * unprotected_position, foreign_stop, missing_ts_instance and
- * orphan_ts_instance (fake daemon API), source_unreachable, --exchange-only
- * and counts that rise. */
+ * orphan_ts_instance with a fake daemon API (here with the real daemon too),
+ * source_unreachable for the engine, --exchange-only and counts that rise. */
 #define PREFIX       "diagnose-e2e"
 #define RECONCILE_MS 600000 /* the daemon's interval reconcile never runs during a test */
 
@@ -93,9 +93,31 @@ static void expect_tick(const cJSON *is, const char *symbol) {
     tu_resp_free(&r);
 }
 
+/* The daemon reconciles once more when its streams first connect (a few
+ * hundred ms after startup); a fault made before that pass is repaired by
+ * it, so the tests wait for it on both accounts. */
+static void wait_settled(void) {
+    const char *want[] = {"msg=reconciled account=" BN_ACCOUNT " why=\"stream connected\"",
+                          "msg=reconciled account=" BY_ACCOUNT " why=\"stream connected\""};
+    int64_t until = mono_ms() + WAIT_MS;
+    for (;;) {
+        char *text = tu_read(E.log, NULL);
+        bool both = text != NULL && strstr(text, want[0]) != NULL && strstr(text, want[1]) != NULL;
+        free(text);
+        if (both) {
+            return;
+        }
+        if (mono_ms() > until) {
+            fail_msg("the daemon never reconciled after its streams connected");
+        }
+        tu_sleep_ms(POLL_MS * 5);
+    }
+}
+
 static void start_with_btc_long(void) {
     open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
     start_daemon();
+    wait_settled();
     wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
     wait_daemon_confirmed(1);
 }
@@ -109,6 +131,7 @@ static void loosened_stop_is_looser_and_mismatched(void **state) {
     (void)state;
     open_pos(BY_ACCOUNT, "ETHUSDT", "short", "0.500", "3000");
     start_daemon();
+    wait_settled();
     wait_stop(BY_ACCOUNT, "ETHUSDT", 3060);
     wait_daemon_confirmed(1);
     diag r = run_diagnose("--once", NULL);
@@ -140,6 +163,7 @@ static void foreign_stops_that_increase_or_sit_on_the_wrong_side(void **state) {
     open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
     open_pos(BY_ACCOUNT, "ETHUSDT", "long", "0.500", "3000");
     start_daemon();
+    wait_settled();
     wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
     wait_stop(BY_ACCOUNT, "ETHUSDT", 2940);
     wait_daemon_confirmed(2);
@@ -191,6 +215,31 @@ static void duplicate_and_orphan_trailguard_stops(void **state) {
     says(is, "at 140", "not open", NULL);
     expect_no_issue(&r, "foreign_stop", NULL, NULL);
     expect_no_issue(&r, "orphan_exchange_stop", BN_ACCOUNT, "BTCUSDT");
+    diag_free(&r);
+}
+
+/* The daemon's user-data stream goes silent (its messages are dropped) and
+ * the reconcile is an hour away: the BTCUSDT long closes and an ETHUSDT
+ * long opens unseen. The real daemon still tracks the first and does not
+ * know the second (test_diagnose.c makes the same two with a fake API). */
+static void missed_stream_events_are_orphan_and_missing_instances(void **state) {
+    (void)state;
+    start_with_btc_long();
+    fault("stream:user", "stale", 0, 0);
+    sim_ok("DELETE", "/sim/position?account=" BN_ACCOUNT "&symbol=BTCUSDT", NULL);
+    open_pos(BN_ACCOUNT, "ETHUSDT", "long", "0.100", "3000");
+    tu_sleep_ms(500); /* what the daemon would have done with the events by now */
+    assert_true(listed(BN_BTC));
+    assert_false(listed(BN_ACCOUNT ":ETHUSDT:long"));
+    diag r = run_diagnose("--once", NULL);
+    assert_int_equal(r.rc, 1);
+    const cJSON *is = expect_once(&r, "orphan_ts_instance", "HIGH", BN_ACCOUNT, "BTCUSDT");
+    says(is, "BTCUSDT:long", "no open position", NULL);
+    is = expect_once(&r, "missing_ts_instance", "HIGH", BN_ACCOUNT, "ETHUSDT");
+    says(is, "size 0.1", "entry 3000", NULL);
+    expect_once(&r, "unprotected_position", "CRITICAL", BN_ACCOUNT, "ETHUSDT");
+    expect_no_issue(&r, "orphan_ts_instance", BN_ACCOUNT, "ETHUSDT");
+    sim_ok("DELETE", "/sim/fault", NULL);
     diag_free(&r);
 }
 
@@ -485,6 +534,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(foreign_stops_that_increase_or_sit_on_the_wrong_side, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(duplicate_and_orphan_trailguard_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(missed_stream_events_are_orphan_and_missing_instances,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(unanswered_placement_is_an_unconfirmed_intent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(silent_marks_are_a_stale_feed, setup_stale, teardown),
