@@ -138,6 +138,13 @@ static inline void diag_wait(diag *r, pid_t pid) {
     }
     r->rc = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
     r->console = tu_read(r->stdout_path, NULL);
+    /* under the sanitizers (make asan) the command's own reports land here */
+    const char *sanitizers[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:"};
+    for (size_t k = 0; k < sizeof sanitizers / sizeof sanitizers[0]; k++) {
+        if (r->console != NULL && strstr(r->console, sanitizers[k]) != NULL) {
+            fail_msg("diagnose reported a sanitizer error:\n%s", r->console);
+        }
+    }
     char logs[TU_PATH_MAX + 8];
     snprintf(logs, sizeof logs, "%s/logs", r->out);
     if (find_file(logs, "trailguard-diagnose-", ".log", r->log_path)) {
