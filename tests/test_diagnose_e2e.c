@@ -155,6 +155,46 @@ static void loosened_stop_is_looser_and_mismatched(void **state) {
     diag_free(&r);
 }
 
+/* Another client cancels trailguard's Binance stop while the position is
+ * paused through the daemon's API (without the pause the daemon places it
+ * again at the cancel's stream event): the engine holds a confirmed stop the
+ * exchange no longer has. Resumed, the daemon repairs it and the issue is
+ * gone from the next report. */
+static void cancelled_stop_of_a_paused_position_is_looser(void **state) {
+    (void)state;
+    start_with_btc_long();
+    tu_resp pr = api("POST", "/v1/positions/" BN_BTC "/pause", TOKEN, NULL);
+    assert_int_equal(pr.status, 200);
+    tu_resp_free(&pr);
+    char params[128];
+    snprintf(params, sizeof params, "symbol=BTCUSDT&algoId=%s",
+             protection(BN_ACCOUNT, "BTCUSDT").id);
+    tu_resp r0 = tu_bn_full(&E.sim, "DELETE", "/fapi/v1/algoOrder", params, false, BN_KEY,
+                            BN_SECRET, tu_now_ms());
+    assert_int_equal(r0.status, 200);
+    tu_resp_free(&r0);
+    wait_stops(BN_ACCOUNT, "BTCUSDT", 0);
+    tu_sleep_ms(300); /* the cancel's stream event has reached the daemon */
+    assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 0);
+    diag r = run_diagnose("--once", NULL);
+    assert_int_equal(r.rc, 1);
+    const cJSON *is = expect_once(&r, "exchange_stop_looser", "CRITICAL", BN_ACCOUNT, "BTCUSDT");
+    says(is, "confirmed stop at 49000", "no trailguard stop", NULL);
+    expect_once(&r, "unprotected_position", "CRITICAL", BN_ACCOUNT, "BTCUSDT");
+    diag_free(&r);
+
+    pr = api("POST", "/v1/positions/" BN_BTC "/resume", TOKEN, NULL);
+    assert_int_equal(pr.status, 200);
+    tu_resp_free(&pr);
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
+    wait_daemon_confirmed(1);
+    r = run_diagnose("--once", NULL);
+    expect_no_issue(&r, "exchange_stop_looser", NULL, NULL);
+    expect_no_issue(&r, "unprotected_position", NULL, NULL);
+    assert_int_equal(r.rc, 0);
+    diag_free(&r);
+}
+
 /* Two stops by other clients: a Binance stop without reduceOnly or
  * closePosition (it would open a short when it fires), and a Bybit
  * reduce-only conditional that triggers on a rise above the long's mark. */
@@ -531,6 +571,8 @@ int main(void) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(loosened_stop_is_looser_and_mismatched, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancelled_stop_of_a_paused_position_is_looser, setup_token,
+                                        teardown),
         cmocka_unit_test_setup_teardown(foreign_stops_that_increase_or_sit_on_the_wrong_side, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(duplicate_and_orphan_trailguard_stops, setup, teardown),
