@@ -157,8 +157,8 @@ typedef struct tg_diag_engine_stats {
     uint64_t deferrals;       /* updates held back by the order budget */
     double unprotected_max_s; /* the longest replace window the daemon measured is longer
                                  than this, s (a bound of its histogram; 0 none) */
-    bool over_run;            /* the counts are this run's (two samples or more), else the
-                                 daemon's since it started (one sample: --once) */
+    bool over_run;            /* the counts are this run's (--duration: the latest sample
+                                 minus the first), else the daemon's since it started (--once) */
 } tg_diag_engine_stats;
 
 /* Per source: whether it answered, and how long it took. */

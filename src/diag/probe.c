@@ -41,10 +41,10 @@ typedef struct track {
 typedef struct monitor monitor;
 
 /* A symbol's price tick, from the venue's instrument rules. */
-typedef struct tg_diag_tick {
+typedef struct tick_entry {
     char symbol[TG_SYMBOL_MAX]; /* e.g. BTCUSDT */
     tg_dec tick;                /* price tick, > 0 */
-} tg_diag_tick;
+} tick_entry;
 
 typedef struct account {
     monitor *m;                   /* owner */
@@ -58,7 +58,7 @@ typedef struct account {
     size_t pos_count;             /* entries */
     tg_diag_exchange_stop *stops; /* last listing's stops */
     size_t stops_count;           /* entries */
-    tg_diag_tick *ticks;          /* tick per symbol from the instrument rules, by symbol */
+    tick_entry *ticks;            /* tick per symbol from the instrument rules, by symbol */
     size_t ticks_count;           /* entries; 0 until the rules answered */
     tg_store *store;              /* read-only store, opened on first use */
     int64_t journal_seq;          /* newest journal seq read */
@@ -877,16 +877,16 @@ static void account_done(account *a, bool ok, const tg_venue_error *e) {
 }
 
 static int tick_cmp(const void *x, const void *y) {
-    return strcmp(((const tg_diag_tick *)x)->symbol, ((const tg_diag_tick *)y)->symbol);
+    return strcmp(((const tick_entry *)x)->symbol, ((const tick_entry *)y)->symbol);
 }
 
 /* The symbol's tick, or 0 when the rules did not give it. */
 static tg_dec tick_of(const account *a, const char *symbol) {
     assert(a != NULL && symbol != NULL);
     assert(a->ticks_count == 0 || a->ticks != NULL);
-    tg_diag_tick key;
+    tick_entry key;
     copy(key.symbol, sizeof key.symbol, symbol);
-    const tg_diag_tick *t =
+    const tick_entry *t =
         a->ticks_count > 0 ? bsearch(&key, a->ticks, a->ticks_count, sizeof key, tick_cmp) : NULL;
     return t != NULL ? t->tick : tg_dec_from_units(0);
 }
