@@ -430,6 +430,50 @@ static void test_one_tick_is_not_looser(void **state) {
     free(f);
 }
 
+/* The engine's stop trailed on after the exchange was listed (the monitor
+ * first saw it confirmed after the listing began): the listing's older stop
+ * is neither looser nor a price mismatch; a stop confirmed before it is. */
+static void test_stop_confirmed_after_the_listing(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->stops[0].trigger = D("50800"); /* the long's previous stop */
+    f->snap.exchange.taken_ms = NOW_MS - 3000;
+    f->snap.exchange.latency_ms = 40; /* listed from NOW_MS - 3040 on */
+    f->eng[0].confirmed_seen_ms = NOW_MS - 3000;
+    expect_none(f, TG_DIAG_EXCHANGE_STOP_LOOSER);
+    expect_none(f, TG_DIAG_SL_PRICE_MISMATCH);
+    f->eng[0].confirmed_seen_ms = NOW_MS - 3040; /* seen as the listing began */
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER), 1);
+    assert_int_equal(count_type(is, TG_DIAG_SL_PRICE_MISMATCH), 1);
+    free(is);
+    free(f);
+}
+
+/* A state change the monitor saw after the store was read, or a store
+ * snapshot newer than the engine's, is a race between two snapshots, not a
+ * disagreement; a change seen before the store was read is one. */
+static void test_state_changed_between_snapshots(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->rows[0].state = TG_STATE_WAITING;
+    f->snap.store.taken_ms = NOW_MS - 2000;
+    f->snap.store.latency_ms = 5; /* read from NOW_MS - 2005 on */
+    f->eng[0].state_seen_ms = NOW_MS - 1000;
+    expect_none(f, TG_DIAG_STATE_MISMATCH);
+    f->eng[0].state_seen_ms = 0;
+    f->snap.store.taken_ms = NOW_MS + 10; /* the store was read after the engine */
+    expect_none(f, TG_DIAG_STATE_MISMATCH);
+    f->snap.store.taken_ms = NOW_MS - 2000;
+    f->eng[0].state_seen_ms = NOW_MS - 2005;
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_STATE_MISMATCH), 1);
+    free(is);
+    free(f);
+}
+
 /* A tick wider than the percentage tolerance: a long's stop within one tick
  * below the engine's is neither looser nor a price mismatch; one more tick
  * is both, and the issues carry the tick they were judged with. */
@@ -670,6 +714,8 @@ int main(void) {
         cmocka_unit_test(test_within_tolerance),
         cmocka_unit_test(test_one_tick_is_not_looser),
         cmocka_unit_test(test_tick_wider_than_percentage),
+        cmocka_unit_test(test_stop_confirmed_after_the_listing),
+        cmocka_unit_test(test_state_changed_between_snapshots),
         cmocka_unit_test(test_unowned_accounts),
         cmocka_unit_test(test_rate_limit_pressure_says_over_what),
         cmocka_unit_test(test_unprotected_window_at_a_bound),

@@ -99,6 +99,10 @@ typedef struct tg_diag_engine_pos {
     uint32_t activations;                /* activations seen (re-activation when > 1) */
     int64_t intended_since_ms;           /* intended ≠ confirmed since, ms; 0 when equal */
     int64_t last_mark_ms;                /* when the daemon last had a mark, ms; 0 unknown */
+    int64_t confirmed_seen_ms;           /* when the monitor first saw stop_confirmed at this
+                                            price, ms; 0 already in its first snapshot */
+    int64_t state_seen_ms;               /* when it first saw the position in this state, ms;
+                                            0 already in its first snapshot */
 } tg_diag_engine_pos;
 
 /* One stored row. */

@@ -686,6 +686,25 @@ static void check_looser(ctx *c, const tg_diag_exchange_pos *x, const tg_diag_en
           tg_dec_is_zero(x->tick) ? "unknown" : price(x->tick, t));
 }
 
+/* Whether the monitor saw a value at seen_ms no later than ms; 0 is a value
+ * already in its first snapshot, of unknown age, and counts as seen. */
+static bool seen_by(int64_t seen_ms, int64_t ms) {
+    return seen_ms == 0 || seen_ms <= ms;
+}
+
+/* Whether the store's snapshot can be held against the engine's position:
+ * the engine's was taken after it, and the position's state and confirmed
+ * stop were already so when the store was read. Otherwise a change that
+ * came between the two snapshots would look like a disagreement. */
+static bool store_comparable(const ctx *c, const tg_diag_engine_pos *e) {
+    assert(c != NULL && c->snap != NULL);
+    assert(e != NULL);
+    const tg_diag_source *st = &c->snap->store;
+    int64_t read_ms = st->taken_ms - (int64_t)st->latency_ms;
+    return c->snap->engine.taken_ms >= st->taken_ms && seen_by(e->state_seen_ms, read_ms) &&
+           seen_by(e->confirmed_seen_ms, read_ms);
+}
+
 static void check_xpos(ctx *c, const tg_diag_exchange_pos *x) {
     assert(c != NULL && c->exc);
     assert(x != NULL);
@@ -738,14 +757,21 @@ static void check_xpos(ctx *c, const tg_diag_exchange_pos *x) {
               x->account, x->symbol, tg_side_str(x->side), price(s.wrong->trigger, a),
               price(mark, b));
     }
+    /* A stop the monitor first saw confirmed after the exchange listing
+     * began may postdate it: a stop that trailed on since the listing is not
+     * a looser one on the exchange. */
+    const tg_diag_source *xs = &c->snap->exchange;
+    int64_t listed_ms = xs->taken_ms - (int64_t)xs->latency_ms;
+    bool after_listing = e != NULL && !seen_by(e->confirmed_seen_ms, listed_ms);
     bool settled = e != NULL && live(e->state) && !e->in_flight;
-    if (settled && tg_dec_is_pos(e->stop_confirmed)) {
+    if (settled && tg_dec_is_pos(e->stop_confirmed) && !after_listing) {
         check_looser(c, x, e, s.tg);
     }
     if (e == NULL || !e->in_flight) {
+        bool stored = r != NULL && (e == NULL || store_comparable(c, e));
         check_prices(c, x->account, x->symbol, e != NULL ? e->stop_confirmed : (tg_dec){0},
-                     r != NULL ? r->stop_confirmed : (tg_dec){0},
-                     s.tg != NULL ? s.tg->trigger : (tg_dec){0}, x->tick);
+                     stored ? r->stop_confirmed : (tg_dec){0},
+                     s.tg != NULL && !after_listing ? s.tg->trigger : (tg_dec){0}, x->tick);
     }
 }
 
@@ -821,7 +847,7 @@ static void check_engine(ctx *c, const tg_diag_engine_pos *e) {
               "has no open position.",
               e->account, e->position_key, tg_state_str(e->state), price(e->stop_confirmed, a));
     }
-    if (c->sto) {
+    if (c->sto && store_comparable(c, e)) {
         check_state(c, e, r);
         if (x == NULL && !e->in_flight) {
             check_prices(c, e->account, e->symbol, e->stop_confirmed,

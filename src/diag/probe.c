@@ -32,6 +32,9 @@ typedef struct track {
     char key[TG_DIAG_NAME_MAX * 2]; /* "account:position_key" */
     tg_state state;                 /* last state seen */
     tg_dec stop;                    /* last engine stop seen */
+    tg_dec confirmed;               /* last confirmed stop seen */
+    int64_t confirmed_seen_ms;      /* when it was first seen; 0 in the first snapshot */
+    int64_t state_seen_ms;          /* when the state was first seen; 0 in the first snapshot */
     bool was_active;                /* seen ACTIVE at some point */
     uint32_t activations;           /* activations seen */
     int64_t intended_since_ms;      /* intended ≠ confirmed since; 0 equal */
@@ -425,7 +428,7 @@ static tg_diag_engine_stats engine_stats_of(const monitor *m) {
     return s;
 }
 
-static track *track_find(monitor *m, const tg_diag_engine_pos *p) {
+static track *track_find(monitor *m, const tg_diag_engine_pos *p, int64_t now) {
     assert(m != NULL && m->tracks != NULL);
     assert(p != NULL);
     assert(m->tracks_count <= TRACK_MAX);
@@ -448,6 +451,9 @@ static track *track_find(monitor *m, const tg_diag_engine_pos *p) {
     t->was_active = p->state == TG_STATE_ACTIVE;
     t->activations = t->was_active ? 1 : 0;
     t->stop = tg_dec_is_pos(p->stop_confirmed) ? p->stop_confirmed : p->stop_intended;
+    t->confirmed = p->stop_confirmed;
+    t->confirmed_seen_ms = m->engine_seen ? now : 0; /* the first snapshot's are of unknown age */
+    t->state_seen_ms = t->confirmed_seen_ms;
     if (m->engine_seen) {
         m->run->new_positions++; /* the first snapshot's positions were already there */
         char k[TG_DIAG_NAME_MAX * 4];
@@ -509,7 +515,7 @@ static void timeline_add(monitor *m, track *t, const tg_diag_engine_pos *p, int6
  * activations, stop moves; fills the fields only the history knows. */
 static void track_update(monitor *m, tg_diag_engine_pos *p, int64_t now) {
     assert(m != NULL && p != NULL);
-    track *t = track_find(m, p);
+    track *t = track_find(m, p, now);
     if (t == NULL) {
         return;
     }
@@ -527,12 +533,19 @@ static void track_update(monitor *m, tg_diag_engine_pos *p, int64_t now) {
         log_line(m, "level=info msg=state_changed key=\"%s\" from=%s to=%s",
                  esc(t->key, k, sizeof k), tg_state_str(t->state), tg_state_str(p->state));
         t->state = p->state;
+        t->state_seen_ms = now;
     }
+    p->state_seen_ms = t->state_seen_ms;
     tg_dec stop = tg_dec_is_pos(p->stop_confirmed) ? p->stop_confirmed : p->stop_intended;
     if (tg_dec_cmp(stop, t->stop) != 0) {
         r->stop_updates++;
         t->stop = stop;
     }
+    if (tg_dec_cmp(p->stop_confirmed, t->confirmed) != 0) {
+        t->confirmed = p->stop_confirmed;
+        t->confirmed_seen_ms = now;
+    }
+    p->confirmed_seen_ms = t->confirmed_seen_ms;
     bool differ =
         tg_dec_is_pos(p->stop_intended) && tg_dec_cmp(p->stop_intended, p->stop_confirmed) != 0;
     if (!differ) {
