@@ -34,10 +34,12 @@
 #define BY_SECRET  "e2eBybitSecretF3g9Wq0Ue7"
 #define TOKEN      "e2e-token-Rb5Yc8Nd2Pk"
 
-#define WAIT_MS         10000 /* longest wait for any one thing to happen */
-#define POLL_MS         10    /* polling period */
-#define RECONCILE_MS    2000  /* reconcile_interval_seconds in the config */
-#define PROTECT_MAX_MS  1000  /* a new position's stop, from its stream event */
+#define WAIT_MS 10000 /* longest wait for any one thing to happen */
+#define POLL_MS 10    /* polling period */
+#ifndef RECONCILE_MS
+#define RECONCILE_MS 2000 /* reconcile_interval_seconds in the config */
+#endif
+#define PROTECT_MAX_MS  1000 /* a new position's stop, from its stream event */
 #define DAEMON_ARGS_MAX 8
 
 typedef struct env {

@@ -345,6 +345,41 @@ CASE(rate_limit_pressure, TG_DIAG_RATE_LIMIT_PRESSURE, "", "", {
     f->snap.engine_stats.deferrals = 6; /* 11 of 200: 5.5 % */
 })
 
+/* A window between two bounds of the daemon's histogram (0.3 < w ≤ 0.5)
+ * arrives as 0.3, the bound it exceeded: that is over the 0.3 s limit. */
+static void test_unprotected_window_at_a_bound(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->snap.engine_stats.unprotected_max_s = 0.3;
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_UNPROTECTED_WINDOW), 1);
+    assert_non_null(
+        strstr(find_type(is, TG_DIAG_UNPROTECTED_WINDOW)->description, "longer than 0.300 s"));
+    free(is);
+    f->snap.engine_stats.unprotected_max_s = 0.25;
+    expect_none(f, TG_DIAG_UNPROTECTED_WINDOW);
+    free(f);
+}
+
+/* The sentence says whose counts they are: the run's (two samples of the
+ * daemon's counters or more) or the daemon's since it started (--once). */
+static void test_rate_limit_pressure_says_over_what(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->snap.engine_stats.deferrals = 20;
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_non_null(strstr(find_type(is, TG_DIAG_RATE_LIMIT_PRESSURE)->description,
+                           "of 200 requests since the daemon started (10.5 %)"));
+    f->snap.engine_stats.over_run = true;
+    tg_diag_check(snap(f), &f->th, NOW_MS + 1000, is);
+    assert_non_null(strstr(find_type(is, TG_DIAG_RATE_LIMIT_PRESSURE)->description,
+                           "of 200 requests during this run"));
+    free(is);
+    free(f);
+}
+
 CASE(unprotected_window, TG_DIAG_UNPROTECTED_WINDOW, "", "",
      { f->snap.engine_stats.unprotected_max_s = 0.45; })
 
@@ -392,6 +427,124 @@ static void test_one_tick_is_not_looser(void **state) {
     f->eng[0].in_flight = true;
     free(is);
     expect_none(f, TG_DIAG_EXCHANGE_STOP_LOOSER);
+    free(f);
+}
+
+/* The engine's stop trailed on after the exchange was listed (the monitor
+ * first saw it confirmed after the listing began): the listing's older stop
+ * is neither looser nor a price mismatch; a stop confirmed before it is. */
+static void test_stop_confirmed_after_the_listing(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->stops[0].trigger = D("50800"); /* the long's previous stop */
+    f->snap.exchange.taken_ms = NOW_MS - 3000;
+    f->snap.exchange.latency_ms = 40; /* listed from NOW_MS - 3040 on */
+    f->eng[0].confirmed_seen_ms = NOW_MS - 3000;
+    expect_none(f, TG_DIAG_EXCHANGE_STOP_LOOSER);
+    expect_none(f, TG_DIAG_SL_PRICE_MISMATCH);
+    f->eng[0].confirmed_seen_ms = NOW_MS - 3040; /* seen as the listing began */
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER), 1);
+    assert_int_equal(count_type(is, TG_DIAG_SL_PRICE_MISMATCH), 1);
+    free(is);
+    free(f);
+}
+
+/* A state change the monitor saw after the store was read, or a store
+ * snapshot newer than the engine's, is a race between two snapshots, not a
+ * disagreement; a change seen before the store was read is one. */
+static void test_state_changed_between_snapshots(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->rows[0].state = TG_STATE_WAITING;
+    f->snap.store.taken_ms = NOW_MS - 2000;
+    f->snap.store.latency_ms = 5; /* read from NOW_MS - 2005 on */
+    f->eng[0].state_seen_ms = NOW_MS - 1000;
+    expect_none(f, TG_DIAG_STATE_MISMATCH);
+    f->eng[0].state_seen_ms = 0;
+    f->snap.store.taken_ms = NOW_MS + 10; /* the store was read after the engine */
+    expect_none(f, TG_DIAG_STATE_MISMATCH);
+    f->snap.store.taken_ms = NOW_MS - 2000;
+    f->eng[0].state_seen_ms = NOW_MS - 2005;
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_STATE_MISMATCH), 1);
+    free(is);
+    free(f);
+}
+
+/* A tick wider than the percentage tolerance: a long's stop within one tick
+ * below the engine's is neither looser nor a price mismatch; one more tick
+ * is both, and the issues carry the tick they were judged with. */
+static void test_tick_wider_than_percentage(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    f->xpos[0].tick = D("100"); /* 0.1 % of 51000 is 51 */
+    f->stops[0].trigger = D("50900");
+    expect_none(f, TG_DIAG_EXCHANGE_STOP_LOOSER);
+    expect_none(f, TG_DIAG_SL_PRICE_MISMATCH);
+    f->stops[0].trigger = D("50899");
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER), 1);
+    assert_int_equal(count_type(is, TG_DIAG_SL_PRICE_MISMATCH), 1);
+    const tg_diag_issue *looser = find_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER);
+    assert_true(tg_dec_eq(looser->tick, D("100")));
+    assert_non_null(strstr(looser->description, "(tick 100)"));
+    assert_true(tg_dec_eq(find_type(is, TG_DIAG_SL_PRICE_MISMATCH)->tick, D("100")));
+    free(is);
+    /* an unknown tick: the percentage alone for the mismatch, any looser
+     * amount beyond zero for the stop */
+    f->xpos[0].tick = D("0");
+    f->stops[0].trigger = D("50990");
+    is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    assert_int_equal(count_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER), 1);
+    assert_int_equal(count_type(is, TG_DIAG_SL_PRICE_MISMATCH), 0);
+    assert_true(tg_dec_is_zero(find_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER)->tick));
+    assert_non_null(strstr(find_type(is, TG_DIAG_EXCHANGE_STOP_LOOSER)->description, "unknown"));
+    free(is);
+    free(f);
+}
+
+/* [cluster]: accounts whose lease is missing or expired are
+ * source_unreachable for "owner" (HIGH), once each; not without a store. */
+static void test_unowned_accounts(void **state) {
+    (void)state;
+    fixture *f = healthy();
+    tg_diag_unowned u[2] = {{.account = "main", .owner = "node-a", .expired_ms = 4200},
+                            {.account = "alt", .owner = "", .expired_ms = -1}};
+    f->snap.unowned = u;
+    f->snap.unowned_count = 2;
+    tg_diag_issues *is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    tg_diag_check(snap(f), &f->th, NOW_MS + 1000, is);
+    assert_int_equal(count_type(is, TG_DIAG_SOURCE_UNREACHABLE), 2);
+    for (size_t i = 0; i < is->count; i++) {
+        const tg_diag_issue *it = &is->items[i];
+        if (it->type != TG_DIAG_SOURCE_UNREACHABLE) {
+            continue;
+        }
+        assert_string_equal(it->symbol, "owner");
+        assert_int_equal(it->severity, TG_DIAG_HIGH);
+        assert_int_equal(it->count, 2);
+        if (strcmp(it->account, "main") == 0) {
+            assert_non_null(strstr(it->description, "last held by node-a"));
+            assert_non_null(strstr(it->description, "expired 4.2 s ago"));
+        } else {
+            assert_string_equal(it->account, "alt");
+            assert_non_null(strstr(it->description, "no lease"));
+        }
+    }
+    free(is);
+    f->snap.store.ok = false; /* the leases were not read */
+    is = new_issues();
+    tg_diag_check(snap(f), &f->th, NOW_MS, is);
+    for (size_t i = 0; i < is->count; i++) {
+        assert_string_not_equal(is->items[i].symbol, "owner");
+    }
+    free(is);
     free(f);
 }
 
@@ -560,6 +713,12 @@ int main(void) {
         cmocka_unit_test(test_foreign_stop),
         cmocka_unit_test(test_within_tolerance),
         cmocka_unit_test(test_one_tick_is_not_looser),
+        cmocka_unit_test(test_tick_wider_than_percentage),
+        cmocka_unit_test(test_stop_confirmed_after_the_listing),
+        cmocka_unit_test(test_state_changed_between_snapshots),
+        cmocka_unit_test(test_unowned_accounts),
+        cmocka_unit_test(test_rate_limit_pressure_says_over_what),
+        cmocka_unit_test(test_unprotected_window_at_a_bound),
         cmocka_unit_test(test_foreign_stop_protects),
         cmocka_unit_test(test_timers_below_threshold),
         cmocka_unit_test(test_sources_apart),

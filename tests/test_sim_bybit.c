@@ -136,6 +136,64 @@ static void test_positions_and_trading_stop(void **state) {
     tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
 }
 
+/* The lists come in pages: `limit` items (default 20; at most 200
+ * positions, 50 orders), nextPageCursor to the next page, "" after the
+ * last; every item once over the pages. */
+static void page_through(const char *path, const char *query, int limit, int want_items) {
+    char q[256], cursor[64] = "";
+    int items = 0, pages = 0;
+    do {
+        snprintf(q, sizeof q, "%s&limit=%d%s%s", query, limit, cursor[0] ? "&cursor=" : "", cursor);
+        tu_resp r = tu_by(&t, "GET", path, q);
+        int n = cJSON_GetArraySize(result_list(&r));
+        assert_true(n <= limit);
+        items += n;
+        const cJSON *res = cJSON_GetObjectItemCaseSensitive(r.json, "result");
+        const char *next = tu_jstr(res, "nextPageCursor");
+        assert_non_null(next);
+        snprintf(cursor, sizeof cursor, "%s", next);
+        assert_true(cursor[0] == '\0' || n == limit); /* only a full page has a next one */
+        expect_ret(r, 0);
+        assert_true(++pages <= want_items + 1);
+    } while (cursor[0] != '\0');
+    assert_int_equal(items, want_items);
+}
+
+static void test_pages(void **state) {
+    (void)state;
+    const char *symbols[] = {"BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "1000PEPEUSDT"};
+    const char *marks[] = {"50000", "3000", "150", "0.6", "0.01"};
+    const char *sizes[] = {"0.010", "0.100", "1", "10", "1000"};
+    for (int i = 0; i < 5; i++) {
+        tu_mark(&t, symbols[i], marks[i]);
+        tu_position(&t, ACCT, symbols[i], "long", sizes[i], marks[i]);
+    }
+    page_through("/v5/position/list", "category=linear&settleCoin=USDT", 2, 5);
+    page_through("/v5/position/list", "category=linear&settleCoin=USDT", 5, 5);
+    for (int i = 0; i < 3; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"category\":\"linear\",\"symbol\":\"BTCUSDT\",\"side\":\"Sell\","
+                 "\"orderType\":\"Market\",\"qty\":\"0.001\",\"triggerPrice\":\"%d\","
+                 "\"triggerDirection\":2,\"reduceOnly\":true}",
+                 40000 + i * 100);
+        expect_ret(tu_by(&t, "POST", "/v5/order/create", body), 0);
+    }
+    page_through("/v5/order/realtime", "category=linear&settleCoin=USDT&orderFilter=StopOrder", 2,
+                 3);
+    page_through("/v5/order/realtime", "category=linear&settleCoin=USDT", 1, 3);
+    /* 51 is served as 50; 0 and a cursor that is not ours are 10001 */
+    tu_resp r = tu_by(&t, "GET", "/v5/order/realtime", "category=linear&settleCoin=USDT&limit=51");
+    assert_int_equal(cJSON_GetArraySize(result_list(&r)), 3);
+    expect_ret(r, 0);
+    expect_ret(tu_by(&t, "GET", "/v5/order/realtime", "category=linear&settleCoin=USDT&limit=0"),
+               10001);
+    expect_ret(
+        tu_by(&t, "GET", "/v5/position/list", "category=linear&settleCoin=USDT&cursor=page%3D2"),
+        10001);
+    tu_ctl_ok(&t, "DELETE", "/sim/reset", NULL);
+}
+
 static void test_orders(void **state) {
     (void)state;
     tu_position(&t, ACCT, "ETHUSDT", "short", "2.000", "3000");
@@ -241,6 +299,7 @@ int main(void) {
         cmocka_unit_test(test_auth_errors),
         cmocka_unit_test(test_positions_and_trading_stop),
         cmocka_unit_test(test_orders),
+        cmocka_unit_test(test_pages),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_generated_instruments),
     };

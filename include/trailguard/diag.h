@@ -99,6 +99,10 @@ typedef struct tg_diag_engine_pos {
     uint32_t activations;                /* activations seen (re-activation when > 1) */
     int64_t intended_since_ms;           /* intended ≠ confirmed since, ms; 0 when equal */
     int64_t last_mark_ms;                /* when the daemon last had a mark, ms; 0 unknown */
+    int64_t confirmed_seen_ms;           /* when the monitor first saw stop_confirmed at this
+                                            price, ms; 0 already in its first snapshot */
+    int64_t state_seen_ms;               /* when it first saw the position in this state, ms;
+                                            0 already in its first snapshot */
 } tg_diag_engine_pos;
 
 /* One stored row. */
@@ -142,12 +146,23 @@ typedef struct tg_diag_exchange_pos {
     tg_dec tick;                         /* tick size of the symbol; 0 unknown */
 } tg_diag_exchange_pos;
 
+/* [cluster]: an account whose lease no live process holds, as the store's
+ * leases table says by the database server's clock. */
+typedef struct tg_diag_unowned {
+    char account[TG_DIAG_NAME_MAX]; /* the configured account */
+    char owner[TG_DIAG_NAME_MAX];   /* the lease's last owner; "" no lease row */
+    int64_t expired_ms;             /* since when the lease is over, ms; −1 no lease row */
+} tg_diag_unowned;
+
 /* Counters of the daemon, for rate-limit pressure and unprotected windows. */
 typedef struct tg_diag_engine_stats {
     uint64_t requests;        /* exchange requests */
     uint64_t rate_limited;    /* of which refused for a rate limit */
     uint64_t deferrals;       /* updates held back by the order budget */
-    double unprotected_max_s; /* longest replace window the daemon measured, s */
+    double unprotected_max_s; /* the longest replace window the daemon measured is longer
+                                 than this, s (a bound of its histogram; 0 none) */
+    bool over_run;            /* the counts are this run's (--duration: the latest sample
+                                 minus the first), else the daemon's since it started (--once) */
 } tg_diag_engine_stats;
 
 /* Per source: whether it answered, and how long it took. */
@@ -172,6 +187,8 @@ typedef struct tg_diag_snapshot {
     size_t exchange_pos_count;                   /* entries */
     const tg_diag_exchange_stop *exchange_stops; /* open protective stops */
     size_t exchange_stops_count;                 /* entries */
+    const tg_diag_unowned *unowned;              /* [cluster]: accounts without a live owner */
+    size_t unowned_count;                        /* entries (from the store probe) */
 } tg_diag_snapshot;
 
 /* Thresholds of the check (defaults: the original guide's). */
@@ -201,6 +218,7 @@ typedef struct tg_diag_issue {
     char engine_value[TG_DIAG_NAME_MAX];   /* what the engine holds ("" n/a) */
     char store_value[TG_DIAG_NAME_MAX];    /* what the store holds */
     char exchange_value[TG_DIAG_NAME_MAX]; /* what the exchange holds */
+    tg_dec tick;                           /* the symbol's price tick; 0 unknown or n/a */
     int64_t first_seen_ms;                 /* first check that found it */
     int64_t last_seen_ms;                  /* latest */
     uint32_t count;                        /* checks that found it */

@@ -442,6 +442,27 @@ static void fill(tg_diag_issue *it, const char *venue, const values *v, const ch
     copy(it->exchange_value, sizeof it->exchange_value, v != NULL ? v->exchange : "");
 }
 
+/* The tick of the exchange's open position on (account, symbol), either
+ * side; 0 when there is none or the rules did not give it. */
+static tg_dec tick_for(const ctx *c, const char *account, const char *symbol) {
+    assert(c != NULL);
+    assert(account != NULL && symbol != NULL);
+    if (!c->exc || symbol[0] == '\0') {
+        return tg_dec_from_units(0);
+    }
+    static const char *const sides[] = {"long", "short"};
+    for (size_t k = 0; k < 2; k++) {
+        char key[TG_DIAG_NAME_MAX];
+        int n = snprintf(key, sizeof key, "%s:%s", symbol, sides[k]);
+        const tg_diag_exchange_pos *x =
+            n > 0 && (size_t)n < sizeof key ? find_xpos(c, account, key) : NULL;
+        if (x != NULL && tg_dec_is_pos(x->tick)) {
+            return x->tick;
+        }
+    }
+    return tg_dec_from_units(0);
+}
+
 /* Merges one finding: a new issue, or the existing one seen once more. A
  * second finding of the same (type, account, symbol) in one check (the long
  * and the short of one symbol) counts once. */
@@ -470,6 +491,7 @@ __attribute__((format(printf, 7, 8))) static void found(ctx *c, tg_diag_type typ
         it->count++;
         it->last_seen_ms = c->now_ms;
         fill(it, venue_of(c, account), v, cause, description);
+        it->tick = tick_for(c, account, symbol);
         return;
     }
     c->findings++;
@@ -486,6 +508,7 @@ __attribute__((format(printf, 7, 8))) static void found(ctx *c, tg_diag_type typ
     it->first_seen_ms = it->last_seen_ms = c->now_ms;
     it->count = 1;
     fill(it, venue_of(c, account), v, cause, description);
+    it->tick = tick_for(c, account, symbol);
     c->seen[is->count] = 1;
     assert(slot < ISSUE_SLOTS && c->slots[slot] == 0);
     c->slots[slot] = (uint16_t)(is->count + 1);
@@ -663,6 +686,25 @@ static void check_looser(ctx *c, const tg_diag_exchange_pos *x, const tg_diag_en
           tg_dec_is_zero(x->tick) ? "unknown" : price(x->tick, t));
 }
 
+/* Whether the monitor saw a value at seen_ms no later than ms; 0 is a value
+ * already in its first snapshot, of unknown age, and counts as seen. */
+static bool seen_by(int64_t seen_ms, int64_t ms) {
+    return seen_ms == 0 || seen_ms <= ms;
+}
+
+/* Whether the store's snapshot can be held against the engine's position:
+ * the engine's was taken after it, and the position's state and confirmed
+ * stop were already so when the store was read. Otherwise a change that
+ * came between the two snapshots would look like a disagreement. */
+static bool store_comparable(const ctx *c, const tg_diag_engine_pos *e) {
+    assert(c != NULL && c->snap != NULL);
+    assert(e != NULL);
+    const tg_diag_source *st = &c->snap->store;
+    int64_t read_ms = st->taken_ms - (int64_t)st->latency_ms;
+    return c->snap->engine.taken_ms >= st->taken_ms && seen_by(e->state_seen_ms, read_ms) &&
+           seen_by(e->confirmed_seen_ms, read_ms);
+}
+
 static void check_xpos(ctx *c, const tg_diag_exchange_pos *x) {
     assert(c != NULL && c->exc);
     assert(x != NULL);
@@ -715,14 +757,21 @@ static void check_xpos(ctx *c, const tg_diag_exchange_pos *x) {
               x->account, x->symbol, tg_side_str(x->side), price(s.wrong->trigger, a),
               price(mark, b));
     }
+    /* A stop the monitor first saw confirmed after the exchange listing
+     * began may postdate it: a stop that trailed on since the listing is not
+     * a looser one on the exchange. */
+    const tg_diag_source *xs = &c->snap->exchange;
+    int64_t listed_ms = xs->taken_ms - (int64_t)xs->latency_ms;
+    bool after_listing = e != NULL && !seen_by(e->confirmed_seen_ms, listed_ms);
     bool settled = e != NULL && live(e->state) && !e->in_flight;
-    if (settled && tg_dec_is_pos(e->stop_confirmed)) {
+    if (settled && tg_dec_is_pos(e->stop_confirmed) && !after_listing) {
         check_looser(c, x, e, s.tg);
     }
     if (e == NULL || !e->in_flight) {
+        bool stored = r != NULL && (e == NULL || store_comparable(c, e));
         check_prices(c, x->account, x->symbol, e != NULL ? e->stop_confirmed : (tg_dec){0},
-                     r != NULL ? r->stop_confirmed : (tg_dec){0},
-                     s.tg != NULL ? s.tg->trigger : (tg_dec){0}, x->tick);
+                     stored ? r->stop_confirmed : (tg_dec){0},
+                     s.tg != NULL && !after_listing ? s.tg->trigger : (tg_dec){0}, x->tick);
     }
 }
 
@@ -798,7 +847,7 @@ static void check_engine(ctx *c, const tg_diag_engine_pos *e) {
               "has no open position.",
               e->account, e->position_key, tg_state_str(e->state), price(e->stop_confirmed, a));
     }
-    if (c->sto) {
+    if (c->sto && store_comparable(c, e)) {
         check_state(c, e, r);
         if (x == NULL && !e->in_flight) {
             check_prices(c, e->account, e->symbol, e->stop_confirmed,
@@ -903,6 +952,31 @@ static void check_source(ctx *c, const tg_diag_source *src, const char *name, do
     }
 }
 
+/* [cluster]: an account no live process serves is unprotected by
+ * trailguard, whatever its stops say now: source_unreachable for "owner". */
+static void check_owner(ctx *c, const tg_diag_unowned *u) {
+    assert(c != NULL && c->sto);
+    assert(u != NULL && u->account[0] != '\0');
+    values v = {0};
+    if (u->expired_ms < 0) {
+        copy(v.store, sizeof v.store, "no lease");
+        found(c, TG_DIAG_SOURCE_UNREACHABLE, u->account, "owner", &v,
+              "no `trailguard run` with [cluster] has taken the account (every process is "
+              "down, or each already holds its max_accounts)",
+              "%s has no live owner: the store has no lease for it, so no trailguard process "
+              "follows its positions or moves their stops.",
+              u->account);
+        return;
+    }
+    snprintf(v.store, sizeof v.store, "lease expired %.1f s ago", (double)u->expired_ms / 1000);
+    found(c, TG_DIAG_SOURCE_UNREACHABLE, u->account, "owner", &v,
+          "the process holding the lease died or lost the database and no other process took "
+          "the account over (all down, or all at their max_accounts)",
+          "%s has no live owner: its lease (last held by %s) expired %.1f s ago by the database "
+          "clock, so no trailguard process follows its positions or moves their stops.",
+          u->account, u->owner[0] != '\0' ? u->owner : "nobody", (double)u->expired_ms / 1000);
+}
+
 static void check_engine_stats(ctx *c) {
     assert(c != NULL && c->eng);
     assert(c->th != NULL);
@@ -915,18 +989,23 @@ static void check_engine_stats(ctx *c) {
             found(c, TG_DIAG_RATE_LIMIT_PRESSURE, "", "", &v,
                   "too many positions or too small a minimum improvement for the account's order "
                   "budget, or another program uses the same API key",
-                  "%llu rate-limited and %llu deferred of %llu requests (%.1f %%), more than "
-                  "%.1f %%.",
+                  "%llu rate-limited and %llu deferred of %llu requests %s (%.1f %%), more "
+                  "than %.1f %%.",
                   (unsigned long long)st->rate_limited, (unsigned long long)st->deferrals,
-                  (unsigned long long)st->requests, pct, c->th->rate_limit_pct);
+                  (unsigned long long)st->requests,
+                  st->over_run ? "during this run" : "since the daemon started", pct,
+                  c->th->rate_limit_pct);
         }
     }
-    if (st->unprotected_max_s > c->th->unprotected_window_s) {
+    /* unprotected_max_s is a bound some window exceeded (the daemon keeps a
+     * histogram), so reaching the threshold is already longer than it */
+    if (st->unprotected_max_s > 0 && st->unprotected_max_s >= c->th->unprotected_window_s) {
         memset(&v, 0, sizeof v);
-        snprintf(v.engine, sizeof v.engine, "%.3f s", st->unprotected_max_s);
+        snprintf(v.engine, sizeof v.engine, "over %.3f s", st->unprotected_max_s);
         found(c, TG_DIAG_UNPROTECTED_WINDOW, "", "", &v,
               "a replace done as cancel-then-place on a slow exchange round trip",
-              "the longest replace left a position without a stop for %.3f s, more than %.3f s.",
+              "a replace left a position without a stop for longer than %.3f s; the limit is "
+              "%.3f s.",
               st->unprotected_max_s, c->th->unprotected_window_s);
     }
 }
@@ -971,6 +1050,9 @@ size_t tg_diag_check(const tg_diag_snapshot *snap, const tg_diag_thresholds *th,
     }
     if (c->eng) {
         check_engine_stats(c);
+    }
+    for (size_t i = 0; c->sto && i < snap->unowned_count; i++) {
+        check_owner(c, &snap->unowned[i]);
     }
     size_t findings = c->findings;
     free(c->mem);

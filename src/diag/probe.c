@@ -32,6 +32,9 @@ typedef struct track {
     char key[TG_DIAG_NAME_MAX * 2]; /* "account:position_key" */
     tg_state state;                 /* last state seen */
     tg_dec stop;                    /* last engine stop seen */
+    tg_dec confirmed;               /* last confirmed stop seen */
+    int64_t confirmed_seen_ms;      /* when it was first seen; 0 in the first snapshot */
+    int64_t state_seen_ms;          /* when the state was first seen; 0 in the first snapshot */
     bool was_active;                /* seen ACTIVE at some point */
     uint32_t activations;           /* activations seen */
     int64_t intended_since_ms;      /* intended ≠ confirmed since; 0 equal */
@@ -39,6 +42,12 @@ typedef struct track {
 } track;
 
 typedef struct monitor monitor;
+
+/* A symbol's price tick, from the venue's instrument rules. */
+typedef struct tick_entry {
+    char symbol[TG_SYMBOL_MAX]; /* e.g. BTCUSDT */
+    tg_dec tick;                /* price tick, > 0 */
+} tick_entry;
 
 typedef struct account {
     monitor *m;                   /* owner */
@@ -52,6 +61,8 @@ typedef struct account {
     size_t pos_count;             /* entries */
     tg_diag_exchange_stop *stops; /* last listing's stops */
     size_t stops_count;           /* entries */
+    tick_entry *ticks;            /* tick per symbol from the instrument rules, by symbol */
+    size_t ticks_count;           /* entries; 0 until the rules answered */
     tg_store *store;              /* read-only store, opened on first use */
     int64_t journal_seq;          /* newest journal seq read */
 } account;
@@ -78,15 +89,19 @@ struct monitor {
     size_t eng_count;                    /* entries */
     tg_diag_engine_pos *eng_next;        /* being parsed */
     size_t eng_next_count;               /* entries */
-    tg_diag_engine_stats eng_stats;      /* latest daemon counters */
+    tg_diag_engine_stats eng_stats;      /* latest daemon counters, since it started */
+    tg_diag_engine_stats eng_base;       /* the first sample of the run (or since a restart) */
+    uint64_t metrics_samples;            /* /metrics parsed since eng_base */
     bool metrics_ok;                     /* /metrics answered this probe */
     track *tracks;                       /* engine history */
     size_t tracks_count;                 /* entries */
     bool engine_seen;                    /* a first snapshot arrived */
     /* store */
-    tg_diag_store_row *rows;  /* latest snapshot */
-    size_t rows_count;        /* entries */
-    uint64_t journal_entries; /* entries read in the last probe */
+    tg_diag_store_row *rows;                         /* latest snapshot */
+    size_t rows_count;                               /* entries */
+    uint64_t journal_entries;                        /* entries read in the last probe */
+    tg_diag_unowned unowned[TG_CONFIG_ACCOUNTS_MAX]; /* [cluster]: accounts without a live lease */
+    size_t unowned_count;                            /* entries */
     /* exchange */
     int exchange_pending;            /* accounts still listing */
     int64_t exchange_t0_us;          /* probe start */
@@ -322,23 +337,50 @@ static double metric_sum(const char *text, const char *name, const char *filter)
     return sum;
 }
 
-/* A lower bound of the longest unprotected window: the largest bucket
- * bound that some observation exceeded. */
+#define WINDOW_BOUNDS_MAX 64 /* bucket bounds of the unprotected-window histogram read */
+
+/* A lower bound of the longest unprotected window: the largest bucket bound
+ * that some observation exceeded, over the bounds the daemon writes (summed
+ * over its per-account series). The histogram cannot tell windows apart
+ * within one bucket: with the daemon's bounds 0.1 and 0.5 s, a 0.4 s window
+ * reads as "over 0.1 s". */
 static double unprotected_max(const char *text) {
     assert(text != NULL);
-    static const char *const bounds[] = {"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
-                                         "0.3",   "0.5",   "1",    "2.5",   "5",    "10",  NULL};
-    double total = metric_sum(text, "trailguard_unprotected_window_seconds_count", NULL);
-    double best = 0;
-    for (size_t i = 0; bounds[i] != NULL && total > 0; i++) {
-        char f[32];
-        int n = snprintf(f, sizeof f, "le=\"%s\"", bounds[i]);
-        assert(n > 0 && (size_t)n < sizeof f);
-        double below = metric_sum(text, "trailguard_unprotected_window_seconds_bucket", f);
-        if (below < total && strstr(text, f) != NULL) {
-            best = strtod(bounds[i], NULL);
+    static const char name[] = "trailguard_unprotected_window_seconds_bucket{";
+    double le[WINDOW_BOUNDS_MAX], below[WINDOW_BOUNDS_MAX];
+    size_t n = 0;
+    for (const char *line = strstr(text, name); line != NULL; line = strstr(line + 1, name)) {
+        if (line != text && line[-1] != '\n') {
+            continue;
+        }
+        const char *q = strstr(line, "le=\"");
+        const char *eol = strchr(line, '\n');
+        const char *sp = q != NULL ? strchr(q, ' ') : NULL;
+        if (q == NULL || sp == NULL || (eol != NULL && sp > eol) ||
+            strncmp(q + 4, "+Inf", 4) == 0) {
+            continue;
+        }
+        double bound = strtod(q + 4, NULL), count = strtod(sp + 1, NULL);
+        size_t k = 0;
+        while (k < n && le[k] != bound) {
+            k++;
+        }
+        if (k == n && n < WINDOW_BOUNDS_MAX) {
+            le[n] = bound;
+            below[n++] = 0;
+        }
+        if (k < n) {
+            below[k] += count;
         }
     }
+    double total = metric_sum(text, "trailguard_unprotected_window_seconds_count", NULL);
+    double best = 0;
+    for (size_t k = 0; k < n && total > 0; k++) {
+        if (below[k] < total && le[k] > best) {
+            best = le[k];
+        }
+    }
+    assert(best >= 0);
     return best;
 }
 
@@ -346,12 +388,47 @@ static void parse_metrics(monitor *m, const char *text) {
     assert(m != NULL && text != NULL);
     tg_diag_engine_stats *s = &m->eng_stats;
     s->requests = (uint64_t)metric_sum(text, "trailguard_requests_total", NULL);
-    s->rate_limited = (uint64_t)metric_sum(text, "trailguard_rejects_total", "code=\"rate_limit\"");
+    /* the daemon labels rejects with tg_venue_code_str(): code="rate limit" */
+    char code[48];
+    int n = snprintf(code, sizeof code, "code=\"%s\"", tg_venue_code_str(TG_VENUE_E_RATE_LIMIT));
+    assert(n > 0 && (size_t)n < sizeof code);
+    s->rate_limited = (uint64_t)metric_sum(text, "trailguard_rejects_total", code);
     s->deferrals = (uint64_t)metric_sum(text, "trailguard_deferrals_total", NULL);
     s->unprotected_max_s = unprotected_max(text);
+    bool restarted = s->requests < m->eng_base.requests || s->deferrals < m->eng_base.deferrals ||
+                     s->rate_limited < m->eng_base.rate_limited;
+    if (m->metrics_samples == 0 || restarted) {
+        m->eng_base = *s; /* counters start over with a new daemon process */
+        m->metrics_samples = 0;
+    }
+    m->metrics_samples++;
 }
 
-static track *track_find(monitor *m, const tg_diag_engine_pos *p) {
+/* The counters the check judges: with --once the daemon's since it started
+ * (one sample is all there is); otherwise this run's, the latest minus the
+ * first sample (a burst before the run, such as the first stops of every
+ * position, is not this run's pressure), none before a second sample. */
+static tg_diag_engine_stats engine_stats_of(const monitor *m) {
+    assert(m != NULL && m->opt != NULL);
+    tg_diag_engine_stats s = m->eng_stats;
+    if (m->opt->once) {
+        s.over_run = false;
+        return s;
+    }
+    if (m->metrics_samples < 2) {
+        s.requests = s.rate_limited = s.deferrals = 0;
+        s.over_run = true;
+        return s;
+    }
+    assert(s.requests >= m->eng_base.requests && s.deferrals >= m->eng_base.deferrals);
+    s.requests -= m->eng_base.requests;
+    s.rate_limited -= m->eng_base.rate_limited;
+    s.deferrals -= m->eng_base.deferrals;
+    s.over_run = true;
+    return s;
+}
+
+static track *track_find(monitor *m, const tg_diag_engine_pos *p, int64_t now) {
     assert(m != NULL && m->tracks != NULL);
     assert(p != NULL);
     assert(m->tracks_count <= TRACK_MAX);
@@ -374,6 +451,9 @@ static track *track_find(monitor *m, const tg_diag_engine_pos *p) {
     t->was_active = p->state == TG_STATE_ACTIVE;
     t->activations = t->was_active ? 1 : 0;
     t->stop = tg_dec_is_pos(p->stop_confirmed) ? p->stop_confirmed : p->stop_intended;
+    t->confirmed = p->stop_confirmed;
+    t->confirmed_seen_ms = m->engine_seen ? now : 0; /* the first snapshot's are of unknown age */
+    t->state_seen_ms = t->confirmed_seen_ms;
     if (m->engine_seen) {
         m->run->new_positions++; /* the first snapshot's positions were already there */
         char k[TG_DIAG_NAME_MAX * 4];
@@ -435,7 +515,7 @@ static void timeline_add(monitor *m, track *t, const tg_diag_engine_pos *p, int6
  * activations, stop moves; fills the fields only the history knows. */
 static void track_update(monitor *m, tg_diag_engine_pos *p, int64_t now) {
     assert(m != NULL && p != NULL);
-    track *t = track_find(m, p);
+    track *t = track_find(m, p, now);
     if (t == NULL) {
         return;
     }
@@ -453,12 +533,19 @@ static void track_update(monitor *m, tg_diag_engine_pos *p, int64_t now) {
         log_line(m, "level=info msg=state_changed key=\"%s\" from=%s to=%s",
                  esc(t->key, k, sizeof k), tg_state_str(t->state), tg_state_str(p->state));
         t->state = p->state;
+        t->state_seen_ms = now;
     }
+    p->state_seen_ms = t->state_seen_ms;
     tg_dec stop = tg_dec_is_pos(p->stop_confirmed) ? p->stop_confirmed : p->stop_intended;
     if (tg_dec_cmp(stop, t->stop) != 0) {
         r->stop_updates++;
         t->stop = stop;
     }
+    if (tg_dec_cmp(p->stop_confirmed, t->confirmed) != 0) {
+        t->confirmed = p->stop_confirmed;
+        t->confirmed_seen_ms = now;
+    }
+    p->confirmed_seen_ms = t->confirmed_seen_ms;
     bool differ =
         tg_dec_is_pos(p->stop_intended) && tg_dec_cmp(p->stop_intended, p->stop_confirmed) != 0;
     if (!differ) {
@@ -641,6 +728,64 @@ static bool store_account(monitor *m, account *a, char *why, size_t cap) {
     return true;
 }
 
+typedef struct lease_ctx {
+    monitor *m;                                 /* owner */
+    bool live[TG_CONFIG_ACCOUNTS_MAX];          /* per configured account: a live lease */
+    int64_t expired_ms[TG_CONFIG_ACCOUNTS_MAX]; /* since when its lease is over; −1 no row */
+    char owner[TG_CONFIG_ACCOUNTS_MAX][TG_DIAG_NAME_MAX]; /* its last owner */
+} lease_ctx;
+
+static bool on_lease(void *ctx, const tg_store_lease *l) {
+    assert(ctx != NULL && l != NULL);
+    lease_ctx *c = ctx;
+    for (size_t i = 0; i < c->m->accounts_count; i++) {
+        if (strcmp(c->m->accounts[i].cfg->name, l->account) == 0) {
+            c->live[i] = l->owner[0] != '\0' && l->expires_ms > l->now_ms;
+            c->expired_ms[i] = l->now_ms - l->expires_ms;
+            copy(c->owner[i], sizeof c->owner[i], l->owner);
+        }
+    }
+    return true;
+}
+
+/* [cluster]: the leases table, read through the first account's store,
+ * gives the accounts no live process holds (the database's clock decides). */
+static bool store_leases(monitor *m, char *why, size_t cap) {
+    assert(m != NULL && m->accounts_count > 0 && m->accounts[0].store != NULL);
+    assert(why != NULL && cap > 0);
+    lease_ctx *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        say(why, cap, "out of memory for the leases");
+        return false;
+    }
+    c->m = m;
+    for (size_t i = 0; i < m->accounts_count; i++) {
+        c->expired_ms[i] = -1;
+    }
+    tg_err err = {0};
+    if (tg_store_leases_list(m->accounts[0].store, on_lease, c, &err) != TG_OK) {
+        say(why, cap, "store, leases: %s", err.msg);
+        free(c);
+        return false;
+    }
+    m->unowned_count = 0;
+    for (size_t i = 0; i < m->accounts_count; i++) {
+        if (c->live[i]) {
+            continue;
+        }
+        tg_diag_unowned *u = &m->unowned[m->unowned_count++];
+        copy(u->account, sizeof u->account, m->accounts[i].cfg->name);
+        copy(u->owner, sizeof u->owner, c->owner[i]);
+        u->expired_ms = c->expired_ms[i];
+        char o[TG_DIAG_NAME_MAX * 4];
+        log_line(m, "level=warn msg=account_unowned account=%s owner=\"%s\" expired_ms=%lld",
+                 u->account, esc(u->owner, o, sizeof o), (long long)u->expired_ms);
+    }
+    assert(m->unowned_count <= m->accounts_count);
+    free(c);
+    return true;
+}
+
 static void probe_store(monitor *m) {
     assert(m != NULL && m->rows != NULL);
     int64_t t0 = tg_http_now_us();
@@ -651,14 +796,17 @@ static void probe_store(monitor *m) {
     for (size_t i = 0; i < m->accounts_count && ok; i++) {
         ok = store_account(m, &m->accounts[i], why, sizeof why);
     }
+    if (ok && m->opt->cfg->cluster.enabled) {
+        ok = store_leases(m, why, sizeof why);
+    }
     double latency = (double)(tg_http_now_us() - t0) / US_PER_MS;
     if (!ok) {
         m->rows_count = 0;
     } else {
         log_line(m,
                  "level=info msg=probe probe=store ok=true rows=%zu journal_entries=%" PRIu64
-                 " latency_ms=%.1f",
-                 m->rows_count, m->journal_entries, latency);
+                 " latency_ms=%.1f unowned=%zu",
+                 m->rows_count, m->journal_entries, latency, m->unowned_count);
     }
     assert(m->rows_count <= STORE_ROWS_MAX);
     source_done(m, TG_DIAG_PROBE_STORE, ok, latency, why);
@@ -709,9 +857,9 @@ static void exchange_finish(monitor *m) {
         m->ex_stops_count += a->stops_count;
         log_line(m,
                  "level=info msg=probe probe=exchange account=%s ok=true positions=%zu "
-                 "stops=%zu protected=%u foreign_stops=%u",
+                 "stops=%zu protected=%u foreign_stops=%u ticks=%zu",
                  a->cfg->name, a->pos_count, a->stops_count, row->protected_count,
-                 row->foreign_stops);
+                 row->foreign_stops, a->ticks_count);
     }
     if (ok) {
         log_line(m,
@@ -739,6 +887,21 @@ static void account_done(account *a, bool ok, const tg_venue_error *e) {
     if (--m->exchange_pending == 0 && !m->stopping) {
         exchange_finish(m);
     }
+}
+
+static int tick_cmp(const void *x, const void *y) {
+    return strcmp(((const tick_entry *)x)->symbol, ((const tick_entry *)y)->symbol);
+}
+
+/* The symbol's tick, or 0 when the rules did not give it. */
+static tg_dec tick_of(const account *a, const char *symbol) {
+    assert(a != NULL && symbol != NULL);
+    assert(a->ticks_count == 0 || a->ticks != NULL);
+    tick_entry key;
+    copy(key.symbol, sizeof key.symbol, symbol);
+    const tick_entry *t =
+        a->ticks_count > 0 ? bsearch(&key, a->ticks, a->ticks_count, sizeof key, tick_cmp) : NULL;
+    return t != NULL ? t->tick : tg_dec_from_units(0);
 }
 
 static void stop_of(const account *a, const tg_venue_stop *v, tg_diag_exchange_stop *s) {
@@ -795,6 +958,7 @@ static void on_venue_positions(void *ctx, const tg_venue_reply *reply) {
         p->size = v->size;
         p->entry = v->entry;
         p->mark = v->mark;
+        p->tick = tick_of(a, v->symbol);
     }
     assert(a->pos_count <= TG_VENUE_POSITIONS_MAX);
     tg_err err = {0};
@@ -813,6 +977,50 @@ static void list_positions(account *a) {
     }
 }
 
+/* The instrument rules' ticks, kept for the run (a tick rarely changes).
+ * Without them the positions are listed all the same, with tick 0
+ * (unknown), and the rules are asked again at the next probe. */
+static void on_rules(void *ctx, const tg_venue_reply *reply) {
+    assert(ctx != NULL && reply != NULL);
+    account *a = ctx;
+    if (a->m->stopping) {
+        account_done(a, false, &reply->error);
+        return;
+    }
+    if (reply->error.code != TG_VENUE_OK) {
+        char e[TG_DIAG_TEXT_MAX * 2];
+        log_line(a->m, "level=warn msg=rules_failed account=%s error=\"%s\"", a->cfg->name,
+                 esc(reply->error.err.msg, e, sizeof e));
+    } else {
+        size_t n = 0;
+        for (size_t i = 0; i < reply->rules_count && n < TG_VENUE_RULES_MAX; i++) {
+            if (tg_dec_is_pos(reply->rules[i].tick)) {
+                copy(a->ticks[n].symbol, sizeof a->ticks[n].symbol, reply->rules[i].symbol);
+                a->ticks[n].tick = reply->rules[i].tick;
+                n++;
+            }
+        }
+        qsort(a->ticks, n, sizeof a->ticks[0], tick_cmp);
+        a->ticks_count = n;
+        assert(a->ticks_count <= TG_VENUE_RULES_MAX);
+    }
+    list_positions(a);
+}
+
+/* The rules first while their ticks are unknown, then the positions. */
+static void list_account(account *a) {
+    assert(a != NULL && a->venue != NULL);
+    if (a->ticks_count > 0) {
+        list_positions(a);
+        return;
+    }
+    tg_err err = {0};
+    if (tg_venue_get_rules(a->venue, on_rules, a, &err) != TG_OK) {
+        tg_venue_error e = {.code = TG_VENUE_E_PARAM, .err = err};
+        account_done(a, false, &e);
+    }
+}
+
 static void on_time(void *ctx, const tg_venue_reply *reply) {
     assert(ctx != NULL && reply != NULL);
     account *a = ctx;
@@ -821,7 +1029,7 @@ static void on_time(void *ctx, const tg_venue_reply *reply) {
         return;
     }
     a->synced = true;
-    list_positions(a);
+    list_account(a);
 }
 
 static void probe_exchange(monitor *m) {
@@ -837,7 +1045,7 @@ static void probe_exchange(monitor *m) {
         account *a = &m->accounts[i];
         a->busy = true;
         if (a->synced) {
-            list_positions(a);
+            list_account(a);
             continue;
         }
         tg_err err = {0};
@@ -860,13 +1068,15 @@ static void check_now(monitor *m) {
         .exchange = m->src[2],
         .engine_pos = m->eng,
         .engine_count = m->src[0].ok ? m->eng_count : 0,
-        .engine_stats = m->eng_stats,
+        .engine_stats = engine_stats_of(m),
         .store_rows = m->rows,
         .store_count = m->src[1].ok ? m->rows_count : 0,
         .exchange_pos = m->ex_pos,
         .exchange_pos_count = m->src[2].ok ? m->ex_pos_count : 0,
         .exchange_stops = m->ex_stops,
         .exchange_stops_count = m->src[2].ok ? m->ex_stops_count : 0,
+        .unowned = m->unowned,
+        .unowned_count = m->src[1].ok ? m->unowned_count : 0,
     };
     size_t found = tg_diag_check(&snap, &m->opt->thresholds, now, m->issues);
     assert(m->issues->count <= TG_DIAG_ISSUES_MAX);
@@ -1013,7 +1223,9 @@ static tg_status monitor_alloc(monitor *m, tg_err *err) {
     for (size_t i = 0; i < m->accounts_count && ok; i++) {
         m->accounts[i].pos = calloc(TG_VENUE_POSITIONS_MAX, sizeof *m->accounts[i].pos);
         m->accounts[i].stops = calloc(TG_VENUE_STOPS_MAX, sizeof *m->accounts[i].stops);
-        ok = m->accounts[i].pos != NULL && m->accounts[i].stops != NULL;
+        m->accounts[i].ticks = calloc(TG_VENUE_RULES_MAX, sizeof *m->accounts[i].ticks);
+        ok = m->accounts[i].pos != NULL && m->accounts[i].stops != NULL &&
+             m->accounts[i].ticks != NULL;
     }
     return ok ? TG_OK : tg_err_set(err, TG_E_NOMEM, "out of memory for the monitor's snapshots");
 }
@@ -1024,6 +1236,7 @@ static void monitor_free(monitor *m) {
     for (size_t i = 0; i < m->accounts_count; i++) {
         free(m->accounts[i].pos);
         free(m->accounts[i].stops);
+        free(m->accounts[i].ticks);
         if (m->accounts[i].store != NULL) {
             tg_store_close(m->accounts[i].store);
         }

@@ -377,6 +377,14 @@ static cJSON *issue_json(const tg_diag_issue *it) {
     add_num(o, "first_seen_ms", (double)it->first_seen_ms);
     add_num(o, "last_seen_ms", (double)it->last_seen_ms);
     add_num(o, "count", it->count);
+    if (tg_dec_is_pos(it->tick)) {
+        char t[TG_DEC_STR_MAX];
+        size_t n = tg_dec_format(it->tick, 0, t);
+        assert(n > 0 && n < sizeof t);
+        add_text(o, "tick", t);
+    } else {
+        cJSON_AddNullToObject(o, "tick");
+    }
     return o;
 }
 

@@ -409,6 +409,72 @@ static int symbol_or_settle(by_ctx *c) {
     return -2;
 }
 
+/* Bybit pages its lists (position/list: limit [1, 200], order/realtime:
+ * [1, 50], both default 20): `limit` items from `cursor` on, and
+ * nextPageCursor names the next page ("" after the last). The emulator's
+ * cursor is the index where the next page's scan starts; a limit above the
+ * endpoint's maximum is served as the maximum. */
+#define PAGE_LIMIT_DEFAULT 20
+
+typedef struct by_page {
+    size_t start; /* first index scanned */
+    size_t limit; /* items on this page */
+    size_t count; /* items written */
+    size_t next;  /* index of the first item left over; SIZE_MAX none */
+} by_page;
+
+static bool page_open(by_ctx *c, size_t limit_max, by_page *pg) {
+    assert(pg != NULL && limit_max > 0);
+    pg->start = 0;
+    pg->limit = PAGE_LIMIT_DEFAULT;
+    pg->count = 0;
+    pg->next = SIZE_MAX;
+    const char *limit = arg(c, "limit"), *cursor = arg(c, "cursor");
+    char *end = NULL;
+    if (limit != NULL && limit[0] != '\0') {
+        unsigned long long n = strtoull(limit, &end, 10);
+        if (*end != '\0' || n < 1) {
+            by_error(c, 10001, "params error: limit must be an integer from 1 to %zu", limit_max);
+            return false;
+        }
+        pg->limit = n > limit_max ? limit_max : (size_t)n;
+    }
+    if (cursor != NULL && cursor[0] != '\0') {
+        unsigned long long n = strtoull(cursor, &end, 10);
+        if (*end != '\0' || n > SIZE_MAX / 2) {
+            by_error(c, 10001, "params error: cursor invalid");
+            return false;
+        }
+        pg->start = (size_t)n;
+    }
+    return true;
+}
+
+/* Whether item index i goes on the page (false once it is full: i is then
+ * the next page's start). */
+static bool page_take(by_page *pg, size_t i) {
+    assert(pg != NULL && i >= pg->start);
+    if (pg->count < pg->limit) {
+        pg->count++;
+        return true;
+    }
+    if (pg->next == SIZE_MAX) {
+        pg->next = i;
+    }
+    return false;
+}
+
+static void page_close(by_ctx *c, const by_page *pg) {
+    assert(pg != NULL);
+    if (pg->next == SIZE_MAX) {
+        list_close(c, LIST_PAGED);
+        return;
+    }
+    char tail[64];
+    snprintf(tail, sizeof tail, "],\"nextPageCursor\":\"%zu\"}", pg->next);
+    list_close(c, tail);
+}
+
 static void ep_position_list(by_ctx *c) {
     if (empty_category(c)) {
         return;
@@ -417,17 +483,21 @@ static void ep_position_list(by_ctx *c) {
     if (only == -1) {
         return;
     }
+    by_page pg;
+    if (!page_open(c, 200, &pg)) {
+        return;
+    }
     sim_buf *b = list_open(c, LIST_LINEAR);
     bool first = true;
-    for (size_t i = 0; i < c->sim->inst_count; i++) {
+    for (size_t i = pg.start; i < c->sim->inst_count && pg.next == SIZE_MAX; i++) {
         bool flat = tg_dec_is_zero(c->sim->acct[c->account].pos[i].size);
-        if ((only >= 0 && (int)i != only) || (only == -2 && flat)) {
+        if ((only >= 0 && (int)i != only) || (only == -2 && flat) || !page_take(&pg, i)) {
             continue;
         }
         list_item(b, &first);
         sim_by_position_json(c->sim, b, c->account, (int)i);
     }
-    list_close(c, LIST_PAGED);
+    page_close(c, &pg);
 }
 
 /* ---- orders ---- */
@@ -460,17 +530,21 @@ static void ep_order_realtime(by_ctx *c) {
     if (only == -1) {
         return;
     }
+    by_page pg;
+    if (!page_open(c, 50, &pg)) {
+        return;
+    }
     sim_buf *b = list_open(c, LIST_LINEAR);
     bool first = true;
-    for (size_t i = 0; i < c->sim->orders_max; i++) {
+    for (size_t i = pg.start; i < c->sim->orders_max && pg.next == SIZE_MAX; i++) {
         const sim_order *o = &c->sim->orders[i];
-        if (!order_selected(c, o, only)) {
+        if (!order_selected(c, o, only) || !page_take(&pg, i)) {
             continue;
         }
         list_item(b, &first);
         sim_by_order_json(c->sim, b, o, o->conditional ? "Untriggered" : "New");
     }
-    list_close(c, LIST_PAGED);
+    page_close(c, &pg);
 }
 
 /* Removes the position's stop loss (stopLoss "0"). */
