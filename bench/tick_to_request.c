@@ -21,6 +21,10 @@
  * histogram (linear within buckets whose bounds are 100 µs, 250 µs, 500 µs,
  * 1 ms, ...): overhead_us_p99 = tick_to_request_us_p99 − commit_us_p99.
  *
+ * The line before the last has the median latency of the first, second, …
+ * request of each round: one batch's requests leave one after the other,
+ * each a send(2) on its own connection.
+ *
  * Last line: tick_to_request_us_p50=… tick_to_request_us_p99=… commit_us_p99=… overhead_us_p99=…
  */
 #define _POSIX_C_SOURCE 200809L
@@ -323,11 +327,26 @@ int main(int argc, char **argv) {
     double le[DU_BUCKETS_MAX], c0[DU_BUCKETS_MAX], c1[DU_BUCKETS_MAX];
     size_t nb0 = 0, nb1 = 0;
     commit_hist(&b, le, c0, &nb0);
-    size_t n = 0, short_rounds = 0;
+    size_t n = 0, short_rounds = 0, full_rounds = 0;
+    /* the k-th fastest tick of each full round: how the requests of one
+     * batch leave one after the other */
+    double *by_rank = malloc((rounds + 8) * nsym * sizeof *by_rank);
+    if (by_rank == NULL) {
+        du_die("memory", "out of memory");
+    }
     double t0 = bench_now_s();
     for (size_t r = 0; n < ticks && r < rounds + 8; r++) {
         size_t got = run_round(&b, lat + n, ROUND_WAIT_US / 1e6);
         short_rounds += got < nsym;
+        if (got == nsym) {
+            double sorted[SYMBOLS_MAX];
+            memcpy(sorted, lat + n, nsym * sizeof *sorted);
+            qsort(sorted, nsym, sizeof *sorted, bench_cmp_double);
+            for (size_t k = 0; k < nsym; k++) {
+                by_rank[k * (rounds + 8) + full_rounds] = sorted[k];
+            }
+            full_rounds++;
+        }
         n += got;
     }
     double wall = bench_now_s() - t0;
@@ -350,6 +369,13 @@ int main(int argc, char **argv) {
     printf("tick_to_request_us p50=%.0f p90=%.0f p99=%.0f p99.9=%.0f max=%.0f; commit_us p50=%.0f "
            "p99=%.0f (histogram, linear in buckets)\n",
            p50, p90, p99, p999, max, commit_p50, commit_p99);
+    printf("by_order_in_round_us_p50=");
+    for (size_t k = 0; k < nsym && full_rounds > 0; k++) {
+        double *rk = by_rank + k * (rounds + 8);
+        printf("%s%.0f", k > 0 ? "," : "", bench_percentile(rk, full_rounds, 50));
+    }
+    printf(" (the 1st, 2nd, ... request of a round's batch)\n");
+    free(by_rank);
     printf("tick_to_request_us_p50=%.0f tick_to_request_us_p99=%.0f commit_us_p99=%.0f "
            "overhead_us_p99=%.0f\n",
            p50, p99, commit_p99, p99 - commit_p99);

@@ -23,7 +23,8 @@
 #include "trailguard/decimal.h"
 #include "trailguard/error.h"
 
-#define TG_LOG_LINE_MAX 1024 /* bytes of one line, newline included */
+#define TG_LOG_LINE_MAX 1024  /* bytes of one line, newline included */
+#define TG_LOG_HELD_MAX 65536 /* bytes of lines held for one write (tg_log_hold) */
 
 typedef enum tg_log_level {
     TG_LOG_DEBUG,
@@ -37,6 +38,9 @@ typedef struct tg_log {
     FILE *file;         /* the log file, or NULL */
     bool to_stderr;     /* also write to stderr */
     uint64_t lines;     /* lines written */
+    bool holding;       /* tg_log_hold: lines wait in held for tg_log_flush */
+    char *held;         /* TG_LOG_HELD_MAX bytes, allocated on first use */
+    size_t held_len;    /* bytes waiting in held */
 } tg_log;
 
 typedef struct tg_logline {
@@ -48,7 +52,16 @@ typedef struct tg_logline {
 
 /* A logger to stderr at level; path opens (appends to) a log file too. */
 tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err *err);
-void tg_log_close(tg_log *log);
+void tg_log_close(tg_log *log); /* flushes what is held */
+
+/* With on, finished lines are kept (at most TG_LOG_HELD_MAX bytes, then
+ * written at once) until tg_log_flush writes them in one write per sink;
+ * off writes what is held. The daemon holds the lines of a loop turn so
+ * that no write(2) of a log line comes between a mark and the request it
+ * provokes; it flushes before the loop waits and after each turn's
+ * requests have left. Lines are written as before when nothing holds. */
+void tg_log_hold(tg_log *log, bool on);
+void tg_log_flush(tg_log *log);
 
 /* "debug" "info" "warn" "error" → level; false when unknown. */
 bool tg_log_level_parse(const char *text, tg_log_level *out);

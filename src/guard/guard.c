@@ -446,6 +446,8 @@ static bool input_waiting(tg_guard *g) {
 }
 
 static bool linger(tg_guard *g) {
+    if (getenv("TG_NOLINGER"))
+        return false;
     if (g->draining) {
         return false;
     }
@@ -492,6 +494,16 @@ static void on_turn(uv_check_t *h) {
             a->reconcile_due_ms = 0;
             guard_reconcile(a, "stream connected");
         }
+    }
+}
+
+/* Before the loop waits for input: the lines of timers and callbacks go out,
+ * unless a batch waits for input already there (the poll will not wait). */
+static void on_log_flush(uv_prepare_t *h) {
+    assert(h != NULL && h->data != NULL);
+    tg_guard *g = h->data;
+    if (g->batch_since_ns == 0) {
+        tg_log_flush(g->log);
     }
 }
 
@@ -690,6 +702,10 @@ tg_status tg_guard_start(tg_guard *g, tg_err *err) {
     uv_check_init(g->loop, &g->turn);
     g->turn.data = g;
     uv_check_start(&g->turn, on_turn);
+    uv_prepare_init(g->loop, &g->log_flush);
+    g->log_flush.data = g;
+    uv_prepare_start(&g->log_flush, on_log_flush);
+    tg_log_hold(g->log, true);
     uv_timer_init(g->loop, &g->dispatch_timer);
     g->dispatch_timer.data = g;
     uv_timer_start(&g->dispatch_timer, on_dispatch_timer, GUARD_DISPATCH_MS, GUARD_DISPATCH_MS);
@@ -767,6 +783,8 @@ void tg_guard_drain(tg_guard *g) {
         }
         uv_check_stop(&g->turn);
         uv_close((uv_handle_t *)&g->turn, close_cb);
+        uv_close((uv_handle_t *)&g->log_flush, close_cb);
+        tg_log_hold(g->log, false);
         uv_close((uv_handle_t *)&g->dispatch_timer, close_cb);
         uv_close((uv_handle_t *)&g->reconcile_timer, close_cb);
     }

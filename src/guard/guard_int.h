@@ -189,6 +189,7 @@ struct tg_guard {
     guard_account *accounts;      /* accounts_count */
     uint32_t accounts_count;      /* accounts */
     uv_check_t turn;              /* end of each loop turn: flush, then dispatch */
+    uv_prepare_t log_flush;       /* before the loop waits: held log lines go out */
     uv_timer_t dispatch_timer;    /* re-runs dispatch while work waits */
     uv_timer_t reconcile_timer;   /* periodic reconcile and staleness check */
     uv_timer_t stale_timer;       /* staleness check, every second */

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -26,8 +27,44 @@ tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err 
     return TG_OK;
 }
 
+static void write_out(tg_log *log, const char *text, size_t len) {
+    assert(log != NULL && text != NULL);
+    if (log->to_stderr) {
+        ssize_t w = write(STDERR_FILENO, text, len);
+        (void)w;
+    }
+    if (log->file != NULL) {
+        fwrite(text, 1, len, log->file);
+        fflush(log->file);
+    }
+}
+
+void tg_log_flush(tg_log *log) {
+    assert(log != NULL);
+    assert(log->held_len <= TG_LOG_HELD_MAX);
+    if (log->held_len > 0) {
+        write_out(log, log->held, log->held_len);
+        log->held_len = 0;
+    }
+}
+
+void tg_log_hold(tg_log *log, bool on) {
+    assert(log != NULL);
+    if (!on) {
+        tg_log_flush(log);
+    }
+    log->holding = on;
+}
+
 void tg_log_close(tg_log *log) {
-    if (log != NULL && log->file != NULL) {
+    if (log == NULL) {
+        return;
+    }
+    tg_log_flush(log);
+    free(log->held);
+    log->held = NULL;
+    log->holding = false;
+    if (log->file != NULL) {
         fclose(log->file);
         log->file = NULL;
     }
@@ -174,14 +211,19 @@ void tg_log_end(tg_logline *l) {
     }
     l->buf[l->len++] = '\n';
     assert(l->len <= sizeof l->buf);
-    /* one write per line: lines of concurrent processes never interleave */
-    if (l->log->to_stderr) {
-        ssize_t w = write(STDERR_FILENO, l->buf, l->len);
-        (void)w;
+    tg_log *log = l->log;
+    log->lines++;
+    if (log->holding && log->held == NULL) {
+        log->held = malloc(TG_LOG_HELD_MAX); /* without it, lines go out one by one */
     }
-    if (l->log->file != NULL) {
-        fwrite(l->buf, 1, l->len, l->log->file);
-        fflush(l->log->file);
+    if (!log->holding || log->held == NULL) {
+        /* one write per line: lines of concurrent processes never interleave */
+        write_out(log, l->buf, l->len);
+        return;
     }
-    l->log->lines++;
+    if (log->held_len + l->len > TG_LOG_HELD_MAX) {
+        tg_log_flush(log);
+    }
+    memcpy(log->held + log->held_len, l->buf, l->len);
+    log->held_len += l->len;
 }

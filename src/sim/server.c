@@ -281,7 +281,30 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     }
     c->in_len += (size_t)n;
     assert(c->in_len <= SIM_CONN_IN_MAX);
-    process_input(c->sim, c);
+    /* Stamped now, parsed at the end of the turn (on_reader): requests that
+     * arrive together on several connections are each received when they
+     * arrived, not after the emulator has answered the ones before them, as
+     * an exchange's front end receives them in parallel. */
+    c->read_us = sim_mono_us(c->sim);
+    c->input_pending = true;
+    if (c->ws != SIM_WS_NONE || c->in_len >= SIM_CONN_IN_MAX / 2) {
+        /* streams, and a buffer filling up (libuv reads again at once), are
+         * parsed now */
+        c->input_pending = false;
+        process_input(c->sim, c);
+    }
+}
+
+static void on_reader(uv_check_t *check) {
+    assert(check != NULL && check->data != NULL);
+    tg_sim *sim = check->data;
+    for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
+        sim_conn *c = sim->conns[i];
+        if (c != NULL && c->input_pending) {
+            c->input_pending = false;
+            process_input(sim, c); /* may close c */
+        }
+    }
 }
 
 static void on_reject_closed(uv_handle_t *h) {
@@ -511,7 +534,8 @@ static void handle_http(tg_sim *sim, sim_conn *c, const sim_http_req *req) {
     assert(sim != NULL);
     assert(c != NULL);
     bool control = strncmp(req->path, "/sim", 4) == 0;
-    sim_log_entry log = {.seq = 0, .venue = c->venue, .recv_us = sim_mono_us(sim)};
+    sim_log_entry log = {
+        .seq = 0, .venue = c->venue, .recv_us = c->read_us > 0 ? c->read_us : sim_mono_us(sim)};
     sim_strlcpy(log.method, req->method, sizeof log.method);
     sim_strlcpy(log.path, req->path, sizeof log.path);
     const char *ua = sim_http_header(req, "user-agent");
@@ -858,6 +882,7 @@ static void close_all(tg_sim *sim) {
     uv_close((uv_handle_t *)&sim->listener[SIM_BYBIT], NULL);
     uv_close((uv_handle_t *)&sim->timer, NULL);
     uv_close((uv_handle_t *)&sim->wake, NULL);
+    uv_close((uv_handle_t *)&sim->reader, NULL);
     for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
         if (sim->conns[i] != NULL) {
             sim_conn_close(sim, sim->conns[i]);
@@ -1007,6 +1032,7 @@ static void abandon_loop(tg_sim *sim, int listeners) {
     }
     uv_close((uv_handle_t *)&sim->timer, NULL);
     uv_close((uv_handle_t *)&sim->wake, NULL);
+    uv_close((uv_handle_t *)&sim->reader, NULL);
     uv_run(&sim->loop, UV_RUN_DEFAULT);
     uv_loop_close(&sim->loop);
 }
@@ -1020,6 +1046,9 @@ tg_status tg_sim_start(tg_sim *sim, tg_err *err) {
     sim->timer.data = sim;
     uv_async_init(&sim->loop, &sim->wake, on_wake);
     sim->wake.data = sim;
+    uv_check_init(&sim->loop, &sim->reader);
+    sim->reader.data = sim;
+    uv_check_start(&sim->reader, on_reader);
     uint16_t base = sim->cfg.port;
     tg_status st = listen_on(sim, SIM_BINANCE, base, err);
     if (st != TG_OK) {

@@ -390,6 +390,7 @@ struct tg_sim {
     uint16_t port[SIM_VENUES];             /* bound ports */
     uv_timer_t timer;                      /* SIM_TICK_MS period: paths, streams */
     uv_async_t wake;                       /* calls and stop requests */
+    uv_check_t reader;                     /* parses what this turn read, after all reads */
     pthread_t thread;                      /* runs the loop */
     bool started;                          /* the thread runs */
     bool stopping;                         /* stop was asked */
@@ -533,6 +534,8 @@ struct sim_conn {
     bool read_paused;   /* HTTP output backlog: reading stopped until it drains */
     int64_t active_ms;  /* loop time of the last byte read or written */
     int64_t req_ms;     /* loop time the pending request's first byte came */
+    int64_t read_us;    /* emulator clock of the last read: a request's receipt */
+    bool input_pending; /* read this turn, parsed at its end (sim->reader) */
     char *in;           /* received bytes, SIM_CONN_IN_MAX */
     size_t in_len;      /* bytes in `in` */
     char *pending;      /* delayed answer bytes */

@@ -14,6 +14,8 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#define HTTP_HOST_CONNECTIONS 8 /* connections to one exchange host at most, kept alive */
+
 typedef struct http_req {
     tg_http *http;                /* owner */
     CURL *easy;                   /* the transfer */
@@ -248,7 +250,12 @@ tg_status tg_http_new(uv_loop_t *loop, const tg_http_opts *opts, tg_http **out, 
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTP_HOST_CONNECTIONS);
+    /* libcurl's cache keeps 4 idle connections per easy handle in use: a
+     * burst of stop moves after a quiet spell found one fewer than it
+     * needed and paid a TCP (and TLS) connect for the last request. Keep as
+     * many as one host may have. */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_HOST_CONNECTIONS);
     uv_timer_init(loop, &h->timer);
     h->timer.data = h;
     uv_idle_init(loop, &h->kick);
