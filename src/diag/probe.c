@@ -342,8 +342,8 @@ static double metric_sum(const char *text, const char *name, const char *filter)
 /* A lower bound of the longest unprotected window: the largest bucket bound
  * that some observation exceeded, over the bounds the daemon writes (summed
  * over its per-account series). The histogram cannot tell windows apart
- * within one bucket: with the daemon's bounds 0.1 and 0.5 s, a 0.4 s window
- * reads as "over 0.1 s". */
+ * within one bucket: with the daemon's bounds 0.3 and 0.5 s, a 0.4 s window
+ * reads as "over 0.3 s". */
 static double unprotected_max(const char *text) {
     assert(text != NULL);
     static const char name[] = "trailguard_unprotected_window_seconds_bucket{";

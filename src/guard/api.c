@@ -13,9 +13,9 @@
 /* Up to minutes: a stop update deferred by the order budget waits seconds
  * to tens of seconds, and max_update_delay (10 s by default) must be told
  * apart from the bucket above it. */
-static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                        0.01,   0.025,   0.05,   0.1,   0.5,    2.5,
-                                        5,      10,      30,     60,    300};
+static const double latency_bounds[] = {
+    0.0001, 0.00015, 0.0002, 0.00025, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01,
+    0.025,  0.05,    0.1,    0.25,    0.3,    0.5,    2.5,    5,       10,    30,     60,    300};
 #define LATENCY_BOUNDS_COUNT (sizeof latency_bounds / sizeof latency_bounds[0])
 
 /* ---- metrics ---------------------------------------------------------- */
