@@ -212,6 +212,7 @@ static void replace_waits_for_its_cancel_weight(void **state) {
     assert_int_equal(tg_venue_wait(tight, &w, VT_WAIT_MS, &err), TG_OK);
     vt_expect_ok(&w.reply);
     assert_int_equal(tg_venue_get_stats(tight).used_weight_1m, cfg.weight_limit_per_min);
+    free(w.owned); /* the positions read */
     int64_t before = vt_request_count(e);
     req = vt_req(VT_SYM, TG_SIDE_LONG, "59500", "0.01", 2);
     req.prev = first;
@@ -222,6 +223,7 @@ static void replace_waits_for_its_cancel_weight(void **state) {
     (void)vt_only_stop(e, "59000");
     vt_venue_free(e, tight); /* the held request completes, closed, while held is in scope */
     assert_true(held.done);
+    free(held.owned);
 }
 
 /* Over the weight limit: 429 pauses the venue for Retry-After; a request
