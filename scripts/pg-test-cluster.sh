@@ -163,6 +163,11 @@ shared_buffers = 16MB
 dynamic_shared_memory_type = posix
 log_min_messages = warning
 EOF
+  # TG_PG_CONF_EXTRA: more settings for a measurement, e.g.
+  # "shared_preload_libraries = 'pg_stat_statements'" (docs/cluster.md)
+  if [ -n "${TG_PG_CONF_EXTRA:-}" ]; then
+    printf '%s\n' "$TG_PG_CONF_EXTRA" >>"$dir/data/postgresql.conf"
+  fi
 }
 
 create_database() {
