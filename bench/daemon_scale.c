@@ -186,16 +186,6 @@ static char *scenario(size_t accounts, size_t symbols, size_t hot) {
     return text;
 }
 
-/* The emulator's count of open positions without a stop. */
-static double sim_state(tg_sim *sim, char *out, const char *field) {
-    du_sim(sim, "GET", "/sim/state", NULL, out, DU_ANSWER_MAX);
-    cJSON *st = cJSON_Parse(out);
-    const cJSON *v = cJSON_GetObjectItem(st, field);
-    double n = cJSON_IsNumber(v) ? v->valuedouble : -1;
-    cJSON_Delete(st);
-    return n;
-}
-
 /* The cumulative buckets of a histogram summed over its series (accounts):
  * bounds into le, counts into count; how many bounds. */
 static size_t hist_sum(const char *text, const char *name, double *le, double *count) {
@@ -363,7 +353,7 @@ int main(int argc, char **argv) {
     }
     double hwm_live = mem_mib(d.pid, "VmHWM:"), rss_live = mem_mib(d.pid, "VmRSS:");
     /* the first stop of every position, within the order budget */
-    while (sim_state(sim, out, "unprotected_now") != 0) {
+    while (du_sim_state(sim, out, "unprotected_now") != 0) {
         if (bench_now_s() - t_live > STARTUP_S_MAX) {
             du_die("daemon", "positions not all protected in time");
         }
@@ -404,8 +394,8 @@ int main(int argc, char **argv) {
     double hwm = mem_mib(d.pid, "VmHWM:"), rss = mem_mib(d.pid, "VmRSS:");
     double anon = mem_mib(d.pid, "RssAnon:"), file = mem_mib(d.pid, "RssFile:");
     double shmem = mem_mib(d.pid, "RssShmem:");
-    double slow = sim_state(sim, out, "slow_disconnects");
-    double open = sim_state(sim, out, "open_positions");
+    double slow = du_sim_state(sim, out, "slow_disconnects");
+    double open = du_sim_state(sim, out, "open_positions");
     du_stop(&d);
     tg_sim_stop(sim);
     tg_sim_free(sim);

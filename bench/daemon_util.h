@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "trailguard/sim.h"
@@ -75,6 +76,17 @@ static inline void du_sim(tg_sim *sim, const char *method, const char *target, c
         fprintf(stderr, "bench: emulator %s %s: %d %.300s\n", method, target, status, out);
         exit(1);
     }
+}
+
+/* A number of the emulator's GET /sim/state (open_positions,
+ * unprotected_now, ...); −1 when absent. out holds DU_ANSWER_MAX bytes. */
+static inline double du_sim_state(tg_sim *sim, char *out, const char *field) {
+    du_sim(sim, "GET", "/sim/state", NULL, out, DU_ANSWER_MAX);
+    cJSON *st = cJSON_Parse(out);
+    const cJSON *v = cJSON_GetObjectItem(st, field);
+    double n = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    cJSON_Delete(st);
+    return n;
 }
 
 /* The daemon, its HTTP port and one kept-alive connection to it. */

@@ -145,15 +145,6 @@ static char *scenario(void) {
     return text;
 }
 
-static double sim_state(tg_sim *sim, char *out, const char *field) {
-    du_sim(sim, "GET", "/sim/state", NULL, out, DU_ANSWER_MAX);
-    cJSON *st = cJSON_Parse(out);
-    const cJSON *v = cJSON_GetObjectItem(st, field);
-    double n = cJSON_IsNumber(v) ? v->valuedouble : -1;
-    cJSON_Delete(st);
-    return n;
-}
-
 /* `trailguard diagnose --config ini --out dir --duration Ns` and the short
  * intervals, stdout and stderr to dir/diagnose.out. */
 static pid_t diagnose_start(const char *ini, const char *dir, double seconds) {
@@ -262,7 +253,7 @@ int main(int argc, char **argv) {
     snprintf(log_file, sizeof log_file, "%s/daemon.log", dir);
     du_start(&d, ini, log_file);
     double t0 = bench_now_s();
-    while (sim_state(sim, out, "unprotected_now") != 0) {
+    while (du_sim_state(sim, out, "unprotected_now") != 0) {
         if (bench_now_s() - t0 > STARTUP_S_MAX) {
             du_die("daemon", "positions not all protected in time");
         }
