@@ -464,7 +464,6 @@ static bool linger(tg_guard *g) {
         g->batch_since_ns = now;
     }
     if (now - g->batch_since_ns < GUARD_BATCH_LINGER_NS && input_waiting(g)) {
-        g->lingered++;
         return true;
     }
     g->batch_since_ns = 0;

@@ -207,7 +207,6 @@ struct tg_guard {
     uint32_t live_owners;         /* processes with a live lease at the last look, this one too */
     tg_store *presence;           /* [cluster]: this process's own lease row, "~NODE_ID" */
     uint64_t batch_since_ns;      /* uv_hrtime when staged work first waited for input, 0 none */
-    uint64_t lingered;            /* turns that ended without a commit to read waiting input */
 };
 
 /* Copies src into dst of cap bytes, cut to fit, always terminated. */
