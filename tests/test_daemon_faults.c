@@ -401,6 +401,51 @@ static void orphan_and_duplicate_are_cancelled(void **state) {
     wait_stop(BN_ACCOUNT, "BTCUSDT", 50745);
 }
 
+/* A position that closes while a reconcile pass waits for its positions
+ * listing: the listing, taken before the close, still holds it, and the pass
+ * must not open it again (that placed a stop on a flat position and closed
+ * the row a second time, without its confirmed stop). */
+static void close_during_reconcile_is_final(void **state) {
+    (void)state;
+    open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
+    start_daemon();
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
+    uint64_t since = last_seq("binance");
+    sim_ok("POST", "/sim/fault",
+           "{\"path\":\"/fapi/v3/positionRisk\",\"kind\":\"latency\",\"ms\":1500,"
+           "\"count\":1}");
+    int64_t until = mono_ms() + RECONCILE_MS + WAIT_MS;
+    while (count_requests("binance", since, "GET", "/fapi/v3/positionRisk", 1, NULL) == 0) {
+        assert_true(mono_ms() < until);
+        tu_sleep_ms(POLL_MS);
+    }
+    /* the listing holds the position; its answer is on the way */
+    mark("BTCUSDT", "48900");
+    wait_unlisted(BN_BTC);
+    uint64_t closed = last_seq("binance");
+    tu_sleep_ms(2500); /* the answer arrives and the pass applies it */
+    assert_false(listed(BN_BTC));
+    assert_int_equal(count_requests("binance", closed, "POST", "/fapi/v1/algoOrder", 1, NULL), 0);
+    assert_int_equal(stop_daemon(SIGTERM, 5000), 0);
+    char *log = tu_read(E.log, NULL);
+    int opened = 0;
+    for (const char *l = log; (l = strstr(l, "msg=position_opened")) != NULL; l++) {
+        const char *eol = strchr(l, '\n');
+        const char *k = strstr(l, "key=BTCUSDT:long");
+        opened += k != NULL && (eol == NULL || k < eol);
+    }
+    free(log);
+    assert_int_equal(opened, 1);
+    tg_store *s = NULL;
+    tg_err err = {0};
+    tg_store_row row;
+    assert_int_equal(tg_store_open(E.db, BN_ACCOUNT, &s, &err), TG_OK);
+    assert_int_equal(tg_store_get(s, "BTCUSDT:long", &row, &err), TG_OK);
+    assert_int_equal(row.stop.state, TG_STATE_CLOSED);
+    tu_assert_dec(row.stop.stop_confirmed, "49000");
+    tg_store_close(s);
+}
+
 /* ---- 4. foreign stops ------------------------------------------------- */
 
 static void foreign_stops_are_left_then_cancelled(void **state) {
@@ -774,6 +819,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(crossed_level_closes_at_market, setup, teardown),
         cmocka_unit_test_setup_teardown(crossed_level_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(orphan_and_duplicate_are_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_during_reconcile_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(foreign_stops_are_left_then_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(size_change_resizes_the_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(store_down_while_trailing, setup, teardown_pg),

@@ -231,6 +231,7 @@ uint32_t guard_open_position(guard_account *a, const tg_venue_position *vp) {
     p->qty = vp->size;
     p->position_idx = vp->position_idx;
     p->opened_mono_ms = (int64_t)uv_now(a->g->loop);
+    p->touched_ms = uv_now(a->g->loop); /* a pass under way has an older snapshot */
     p->protected_ms = -1;
     guard_ident *row = &p->row;
     guard_copy(row->symbol, sizeof row->symbol, vp->symbol);
@@ -286,6 +287,9 @@ void guard_close_position(guard_account *a, uint32_t id, bool by_stop, const cha
     tg_log_str(&l, "key", p->row.position_key);
     tg_log_str(&l, "why", why);
     tg_log_end(&l);
+    guard_closed *c = &a->closed[a->closed_next++ % GUARD_CLOSED_RING];
+    guard_copy(c->key, sizeof c->key, p->row.position_key);
+    c->ms = uv_now(a->g->loop);
     /* anything of ours left on the exchange goes: the position is flat */
     if (p->have_ex && !triggered) {
         guard_cancel_stop(a, &p->ex, "position closed");

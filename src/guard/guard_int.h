@@ -34,6 +34,7 @@
 #define GUARD_BATCH_LINGER_NS     150000 /* a commit waits for input already read at most, ns */
 #define GUARD_LAST_ACTION_MAX     64     /* bytes of a position's last action */
 #define GUARD_ISSUES_MAX          16     /* health reasons kept */
+#define GUARD_CLOSED_RING         128 /* recent closes a reconcile pass checks its snapshot against */
 
 typedef enum guard_phase {
     PHASE_INIT,   /* nothing asked yet */
@@ -88,6 +89,13 @@ typedef struct guard_pos {
     guard_ident row;                         /* identity and order ids of its store row */
     char last_action[GUARD_LAST_ACTION_MAX]; /* e.g. "stop_moved 50100.0" */
 } guard_pos;
+
+/* A position closed lately: a reconcile snapshot taken before the close
+ * still lists it, and must not open it again. */
+typedef struct guard_closed {
+    char key[TG_STORE_KEY_MAX]; /* position key */
+    uint64_t ms;                /* uv_now of the close */
+} guard_closed;
 
 typedef struct guard_counters {
     uint64_t activations;                      /* TG_EV_ACTIVATED */
@@ -163,10 +171,12 @@ typedef struct guard_account {
     int64_t last_connect_ms;     /* uv_now of the last stream (re)connect */
     int64_t reconcile_due_ms;    /* uv_now when a reconnect's reconcile runs; 0 none */
     uint32_t restored;           /* rows restored at startup */
-    uint32_t inflight;           /* requests out */
-    tg_err last_error;           /* last failure worth reporting */
-    tg_err store_error;          /* why the store is failing */
-    guard_counters c;            /* counters */
+    guard_closed closed[GUARD_CLOSED_RING]; /* the latest closes, a ring */
+    uint32_t closed_next;                   /* next slot of closed to write */
+    uint32_t inflight;                      /* requests out */
+    tg_err last_error;                      /* last failure worth reporting */
+    tg_err store_error;                     /* why the store is failing */
+    guard_counters c;                       /* counters */
     /* [cluster] */
     bool held;                               /* the lease is held: the account is served */
     bool renew_failing;                      /* the last take or renewal failed (logged once) */

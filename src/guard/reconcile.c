@@ -48,6 +48,24 @@ static bool busy(const guard_pos *p, uint64_t started_ms) {
     return p->in_flight || p->touched_ms >= started_ms;
 }
 
+/* Whether the position may have closed after the pass's snapshot was taken:
+ * it did, or so many closed since that the ring no longer tells. */
+static bool closed_since(const guard_account *a, const char *key, uint64_t started_ms) {
+    assert(a != NULL && key != NULL);
+    uint32_t n = a->closed_next < GUARD_CLOSED_RING ? a->closed_next : GUARD_CLOSED_RING;
+    for (uint32_t i = 0; i < n; i++) {
+        const guard_closed *c = &a->closed[i];
+        if (c->ms >= started_ms && strcmp(c->key, key) == 0) {
+            return true;
+        }
+    }
+    if (n == GUARD_CLOSED_RING) {
+        const guard_closed *oldest = &a->closed[a->closed_next % GUARD_CLOSED_RING];
+        return oldest->ms >= started_ms;
+    }
+    return false;
+}
+
 static void apply(pass *ps, const tg_venue_stop *stops, size_t stops_count) {
     assert(ps != NULL && ps->a != NULL && ps->a->book != NULL);
     assert(stops_count <= TG_VENUE_STOPS_MAX);
@@ -63,6 +81,10 @@ static void apply(pass *ps, const tg_venue_stop *stops, size_t stops_count) {
     for (size_t i = 0; i < ps->positions_count; i++) {
         const tg_venue_position *vp = &ps->positions[i];
         uint32_t id = guard_find(a, vp->key);
+        if (id == TG_BOOK_NONE && closed_since(a, vp->key, ps->started_ms)) {
+            a->reconcile_again = true; /* the next snapshot tells whether it is open */
+            continue;
+        }
         if (id == TG_BOOK_NONE) {
             id = guard_open_position(a, vp);
             t.opened += id != TG_BOOK_NONE;
