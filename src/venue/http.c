@@ -24,6 +24,8 @@ typedef struct http_req {
     size_t len;                   /* bytes in buf */
     size_t cap;                   /* bytes allocated */
     bool too_big;                 /* body over TG_HTTP_BODY_MAX */
+    bool idempotent;              /* a GET: safe to send again */
+    bool retried;                 /* sent again on a fresh connection already */
     tg_http_limits limits;        /* parsed headers */
     int64_t sent_us;              /* handed to curl, µs */
     tg_http_done_fn done;         /* completion */
@@ -106,9 +108,41 @@ static void req_free(http_req *r) {
     free(r);
 }
 
+static void on_kick(uv_idle_t *idle);
+
+/* A kept-alive connection the server dropped just as a request went out on
+ * it (a reset shows up as a poll error, which libcurl does not retry): a
+ * GET is sent once more on a new connection. Anything else fails, as its
+ * outcome on the server is unknown. */
+static bool retry_fresh(tg_http *h, http_req *r, CURLcode code) {
+    assert(h != NULL && r != NULL && r->easy != NULL);
+    if (!r->idempotent || r->retried || h->closing || r->too_big ||
+        (code != CURLE_SEND_ERROR && code != CURLE_RECV_ERROR && code != CURLE_GOT_NOTHING)) {
+        return false;
+    }
+    long connects = -1;
+    if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK || connects != 0) {
+        return false; /* a new connection failed: not a stale one */
+    }
+    curl_multi_remove_handle(h->multi, r->easy);
+    r->retried = true;
+    r->len = 0;
+    r->errbuf[0] = '\0';
+    r->limits = (tg_http_limits){-1, -1, -1, -1, -1, -1, -1};
+    curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+    if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+        return false;
+    }
+    uv_idle_start(&h->kick, on_kick);
+    return true;
+}
+
 static void req_finish(tg_http *h, http_req *r, CURLcode code) {
     assert(h != NULL && r != NULL && r->http == h);
     assert(r->done != NULL);
+    if (retry_fresh(h, r, code)) {
+        return;
+    }
     req_unlink(h, r);
     curl_multi_remove_handle(h->multi, r->easy);
     tg_http_resp resp;
@@ -378,6 +412,7 @@ tg_status tg_http_send(tg_http *h, const char *method, const char *url, const ch
         return tg_err_set(err, TG_E_NOMEM, "out of memory for an HTTP request");
     }
     r->http = h;
+    r->idempotent = strcmp(method, "GET") == 0;
     r->done = done;
     r->ctx = ctx;
     r->limits = (tg_http_limits){-1, -1, -1, -1, -1, -1, -1};
