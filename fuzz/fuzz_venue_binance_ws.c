@@ -1,5 +1,6 @@
 /* Fuzzes the Binance WebSocket frame decoder: every event it yields is
- * sound (a positive mark price, a position key, a positive trigger). */
+ * sound (a positive mark price, a position key, a positive trigger), and the
+ * mark scanner's answer is the cJSON tree's (tg_bn_parse_ws_tree). */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,9 +11,18 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static tg_wire_frame f; /* large: not on the stack */
-    tg_err err;
-    if (tg_bn_parse_ws((const char *)data, size, &f, &err) != TG_OK) {
+    static tg_wire_frame f, tree; /* large: not on the stack */
+    tg_err err, tree_err;
+    tg_status st = tg_bn_parse_ws((const char *)data, size, &f, &err);
+    tg_status tree_st = tg_bn_parse_ws_tree((const char *)data, size, &tree, &tree_err);
+    assert(st == tree_st && f.count == tree.count);
+    for (size_t i = 0; i < f.count; i++) {
+        assert(f.events[i].kind == tree.events[i].kind);
+        assert(f.events[i].ts_ms == tree.events[i].ts_ms);
+        assert(strcmp(f.events[i].symbol, tree.events[i].symbol) == 0);
+        assert(tg_dec_eq(f.events[i].mark, tree.events[i].mark));
+    }
+    if (st != TG_OK) {
         assert(err.msg[0] != '\0');
         return 0;
     }

@@ -231,6 +231,71 @@ static void binance_stream_frames(void **state) {
     assert_int_equal(tg_bn_parse_ws(bad, LEN(bad), &f, &err), TG_E_INVALID);
 }
 
+/* Mark frames are read without a cJSON tree where they have the one flat
+ * shape; every frame here must decode exactly as through the tree, whether
+ * the scanner took it or gave it up. */
+static void binance_mark_scanner_matches_the_tree(void **state) {
+    (void)state;
+    static const char *const frames[] = {
+        "{\"e\":\"markPriceUpdate\",\"E\":1562305380000,\"s\":\"BTCUSDT\",\"p\":\"11794.15\"}",
+        "{\"stream\":\"btcusdt@markPrice\",\"data\":{\"e\":\"markPriceUpdate\",\"E\":1,"
+        "\"s\":\"BTCUSDT\",\"p\":\"1.5\",\"i\":\"1.4\",\"P\":\"1.6\",\"r\":\"0.0001\","
+        "\"T\":1562306400000}}",
+        " { \"e\" : \"markPriceUpdate\" ,\n\"s\":\"ETHUSDT\" ,\"p\":\"3000\"\r\n} ",
+        "{\"E\":7,\"data\":{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"},\"x\":1}",
+        "{\"data\":{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"},\"e\":\"other\"}",
+        "{\"e\":\"markPriceUpdate\",\"E\":-5,\"s\":\"BTCUSDT\",\"p\":\"2\",\"r\":-1.5e-3}",
+        "{\"e\":\"markPriceUpdate\",\"E\":\"12\",\"s\":\"BTCUSDT\",\"p\":\"2\"}",
+        "{\"e\":\"markPriceUpdate\",\"E\":1.5,\"s\":\"BTCUSDT\",\"p\":\"2\"}",
+        "{\"e\":\"markPriceUpdate\",\"E\":12345678901234567,\"s\":\"BTCUSDT\",\"p\":\"2\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\",\"p\":\"3\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTC\\u0055SDT\",\"p\":\"2\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTC-USDT\",\"p\":\"2\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"\",\"p\":\"2\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ\",\"p\":\"2\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"-2\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"0\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"1e3\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":2}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\"}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\",\"x\":[1,2]}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\",\"x\":null}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"} trailing",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\",}",
+        "{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\",\"n\":01}",
+        "{\"data\":{\"data\":{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"}}}",
+        "{\"data\":{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"},\"data\":{}}",
+        "{\"data\":\"x\",\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"}",
+        "[{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"}]",
+        "{\"e\":\"markPriceUpdatex\",\"s\":\"BTCUSDT\",\"p\":\"2\"}",
+        "{\"e\":\"ACCOUNT_UPDATE\",\"E\":1}",
+        "{}",
+        "",
+    };
+    static tg_wire_frame a, b; /* large: not on the stack */
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+        const char *fr = frames[i];
+        tg_err ea = {0}, eb = {0};
+        tg_status sa = tg_bn_parse_ws(fr, strlen(fr), &a, &ea);
+        tg_status sb = tg_bn_parse_ws_tree(fr, strlen(fr), &b, &eb);
+        if (sa != sb || a.count != b.count) {
+            fail_msg("frame %zu (%s): %d/%zu events against the tree's %d/%zu", i, fr, sa, a.count,
+                     sb, b.count);
+        }
+        assert_string_equal(ea.msg, eb.msg);
+        assert_int_equal(a.ack, b.ack);
+        for (size_t k = 0; k < a.count; k++) {
+            assert_int_equal(a.events[k].kind, b.events[k].kind);
+            assert_int_equal(a.events[k].stream, b.events[k].stream);
+            assert_int_equal(a.events[k].ts_ms, b.events[k].ts_ms);
+            assert_string_equal(a.events[k].symbol, b.events[k].symbol);
+            assert_true(tg_dec_eq(a.events[k].mark, b.events[k].mark));
+        }
+    }
+}
+
 static const char BY_INSTR[] =
     "{\"retCode\":0,\"retMsg\":\"OK\",\"result\":{\"category\":\"linear\",\"list\":[{\"symbol\":"
     "\"BTCUSDT\",\"contractType\":\"LinearPerpetual\",\"status\":\"Trading\",\"priceFilter\":{"
@@ -471,6 +536,7 @@ int main(void) {
         cmocka_unit_test(binance_regular_stop_orders),
         cmocka_unit_test(binance_errors_and_time),
         cmocka_unit_test(binance_stream_frames),
+        cmocka_unit_test(binance_mark_scanner_matches_the_tree),
         cmocka_unit_test(bybit_rules_and_time),
         cmocka_unit_test(bybit_positions_and_orders),
         cmocka_unit_test(bybit_errors),

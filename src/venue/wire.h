@@ -45,6 +45,11 @@ typedef struct tg_wire_frame {
     char msg[TG_WIRE_MSG_MAX];                 /* reply message, if any */
 } tg_wire_frame;
 
+/* Empties out for the next frame. The events are cleared one by one as
+ * they are written: zeroing all TG_WIRE_EVENTS_MAX of them for every frame
+ * cost more than decoding a mark. */
+void tg_wire_frame_reset(tg_wire_frame *out);
+
 /* ---- Binance USD-M -------------------------------------------------- */
 
 /* True when body is {"code":<negative>,"msg":...}. */
@@ -70,6 +75,9 @@ tg_status tg_bn_parse_mark(const char *body, size_t len, const char *symbol, tg_
 tg_status tg_bn_parse_listen_key(const char *body, size_t len, char *key, size_t size, tg_err *err);
 /* A market or user-data frame, raw or wrapped by a combined stream. */
 tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_err *err);
+/* The same through a cJSON tree only (tg_bn_parse_ws reads mark frames
+ * without one and falls back to this): for the tests that compare them. */
+tg_status tg_bn_parse_ws_tree(const char *frame, size_t len, tg_wire_frame *out, tg_err *err);
 
 /* ---- Bybit v5 ------------------------------------------------------- */
 

@@ -462,9 +462,239 @@ static bool ws_event(const cJSON *d, tg_wire_frame *out) {
     return true; /* other events are not ours to read */
 }
 
+/* ---- the mark frame without a JSON tree ------------------------------
+ * A mark-price frame is most of what a daemon reads (thousands a second):
+ * building a cJSON tree for each cost more than the rest of the tick. This
+ * scanner reads the one shape, a flat markPriceUpdate object, alone or as
+ * the "data" of a combined-stream frame, and gives up on anything else (an
+ * escape, a nested value, another event, a value it would read differently),
+ * which then goes through the tree as before. Where it answers, it answers as
+ * the tree would: test_venue_wire and the fuzz target compare the two. */
+
+typedef struct flat_scan {
+    const char *p, *end;      /* cursor, end of input */
+    const char *e, *s, *mark; /* "e", "s", "p" string values (first seen), or NULL */
+    size_t e_len, s_len, mark_len;
+    bool has_ts; /* "E" seen */
+    int64_t ts;  /* its value */
+} flat_scan;
+
+static void flat_ws(flat_scan *f) {
+    while (f->p < f->end && (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' || *f->p == '\r')) {
+        f->p++;
+    }
+}
+
+/* A string without escapes or control bytes; false otherwise. */
+static bool flat_string(flat_scan *f, const char **text, size_t *len) {
+    if (f->p >= f->end || *f->p != '"') {
+        return false;
+    }
+    const char *start = ++f->p;
+    while (f->p < f->end && *f->p != '"') {
+        if (*f->p == '\\' || (unsigned char)*f->p < 0x20) {
+            return false;
+        }
+        f->p++;
+    }
+    if (f->p >= f->end) {
+        return false;
+    }
+    *text = start;
+    *len = (size_t)(f->p - start);
+    f->p++;
+    return true;
+}
+
+static bool flat_digits(flat_scan *f) {
+    const char *start = f->p;
+    while (f->p < f->end && *f->p >= '0' && *f->p <= '9') {
+        f->p++;
+    }
+    return f->p > start;
+}
+
+/* A number by JSON's grammar; *whole says it had no fraction or exponent. */
+static bool flat_number(flat_scan *f, bool *whole) {
+    if (f->p < f->end && *f->p == '-') {
+        f->p++;
+    }
+    if (f->p < f->end && *f->p == '0') {
+        f->p++;
+    } else if (!flat_digits(f)) {
+        return false;
+    }
+    *whole = true;
+    if (f->p < f->end && *f->p == '.') {
+        f->p++;
+        *whole = false;
+        if (!flat_digits(f)) {
+            return false;
+        }
+    }
+    if (f->p < f->end && (*f->p == 'e' || *f->p == 'E')) {
+        f->p++;
+        *whole = false;
+        if (f->p < f->end && (*f->p == '+' || *f->p == '-')) {
+            f->p++;
+        }
+        if (!flat_digits(f)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool flat_key_is(const char *k, size_t n, const char *want) {
+    return n == strlen(want) && memcmp(k, want, n) == 0;
+}
+
+/* One object; depth 0 may hold "data" as a flat object of its own. */
+static bool flat_object(flat_scan *f, int depth, bool *has_data) {
+    flat_ws(f);
+    if (f->p >= f->end || *f->p != '{') {
+        return false;
+    }
+    f->p++;
+    flat_ws(f);
+    if (f->p < f->end && *f->p == '}') {
+        f->p++;
+        return true;
+    }
+    for (;;) {
+        const char *k;
+        size_t kn;
+        flat_ws(f);
+        if (!flat_string(f, &k, &kn)) {
+            return false;
+        }
+        flat_ws(f);
+        if (f->p >= f->end || *f->p++ != ':') {
+            return false;
+        }
+        flat_ws(f);
+        if (f->p >= f->end) {
+            return false;
+        }
+        char c = *f->p;
+        if (c == '{') {
+            if (depth != 0 || !flat_key_is(k, kn, "data") || *has_data) {
+                return false;
+            }
+            *has_data = true;
+            f->e = f->s = f->mark = NULL; /* the tree reads the event from data only */
+            f->has_ts = false;
+            if (!flat_object(f, 1, has_data)) {
+                return false;
+            }
+        } else if (c == '"') {
+            const char *v;
+            size_t vn;
+            if (!flat_string(f, &v, &vn)) {
+                return false;
+            }
+            if (depth == 0 && *has_data) {
+                /* a field of the outer object beside data: not read */
+            } else if (flat_key_is(k, kn, "e") && f->e == NULL) {
+                f->e = v, f->e_len = vn;
+            } else if (flat_key_is(k, kn, "s") && f->s == NULL) {
+                f->s = v, f->s_len = vn;
+            } else if (flat_key_is(k, kn, "p") && f->mark == NULL) {
+                f->mark = v, f->mark_len = vn;
+            } else if (flat_key_is(k, kn, "E") || flat_key_is(k, kn, "e") ||
+                       flat_key_is(k, kn, "s") || flat_key_is(k, kn, "p")) {
+                return false; /* a repeated or differently typed field */
+            }
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            const char *start = f->p;
+            bool whole = false;
+            if (!flat_number(f, &whole)) {
+                return false;
+            }
+            if (flat_key_is(k, kn, "E") && !(depth == 0 && *has_data)) {
+                size_t n = (size_t)(f->p - start);
+                if (!whole || f->has_ts || n > 15) {
+                    return false;
+                }
+                int64_t v = 0;
+                for (const char *d = start[0] == '-' ? start + 1 : start; d < f->p; d++) {
+                    v = v * 10 + (*d - '0');
+                }
+                f->ts = start[0] == '-' ? -v : v;
+                f->has_ts = true;
+            } else if (flat_key_is(k, kn, "e") || flat_key_is(k, kn, "s") ||
+                       flat_key_is(k, kn, "p")) {
+                return false;
+            }
+        } else {
+            return false; /* arrays and literals: the tree reads them */
+        }
+        flat_ws(f);
+        if (f->p >= f->end) {
+            return false;
+        }
+        if (*f->p == ',') {
+            f->p++;
+            continue;
+        }
+        if (*f->p == '}') {
+            f->p++;
+            return true;
+        }
+        return false;
+    }
+}
+
+/* 1: frame was a mark and out holds it; 0: not read here (use the tree). */
+static int bn_mark_fast(const char *frame, size_t len, tg_wire_frame *out) {
+    assert(out != NULL && out->count == 0);
+    if (frame == NULL || len == 0 || len > TG_WIRE_BODY_MAX) {
+        return 0;
+    }
+    flat_scan f = {.p = frame, .end = frame + len};
+    bool has_data = false;
+    if (!flat_object(&f, 0, &has_data)) {
+        return 0;
+    }
+    flat_ws(&f);
+    if (f.p != f.end || f.e == NULL || !flat_key_is(f.e, f.e_len, "markPriceUpdate") ||
+        f.s == NULL || f.mark == NULL || f.s_len == 0 || f.s_len >= sizeof out->events[0].symbol ||
+        f.mark_len == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < f.s_len; i++) {
+        char c = f.s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+            return 0;
+        }
+    }
+    tg_dec mark;
+    if (tg_dec_parse(f.mark, f.mark_len, &mark, NULL) != TG_DEC_OK || !tg_dec_is_pos(mark)) {
+        return 0;
+    }
+    tg_venue_event *ev = frame_next(out);
+    assert(ev != NULL);
+    ev->kind = TG_VEV_MARK;
+    ev->stream = TG_VSTREAM_MARKET;
+    ev->ts_ms = f.has_ts ? f.ts : 0;
+    memcpy(ev->symbol, f.s, f.s_len);
+    ev->symbol[f.s_len] = '\0';
+    ev->mark = mark;
+    return 1;
+}
+
 tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_err *err) {
     assert(out != NULL);
-    memset(out, 0, sizeof *out);
+    tg_wire_frame_reset(out);
+    if (bn_mark_fast(frame, len, out) == 1) {
+        return TG_OK;
+    }
+    return tg_bn_parse_ws_tree(frame, len, out, err);
+}
+
+tg_status tg_bn_parse_ws_tree(const char *frame, size_t len, tg_wire_frame *out, tg_err *err) {
+    assert(out != NULL);
+    tg_wire_frame_reset(out);
     cJSON *root = tg_wire_json_parse(frame, len, "binance stream", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;

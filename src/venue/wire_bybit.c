@@ -390,7 +390,7 @@ static bool ws_topic(const cJSON *root, const char *topic, tg_wire_frame *out) {
 
 tg_status tg_by_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_err *err) {
     assert(out != NULL);
-    memset(out, 0, sizeof *out);
+    tg_wire_frame_reset(out);
     cJSON *root = tg_wire_json_parse(frame, len, "bybit stream", err);
     if (root == NULL) {
         return err != NULL ? err->status : TG_E_INVALID;

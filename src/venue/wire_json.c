@@ -1,11 +1,23 @@
 #include "venue/wire_json.h"
 
+#include "venue/wire.h"
+
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(offsetof(tg_wire_frame, events) == 0, "the events come first in a frame");
+
+void tg_wire_frame_reset(tg_wire_frame *out) {
+    assert(out != NULL);
+    memset((char *)out + offsetof(tg_wire_frame, count), 0,
+           sizeof *out - offsetof(tg_wire_frame, count));
+    assert(out->count == 0 && !out->ack && out->msg[0] == '\0');
+}
 
 cJSON *tg_wire_json_parse(const char *body, size_t len, const char *what, tg_err *err) {
     assert(what != NULL);
