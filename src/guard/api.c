@@ -725,6 +725,7 @@ void guard_http(void *ctx, const tg_httpd_request *req, tg_httpd_response *resp)
     if ((pause || resume) && strcmp(req->method, "POST") == 0) {
         if (authorized(g, req, resp)) {
             a->pos[id].paused = pause;
+            a->work = a->work || resume; /* what waited for it may go */
             tg_logline l;
             tg_log_begin(&l, g->log, TG_LOG_WARN, pause ? "position_paused" : "position_resumed");
             tg_log_str(&l, "account", a->name);

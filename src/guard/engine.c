@@ -160,6 +160,7 @@ void guard_record(guard_account *a, guard_pos *p, const tg_stop *stop, const tg_
         }
         switch (cmd->type) {
         case TG_CMD_SET_STOP:
+            a->work = true;
             if (p->want) {
                 a->c.coalesced++;
             } else {
@@ -173,9 +174,11 @@ void guard_record(guard_account *a, guard_pos *p, const tg_stop *stop, const tg_
         case TG_CMD_CANCEL_STOP:
             p->want = false;
             p->want_cancel = true;
+            a->work = true;
             break;
         case TG_CMD_CLOSE_POSITION:
             p->want_close = true;
+            a->work = true;
             break;
         case TG_CMD_PERSIST: {
             tg_err err;
@@ -349,6 +352,7 @@ void guard_want_current(guard_account *a, uint32_t id, const char *why) {
     p->want = true;
     p->want_cancel = false;
     p->want_price = stop;
+    a->work = true;
     p->want_reason = TG_R_EMERGENCY; /* a position without its stop goes first */
     tg_logline l;
     tg_log_begin(&l, a->g->log, TG_LOG_INFO, "stop_wanted");
@@ -448,6 +452,7 @@ static void op_done_common(op_ctx *op, const tg_venue_reply *r) {
     guard_account *a = op->a;
     assert(a->inflight > 0);
     a->inflight--;
+    a->work = true; /* what waited for this reply may go now */
     a->c.requests++;
     tg_metrics_observe(a->c.request_latency, (double)(uv_hrtime() - op->sent_ns) / 1e9);
     if (r->error.code != TG_VENUE_OK) {
@@ -603,7 +608,7 @@ static void close_done(void *ctx, const tg_venue_reply *r) {
 
 typedef struct candidate {
     uint32_t id;  /* position */
-    bool aged;    /* waited max_update_delay already */
+    bool aged;    /* waited (almost) max_update_delay already */
     bool urgent;  /* close, emergency or no stop on the exchange */
     double score; /* risk removed, quote currency */
     double cost;  /* orders it costs */
@@ -619,6 +624,16 @@ static int candidate_cmp(const void *x, const void *y) {
         return a->urgent ? -1 : 1;
     }
     return a->score > b->score ? -1 : a->score < b->score ? 1 : (a->id < b->id ? -1 : 1);
+}
+
+/* An update counts as aged a little before max_update_delay, so that the
+ * dispatch period and the venue's pacing still send it within the bound: a
+ * tenth of the delay early, at least GUARD_DUE_MARGIN_MS. */
+static int64_t due_after_ms(int64_t max_update_delay_ms) {
+    assert(max_update_delay_ms >= 0);
+    int64_t margin = max_update_delay_ms / 10;
+    margin = margin < GUARD_DUE_MARGIN_MS ? GUARD_DUE_MARGIN_MS : margin;
+    return max_update_delay_ms > margin ? max_update_delay_ms - margin : 0;
 }
 
 static double dec_double(tg_dec d) {
@@ -716,10 +731,12 @@ void guard_dispatch(guard_account *a) {
      * has waited max_update_delay already: scanning every position on every
      * loop turn (thousands a second under a busy feed) buys nothing until
      * the budget is back or the dispatch timer's period has passed. */
-    if (a->tokens < a->cost_per_set && now - a->dispatch_scan_ms < GUARD_DISPATCH_MS) {
+    if ((!a->work || a->tokens < a->cost_per_set) &&
+        now - a->dispatch_scan_ms < GUARD_DISPATCH_MS) {
         return;
     }
     a->dispatch_scan_ms = now;
+    a->work = false; /* set again below if this scan leaves work behind */
     candidate c[DISPATCH_BATCH_MAX];
     size_t n = 0;
     /* The scan starts where the last full batch stopped and wraps around, so
@@ -735,6 +752,7 @@ void guard_dispatch(guard_account *a) {
          id = scan_next(a->book, id, first), visited++) {
         if (n == DISPATCH_BATCH_MAX) {
             a->dispatch_cursor = id; /* the next scan begins here */
+            a->work = true;
             break;
         }
         guard_pos *p = &a->pos[id];
@@ -759,7 +777,8 @@ void guard_dispatch(guard_account *a) {
         tg_guard_settings st = guard_settings(a, p->row.symbol);
         candidate *k = &c[n++];
         k->id = id;
-        k->aged = p->want && (int64_t)now - p->want_since_ms >= st.max_update_delay_ms;
+        k->aged =
+            p->want && (int64_t)now - p->want_since_ms >= due_after_ms(st.max_update_delay_ms);
         k->urgent = close || !p->have_ex || p->want_reason == TG_R_EMERGENCY;
         k->cost = close || p->want_cancel || !p->have_ex ? 1 : a->cost_per_set;
         double gap = p->have_ex ? dec_double(p->want_price) - dec_double(p->ex.trigger) : 0;
@@ -773,6 +792,7 @@ void guard_dispatch(guard_account *a) {
         guard_pos *p = &a->pos[c[i].id];
         if (a->tokens < c[i].cost && !(c[i].aged && a->tokens >= 0)) {
             a->c.deferrals++;
+            a->work = true;
             if (p->last_action[0] != 'd') {
                 tg_logline l;
                 tg_log_begin(&l, a->g->log, TG_LOG_DEBUG, "update_deferred");

@@ -29,6 +29,7 @@
 #define GUARD_ENTRIES_MAX         16384 /* journal entries queued per account while the store is down */
 #define GUARD_RETRY_MS            1000 /* a request that failed in transit is sent again after */
 #define GUARD_DISPATCH_MS         50   /* dispatch re-runs this often while work waits for budget */
+#define GUARD_DUE_MARGIN_MS       100  /* an update is aged at least this long before its bound */
 #define GUARD_RECONNECT_FORCE_MS  (23LL * 3600 * 1000) /* streams are renewed this often */
 #define GUARD_RECONNECT_SETTLE_MS 250    /* a reconcile follows a stream (re)connect after */
 #define GUARD_BATCH_LINGER_NS     150000 /* a commit waits for input already read at most, ns */
@@ -157,6 +158,7 @@ typedef struct guard_account {
     bool reconciling;            /* a reconcile pass is in flight */
     bool reconcile_again;        /* another pass was asked for meanwhile */
     bool dirty;                  /* staged work waits for a flush */
+    bool work;                   /* a position may have a request to send (dispatch scans) */
     bool store_ok;               /* the last flush succeeded */
     bool account_stream_started; /* tg_venue_account_start done */
     bool restored_any;           /* rows came back from the store */
