@@ -434,13 +434,15 @@ static void get_state(ctl *c) {
         sim_buf_jstr(b, a->key);
         sim_buf_puts(b, "}");
     }
-    sim_buf_printf(b,
-                   "],\"connections\":{\"binance\":%zu,\"bybit\":%zu},"
-                   "\"slow_disconnects\":%llu,\"timeout_closes\":%llu,\"evictions\":%llu",
-                   sim_conn_count(c->sim, SIM_BINANCE), sim_conn_count(c->sim, SIM_BYBIT),
-                   (unsigned long long)c->sim->slow_disconnects,
-                   (unsigned long long)c->sim->timeout_closes,
-                   (unsigned long long)c->sim->evictions);
+    sim_buf_printf(
+        b,
+        "],\"connections\":{\"binance\":%zu,\"bybit\":%zu},"
+        "\"market_streams\":{\"binance\":%zu,\"bybit\":%zu},"
+        "\"slow_disconnects\":%llu,\"timeout_closes\":%llu,\"evictions\":%llu",
+        sim_conn_count(c->sim, SIM_BINANCE), sim_conn_count(c->sim, SIM_BYBIT),
+        sim_market_stream_count(c->sim, SIM_BINANCE), sim_market_stream_count(c->sim, SIM_BYBIT),
+        (unsigned long long)c->sim->slow_disconnects, (unsigned long long)c->sim->timeout_closes,
+        (unsigned long long)c->sim->evictions);
     /* totals for a benchmark that waits for every position to be protected */
     size_t orders = 0, open = 0, unprotected = 0;
     for (size_t i = 0; i < c->sim->orders_max; i++) {

@@ -281,8 +281,11 @@ static tg_dec walk_next(tg_sim *sim, int symbol, int64_t step_bps) {
     tg_dec_from_int(10000 + bps, &num);
     tg_dec_from_int(10000, &den);
     tg_dec tick = sim->inst[symbol].tick_d;
-    if (tg_dec_mul_ratio(sim->mark[symbol], num, den, TG_ROUND_FLOOR, &next) != TG_DEC_OK ||
-        tg_dec_round_tick(next, tick, TG_ROUND_FLOOR, &rounded) != TG_DEC_OK ||
+    /* away from the mark, to the tick: flooring every step made a walk fall
+     * (an up step smaller than a tick was lost, a down step was not) */
+    tg_dec_round way = bps >= 0 ? TG_ROUND_CEIL : TG_ROUND_FLOOR;
+    if (tg_dec_mul_ratio(sim->mark[symbol], num, den, way, &next) != TG_DEC_OK ||
+        tg_dec_round_tick(next, tick, way, &rounded) != TG_DEC_OK ||
         tg_dec_lt(rounded, sim->inst[symbol].min_price_d)) {
         return sim->mark[symbol];
     }

@@ -340,6 +340,18 @@ size_t sim_conn_count(const tg_sim *sim, sim_venue v) {
     return n;
 }
 
+size_t sim_market_stream_count(const tg_sim *sim, sim_venue v) {
+    assert(sim != NULL);
+    assert(v == SIM_BINANCE || v == SIM_BYBIT);
+    size_t n = 0;
+    for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
+        const sim_conn *c = sim->conns[i];
+        n += c != NULL && !c->closing && c->venue == v && c->ws != SIM_WS_NONE && c->account < 0 &&
+             c->sub_count > 0;
+    }
+    return n;
+}
+
 /* An HTTP connection waiting for its next request, with nothing in flight:
  * closing it loses no answer. */
 static bool conn_idle(const sim_conn *c) {
