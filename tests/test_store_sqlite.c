@@ -86,6 +86,59 @@ static void file_settings_and_exact_text(void **state) {
                      1);
 }
 
+static bool count_row(void *ctx, const tg_store_row *row) {
+    (void)row;
+    (*(size_t *)ctx)++;
+    return true;
+}
+
+/* SQLite's heap after reading every row of a file several MiB long: with
+ * the page cache bounded to 256 KiB it stays near that bound, without it
+ * the cache grows to its 2,000 KiB default. */
+static int64_t sqlite_heap_after_load(int64_t cache_kib) {
+    tg_store *s = NULL;
+    tg_err err = {0};
+    assert_int_equal(tg_store_open(db_path, "acct", &s, &err), TG_OK);
+    if (cache_kib > 0) {
+        assert_int_equal(tg_store_cache_limit(s, cache_kib, &err), TG_OK);
+    }
+    size_t n = 0;
+    assert_int_equal(tg_store_load(s, true, count_row, &n, &err), TG_OK);
+    assert_int_equal(n, 20000);
+    sqlite3_int64 used = 0, high = 0;
+    assert_int_equal(sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &used, &high, 0), SQLITE_OK);
+    tg_store_close(s);
+    return (int64_t)used;
+}
+
+static void page_cache_is_bounded(void **state) {
+    (void)state;
+    fresh_path("cache");
+    tg_store *s = NULL;
+    tg_err err = {0};
+    assert_int_equal(tg_store_open(db_path, "acct", &s, &err), TG_OK);
+    assert_int_equal(tg_store_cache_limit(s, 0, &err), TG_E_INVALID);
+    harness h;
+    tg_params p = tg_params_default();
+    h_open(&h, TG_SIDE_LONG, "50000", "0.1", &p, 0);
+    assert_int_equal(tg_store_begin(s, &err), TG_OK);
+    for (int i = 0; i < 20000; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "S%05dUSDT:long", i);
+        tg_store_row row;
+        conf_row(&row, "acct", key, &h.s);
+        assert_int_equal(tg_store_put(s, &row, &err), TG_OK);
+    }
+    assert_int_equal(tg_store_commit(s, &err), TG_OK);
+    tg_store_close(s);
+    int64_t bounded = sqlite_heap_after_load(256);
+    int64_t unbounded = sqlite_heap_after_load(0);
+    if (!(bounded < 1024 * 1024 && unbounded > bounded + 1024 * 1024)) {
+        fail_msg("SQLite heap %lld bytes with a 256 KiB cache, %lld without", (long long)bounded,
+                 (long long)unbounded);
+    }
+}
+
 static void bad_files_and_uris_fail_clearly(void **state) {
     (void)state;
     fresh_path("garbage");
@@ -175,6 +228,7 @@ int main(void) {
         cmocka_unit_test(migrates_from_version_1),
         cmocka_unit_test(file_settings_and_exact_text),
         cmocka_unit_test(bad_files_and_uris_fail_clearly),
+        cmocka_unit_test(page_cache_is_bounded),
         cmocka_unit_test(corrupt_row_is_reported_not_loaded),
     };
     int failed = run_conformance();

@@ -111,6 +111,12 @@ void tg_store_close(tg_store *store);
 /* "sqlite" or "postgresql". */
 const char *tg_store_backend_name(const tg_store *store);
 
+/* Bounds the page cache this handle keeps in the process to kib KiB
+ * (SQLite's default is 2,000 KiB per connection; a daemon with many
+ * accounts on one file has one connection each). Does nothing on
+ * PostgreSQL, whose cache is the server's. */
+tg_status tg_store_cache_limit(tg_store *store, int64_t kib, tg_err *err);
+
 tg_status tg_store_begin(tg_store *store, tg_err *err);
 /* Upserts row if row->version still matches the stored one (0 = must not
  * exist yet). On commit, row->version is advanced. */

@@ -39,6 +39,9 @@ typedef struct tg_store_backend {
      * sentence. Only load and journal may be called on it. */
     tg_status (*open_readonly)(const char *target, void **impl, tg_err *err);
     void (*close)(void *impl);
+    /* Bounds the connection's page cache to kib KiB; NULL where the backend
+     * keeps no such cache in the process (PostgreSQL's is the server's). */
+    tg_status (*cache_limit)(void *impl, int64_t kib, tg_err *err);
     /* Creates or migrates the schema up to `version` only (tests of the
      * migrations from earlier versions), then disconnects. */
     tg_status (*create_at)(const char *target, int64_t version, tg_err *err);

@@ -608,12 +608,21 @@ static tg_status sq_create_at(const char *path, int64_t version, tg_err *err) {
     return st;
 }
 
+static tg_status sq_cache_limit(void *impl, int64_t kib, tg_err *err) {
+    sqlite_impl *s = impl;
+    assert(s != NULL && s->db != NULL && kib > 0);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=-%lld", (long long)kib);
+    return exec(s, sql, "setting the page cache size", err);
+}
+
 const tg_store_backend tg_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
     .open_readonly = sq_open_readonly,
     .create_at = sq_create_at,
     .close = sq_close,
+    .cache_limit = sq_cache_limit,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,

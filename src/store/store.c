@@ -166,6 +166,17 @@ const char *tg_store_backend_name(const tg_store *store) {
     return store->be->name;
 }
 
+tg_status tg_store_cache_limit(tg_store *store, int64_t kib, tg_err *err) {
+    assert(store != NULL && store->be != NULL);
+    if (kib <= 0) {
+        return tg_err_set(err, TG_E_INVALID, "store: a page cache of %lld KiB", (long long)kib);
+    }
+    if (store->be->cache_limit == NULL || store->readonly) {
+        return TG_OK;
+    }
+    return store->be->cache_limit(store->impl, kib, err);
+}
+
 tg_status tg_store_begin(tg_store *store, tg_err *err) {
     assert(store != NULL);
     if (store->in_batch) {
