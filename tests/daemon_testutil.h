@@ -26,13 +26,16 @@
 
 /* Our own accounts, so that the secret check looks for strings nobody else
  * prints (the built-in ones are published test vectors). */
-#define BN_ACCOUNT "e2e-bn"
-#define BN_KEY     "e2eBinanceKeyQ7w3Zr9Tm2"
-#define BN_SECRET  "e2eBinanceSecretK4p8Xv1Ls6"
-#define BY_ACCOUNT "e2e-by"
-#define BY_KEY     "E2EBYBITKEYH5J2N8"
-#define BY_SECRET  "e2eBybitSecretF3g9Wq0Ue7"
-#define TOKEN      "e2e-token-Rb5Yc8Nd2Pk"
+#define BN_ACCOUNT  "e2e-bn"
+#define BN_KEY      "e2eBinanceKeyQ7w3Zr9Tm2"
+#define BN_SECRET   "e2eBinanceSecretK4p8Xv1Ls6"
+#define BY_ACCOUNT  "e2e-by"
+#define BY_KEY      "E2EBYBITKEYH5J2N8"
+#define BY_SECRET   "e2eBybitSecretF3g9Wq0Ue7"
+#define BN2_ACCOUNT "e2e-bn2" /* a second Binance account, configured by the tests that use it */
+#define BN2_KEY     "e2eBinanceTwoKeyM3s8Hq5"
+#define BN2_SECRET  "e2eBinanceTwoSecretT6c1Jw4Ye9"
+#define TOKEN       "e2e-token-Rb5Yc8Nd2Pk"
 
 #define WAIT_MS 10000 /* longest wait for any one thing to happen */
 #define POLL_MS 10    /* polling period */
@@ -56,7 +59,7 @@ typedef struct env {
     char pg_dir[256];      /* a throw-away PostgreSQL server's directory, "" none */
     char bn_extra[256];    /* more lines of the Binance [account] section */
     char defaults[512];    /* more lines of [defaults] */
-    char sections[1024];   /* more sections at the end ([notify] ...) */
+    char sections[4096];   /* more sections at the end ([notify] ...) */
 } env;
 
 static env E;
@@ -220,7 +223,9 @@ static inline int setup_with(bool with_token, int stale_s) {
                "[{\"venue\":\"binance\",\"name\":\"" BN_ACCOUNT "\",\"api_key\":\"" BN_KEY
                "\",\"api_secret\":\"" BN_SECRET "\"},"
                "{\"venue\":\"bybit\",\"name\":\"" BY_ACCOUNT "\",\"api_key\":\"" BY_KEY
-               "\",\"api_secret\":\"" BY_SECRET "\"}]",
+               "\",\"api_secret\":\"" BY_SECRET "\"},"
+               "{\"venue\":\"binance\",\"name\":\"" BN2_ACCOUNT "\",\"api_key\":\"" BN2_KEY
+               "\",\"api_secret\":\"" BN2_SECRET "\"}]",
                0600);
     tg_sim_config cfg = tg_sim_config_default();
     cfg.accounts_path = accounts;
@@ -255,7 +260,7 @@ static inline int setup_token(void **state) {
 
 /* Fails when the file at path (if there is one) holds a secret. */
 static inline void assert_no_secrets_in(const char *path) {
-    const char *secrets[] = {BN_KEY, BN_SECRET, BY_KEY, BY_SECRET, TOKEN};
+    const char *secrets[] = {BN_KEY, BN_SECRET, BY_KEY, BY_SECRET, BN2_KEY, BN2_SECRET, TOKEN};
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         return;

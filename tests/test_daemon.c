@@ -133,6 +133,50 @@ static void stale_feed_degrades_health(void **state) {
     }
 }
 
+/* Two Binance accounts on one emulator read one market stream (the first
+ * account's), and each account's stops trail on it, also on a symbol the
+ * first account holds no position in. */
+static void accounts_share_one_market_stream(void **state) {
+    (void)state;
+    char k[TU_PATH_MAX], sec[TU_PATH_MAX];
+    in_dir(k, "bn2.key");
+    in_dir(sec, "bn2.secret");
+    write_mode(k, BN2_KEY "\n", 0600);
+    write_mode(sec, BN2_SECRET "\n", 0600);
+    snprintf(E.sections, sizeof E.sections,
+             "[account " BN2_ACCOUNT "]\nvenue = binance\nrest_url = http://127.0.0.1:%u\n"
+             "ws_url = ws://127.0.0.1:%u\napi_key_file = %s\napi_secret_file = %s\n",
+             (unsigned)E.sim.port.binance, (unsigned)E.sim.port.binance, k, sec);
+    write_config(E.ini, E.http_port, false);
+    open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
+    open_pos(BN2_ACCOUNT, "BTCUSDT", "long", "0.020", "50000");
+    open_pos(BN2_ACCOUNT, "ETHUSDT", "short", "0.500", "3000");
+    start_daemon();
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
+    wait_stop(BN2_ACCOUNT, "BTCUSDT", 49000);
+    wait_stop(BN2_ACCOUNT, "ETHUSDT", 3060);
+    tu_resp st = tu_ctl(&E.sim, "GET", "/sim/state", NULL);
+    const cJSON *streams = cJSON_GetObjectItemCaseSensitive(st.json, "market_streams");
+    assert_non_null(streams);
+    assert_int_equal((int)tu_jnum(streams, "binance"), 1);
+    assert_int_equal((int)tu_jnum(streams, "bybit"), 0);
+    tu_resp_free(&st);
+    mark("BTCUSDT", "51000");
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 50745);
+    wait_stop(BN2_ACCOUNT, "BTCUSDT", 50745);
+    mark("ETHUSDT", "2960");
+    wait_stop(BN2_ACCOUNT, "ETHUSDT", 2974.8);
+    /* the first account's book learnt ETHUSDT for the stream only */
+    tu_resp list = api("GET", "/v1/positions", NULL, NULL);
+    assert_int_equal(list.status, 200);
+    assert_int_equal(cJSON_GetArraySize(list.json), 3);
+    tu_resp_free(&list);
+    tu_resp health = api("GET", "/health", NULL, NULL);
+    assert_int_equal(health.status, 200);
+    tu_resp_free(&health);
+    assert_int_equal(stop_daemon(SIGTERM, 5000), 0);
+}
+
 /* ---- 2. a position opened while the daemon runs ---------------------- */
 
 static void late_position_is_protected_fast(void **state) {
@@ -555,13 +599,17 @@ static void sigterm_leaves_the_stops(void **state) {
     free(text);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        cmocka_set_test_filter(argv[1]); /* one test by name, for debugging */
+    }
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(stops_trail_and_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(other_sides_trail_and_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_feed_degrades_health, setup_stale, teardown),
+        cmocka_unit_test_setup_teardown(accounts_share_one_market_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(late_position_is_protected_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_mid_trail_restores, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_catches_up_with_the_exchange, setup, teardown),

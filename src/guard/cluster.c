@@ -267,7 +267,7 @@ tg_status guard_cluster_start(tg_guard *g, tg_err *err) {
     assert(c->lease_renew_ms > 0 && c->lease_renew_ms * 2 <= c->lease_ttl_ms);
     for (uint32_t i = 0; i < g->accounts_count; i++) {
         guard_account *a = &g->accounts[i];
-        tg_status st = tg_store_open(g->cfg->store_uri, a->name, &a->store, err);
+        tg_status st = guard_store_open(a, err);
         if (st != TG_OK) {
             return st;
         }

@@ -810,14 +810,14 @@ void guard_dispatch(guard_account *a) {
 
 /* ---- stream events ---------------------------------------------------- */
 
-static void on_mark(guard_account *a, const tg_venue_event *ev) {
+void guard_on_mark(guard_account *a, const tg_venue_event *ev, bool from_stream) {
     assert(a != NULL && ev != NULL && ev->kind == TG_VEV_MARK);
     uint32_t sym = tg_book_symbol_find(a->book, ev->symbol);
     if (sym == TG_BOOK_NONE || !tg_dec_is_pos(ev->mark)) {
         return;
     }
     a->c.ticks++;
-    if (ev->stream == TG_VSTREAM_MARKET) {
+    if (from_stream) {
         a->mark_ms[sym] = (int64_t)uv_now(a->g->loop);
     }
     tg_book_tick(a->book, sym, ev->ts_ms, ev->mark, guard_sink, a);
@@ -891,7 +891,17 @@ void guard_on_event(void *ctx, const tg_venue_event *ev) {
     }
     switch (ev->kind) {
     case TG_VEV_MARK:
-        on_mark(a, ev);
+        if (ev->stream != TG_VSTREAM_MARKET) {
+            guard_on_mark(a, ev, false);
+            break;
+        }
+        /* a's market stream may feed other accounts too (assign_feeds) */
+        for (uint32_t i = 0; i < a->g->accounts_count; i++) {
+            guard_account *b = &a->g->accounts[i];
+            if (b->feed == a && b->book != NULL && !guard_quiet(b)) {
+                guard_on_mark(b, ev, true);
+            }
+        }
         break;
     case TG_VEV_POSITION:
         on_position(a, ev);

@@ -110,19 +110,60 @@ void guard_issue(guard_account *a, tg_log_level level, const char *msg, const ch
     }
 }
 
-void guard_subscribe(guard_account *a, const char *symbol) {
-    assert(a != NULL && symbol != NULL && a->book != NULL);
+/* Marks symbol subscribed in a's book, subscribing its venue's market
+ * stream first when a feeds itself. */
+static bool subscribe_in(guard_account *a, guard_account *feed, const char *symbol) {
+    assert(a != NULL && feed != NULL && symbol != NULL && a->book != NULL);
     uint32_t sym = tg_book_symbol(a->book, symbol);
-    if (sym == TG_BOOK_NONE || a->subscribed[sym] || a->venue == NULL) {
-        return;
+    if (sym == TG_BOOK_NONE || a->venue == NULL) {
+        return false;
     }
-    tg_err err;
-    if (tg_venue_mark_subscribe(a->venue, symbol, &err) != TG_OK) {
-        guard_issue(a, TG_LOG_ERROR, "subscribe_failed", symbol, err.msg);
-        return;
+    if (a->subscribed[sym]) {
+        return true;
+    }
+    if (feed == a) {
+        tg_err err;
+        if (tg_venue_mark_subscribe(a->venue, symbol, &err) != TG_OK) {
+            guard_issue(a, TG_LOG_ERROR, "subscribe_failed", symbol, err.msg);
+            return false;
+        }
     }
     a->subscribed[sym] = true;
     a->mark_ms[sym] = (int64_t)uv_now(a->g->loop); /* staleness counts from now */
+    return true;
+}
+
+void guard_subscribe(guard_account *a, const char *symbol) {
+    assert(a != NULL && symbol != NULL && a->book != NULL);
+    assert(a->feed != NULL);
+    guard_account *f = a->feed;
+    /* a shared stream: the feeding account subscribes (its book learns the
+     * symbol's name, with no position), then the marks reach a through it */
+    if (f != a && !subscribe_in(f, f, symbol)) {
+        return;
+    }
+    (void)subscribe_in(a, f, symbol);
+}
+
+/* Accounts of one process on the same venue and ws_url read one market
+ * stream, the first such account's: a mark is public, and one frame then
+ * serves every book that holds the symbol, instead of one connection and
+ * one copy of every frame per account. Not under [cluster], where each
+ * account can move to another process on its own. */
+static void assign_feeds(tg_guard *g) {
+    assert(g != NULL && g->accounts != NULL);
+    for (uint32_t i = 0; i < g->accounts_count; i++) {
+        guard_account *a = &g->accounts[i];
+        a->feed = a;
+        for (uint32_t j = 0; !g->cluster && j < i; j++) {
+            guard_account *b = &g->accounts[j];
+            if (b->feed == b && b->vcfg.kind == a->vcfg.kind &&
+                strcmp(b->vcfg.ws_url, a->vcfg.ws_url) == 0) {
+                a->feed = b;
+                break;
+            }
+        }
+    }
 }
 
 /* ---- start-up --------------------------------------------------------- */
@@ -388,8 +429,22 @@ void guard_account_serve_free(guard_account *a) {
     a->last_connect_ms = 0;
 }
 
-static tg_status account_open(tg_guard *g, guard_account *a, tg_err *err) {
+tg_status guard_store_open(guard_account *a, tg_err *err) {
+    assert(a != NULL && a->g != NULL && a->store == NULL);
+    tg_guard *g = a->g;
     tg_status st = tg_store_open(g->cfg->store_uri, a->name, &a->store, err);
+    if (st != TG_OK) {
+        return st;
+    }
+    /* Every account has its own connection; on SQLite each would cache up
+     * to 2 MiB of the same file. They share that one budget instead. */
+    int64_t kib = GUARD_SQLITE_CACHE_KIB / (int64_t)g->accounts_count;
+    kib = kib < GUARD_SQLITE_CACHE_MIN_KIB ? GUARD_SQLITE_CACHE_MIN_KIB : kib;
+    return tg_store_cache_limit(a->store, kib, err);
+}
+
+static tg_status account_open(guard_account *a, tg_err *err) {
+    tg_status st = guard_store_open(a, err);
     return st == TG_OK ? guard_account_serve_open(a, err) : st;
 }
 
@@ -562,14 +617,9 @@ static void rest_mark_done(void *ctx, const tg_venue_reply *r) {
                              .ts_ms = r->mark_ms > 0 ? r->mark_ms : guard_now_ms(a),
                              .mark = r->mark};
         guard_copy(ev.symbol, sizeof ev.symbol, m->symbol);
-        /* still stale for the stream: a REST mark does not refresh it (on_mark
-         * stamps every market-stream mark, so put the stream's time back) */
-        uint32_t sym = tg_book_symbol_find(a->book, m->symbol);
-        int64_t stream_ms = sym != TG_BOOK_NONE ? a->mark_ms[sym] : 0;
-        guard_on_event(a, &ev);
-        if (sym != TG_BOOK_NONE) {
-            a->mark_ms[sym] = stream_ms;
-        }
+        /* for this account only, and still stale for the stream: a REST
+         * mark does not refresh the stream's time */
+        guard_on_mark(a, &ev, false);
     }
     free(m);
 }
@@ -577,20 +627,25 @@ static void rest_mark_done(void *ctx, const tg_venue_reply *r) {
 static void check_stale(guard_account *a) {
     assert(a != NULL && a->book != NULL && a->stale != NULL);
     int64_t now = (int64_t)uv_now(a->g->loop);
-    for (uint32_t sym = 0;; sym++) {
+    uint32_t symbols = 0;
+    while (tg_book_symbol_name(a->book, symbols) != NULL) {
+        symbols++;
+    }
+    /* one pass over the positions, not one per symbol */
+    bool *has_open = calloc(symbols + 1, sizeof *has_open);
+    if (has_open == NULL) {
+        return;
+    }
+    for (uint32_t id = tg_book_next(a->book, TG_BOOK_NONE); id != TG_BOOK_NONE;
+         id = tg_book_next(a->book, id)) {
+        uint32_t sym = tg_book_position_symbol(a->book, id);
+        assert(sym < symbols);
+        has_open[sym] = true;
+    }
+    for (uint32_t sym = 0; sym < symbols; sym++) {
         const char *name = tg_book_symbol_name(a->book, sym);
-        if (name == NULL) {
-            break;
-        }
-        bool has_open = false;
-        for (uint32_t id = tg_book_next(a->book, TG_BOOK_NONE); id != TG_BOOK_NONE;
-             id = tg_book_next(a->book, id)) {
-            if (tg_book_position_symbol(a->book, id) == sym) {
-                has_open = true;
-                break;
-            }
-        }
-        if (!has_open || !a->subscribed[sym]) {
+        assert(name != NULL);
+        if (!has_open[sym] || !a->subscribed[sym]) {
             a->stale[sym] = false;
             continue;
         }
@@ -614,6 +669,7 @@ static void check_stale(guard_account *a) {
             }
         }
     }
+    free(has_open);
 }
 
 /* ---- life cycle ------------------------------------------------------- */
@@ -663,6 +719,7 @@ tg_status tg_guard_new(const tg_config *cfg, uv_loop_t *loop, tg_log *log, tg_gu
         a->vcfg = cfg->accounts[i].venue;
         guard_user_agent(cfg, a->vcfg.user_agent, sizeof a->vcfg.user_agent);
     }
+    assign_feeds(g);
     tg_status st = guard_metrics_init(g, err);
     if (st != TG_OK) {
         tg_metrics_free(g->metrics);
@@ -678,7 +735,7 @@ tg_status tg_guard_start(tg_guard *g, tg_err *err) {
     assert(g != NULL && !g->started);
     tg_status st = lock_sqlite(g, g->cfg->store_uri, err);
     for (uint32_t i = 0; !g->cluster && st == TG_OK && i < g->accounts_count; i++) {
-        st = account_open(g, &g->accounts[i], err);
+        st = account_open(&g->accounts[i], err);
     }
     if (st == TG_OK && g->cluster) {
         st = guard_cluster_start(g, err); /* accounts open as their leases are taken */

@@ -26,16 +26,18 @@
 #include "trailguard/venue.h"
 #include "trailguard/writer.h"
 
-#define GUARD_ENTRIES_MAX         16384 /* journal entries queued per account while the store is down */
-#define GUARD_RETRY_MS            1000 /* a request that failed in transit is sent again after */
-#define GUARD_DISPATCH_MS         50   /* dispatch re-runs this often while work waits for budget */
-#define GUARD_DUE_MARGIN_MS       100  /* an update is aged at least this long before its bound */
-#define GUARD_RECONNECT_FORCE_MS  (23LL * 3600 * 1000) /* streams are renewed this often */
-#define GUARD_RECONNECT_SETTLE_MS 250    /* a reconcile follows a stream (re)connect after */
-#define GUARD_BATCH_LINGER_NS     150000 /* a commit waits for input already read at most, ns */
-#define GUARD_LAST_ACTION_MAX     64     /* bytes of a position's last action */
-#define GUARD_ISSUES_MAX          16     /* health reasons kept */
-#define GUARD_CLOSED_RING         128 /* recent closes a reconcile pass checks its snapshot against */
+#define GUARD_ENTRIES_MAX          16384 /* journal entries queued per account while the store is down */
+#define GUARD_RETRY_MS             1000 /* a request that failed in transit is sent again after */
+#define GUARD_DISPATCH_MS          50  /* dispatch re-runs this often while work waits for budget */
+#define GUARD_DUE_MARGIN_MS        100 /* an update is aged at least this long before its bound */
+#define GUARD_RECONNECT_FORCE_MS   (23LL * 3600 * 1000) /* streams are renewed this often */
+#define GUARD_RECONNECT_SETTLE_MS  250    /* a reconcile follows a stream (re)connect after */
+#define GUARD_BATCH_LINGER_NS      150000 /* a commit waits for input already read at most, ns */
+#define GUARD_LAST_ACTION_MAX      64     /* bytes of a position's last action */
+#define GUARD_ISSUES_MAX           16     /* health reasons kept */
+#define GUARD_SQLITE_CACHE_KIB     2048 /* SQLite page cache of all accounts' connections together */
+#define GUARD_SQLITE_CACHE_MIN_KIB 256  /* and at least this much each */
+#define GUARD_CLOSED_RING          128 /* recent closes a reconcile pass checks its snapshot against */
 
 typedef enum guard_phase {
     PHASE_INIT,   /* nothing asked yet */
@@ -143,6 +145,8 @@ typedef struct guard_account {
     char name[TG_VENUE_KEY_MAX]; /* account name */
     tg_venue_config vcfg;        /* venue configuration (holds the secrets) */
     tg_venue *venue;             /* the adapter */
+    struct guard_account *feed;  /* whose market stream brings its marks: itself, or the
+                                    first account on the same venue and ws_url */
     tg_store *store;             /* this account's store handle */
     tg_writer *writer;           /* group commit in front of it */
     tg_book *book;               /* the account's positions */
@@ -292,7 +296,12 @@ void guard_resize(guard_account *a, uint32_t id, tg_dec qty);
 void guard_adopt(guard_account *a, uint32_t id, const tg_venue_stop *st);
 /* The position has no stop on the exchange: send the engine's. */
 void guard_want_current(guard_account *a, uint32_t id, const char *why);
+/* Opens a's store handle (a->store), its page cache a share of one budget. */
+tg_status guard_store_open(guard_account *a, tg_err *err);
 void guard_on_event(void *ctx, const tg_venue_event *ev);
+/* A mark for a's book; from_stream refreshes the symbol's feed time (a REST
+ * mark read for a stale feed does not). */
+void guard_on_mark(guard_account *a, const tg_venue_event *ev, bool from_stream);
 void guard_dispatch(guard_account *a);
 void guard_cancel_stop(guard_account *a, const tg_venue_stop *st, const char *why);
 
