@@ -13,7 +13,7 @@
  * instruments (default 1,000: S0001USDT …, tick 0.01, step 0.001, start
  * 100), one position on every symbol of every account (longs on even
  * accounts, shorts on odd), so positions = accounts × symbols (10,000).
- * Prices walk (±2 bps a step) on the first --hot symbols (default 200); the
+ * Prices walk (±1 bp a step) on the first --hot symbols (default 200); the
  * rest are quiet but still stream their 1 s mark, as @markPrice@1s does.
  *
  * How this differs from "10,000 positions over 200 symbols": in one-way
@@ -167,7 +167,7 @@ static char *scenario(size_t accounts, size_t symbols, size_t hot) {
             cJSON_AddStringToObject(p, "symbol", sym);
             cJSON_AddStringToObject(p, "kind", "walk");
             cJSON_AddNumberToObject(p, "interval_ms", 3600000); /* moved by /sim/step */
-            cJSON_AddNumberToObject(p, "step_bps", 2);
+            cJSON_AddNumberToObject(p, "step_bps", 1);
             cJSON_AddItemToArray(paths, p);
         }
         for (size_t a = 0; a < accounts; a++) {
