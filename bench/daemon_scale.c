@@ -40,6 +40,11 @@
  * a run is. Prices move for --warmup seconds (30) before the window: every
  * hot position's first move comes due at once when they start.
  *
+ * A tick is one mark applied to one account's book (trailguard_ticks_total).
+ * The accounts share one market stream (docs/run.md), so the daemon reads
+ * each mark change once and applies it to the 10 books: marks_per_cpu_s is
+ * the frames side of the same figure.
+ *
  * Last line: positions=N rss_mib=… ticks_per_s=… max_deferral_s=… (the
  * window's longest wait of a desired stop, as the bound of the histogram
  * bucket that holds it, −1 when past the last bound;
@@ -407,9 +412,10 @@ int main(int argc, char **argv) {
            requests, deferrals, triggers, open, slow);
     printf("vm_hwm_mib=%.1f vm_rss_mib=%.1f (anon %.1f file %.1f shmem %.1f; live: hwm %.1f "
            "rss %.1f; protected: hwm %.1f) "
-           "ticks_per_s_wall=%.0f ticks_per_cpu_s=%.0f max_deferral_life_s=%.3f\n",
+           "ticks_per_s_wall=%.0f ticks_per_cpu_s=%.0f marks_per_cpu_s=%.0f "
+           "max_deferral_life_s=%.3f\n",
            hwm, rss, anon, file, shmem, hwm_live, rss_live, hwm_protected, ticks / wall,
-           cpu > 0 ? ticks / cpu : 0, max_life);
+           cpu > 0 ? ticks / cpu : 0, cpu > 0 ? (double)steps / cpu : 0, max_life);
     /* What the budget can carry: a hot position asks for a move at most once
      * per min_update_interval; past the budget, waits grow without bound and
      * max_update_delay cannot hold (run --min-update-interval 1 to see it). */
