@@ -491,6 +491,24 @@ static inline void open_pos(const char *account, const char *symbol, const char 
     }
 }
 
+/* The store at uri holds key of account closed, with confirmed as its last
+ * confirmed stop unless NULL. */
+static inline void assert_row_closed(const char *uri, const char *account, const char *key,
+                                     const char *confirmed) {
+    tg_store *s = NULL;
+    tg_err err = {0};
+    tg_store_row row;
+    assert_int_equal(tg_store_open(uri, account, &s, &err), TG_OK);
+    if (tg_store_get(s, key, &row, &err) != TG_OK) {
+        fail_msg("%s %s: %s", account, key, err.msg);
+    }
+    assert_int_equal(row.stop.state, TG_STATE_CLOSED);
+    if (confirmed != NULL) {
+        tu_assert_dec(row.stop.stop_confirmed, confirmed);
+    }
+    tg_store_close(s);
+}
+
 /* ---- the daemon's view ----------------------------------------------- */
 
 /* GET /v1/positions/KEY: its JSON (caller frees) or NULL when 404. */

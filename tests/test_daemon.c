@@ -44,19 +44,8 @@ static void stops_trail_and_trigger(void **state) {
     char *list = tu_read(out, NULL);
     assert_null(strstr(list, "BTCUSDT"));
     free(list);
-    tg_store *s = NULL;
-    tg_err err = {0};
-    tg_store_row row;
-    assert_int_equal(tg_store_open(E.db, BN_ACCOUNT, &s, &err), TG_OK);
-    assert_int_equal(tg_store_get(s, "BTCUSDT:long", &row, &err), TG_OK);
-    assert_int_equal(row.stop.state, TG_STATE_CLOSED);
-    tu_assert_dec(row.stop.stop_confirmed, "51740");
-    tg_store_close(s);
-    assert_int_equal(tg_store_open(E.db, BY_ACCOUNT, &s, &err), TG_OK);
-    assert_int_equal(tg_store_get(s, "ETHUSDT:short", &row, &err), TG_OK);
-    assert_int_equal(row.stop.state, TG_STATE_CLOSED);
-    tu_assert_dec(row.stop.stop_confirmed, "2914.5");
-    tg_store_close(s);
+    assert_row_closed(E.db, BN_ACCOUNT, "BTCUSDT:long", "51740");
+    assert_row_closed(E.db, BY_ACCOUNT, "ETHUSDT:short", "2914.5");
 }
 
 /* The other side on each venue: a Binance short and a Bybit long. */
@@ -268,13 +257,7 @@ static void restart_catches_up_with_the_exchange(void **state) {
     assert_int_equal(protection(BN_ACCOUNT, "BTCUSDT").stops, 1);
     assert_int_equal(protection(BY_ACCOUNT, "SOLUSDT").stops, 1);
     assert_int_equal(stop_daemon(SIGTERM, 5000), 0);
-    tg_store *s = NULL;
-    tg_err err = {0};
-    tg_store_row row;
-    assert_int_equal(tg_store_open(E.db, BY_ACCOUNT, &s, &err), TG_OK);
-    assert_int_equal(tg_store_get(s, "ETHUSDT:short", &row, &err), TG_OK);
-    assert_int_equal(row.stop.state, TG_STATE_CLOSED);
-    tg_store_close(s);
+    assert_row_closed(E.db, BY_ACCOUNT, "ETHUSDT:short", NULL);
 }
 
 /* A position closed by hand while the daemon runs leaves no stop behind
