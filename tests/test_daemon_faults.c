@@ -427,6 +427,36 @@ static void close_during_reconcile_is_final(void **state) {
     assert_row_closed(E.db, BN_ACCOUNT, "BTCUSDT:long", "49000");
 }
 
+/* A reply that comes back after its position closed and a new one opened
+ * with the same key (in the same slot) is the old position's: the new one
+ * keeps its own stop and the daemon's view of it. */
+static void late_reply_leaves_a_reopened_position_alone(void **state) {
+    (void)state;
+    open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
+    start_daemon();
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
+    uint64_t since = last_seq("binance");
+    sim_ok("POST", "/sim/fault",
+           "{\"path\":\"POST /fapi/v1/algoOrder\",\"kind\":\"latency\",\"ms\":1500,"
+           "\"count\":1}");
+    mark("BTCUSDT", "51000"); /* the move to 50745: placed at once, answered late */
+    int64_t until = mono_ms() + WAIT_MS;
+    while (count_requests("binance", since, "POST", "/fapi/v1/algoOrder", 1, NULL) == 0) {
+        assert_true(mono_ms() < until);
+        tu_sleep_ms(POLL_MS);
+    }
+    sim_ok("DELETE", "/sim/position?account=" BN_ACCOUNT "&symbol=BTCUSDT", NULL);
+    wait_unlisted(BN_BTC);
+    open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "51000");
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 49980);
+    tu_sleep_ms(2000); /* the late answer has come and gone */
+    wait_stop(BN_ACCOUNT, "BTCUSDT", 49980);
+    cJSON *p = daemon_position(BN_BTC);
+    assert_non_null(p);
+    assert_true(exchange_stop(p) == 49980);
+    cJSON_Delete(p);
+}
+
 /* ---- 4. foreign stops ------------------------------------------------- */
 
 static void foreign_stops_are_left_then_cancelled(void **state) {
@@ -801,6 +831,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(crossed_level_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(orphan_and_duplicate_are_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(close_during_reconcile_is_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(late_reply_leaves_a_reopened_position_alone, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(foreign_stops_are_left_then_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(size_change_resizes_the_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(store_down_while_trailing, setup, teardown_pg),

@@ -14,6 +14,7 @@ typedef struct op_ctx {
     uint64_t sent_ns;           /* uv_hrtime at send */
     tg_dec price;               /* stop requested */
     char key[TG_STORE_KEY_MAX]; /* position key, for a position closed meanwhile */
+    uint64_t instance;          /* the position's guard_pos.instance at send */
     tg_venue_stop prev;         /* SET: the stop it replaces (prev.order_id "" none) */
 } op_ctx;
 
@@ -231,6 +232,7 @@ uint32_t guard_open_position(guard_account *a, const tg_venue_position *vp) {
     guard_pos *p = &a->pos[id];
     guard_pos_clear(p);
     p->used = true;
+    p->instance = ++a->instances;
     p->qty = vp->size;
     p->position_idx = vp->position_idx;
     p->opened_mono_ms = (int64_t)uv_now(a->g->loop);
@@ -418,6 +420,7 @@ static op_ctx *op_new(guard_account *a, uint32_t id, tg_dec price) {
     op->sent_ns = uv_hrtime();
     if (id != TG_BOOK_NONE) {
         guard_copy(op->key, sizeof op->key, a->pos[id].row.position_key);
+        op->instance = a->pos[id].instance;
     }
     return op;
 }
@@ -429,7 +432,9 @@ static guard_pos *op_pos(op_ctx *op) {
         return NULL;
     }
     guard_pos *p = &op->a->pos[op->id];
-    return p->used && strcmp(p->row.position_key, op->key) == 0 ? p : NULL;
+    /* not a position opened since in the same slot, even with the same key:
+     * a reply for the one before must not touch it */
+    return p->used && p->instance == op->instance ? p : NULL;
 }
 
 static bool transient(tg_venue_code code) {

@@ -276,6 +276,7 @@ static bool restore_row(void *ctx, const tg_store_row *row) {
     guard_pos *p = &a->pos[id];
     guard_pos_clear(p);
     p->used = true;
+    p->instance = ++a->instances;
     guard_copy(p->row.symbol, sizeof p->row.symbol, row->symbol);
     guard_copy(p->row.position_key, sizeof p->row.position_key, row->position_key);
     guard_copy(p->row.order_id, sizeof p->row.order_id, row->order_id);

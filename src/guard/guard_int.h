@@ -79,6 +79,7 @@ typedef struct guard_pos {
     uint8_t want_reason;                     /* tg_reason of the desired stop */
     int position_idx;                        /* 0 one-way, 1/2 hedge */
     uint64_t gen;                            /* last placement number used */
+    uint64_t instance;                       /* which position of the slot (account's count) */
     tg_dec want_price;                       /* the desired stop */
     tg_dec sending;                          /* the stop of the request in flight */
     tg_dec qty;                              /* position size on the exchange */
@@ -177,6 +178,7 @@ typedef struct guard_account {
     int64_t last_connect_ms;     /* uv_now of the last stream (re)connect */
     int64_t reconcile_due_ms;    /* uv_now when a reconnect's reconcile runs; 0 none */
     uint32_t restored;           /* rows restored at startup */
+    uint64_t instances;          /* positions this account has opened or restored */
     guard_closed closed[GUARD_CLOSED_RING]; /* the latest closes, a ring */
     uint32_t closed_next;                   /* next slot of closed to write */
     uint32_t inflight;                      /* requests out */
