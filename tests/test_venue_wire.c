@@ -268,6 +268,9 @@ static void binance_mark_scanner_matches_the_tree(void **state) {
         "{\"data\":{\"data\":{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"}}}",
         "{\"data\":{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"},\"data\":{}}",
         "{\"data\":\"x\",\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"}",
+        /* found by the fuzz target: the tree reads the first "data", a string */
+        "{\"data\":\"btcu@0s\",\"data\":{\"e\":\"markPriceUpdate\",\"E\":1562,\"s\":"
+        "\"SBCTUDT\",\"p\":\"1794.150318670\",\"T\":1520}}",
         "[{\"e\":\"markPriceUpdate\",\"s\":\"BTCUSDT\",\"p\":\"2\"}]",
         "{\"e\":\"markPriceUpdatex\",\"s\":\"BTCUSDT\",\"p\":\"2\"}",
         "{\"e\":\"ACCOUNT_UPDATE\",\"E\":1}",

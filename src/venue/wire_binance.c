@@ -475,8 +475,9 @@ typedef struct flat_scan {
     const char *p, *end;      /* cursor, end of input */
     const char *e, *s, *mark; /* "e", "s", "p" string values (first seen), or NULL */
     size_t e_len, s_len, mark_len;
-    bool has_ts; /* "E" seen */
-    int64_t ts;  /* its value */
+    bool data_key; /* the outer object has had a "data" key (of any type) */
+    bool has_ts;   /* "E" seen */
+    int64_t ts;    /* its value */
 } flat_scan;
 
 static void flat_ws(flat_scan *f) {
@@ -575,6 +576,12 @@ static bool flat_object(flat_scan *f, int depth, bool *has_data) {
         flat_ws(f);
         if (f->p >= f->end) {
             return false;
+        }
+        if (depth == 0 && flat_key_is(k, kn, "data")) {
+            if (f->data_key) {
+                return false; /* the tree reads the first "data" only, whatever its type */
+            }
+            f->data_key = true;
         }
         char c = *f->p;
         if (c == '{') {
