@@ -340,10 +340,35 @@ static void silent_marks_are_a_stale_feed(void **state) {
 
 /* ---- MEDIUM ------------------------------------------------------------ */
 
+/* trailguard_reconciles_total of account, from /metrics (-1 if absent). */
+static double reconciles(const char *account) {
+    char name[96];
+    snprintf(name, sizeof name, "trailguard_reconciles_total{account=\"%s\"} ", account);
+    tu_resp r = api("GET", "/metrics", NULL, NULL);
+    const char *at = r.status == 200 ? strstr(r.body, name) : NULL;
+    double v = at != NULL ? strtod(at + strlen(name), NULL) : -1;
+    tu_resp_free(&r);
+    return v;
+}
+
 /* Another writer changes the stored state of the daemon's row. */
 static void another_writer_is_a_state_mismatch(void **state) {
     (void)state;
     start_with_btc_long();
+    /* The pass that follows the streams' connect confirms the stop again and
+     * writes the row: the other writer comes after it, or it is undone. */
+    int64_t until = mono_ms() + WAIT_MS;
+    double seen = reconciles(BN_ACCOUNT);
+    int64_t still_since = mono_ms();
+    while (seen < 2 || mono_ms() - still_since < 1000) {
+        assert_true(mono_ms() < until);
+        tu_sleep_ms(50);
+        double now = reconciles(BN_ACCOUNT);
+        if (now != seen) {
+            seen = now;
+            still_since = mono_ms();
+        }
+    }
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(E.db, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
