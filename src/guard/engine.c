@@ -896,14 +896,13 @@ void guard_on_event(void *ctx, const tg_venue_event *ev) {
     }
     switch (ev->kind) {
     case TG_VEV_MARK:
-        if (ev->stream != TG_VSTREAM_MARKET) {
-            guard_on_mark(a, ev, false);
+        if (ev->stream != TG_VSTREAM_MARKET || a->feed != a) {
+            guard_on_mark(a, ev, ev->stream == TG_VSTREAM_MARKET);
             break;
         }
-        /* a's market stream may feed other accounts too (assign_feeds) */
-        for (uint32_t i = 0; i < a->g->accounts_count; i++) {
-            guard_account *b = &a->g->accounts[i];
-            if (b->feed == a && b->book != NULL && !guard_quiet(b)) {
+        /* a's market stream feeds the accounts of its chain (assign_feeds) */
+        for (guard_account *b = a; b != NULL; b = b->fed_next) {
+            if (b->book != NULL && !guard_quiet(b)) {
                 guard_on_mark(b, ev, true);
             }
         }

@@ -110,10 +110,10 @@ void guard_issue(guard_account *a, tg_log_level level, const char *msg, const ch
     }
 }
 
-/* Marks symbol subscribed in a's book, subscribing its venue's market
+/* Marks symbol subscribed in a's book, subscribing a's venue's market
  * stream first when a feeds itself. */
-static bool subscribe_in(guard_account *a, guard_account *feed, const char *symbol) {
-    assert(a != NULL && feed != NULL && symbol != NULL && a->book != NULL);
+static bool subscribe_in(guard_account *a, const char *symbol) {
+    assert(a != NULL && symbol != NULL && a->book != NULL);
     uint32_t sym = tg_book_symbol(a->book, symbol);
     if (sym == TG_BOOK_NONE || a->venue == NULL) {
         return false;
@@ -121,7 +121,7 @@ static bool subscribe_in(guard_account *a, guard_account *feed, const char *symb
     if (a->subscribed[sym]) {
         return true;
     }
-    if (feed == a) {
+    if (a->feed == a) {
         tg_err err;
         if (tg_venue_mark_subscribe(a->venue, symbol, &err) != TG_OK) {
             guard_issue(a, TG_LOG_ERROR, "subscribe_failed", symbol, err.msg);
@@ -135,14 +135,13 @@ static bool subscribe_in(guard_account *a, guard_account *feed, const char *symb
 
 void guard_subscribe(guard_account *a, const char *symbol) {
     assert(a != NULL && symbol != NULL && a->book != NULL);
-    assert(a->feed != NULL);
-    guard_account *f = a->feed;
+    assert(a->feed != NULL && a->feed->feed == a->feed);
     /* a shared stream: the feeding account subscribes (its book learns the
      * symbol's name, with no position), then the marks reach a through it */
-    if (f != a && !subscribe_in(f, f, symbol)) {
+    if (a->feed != a && !subscribe_in(a->feed, symbol)) {
         return;
     }
-    (void)subscribe_in(a, f, symbol);
+    (void)subscribe_in(a, symbol);
 }
 
 /* Accounts of one process on the same venue and ws_url read one market
@@ -155,6 +154,7 @@ static void assign_feeds(tg_guard *g) {
     for (uint32_t i = 0; i < g->accounts_count; i++) {
         guard_account *a = &g->accounts[i];
         a->feed = a;
+        a->fed_next = NULL;
         for (uint32_t j = 0; !g->cluster && j < i; j++) {
             guard_account *b = &g->accounts[j];
             if (b->feed == b && b->vcfg.kind == a->vcfg.kind &&
@@ -162,6 +162,14 @@ static void assign_feeds(tg_guard *g) {
                 a->feed = b;
                 break;
             }
+        }
+        /* the feed's chain: the feed first, then its accounts in order */
+        guard_account *last = a->feed;
+        while (last != a && last->fed_next != NULL) {
+            last = last->fed_next;
+        }
+        if (last != a) {
+            last->fed_next = a;
         }
     }
 }

@@ -141,44 +141,45 @@ typedef struct guard_fams {
 } guard_fams;
 
 typedef struct guard_account {
-    tg_guard *g;                 /* owner */
-    uint32_t index;              /* in g->accounts */
-    char name[TG_VENUE_KEY_MAX]; /* account name */
-    tg_venue_config vcfg;        /* venue configuration (holds the secrets) */
-    tg_venue *venue;             /* the adapter */
-    struct guard_account *feed;  /* whose market stream brings its marks: itself, or the
-                                    first account on the same venue and ws_url */
-    tg_store *store;             /* this account's store handle */
-    tg_writer *writer;           /* group commit in front of it */
-    tg_book *book;               /* the account's positions */
-    guard_pos *pos;              /* TG_GUARD_POSITIONS_MAX, parallel to the book */
-    tg_venue_rules *rules;       /* instrument rules, rules_count */
-    size_t rules_count;          /* entries in rules */
-    int64_t *mark_ms;            /* per book symbol: last mark (uv_now), ms; 0 none */
-    tg_dec *marks;               /* per book symbol: last mark price */
-    bool *subscribed;            /* per book symbol: on the mark stream */
-    bool *stale;                 /* per book symbol: feed stale now */
-    bool *stale_shown;           /* per book symbol: has a trailguard_feed_stale series */
-    guard_phase phase;           /* startup progress */
-    bool reconciling;            /* a reconcile pass is in flight */
-    bool reconcile_again;        /* another pass was asked for meanwhile */
-    bool dirty;                  /* staged work waits for a flush */
-    bool work;                   /* a position may have a request to send (dispatch scans) */
-    bool store_ok;               /* the last flush succeeded */
-    bool account_stream_started; /* tg_venue_account_start done */
-    bool restored_any;           /* rows came back from the store */
-    double tokens;               /* order budget left */
-    double tokens_max;           /* bucket size */
-    double tokens_per_ms;        /* refill */
-    double cost_per_set;         /* orders one set costs (Binance replace = 2) */
-    uint64_t budget_ms;          /* last refill (uv_now) */
-    uint64_t dispatch_scan_ms;   /* last scan of the book by dispatch (uv_now) */
-    uint32_t dispatch_cursor;    /* where the next scan starts, TG_BOOK_NONE: the first */
-    int64_t last_reconcile_ms;   /* uv_now of the last finished pass */
-    int64_t last_connect_ms;     /* uv_now of the last stream (re)connect */
-    int64_t reconcile_due_ms;    /* uv_now when a reconnect's reconcile runs; 0 none */
-    uint32_t restored;           /* rows restored at startup */
-    uint64_t instances;          /* positions this account has opened or restored */
+    tg_guard *g;                    /* owner */
+    uint32_t index;                 /* in g->accounts */
+    char name[TG_VENUE_KEY_MAX];    /* account name */
+    tg_venue_config vcfg;           /* venue configuration (holds the secrets) */
+    tg_venue *venue;                /* the adapter */
+    struct guard_account *feed;     /* whose market stream brings its marks: itself, or the
+                                       first account on the same venue and ws_url */
+    struct guard_account *fed_next; /* next account the same feed brings marks to, or NULL */
+    tg_store *store;                /* this account's store handle */
+    tg_writer *writer;              /* group commit in front of it */
+    tg_book *book;                  /* the account's positions */
+    guard_pos *pos;                 /* TG_GUARD_POSITIONS_MAX, parallel to the book */
+    tg_venue_rules *rules;          /* instrument rules, rules_count */
+    size_t rules_count;             /* entries in rules */
+    int64_t *mark_ms;               /* per book symbol: last mark (uv_now), ms; 0 none */
+    tg_dec *marks;                  /* per book symbol: last mark price */
+    bool *subscribed;               /* per book symbol: on the mark stream */
+    bool *stale;                    /* per book symbol: feed stale now */
+    bool *stale_shown;              /* per book symbol: has a trailguard_feed_stale series */
+    guard_phase phase;              /* startup progress */
+    bool reconciling;               /* a reconcile pass is in flight */
+    bool reconcile_again;           /* another pass was asked for meanwhile */
+    bool dirty;                     /* staged work waits for a flush */
+    bool work;                      /* a position may have a request to send (dispatch scans) */
+    bool store_ok;                  /* the last flush succeeded */
+    bool account_stream_started;    /* tg_venue_account_start done */
+    bool restored_any;              /* rows came back from the store */
+    double tokens;                  /* order budget left */
+    double tokens_max;              /* bucket size */
+    double tokens_per_ms;           /* refill */
+    double cost_per_set;            /* orders one set costs (Binance replace = 2) */
+    uint64_t budget_ms;             /* last refill (uv_now) */
+    uint64_t dispatch_scan_ms;      /* last scan of the book by dispatch (uv_now) */
+    uint32_t dispatch_cursor;       /* where the next scan starts, TG_BOOK_NONE: the first */
+    int64_t last_reconcile_ms;      /* uv_now of the last finished pass */
+    int64_t last_connect_ms;        /* uv_now of the last stream (re)connect */
+    int64_t reconcile_due_ms;       /* uv_now when a reconnect's reconcile runs; 0 none */
+    uint32_t restored;              /* rows restored at startup */
+    uint64_t instances;             /* positions this account has opened or restored */
     guard_closed closed[GUARD_CLOSED_RING]; /* the latest closes, a ring */
     uint32_t closed_next;                   /* next slot of closed to write */
     uint32_t inflight;                      /* requests out */
