@@ -439,8 +439,8 @@ static void get_state(ctl *c) {
         "],\"connections\":{\"binance\":%zu,\"bybit\":%zu},"
         "\"market_streams\":{\"binance\":%zu,\"bybit\":%zu},"
         "\"slow_disconnects\":%llu,\"timeout_closes\":%llu,\"evictions\":%llu",
-        sim_conn_count(c->sim, SIM_BINANCE), sim_conn_count(c->sim, SIM_BYBIT),
-        sim_market_stream_count(c->sim, SIM_BINANCE), sim_market_stream_count(c->sim, SIM_BYBIT),
+        sim_conn_count(c->sim, SIM_BINANCE, false), sim_conn_count(c->sim, SIM_BYBIT, false),
+        sim_conn_count(c->sim, SIM_BINANCE, true), sim_conn_count(c->sim, SIM_BYBIT, true),
         (unsigned long long)c->sim->slow_disconnects, (unsigned long long)c->sim->timeout_closes,
         (unsigned long long)c->sim->evictions);
     /* totals for a benchmark that waits for every position to be protected */

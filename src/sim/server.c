@@ -329,25 +329,14 @@ static void reject_connection(tg_sim *sim, uv_stream_t *server) {
     uv_close((uv_handle_t *)reject, on_reject_closed);
 }
 
-size_t sim_conn_count(const tg_sim *sim, sim_venue v) {
+size_t sim_conn_count(const tg_sim *sim, sim_venue v, bool market_only) {
     assert(sim != NULL);
     assert(v == SIM_BINANCE || v == SIM_BYBIT);
     size_t n = 0;
     for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
         const sim_conn *c = sim->conns[i];
-        n += c != NULL && !c->closing && c->venue == v;
-    }
-    return n;
-}
-
-size_t sim_market_stream_count(const tg_sim *sim, sim_venue v) {
-    assert(sim != NULL);
-    assert(v == SIM_BINANCE || v == SIM_BYBIT);
-    size_t n = 0;
-    for (size_t i = 0; i < SIM_CONNS_MAX; i++) {
-        const sim_conn *c = sim->conns[i];
-        n += c != NULL && !c->closing && c->venue == v && c->ws != SIM_WS_NONE && c->account < 0 &&
-             c->sub_count > 0;
+        bool market = c != NULL && c->ws != SIM_WS_NONE && c->account < 0 && c->sub_count > 0;
+        n += c != NULL && !c->closing && c->venue == v && (!market_only || market);
     }
     return n;
 }
@@ -387,7 +376,7 @@ static void on_connection(uv_stream_t *server, int status) {
     }
     sim_venue venue =
         server == (uv_stream_t *)&sim->listener[SIM_BINANCE] ? SIM_BINANCE : SIM_BYBIT;
-    if (sim_conn_count(sim, venue) >= SIM_CONNS_PORT_MAX && !evict_idle(sim, venue)) {
+    if (sim_conn_count(sim, venue, false) >= SIM_CONNS_PORT_MAX && !evict_idle(sim, venue)) {
         reject_connection(sim, server);
         return;
     }

@@ -557,10 +557,9 @@ struct sim_conn {
 };
 
 sim_conn *sim_conn_by_id(tg_sim *sim, uint64_t id);
-/* Open connections on the port of venue v (closing ones not counted). */
-size_t sim_conn_count(const tg_sim *sim, sim_venue v);
-/* Public (market) streams on the port of venue v with a subscription. */
-size_t sim_market_stream_count(const tg_sim *sim, sim_venue v);
+/* Open connections on the port of venue v (closing ones not counted); with
+ * market_only, only its public (market) streams with a subscription. */
+size_t sim_conn_count(const tg_sim *sim, sim_venue v, bool market_only);
 /* Sends a text frame now. */
 void sim_conn_ws_send(tg_sim *sim, sim_conn *c, const char *text, size_t len);
 /* Sends a text frame after ms milliseconds (if the connection still lives). */
