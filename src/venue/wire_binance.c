@@ -471,13 +471,16 @@ static bool ws_event(const cJSON *d, tg_wire_frame *out) {
  * which then goes through the tree as before. Where it answers, it answers as
  * the tree would: test_venue_wire and the fuzz target compare the two. */
 
+/* The keys the scanner reads: "e", "s" and "p" as strings, "E" as a number. */
+typedef enum flat_field { F_EVENT, F_SYMBOL, F_MARK, F_TIME, F_NONE } flat_field;
+
 typedef struct flat_scan {
-    const char *p, *end;      /* cursor, end of input */
-    const char *e, *s, *mark; /* "e", "s", "p" string values (first seen), or NULL */
-    size_t e_len, s_len, mark_len;
-    bool data_key; /* the outer object has had a "data" key (of any type) */
-    bool has_ts;   /* "E" seen */
-    int64_t ts;    /* its value */
+    const char *p, *end;     /* cursor, end of input */
+    const char *str[F_TIME]; /* the string fields' values (first seen), or NULL */
+    size_t str_len[F_TIME];  /* their lengths */
+    bool data_key;           /* the outer object has had a "data" key (of any type) */
+    bool has_ts;             /* "E" seen */
+    int64_t ts;              /* its value */
 } flat_scan;
 
 static void flat_ws(flat_scan *f) {
@@ -550,6 +553,24 @@ static bool flat_key_is(const char *k, size_t n, const char *want) {
     return n == strlen(want) && memcmp(k, want, n) == 0;
 }
 
+static flat_field flat_field_of(const char *k, size_t n) {
+    if (n != 1) {
+        return F_NONE;
+    }
+    switch (k[0]) {
+    case 'e':
+        return F_EVENT;
+    case 's':
+        return F_SYMBOL;
+    case 'p':
+        return F_MARK;
+    case 'E':
+        return F_TIME;
+    default:
+        return F_NONE;
+    }
+}
+
 /* One object; depth 0 may hold "data" as a flat object of its own. */
 static bool flat_object(flat_scan *f, int depth, bool *has_data) {
     flat_ws(f);
@@ -583,13 +604,15 @@ static bool flat_object(flat_scan *f, int depth, bool *has_data) {
             }
             f->data_key = true;
         }
+        flat_field field = flat_field_of(k, kn);
+        bool read = !(depth == 0 && *has_data); /* beside data: not read */
         char c = *f->p;
         if (c == '{') {
             if (depth != 0 || !flat_key_is(k, kn, "data") || *has_data) {
                 return false;
             }
             *has_data = true;
-            f->e = f->s = f->mark = NULL; /* the tree reads the event from data only */
+            memset(f->str, 0, sizeof f->str); /* the tree reads the event from data only */
             f->has_ts = false;
             if (!flat_object(f, 1, has_data)) {
                 return false;
@@ -600,17 +623,12 @@ static bool flat_object(flat_scan *f, int depth, bool *has_data) {
             if (!flat_string(f, &v, &vn)) {
                 return false;
             }
-            if (depth == 0 && *has_data) {
-                /* a field of the outer object beside data: not read */
-            } else if (flat_key_is(k, kn, "e") && f->e == NULL) {
-                f->e = v, f->e_len = vn;
-            } else if (flat_key_is(k, kn, "s") && f->s == NULL) {
-                f->s = v, f->s_len = vn;
-            } else if (flat_key_is(k, kn, "p") && f->mark == NULL) {
-                f->mark = v, f->mark_len = vn;
-            } else if (flat_key_is(k, kn, "E") || flat_key_is(k, kn, "e") ||
-                       flat_key_is(k, kn, "s") || flat_key_is(k, kn, "p")) {
-                return false; /* a repeated or differently typed field */
+            if (read && field != F_NONE) {
+                if (field == F_TIME || f->str[field] != NULL) {
+                    return false; /* a repeated or differently typed field */
+                }
+                f->str[field] = v;
+                f->str_len[field] = vn;
             }
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             const char *start = f->p;
@@ -618,7 +636,10 @@ static bool flat_object(flat_scan *f, int depth, bool *has_data) {
             if (!flat_number(f, &whole)) {
                 return false;
             }
-            if (flat_key_is(k, kn, "E") && !(depth == 0 && *has_data)) {
+            if (field == F_EVENT || field == F_SYMBOL || field == F_MARK) {
+                return false; /* a field the tree would read differently */
+            }
+            if (field == F_TIME && read) {
                 size_t n = (size_t)(f->p - start);
                 if (!whole || f->has_ts || n > 15) {
                     return false;
@@ -629,9 +650,6 @@ static bool flat_object(flat_scan *f, int depth, bool *has_data) {
                 }
                 f->ts = start[0] == '-' ? -v : v;
                 f->has_ts = true;
-            } else if (flat_key_is(k, kn, "e") || flat_key_is(k, kn, "s") ||
-                       flat_key_is(k, kn, "p")) {
-                return false;
             }
         } else {
             return false; /* arrays and literals: the tree reads them */
@@ -652,48 +670,46 @@ static bool flat_object(flat_scan *f, int depth, bool *has_data) {
     }
 }
 
-/* 1: frame was a mark and out holds it; 0: not read here (use the tree). */
-static int bn_mark_fast(const char *frame, size_t len, tg_wire_frame *out) {
+/* True when the frame was a mark and out holds it; false: not read here
+ * (the tree reads it). */
+static bool bn_mark_fast(const char *frame, size_t len, tg_wire_frame *out) {
     assert(out != NULL && out->count == 0);
     if (frame == NULL || len == 0 || len > TG_WIRE_BODY_MAX) {
-        return 0;
+        return false;
     }
     flat_scan f = {.p = frame, .end = frame + len};
     bool has_data = false;
     if (!flat_object(&f, 0, &has_data)) {
-        return 0;
+        return false;
     }
     flat_ws(&f);
-    if (f.p != f.end || f.e == NULL || !flat_key_is(f.e, f.e_len, "markPriceUpdate") ||
-        f.s == NULL || f.mark == NULL || f.s_len == 0 || f.s_len >= sizeof out->events[0].symbol ||
-        f.mark_len == 0) {
-        return 0;
-    }
-    for (size_t i = 0; i < f.s_len; i++) {
-        char c = f.s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
-            return 0;
-        }
+    const char *sym = f.str[F_SYMBOL], *mark_text = f.str[F_MARK];
+    size_t sym_len = f.str_len[F_SYMBOL], mark_len = f.str_len[F_MARK];
+    if (f.p != f.end || f.str[F_EVENT] == NULL ||
+        !flat_key_is(f.str[F_EVENT], f.str_len[F_EVENT], "markPriceUpdate") || sym == NULL ||
+        mark_text == NULL || sym_len >= sizeof out->events[0].symbol || mark_len == 0 ||
+        !tg_wire_symbol_ok(sym, sym_len)) {
+        return false;
     }
     tg_dec mark;
-    if (tg_dec_parse(f.mark, f.mark_len, &mark, NULL) != TG_DEC_OK || !tg_dec_is_pos(mark)) {
-        return 0;
+    if (tg_dec_parse(mark_text, mark_len, &mark, NULL) != TG_DEC_OK || !tg_dec_is_pos(mark)) {
+        return false;
     }
     tg_venue_event *ev = frame_next(out);
     assert(ev != NULL);
     ev->kind = TG_VEV_MARK;
     ev->stream = TG_VSTREAM_MARKET;
     ev->ts_ms = f.has_ts ? f.ts : 0;
-    memcpy(ev->symbol, f.s, f.s_len);
-    ev->symbol[f.s_len] = '\0';
+    memcpy(ev->symbol, sym, sym_len);
+    ev->symbol[sym_len] = '\0';
     ev->mark = mark;
-    return 1;
+    return true;
 }
 
 tg_status tg_bn_parse_ws(const char *frame, size_t len, tg_wire_frame *out, tg_err *err) {
     assert(out != NULL);
     tg_wire_frame_reset(out);
-    if (bn_mark_fast(frame, len, out) == 1) {
+    if (bn_mark_fast(frame, len, out)) {
         return TG_OK;
     }
     return tg_bn_parse_ws_tree(frame, len, out, err);

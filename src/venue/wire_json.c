@@ -59,16 +59,22 @@ bool tg_wire_json_copy(const cJSON *obj, const char *name, char *buf, size_t siz
     return true;
 }
 
-bool tg_wire_json_symbol(const cJSON *obj, const char *name, char *buf, size_t size) {
-    assert(buf != NULL && size > 0);
-    if (!tg_wire_json_copy(obj, name, buf, size) || buf[0] == '\0') {
-        return false;
-    }
-    for (const char *p = buf; *p != '\0'; p++) {
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) {
-            buf[0] = '\0';
+bool tg_wire_symbol_ok(const char *s, size_t n) {
+    assert(s != NULL || n == 0);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
             return false;
         }
+    }
+    return n > 0;
+}
+
+bool tg_wire_json_symbol(const cJSON *obj, const char *name, char *buf, size_t size) {
+    assert(buf != NULL && size > 0);
+    if (!tg_wire_json_copy(obj, name, buf, size) || !tg_wire_symbol_ok(buf, strlen(buf))) {
+        buf[0] = '\0';
+        return false;
     }
     return true;
 }

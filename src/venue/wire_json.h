@@ -23,6 +23,9 @@ cJSON *tg_wire_json_parse(const char *body, size_t len, const char *what, tg_err
 const char *tg_wire_json_str(const cJSON *obj, const char *name);
 /* Copies obj.name into buf; false when absent, not a string or too long. */
 bool tg_wire_json_copy(const cJSON *obj, const char *name, char *buf, size_t size);
+/* True when s[0..n) is a symbol as the exchanges write them: letters and
+ * digits, at least one. */
+bool tg_wire_symbol_ok(const char *s, size_t n);
 /* A symbol: 1.. size-1 letters and digits. */
 bool tg_wire_json_symbol(const cJSON *obj, const char *name, char *buf, size_t size);
 /* An id or client id: printable ASCII without spaces (may be empty). */
