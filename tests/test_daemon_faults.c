@@ -389,6 +389,30 @@ static void orphan_and_duplicate_are_cancelled(void **state) {
     wait_stop(BN_ACCOUNT, "BTCUSDT", 50745);
 }
 
+#define LATE_ANSWER_MS 1500 /* a request answer_late delays: served at once, answered then */
+
+/* The next Binance request of method and path is answered LATE_ANSWER_MS
+ * late. Returns the request log's sequence number before it. */
+static uint64_t answer_late(const char *method, const char *path) {
+    uint64_t since = last_seq("binance");
+    char body[256];
+    snprintf(body, sizeof body, "{\"path\":\"%s %s\",\"kind\":\"latency\",\"ms\":%d,\"count\":1}",
+             method, path, LATE_ANSWER_MS);
+    sim_ok("POST", "/sim/fault", body);
+    return since;
+}
+
+/* Waits up to wait_ms for a Binance request of method and path after since. */
+static void wait_request(uint64_t since, const char *method, const char *path, int64_t wait_ms) {
+    int64_t until = mono_ms() + wait_ms;
+    while (count_requests("binance", since, method, path, 1, NULL) == 0) {
+        if (mono_ms() > until) {
+            fail_msg("no %s %s within %lld ms", method, path, (long long)wait_ms);
+        }
+        tu_sleep_ms(POLL_MS);
+    }
+}
+
 /* A position that closes while a reconcile pass waits for its positions
  * listing: the listing, taken before the close, still holds it, and the pass
  * must not open it again (that placed a stop on a flat position and closed
@@ -398,15 +422,8 @@ static void close_during_reconcile_is_final(void **state) {
     open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
     start_daemon();
     wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
-    uint64_t since = last_seq("binance");
-    sim_ok("POST", "/sim/fault",
-           "{\"path\":\"/fapi/v3/positionRisk\",\"kind\":\"latency\",\"ms\":1500,"
-           "\"count\":1}");
-    int64_t until = mono_ms() + RECONCILE_MS + WAIT_MS;
-    while (count_requests("binance", since, "GET", "/fapi/v3/positionRisk", 1, NULL) == 0) {
-        assert_true(mono_ms() < until);
-        tu_sleep_ms(POLL_MS);
-    }
+    uint64_t since = answer_late("GET", "/fapi/v3/positionRisk");
+    wait_request(since, "GET", "/fapi/v3/positionRisk", RECONCILE_MS + WAIT_MS);
     /* the listing holds the position; its answer is on the way */
     mark("BTCUSDT", "48900");
     wait_unlisted(BN_BTC);
@@ -435,16 +452,9 @@ static void late_reply_leaves_a_reopened_position_alone(void **state) {
     open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "50000");
     start_daemon();
     wait_stop(BN_ACCOUNT, "BTCUSDT", 49000);
-    uint64_t since = last_seq("binance");
-    sim_ok("POST", "/sim/fault",
-           "{\"path\":\"POST /fapi/v1/algoOrder\",\"kind\":\"latency\",\"ms\":1500,"
-           "\"count\":1}");
+    uint64_t since = answer_late("POST", "/fapi/v1/algoOrder");
     mark("BTCUSDT", "51000"); /* the move to 50745: placed at once, answered late */
-    int64_t until = mono_ms() + WAIT_MS;
-    while (count_requests("binance", since, "POST", "/fapi/v1/algoOrder", 1, NULL) == 0) {
-        assert_true(mono_ms() < until);
-        tu_sleep_ms(POLL_MS);
-    }
+    wait_request(since, "POST", "/fapi/v1/algoOrder", WAIT_MS);
     sim_ok("DELETE", "/sim/position?account=" BN_ACCOUNT "&symbol=BTCUSDT", NULL);
     wait_unlisted(BN_BTC);
     open_pos(BN_ACCOUNT, "BTCUSDT", "long", "0.010", "51000");
