@@ -176,6 +176,7 @@ static int vt_teardown(void **state) {
     vt_venue_free(e, e->v);
     int rc = uv_loop_close(&e->loop);
     if (rc != 0) {
+        uv_print_all_handles(&e->loop, stderr);
         fail_msg("the venue left handles on its loop: %s", uv_strerror(rc));
     }
     tg_sim_stop(e->sim);

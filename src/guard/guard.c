@@ -510,8 +510,6 @@ static bool input_waiting(tg_guard *g) {
 }
 
 static bool linger(tg_guard *g) {
-    if (getenv("TG_NOLINGER"))
-        return false;
     if (g->draining) {
         return false;
     }
