@@ -688,6 +688,9 @@ tg_status tg_venue_wait(tg_venue *v, tg_venue_waiter *w, int64_t timeout_ms, tg_
     assert(v != NULL && w != NULL && timeout_ms > 0);
     bool expired = false;
     uv_timer_t t;
+    /* The timeout counts from now, not from the loop's last look at the
+     * clock, which is stale by however long the caller spent outside it. */
+    uv_update_time(v->loop);
     uv_timer_init(v->loop, &t);
     t.data = &expired;
     uv_timer_start(&t, wait_timer_cb, (uint64_t)timeout_ms, 0);
