@@ -154,18 +154,23 @@ static void close_position_fallback_reports_window(void **state) {
     (void)vt_only_stop(e, "59500");
 }
 
+/* Binance counts weight per minute of its clock (the emulator's is the wall
+ * clock): waits into the next minute unless at least `seconds` of this one
+ * are left, so that a test's weight stays in one minute. */
+static void clear_of_minute_end(int seconds) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec % 60 >= 60 - seconds) {
+        struct timespec wait = {.tv_sec = 61 - now.tv_sec % 60, .tv_nsec = 0};
+        nanosleep(&wait, NULL);
+    }
+}
+
 /* With the venue's limit set to the exchange's, requests are held back
  * before the exchange would refuse them. */
 static void requests_are_paced(void **state) {
     vt_env *e = *state;
-    /* The weight is counted per minute of the exchange's clock (the
-     * emulator's is the wall clock): a minute ending within the test would
-     * let the held request go. */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    if (now.tv_sec % 60 >= 50) {
-        uv_sleep((unsigned)(61 - now.tv_sec % 60) * 1000u);
-    }
+    clear_of_minute_end(10); /* a new minute would let the held request go */
     vt_ctl_ok(e, "POST", "/sim/limits", "{\"binance_weight_1m\":30}");
     vt_venue_free(e, e->v);
     e->cfg.weight_limit_per_min = 30; /* 90 % of it: 27, five position reads of weight 5 */
@@ -196,12 +201,7 @@ static void requests_are_paced(void **state) {
  * stops. The placement waits with it instead; the old stop stays alone. */
 static void replace_waits_for_its_cancel_weight(void **state) {
     vt_env *e = *state;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (ts.tv_sec % 60 > 45) { /* the weight counted below must stay in one minute */
-        struct timespec wait = {.tv_sec = 61 - ts.tv_sec % 60, .tv_nsec = 0};
-        nanosleep(&wait, NULL);
-    }
+    clear_of_minute_end(15); /* the weight counted below must stay in one minute */
     vt_long(e);
     tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 1);
     tg_venue_reply r = vt_set(e, &req);
