@@ -12,6 +12,10 @@
 #include <string.h>
 
 #include <sys/socket.h>
+#include <time.h>
+
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
 
 #include "sim/sim_int.h"
 
@@ -255,11 +259,50 @@ void sim_conn_close(tg_sim *sim, sim_conn *c) {
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
+/* A request's receipt is when its bytes reached the emulator's host: the
+ * kernel's software receive stamp (SO_TIMESTAMPING, set on every accepted
+ * connection), read with a peek just before libuv reads the same bytes. A
+ * stamp read when the emulator gets round to the connection would add the
+ * time it spent answering the requests before (one thread does what an
+ * exchange's front ends do in parallel). 0 when the kernel gave none. */
+static int64_t arrival_us(const sim_conn *c, char *into, size_t room) {
+    uv_os_fd_t fd;
+    if (room == 0 || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
+        return 0;
+    }
+    char control[CMSG_SPACE(sizeof(struct scm_timestamping))];
+    struct iovec iov = {.iov_base = into, .iov_len = room};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) <= 0) {
+        return 0;
+    }
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_TIMESTAMPING) {
+            continue;
+        }
+        struct scm_timestamping ts;
+        memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now); /* the stamp's clock */
+        int64_t age_us = ((int64_t)now.tv_sec - (int64_t)ts.ts[0].tv_sec) * 1000000 +
+                         ((int64_t)now.tv_nsec - (int64_t)ts.ts[0].tv_nsec) / 1000;
+        if (ts.ts[0].tv_sec == 0 || age_us < 0 || age_us > SIM_ARRIVAL_AGE_MAX_US) {
+            return 0; /* no stamp, or the wall clock stepped */
+        }
+        return sim_mono_us(c->sim) - age_us;
+    }
+    return 0;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     assert(h != NULL);
     (void)suggested;
     sim_conn *c = h->data;
     size_t room = SIM_CONN_IN_MAX - c->in_len;
+    if (c->rx_stamps && c->ws == SIM_WS_NONE && !c->hung) {
+        c->arrive_us = arrival_us(c, c->in + c->in_len, room);
+    }
     *buf = uv_buf_init(c->in + c->in_len, (unsigned)room);
 }
 
@@ -281,11 +324,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     }
     c->in_len += (size_t)n;
     assert(c->in_len <= SIM_CONN_IN_MAX);
-    /* Stamped now, parsed at the end of the turn (on_reader): requests that
-     * arrive together on several connections are each received when they
-     * arrived, not after the emulator has answered the ones before them, as
-     * an exchange's front end receives them in parallel. */
-    c->read_us = sim_mono_us(c->sim);
+    /* Stamped with its arrival (on_alloc), parsed at the end of the turn
+     * (on_reader): requests that arrive together on several connections are
+     * each received when they arrived, as an exchange's front end receives
+     * them in parallel. */
+    c->read_us = c->arrive_us > 0 ? c->arrive_us : sim_mono_us(c->sim);
+    c->arrive_us = 0;
     c->input_pending = true;
     if (c->ws != SIM_WS_NONE || c->in_len >= SIM_CONN_IN_MAX / 2) {
         /* streams, and a buffer filling up (libuv reads again at once), are
@@ -408,6 +452,10 @@ static void on_connection(uv_stream_t *server, int status) {
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    uv_os_fd_t fd;
+    int stamps = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+    c->rx_stamps = uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 &&
+                   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &stamps, sizeof stamps) == 0;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 

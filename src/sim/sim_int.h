@@ -514,9 +514,10 @@ void sim_ws_listen_key_expired(tg_sim *sim, int account, const char *key);
 
 /* ---- server.c: one TCP connection ---- */
 
-#define SIM_CONN_IN_MAX (SIM_HEAD_BYTES_MAX + SIM_BODY_MAX) /* bytes buffered from a client */
-#define SIM_TOPIC_MAX   64                                  /* bytes of a stream or topic name */
-#define SIM_SUB_KINDS   3 /* per symbol: <s>@markPrice, <s>@markPrice@1s, tickers.<S> */
+#define SIM_CONN_IN_MAX        (SIM_HEAD_BYTES_MAX + SIM_BODY_MAX) /* bytes buffered from a client */
+#define SIM_ARRIVAL_AGE_MAX_US 10000000 /* an older kernel stamp means the wall clock stepped */
+#define SIM_TOPIC_MAX          64       /* bytes of a stream or topic name */
+#define SIM_SUB_KINDS          3 /* per symbol: <s>@markPrice, <s>@markPrice@1s, tickers.<S> */
 
 struct sim_conn {
     tg_sim *sim;        /* owner */
@@ -534,7 +535,9 @@ struct sim_conn {
     bool read_paused;   /* HTTP output backlog: reading stopped until it drains */
     int64_t active_ms;  /* loop time of the last byte read or written */
     int64_t req_ms;     /* loop time the pending request's first byte came */
-    int64_t read_us;    /* emulator clock of the last read: a request's receipt */
+    int64_t read_us;    /* emulator clock of the last read's arrival: a request's receipt */
+    int64_t arrive_us;  /* kernel receive stamp of the bytes about to be read, 0 if none */
+    bool rx_stamps;     /* the kernel stamps this connection's input (SO_TIMESTAMPING) */
     bool input_pending; /* read this turn, parsed at its end (sim->reader) */
     char *in;           /* received bytes, SIM_CONN_IN_MAX */
     size_t in_len;      /* bytes in `in` */
