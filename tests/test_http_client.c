@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,7 +32,12 @@
 #define ACCEPT_WAIT_MS 1000 /* how long the server waits for a second connection */
 
 /* What the server does with the first request on a connection. */
-typedef enum first_move { ANSWER_THEN_RESET, RESET_AT_ONCE } first_move;
+typedef enum first_move {
+    ANSWER_THEN_RESET, /* answers it, resets at the second request */
+    RESET_AT_ONCE,     /* resets at the first */
+    ANSWER_THEN_CLOSE, /* answers it, then closes (FIN) while the client is idle */
+    ANSWER_ALL,        /* answers every request on one connection */
+} first_move;
 
 typedef struct server {
     int listen_fd;
@@ -94,6 +100,27 @@ static void *server_main(void *arg) {
     server *s = arg;
     int fd = accept_within(s, 10000);
     if (fd < 0) {
+        return NULL;
+    }
+    if (s->move == ANSWER_ALL) {
+        while (read_request(fd)) {
+            answer(s, fd, "more");
+        }
+        close(fd);
+        return NULL;
+    }
+    if (s->move == ANSWER_THEN_CLOSE) {
+        if (read_request(fd)) {
+            answer(s, fd, "one");
+        }
+        close(fd); /* idle in the client's cache now */
+        int again = accept_within(s, 10000);
+        if (again >= 0 && read_request(again)) {
+            answer(s, again, "two");
+        }
+        if (again >= 0) {
+            close(again);
+        }
         return NULL;
     }
     if (s->move == ANSWER_THEN_RESET) {
@@ -217,8 +244,87 @@ static void reset_on_a_new_connection_is_not_retried(void **state) {
     client_close(&loop, h);
 }
 
+static double cpu_s(void) {
+    struct rusage u;
+    assert_int_equal(getrusage(RUSAGE_SELF, &u), 0);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+static void on_quiet_timer(uv_timer_t *t) {
+    (void)t;
+}
+
+/* The server closes a kept-alive connection while it sits idle in the
+ * cache: the socket stays watched between requests, and its end must not
+ * keep the loop busy (a readable socket nobody reads wakes it at once,
+ * again and again); the next request goes out on a new connection. */
+static void idle_connection_closed_by_the_server(void **state) {
+    (void)state;
+    server s;
+    server_start(&s, ANSWER_THEN_CLOSE);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    tg_http *h = client(&loop);
+    result first = request(&loop, h, "GET", s.port, "/a");
+    assert_int_equal(first.status, 200);
+    uv_timer_t quiet;
+    uv_timer_init(&loop, &quiet);
+    double cpu0 = cpu_s();
+    uv_timer_start(&quiet, on_quiet_timer, 300, 0);
+    uv_run(&loop, UV_RUN_ONCE); /* returns when the timer fired, or at the first wake-up */
+    int wakeups = 0;
+    while (uv_is_active((uv_handle_t *)&quiet) && wakeups < 1000000) {
+        uv_run(&loop, UV_RUN_ONCE);
+        wakeups++;
+    }
+    double spent = cpu_s() - cpu0;
+    print_message("300 ms with the idle connection closed: %d extra wake-ups, %.3f s of CPU\n",
+                  wakeups, spent);
+    assert_true(wakeups < 10);
+    assert_true(spent < 0.1);
+    result second = request(&loop, h, "POST", s.port, "/b");
+    assert_false(second.transport_failed);
+    assert_string_equal(second.body, "two");
+    server_join(&s);
+    assert_int_equal(s.connections, 2);
+    uv_close((uv_handle_t *)&quiet, NULL);
+    client_close(&loop, h);
+}
+
+static void count_handle(uv_handle_t *handle, void *arg) {
+    (void)handle;
+    (*(int *)arg)++;
+}
+
+/* Many requests on one kept-alive connection: one socket watch for the
+ * connection's life, not one per request left behind. */
+static void one_connection_one_watch(void **state) {
+    (void)state;
+    server s;
+    server_start(&s, ANSWER_ALL);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    tg_http *h = client(&loop);
+    int before = 0;
+    uv_walk(&loop, count_handle, &before);
+    for (int i = 0; i < 200; i++) {
+        result r = request(&loop, h, i % 2 ? "POST" : "GET", s.port, "/n");
+        assert_int_equal(r.status, 200);
+    }
+    int after = 0;
+    uv_walk(&loop, count_handle, &after);
+    assert_int_equal(after, before + 1); /* the connection's */
+    client_close(&loop, h);
+    server_join(&s);
+    assert_int_equal(s.connections, 1);
+    assert_int_equal(s.answered, 200);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(idle_connection_closed_by_the_server),
+        cmocka_unit_test(one_connection_one_watch),
         cmocka_unit_test(get_on_a_reset_connection_is_sent_again),
         cmocka_unit_test(reset_on_a_new_connection_is_not_retried),
     };

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -34,10 +36,18 @@ typedef struct http_req {
     struct http_req *next;        /* in-flight list */
 } http_req;
 
+/* A connection's socket is watched from its opening (on_open_socket) to its
+ * closing (on_close_socket), not per transfer: libcurl reports a kept-alive
+ * connection removed after every response and wanted again with the next
+ * request, and a uv_poll made and closed each time cost four system calls
+ * between one request's send and the next one's. Sockets libcurl opens
+ * itself (a resolver's wake-up pair) are watched only while it asks. */
 typedef struct http_sock {
     uv_poll_t poll;         /* readiness of one socket */
     tg_http *http;          /* owner */
     curl_socket_t fd;       /* the socket */
+    bool owned;             /* opened by on_open_socket: closed by on_close_socket */
+    bool idle;              /* owned, and no transfer uses it: a connection in the cache */
     struct http_sock *next; /* open sockets of this transport */
 } http_sock;
 
@@ -84,6 +94,33 @@ static void sock_close(tg_http *h, http_sock *s) {
     }
     uv_poll_stop(&s->poll);
     uv_close((uv_handle_t *)&s->poll, handle_closed);
+}
+
+static http_sock *sock_find(const tg_http *h, curl_socket_t fd) {
+    assert(h != NULL);
+    for (http_sock *s = h->socks; s != NULL; s = s->next) {
+        if (s->fd == fd) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static http_sock *sock_new(tg_http *h, curl_socket_t fd, bool owned) {
+    assert(h != NULL && fd != CURL_SOCKET_BAD);
+    http_sock *s = calloc(1, sizeof *s);
+    if (s == NULL || uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->http = h;
+    s->fd = fd;
+    s->owned = owned;
+    s->idle = owned;
+    s->next = h->socks;
+    h->socks = s;
+    h->handles_open++;
+    return s;
 }
 
 static void req_unlink(tg_http *h, http_req *r) {
@@ -188,6 +225,13 @@ static void on_poll(uv_poll_t *poll, int status, int events) {
     assert(poll != NULL);
     assert(((http_sock *)poll)->http != NULL);
     http_sock *s = (http_sock *)poll;
+    if (s->idle) {
+        /* a cached connection the server closed (or wrote to unasked):
+         * libcurl finds it dead when it next picks it; stop the level-
+         * triggered readiness from waking the loop until then */
+        uv_poll_stop(&s->poll);
+        return;
+    }
     int flags = 0;
     if (status < 0) {
         flags = CURL_CSELECT_ERR;
@@ -238,28 +282,54 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL) {
             curl_multi_assign(h->multi, fd, NULL);
-            sock_close(h, s);
+            if (s->owned) {
+                s->idle = true; /* kept watched for a close: no system call */
+                uv_poll_start(&s->poll, UV_READABLE, on_poll);
+            } else {
+                sock_close(h, s);
+            }
         }
         return 0;
     }
     if (s == NULL) {
-        s = calloc(1, sizeof *s);
-        if (s == NULL || uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
-            free(s);
+        s = sock_find(h, fd);
+        s = s != NULL ? s : sock_new(h, fd, false);
+        if (s == NULL) {
             return -1;
         }
-        s->http = h;
-        s->fd = fd;
-        s->next = h->socks;
-        h->socks = s;
-        h->handles_open++;
         curl_multi_assign(h->multi, fd, s);
     }
+    s->idle = false;
     int events = 0;
     events |= (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ? UV_READABLE : 0;
     events |= (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ? UV_WRITABLE : 0;
     uv_poll_start(&s->poll, events, on_poll);
     return 0;
+}
+
+static curl_socket_t on_open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *addr) {
+    assert(userp != NULL && addr != NULL);
+    (void)purpose;
+    tg_http *h = userp;
+    curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd == CURL_SOCKET_BAD) {
+        return CURL_SOCKET_BAD;
+    }
+    if (sock_new(h, fd, true) == NULL) {
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+static int on_close_socket(void *userp, curl_socket_t fd) {
+    assert(userp != NULL);
+    tg_http *h = userp;
+    http_sock *s = sock_find(h, fd);
+    if (s != NULL) {
+        sock_close(h, s); /* out of the loop's epoll set before the number is free again */
+    }
+    return close(fd);
 }
 
 tg_status tg_http_new(uv_loop_t *loop, const tg_http_opts *opts, tg_http **out, tg_err *err) {
@@ -374,6 +444,10 @@ static void easy_setup(tg_http *h, http_req *r, const char *method, const char *
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
