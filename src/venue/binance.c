@@ -36,7 +36,7 @@ static bool bn_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char 
         tg_payload_add_i64(&q, "recvWindow", v->cfg.recv_window_ms);
         tg_payload_add_i64(&q, "timestamp", ts_ms);
         char sig[TG_SIGN_HEX_LEN + 1];
-        tg_sign_binance(v->cfg.api_secret, q.buf, "", sig);
+        tg_sign_binance(v->sign_key, q.buf, "", sig);
         tg_payload_add(&q, "signature", sig);
     }
     if (q.overflow) {

@@ -40,7 +40,7 @@ static bool by_build(const tg_venue *v, const tg_vreq *req, int64_t ts_ms, char 
     }
     if (req->sign) {
         char sig[TG_SIGN_HEX_LEN + 1];
-        tg_sign_bybit(v->cfg.api_secret, ts_ms, v->cfg.api_key, v->cfg.recv_window_ms, q->buf, sig);
+        tg_sign_bybit(v->sign_key, ts_ms, v->cfg.api_key, v->cfg.recv_window_ms, q->buf, sig);
         snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-API-KEY: %s", v->cfg.api_key);
         snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-TIMESTAMP: %" PRId64, ts_ms);
         snprintf(headers[h++], TG_HTTP_HEADER_MAX, "X-BAPI-RECV-WINDOW: %" PRId64,

@@ -111,6 +111,7 @@ extern const tg_vadapter tg_venue_bybit;
 
 struct tg_venue {
     tg_venue_config cfg;                  /* configuration, secret included */
+    tg_sign_key *sign_key;                /* the secret, set up for signing */
     const tg_vadapter *ad;                /* the exchange's adapter */
     uv_loop_t *loop;                      /* caller's loop */
     tg_http *http;                        /* REST transport */

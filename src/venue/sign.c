@@ -3,10 +3,12 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #define SIGN_MSG_MAX (TG_PAYLOAD_MAX * 2 + 128) /* bytes of a Bybit string to sign */
 
@@ -21,48 +23,93 @@ static void hex_encode(const unsigned char *in, size_t n, char *out) {
     out[2 * n] = '\0';
 }
 
-void tg_sign_hmac_hex(const char *secret, const void *msg, size_t len, char *out) {
-    assert(secret != NULL && out != NULL);
+struct tg_sign_key {
+    EVP_MAC_CTX *ctx; /* HMAC-SHA256 with the secret set */
+};
+
+tg_sign_key *tg_sign_key_new(const char *secret) {
+    assert(secret != NULL);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    tg_sign_key *key = ctx != NULL ? malloc(sizeof *key) : NULL;
+    if (key == NULL ||
+        EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        free(key);
+        return NULL;
+    }
+    key->ctx = ctx;
+    return key;
+}
+
+void tg_sign_key_free(tg_sign_key *key) {
+    if (key == NULL) {
+        return;
+    }
+    EVP_MAC_CTX_free(key->ctx); /* clears the key material */
+    free(key);
+}
+
+void tg_sign_hex(tg_sign_key *key, const void *msg, size_t len, char *out) {
+    assert(key != NULL && key->ctx != NULL && out != NULL);
     assert(msg != NULL || len == 0);
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    unsigned char *r = HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, len, mac, &mac_len);
-    assert(r != NULL && mac_len == 32);
-    (void)r;
+    size_t mac_len = 0;
+    /* a NULL key starts a new MAC with the key already set: no allocation */
+    int ok = EVP_MAC_init(key->ctx, NULL, 0, NULL) == 1 &&
+             EVP_MAC_update(key->ctx, msg, len) == 1 &&
+             EVP_MAC_final(key->ctx, mac, &mac_len, sizeof mac) == 1;
+    assert(ok && mac_len == 32);
+    (void)ok;
     hex_encode(mac, mac_len, out);
     assert(strlen(out) == TG_SIGN_HEX_LEN);
 }
 
-void tg_sign_binance(const char *secret, const char *query, const char *body, char *out) {
+bool tg_sign_hmac_hex(const char *secret, const void *msg, size_t len, char *out) {
     assert(secret != NULL && out != NULL);
+    tg_sign_key *key = tg_sign_key_new(secret);
+    if (key == NULL) {
+        return false;
+    }
+    tg_sign_hex(key, msg, len, out);
+    tg_sign_key_free(key);
+    return true;
+}
+
+void tg_sign_binance(tg_sign_key *key, const char *query, const char *body, char *out) {
+    assert(key != NULL && out != NULL);
     assert(query != NULL && body != NULL);
     size_t q = strlen(query), b = strlen(body);
     char msg[TG_PAYLOAD_MAX * 2];
     assert(q + b < sizeof msg);
     memcpy(msg, query, q);
     memcpy(msg + q, body, b);
-    tg_sign_hmac_hex(secret, msg, q + b, out);
+    tg_sign_hex(key, msg, q + b, out);
 }
 
-void tg_sign_bybit(const char *secret, int64_t ts_ms, const char *api_key, int64_t recv_window_ms,
+void tg_sign_bybit(tg_sign_key *key, int64_t ts_ms, const char *api_key, int64_t recv_window_ms,
                    const char *payload, char *out) {
-    assert(secret != NULL && out != NULL);
+    assert(key != NULL && out != NULL);
     assert(api_key != NULL && payload != NULL);
     assert(ts_ms >= 0 && recv_window_ms > 0);
     char msg[SIGN_MSG_MAX];
     int n = snprintf(msg, sizeof msg, "%" PRId64 "%s%" PRId64 "%s", ts_ms, api_key, recv_window_ms,
                      payload);
     assert(n > 0 && (size_t)n < sizeof msg);
-    tg_sign_hmac_hex(secret, msg, (size_t)n, out);
+    tg_sign_hex(key, msg, (size_t)n, out);
 }
 
-void tg_sign_bybit_ws(const char *secret, int64_t expires_ms, char *out) {
-    assert(secret != NULL && out != NULL);
+void tg_sign_bybit_ws(tg_sign_key *key, int64_t expires_ms, char *out) {
+    assert(key != NULL && out != NULL);
     assert(expires_ms > 0);
     char msg[64];
     int n = snprintf(msg, sizeof msg, "GET/realtime%" PRId64, expires_ms);
     assert(n > 0 && (size_t)n < sizeof msg);
-    tg_sign_hmac_hex(secret, msg, (size_t)n, out);
+    tg_sign_hex(key, msg, (size_t)n, out);
 }
 
 void tg_payload_init(tg_payload *qs) {

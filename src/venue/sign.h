@@ -17,18 +17,33 @@
 #define TG_SIGN_HEX_LEN 64   /* hex characters of an HMAC-SHA256 */
 #define TG_PAYLOAD_MAX  2048 /* bytes of a query string or JSON body, NUL included */
 
-/* hex(HMAC-SHA256(secret, msg)), lower case; out holds TG_SIGN_HEX_LEN + 1. */
-void tg_sign_hmac_hex(const char *secret, const void *msg, size_t len, char *out);
+/* An HMAC-SHA256 key set up once (tg_sign_key_new) and used for every
+ * signature after: the one-shot HMAC() looks the algorithms up again on
+ * every call, which was most of the time it took to build an order request.
+ * A key is used from one thread at a time (each signature re-initialises
+ * its context); tg_sign_key_free wipes it. */
+typedef struct tg_sign_key tg_sign_key;
+
+/* NULL when out of memory (or the HMAC algorithm is missing). */
+tg_sign_key *tg_sign_key_new(const char *secret);
+void tg_sign_key_free(tg_sign_key *key);
+
+/* hex(HMAC-SHA256(key, msg)), lower case; out holds TG_SIGN_HEX_LEN + 1. */
+void tg_sign_hex(tg_sign_key *key, const void *msg, size_t len, char *out);
+
+/* The same with a key set up for this one signature (tests, tools); false
+ * when out of memory. */
+bool tg_sign_hmac_hex(const char *secret, const void *msg, size_t len, char *out);
 
 /* Binance: signature over query then body, with nothing in between. */
-void tg_sign_binance(const char *secret, const char *query, const char *body, char *out);
+void tg_sign_binance(tg_sign_key *key, const char *query, const char *body, char *out);
 
 /* Bybit REST: payload is the query string (GET) or the JSON body (POST). */
-void tg_sign_bybit(const char *secret, int64_t ts_ms, const char *api_key, int64_t recv_window_ms,
+void tg_sign_bybit(tg_sign_key *key, int64_t ts_ms, const char *api_key, int64_t recv_window_ms,
                    const char *payload, char *out);
 
 /* Bybit WebSocket auth over "GET/realtime" ‖ expires_ms. */
-void tg_sign_bybit_ws(const char *secret, int64_t expires_ms, char *out);
+void tg_sign_bybit_ws(tg_sign_key *key, int64_t expires_ms, char *out);
 
 /* A query string or a JSON object built in a fixed buffer. A write that
  * does not fit sets overflow and leaves the text unusable. */

@@ -253,7 +253,10 @@ tg_status tg_venue_new(const tg_venue_config *cfg, uv_loop_t *loop, tg_venue **o
     if (v != NULL) {
         v->positions = calloc(TG_VENUE_POSITIONS_MAX, sizeof *v->positions);
     }
-    if (v == NULL || v->positions == NULL) {
+    if (v != NULL) {
+        v->sign_key = tg_sign_key_new(cfg->api_secret);
+    }
+    if (v == NULL || v->positions == NULL || v->sign_key == NULL) {
         tg_venue_free(v);
         return tg_err_set(err, TG_E_NOMEM, "out of memory creating a venue");
     }
@@ -335,6 +338,7 @@ void tg_venue_free(tg_venue *v) {
     tg_ws_free_context(v);
     /* The secret is wiped from memory we give back. */
     memset(v->cfg.api_secret, 0, sizeof v->cfg.api_secret);
+    tg_sign_key_free(v->sign_key);
     free(v->positions);
     free(v);
 }

@@ -342,7 +342,7 @@ static void on_established(tg_ws *ws) {
     } else if (v->cfg.kind == TG_VENUE_BYBIT) {
         char sig[TG_SIGN_HEX_LEN + 1], msg[WS_MSG_MAX];
         int64_t expires = tg_venue_server_ms(v) + WS_AUTH_EXPIRY_MS;
-        tg_sign_bybit_ws(v->cfg.api_secret, expires, sig);
+        tg_sign_bybit_ws(v->sign_key, expires, sig);
         int n =
             snprintf(msg, sizeof msg,
                      "{\"req_id\":\"auth\",\"op\":\"auth\",\"args\":[\"%s\",%" PRId64 ",\"%s\"]}",
