@@ -27,28 +27,6 @@ static void vt_expect_no_new_window(vt_env *e, vt_protection p0) {
     }
 }
 
-/* tg_venue_pump builds and signs what may go now and hands it to the
- * transport, and nothing leaves before the loop runs: the daemon commits a
- * turn's intents between the two. */
-static void pump_sends_nothing_until_the_loop_runs(void **state) {
-    vt_env *e = *state;
-    vt_long(e);
-    int64_t logged = vt_request_count(e);
-    uint64_t sent = tg_venue_get_stats(e->v).requests;
-    tg_venue_stop_req req = vt_req(VT_SYM, TG_SIDE_LONG, "59000", "0.01", 7);
-    tg_venue_waiter w = {0};
-    tg_err err;
-    assert_int_equal(tg_venue_set_stop(e->v, &req, tg_venue_waiter_fn, &w, &err), TG_OK);
-    tg_venue_pump(e->v);
-    assert_int_equal(tg_venue_get_stats(e->v).requests, sent + 1); /* built, with the transport */
-    struct timespec pause = {0, 100 * 1000 * 1000};
-    nanosleep(&pause, NULL); /* the emulator runs on its own thread */
-    assert_int_equal(vt_request_count(e), logged);
-    tg_venue_reply r = vt_wait(e, &w);
-    vt_expect_ok(&r);
-    assert_true(vt_request_count(e) > logged);
-}
-
 static void time_and_rules(void **state) {
     vt_env *e = *state;
     tg_venue_waiter w = {0};
@@ -638,8 +616,6 @@ static int vt_probe(void) {
 #define VT_COMMON_TESTS                                                                            \
     cmocka_unit_test(config_refuses_plain_remote),                                                 \
         cmocka_unit_test_setup_teardown(time_and_rules, vt_setup, vt_teardown),                    \
-        cmocka_unit_test_setup_teardown(pump_sends_nothing_until_the_loop_runs, vt_setup,          \
-                                        vt_teardown),                                              \
         cmocka_unit_test_setup_teardown(positions, vt_setup, vt_teardown),                         \
         cmocka_unit_test_setup_teardown(dead_exchange_is_an_error, vt_setup, vt_teardown),         \
         cmocka_unit_test_setup_teardown(place_replace_cancel, vt_setup, vt_teardown),              \

@@ -292,15 +292,6 @@ tg_status tg_venue_close_position(tg_venue *v, const char *symbol, tg_side side,
 tg_status tg_venue_get_mark(tg_venue *v, const char *symbol, tg_venue_done_fn done, void *ctx,
                             tg_err *err);
 
-/* Builds and signs now the queued requests the pacing lets go, instead of
- * on the queue's next timer, and hands them to the transport. Nothing is
- * written to the network inside this call: they leave when the loop next
- * runs. So a caller can build a turn's requests and then commit what they
- * depend on before any of them leaves (the daemon's write-ahead: dispatch,
- * this, commit). An operation that fails before sending (open circuit,
- * oversized request) completes from inside this call. */
-void tg_venue_pump(tg_venue *v);
-
 /* Blocking use without a loop of one's own. The waiter keeps copies of the
  * reply's arrays (reply.rules, .positions, .stops point into them) until
  * tg_venue_waiter_release(). */

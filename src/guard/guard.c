@@ -546,22 +546,11 @@ static void on_turn(uv_check_t *h) {
         if (a->book == NULL) {
             continue;
         }
-        /* Write-ahead: this turn's requests are built and signed first and
-         * leave only when the loop runs again, after the commit below has
-         * made their intents durable (building them after the commit put
-         * ~15 us per request between the fsync and the first send). A
-         * commit refused because the lease moved on closes the venue,
-         * which fails them unsent. */
-        if (!g->draining) {
-            guard_dispatch(a);
-            if (a->venue != NULL) {
-                tg_venue_pump(a->venue);
-            }
-        }
         flush_account(a);
         if (g->draining) {
             continue;
         }
+        guard_dispatch(a);
         if (a->reconcile_due_ms != 0 && (int64_t)uv_now(g->loop) >= a->reconcile_due_ms) {
             a->reconcile_due_ms = 0;
             guard_reconcile(a, "stream connected");

@@ -61,9 +61,7 @@ tg_status tg_http_new(struct uv_loop_s *loop, const tg_http_opts *opts, tg_http 
 void tg_http_close(tg_http *h);
 
 /* Sends method url with headers ("Name: value") and body (NULL for none).
- * Nothing is written to the network inside this call: the request leaves
- * when the loop next runs (tg_venue_pump relies on it). done is called
- * exactly once, from the loop, never from inside this call. */
+ * done is called exactly once, from the loop, never from inside this call. */
 tg_status tg_http_send(tg_http *h, const char *method, const char *url, const char *const *headers,
                        size_t headers_count, const char *body, tg_http_done_fn done, void *ctx,
                        tg_err *err);

@@ -242,13 +242,6 @@ static void on_timer(uv_timer_t *t) {
     pump(t->data);
 }
 
-void tg_venue_pump(tg_venue *v) {
-    assert(v != NULL);
-    if (!v->closing && v->http != NULL) {
-        pump(v);
-    }
-}
-
 /* Called by the queue with the first response; the adapter decides. */
 static void op_advance(tg_venue *v, tg_venue_op *op, const tg_http_resp *resp,
                        const tg_venue_error *e) {
