@@ -467,7 +467,14 @@ static void flush_account(guard_account *a) {
     tg_err err;
     uint64_t t0 = uv_hrtime();
     tg_status st = tg_writer_flush(a->writer, guard_now_ms(a), &err);
-    tg_metrics_observe(a->c.commit, (double)(uv_hrtime() - t0) / 1e9);
+    uint64_t took_ns = uv_hrtime() - t0;
+    tg_metrics_observe(a->c.commit, (double)took_ns / 1e9);
+    tg_logline l; /* per commit, so debug only: bench/tick_to_request pairs ticks with it */
+    tg_log_begin(&l, a->g->log, TG_LOG_DEBUG, "store_commit");
+    tg_log_str(&l, "account", a->name);
+    tg_log_int(&l, "us", (int64_t)(took_ns / 1000u));
+    tg_log_bool(&l, "ok", st == TG_OK);
+    tg_log_end(&l);
     if (st == TG_E_CONFLICT && tg_store_fenced(a->store)) {
         guard_cluster_fenced(a, err.msg);
         return;
