@@ -26,6 +26,16 @@ static pid_t spawn(const char *const argv[], FILE **out) {
     return pid;
 }
 
+/* `trailguard sim` on free ports; *port gets its Binance port. */
+static pid_t spawn_sim(FILE **out, unsigned *port) {
+    const char *argv[] = {TG_CLI_PATH, "sim", "--listen", "127.0.0.1:0", NULL};
+    pid_t pid = spawn(argv, out);
+    char line1[256] = "";
+    assert_non_null(fgets(line1, sizeof line1, *out));
+    assert_int_equal(sscanf(line1, "binance rest=http://127.0.0.1:%u", port), 1);
+    return pid;
+}
+
 static void test_ready_lines(void **state) {
     (void)state;
     const char *argv[] = {TG_CLI_PATH, "sim", "--listen", "127.0.0.1:0", "--seed", "9", NULL};
@@ -64,13 +74,9 @@ static void test_ready_lines(void **state) {
  * not kill the command with SIGPIPE (exit status 141). */
 static void test_no_sigpipe_on_closed_client(void **state) {
     (void)state;
-    const char *argv[] = {TG_CLI_PATH, "sim", "--listen", "127.0.0.1:0", NULL};
     FILE *out = NULL;
-    pid_t pid = spawn(argv, &out);
-    char line1[256] = "";
-    assert_non_null(fgets(line1, sizeof line1, out));
     unsigned port = 0;
-    assert_int_equal(sscanf(line1, "binance rest=http://127.0.0.1:%u", &port), 1);
+    pid_t pid = spawn_sim(&out, &port);
     static const char one[] = "GET /fapi/v1/exchangeInfo HTTP/1.1\r\nHost: x\r\n\r\n";
     char req[50 * sizeof one];
     size_t len = 0;
@@ -148,13 +154,9 @@ static double now_us(void) {
  * request log still places it where the client sent it. */
 static void test_receipt_is_arrival(void **state) {
     (void)state;
-    const char *argv[] = {TG_CLI_PATH, "sim", "--listen", "127.0.0.1:0", NULL};
     FILE *out = NULL;
-    pid_t pid = spawn(argv, &out);
-    char line1[256] = "";
-    assert_non_null(fgets(line1, sizeof line1, out));
     unsigned port = 0;
-    assert_int_equal(sscanf(line1, "binance rest=http://127.0.0.1:%u", &port), 1);
+    pid_t pid = spawn_sim(&out, &port);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
