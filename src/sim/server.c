@@ -328,7 +328,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
      * (on_reader): requests that arrive together on several connections are
      * each received when they arrived, as an exchange's front end receives
      * them in parallel. */
-    c->read_us = c->arrive_us > 0 ? c->arrive_us : sim_mono_us(c->sim);
+    if (n > 0) { /* a read that found nothing (EAGAIN) leaves the stamp alone */
+        c->read_us = c->arrive_us > 0 ? c->arrive_us : sim_mono_us(c->sim);
+    }
     c->arrive_us = 0;
     c->input_pending = true;
     if (c->ws != SIM_WS_NONE || c->in_len >= SIM_CONN_IN_MAX / 2) {
