@@ -91,11 +91,12 @@ static inline double du_sim_state(tg_sim *sim, char *out, const char *field) {
 
 /* The daemon, its HTTP port and one kept-alive connection to it. */
 typedef struct du_daemon {
-    pid_t pid;     /* `trailguard run` */
-    uint16_t port; /* its HTTP API */
-    CURL *curl;    /* kept alive between reads */
-    char *answer;  /* last answer, DU_ANSWER_MAX */
-    size_t len;    /* bytes in answer */
+    pid_t pid;          /* `trailguard run` */
+    uint16_t port;      /* its HTTP API */
+    CURL *curl;         /* kept alive between reads */
+    char *answer;       /* last answer, DU_ANSWER_MAX */
+    size_t len;         /* bytes in answer */
+    const char *option; /* one more option of `trailguard run` (--busy-poll), or NULL */
 } du_daemon;
 
 static inline size_t du_on_body(char *data, size_t size, size_t n, void *ctx) {
@@ -151,7 +152,7 @@ static inline void du_start(du_daemon *d, const char *config, const char *log_fi
             dup2(errf, STDERR_FILENO);
         }
         execl(TG_CLI_PATH, TG_CLI_PATH, "run", "--config", config, "--log-file", log_file,
-              (char *)NULL);
+              d->option, (char *)NULL);
         _exit(127);
     }
     d->pid = pid;

@@ -353,6 +353,7 @@ static void commits_of_ticks(const char *log_path, size_t nsym, size_t steps, in
 int main(int argc, char **argv) {
     size_t ticks = TICKS_DEFAULT, nsym = SYMBOLS_MAX;
     const char *dir_arg = NULL;
+    bool busy_poll = false; /* the daemon runs with --busy-poll */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--ticks") == 0 && i + 1 < argc) {
             ticks = (size_t)strtoull(argv[++i], NULL, 10);
@@ -360,8 +361,11 @@ int main(int argc, char **argv) {
             nsym = (size_t)strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             dir_arg = argv[++i];
+        } else if (strcmp(argv[i], "--busy-poll") == 0) {
+            busy_poll = true;
         } else {
-            fprintf(stderr, "usage: tick_to_request [--ticks N] [--symbols 1..5] [--dir DIR]\n");
+            fprintf(stderr, "usage: tick_to_request [--ticks N] [--symbols 1..5] [--dir DIR] "
+                            "[--busy-poll]\n");
             return 2;
         }
     }
@@ -403,6 +407,7 @@ int main(int argc, char **argv) {
     du_sim(b.sim, "POST", "/sim/scenario", sc_text, b.out, DU_ANSWER_MAX);
     free(sc_text);
     b.d.port = du_free_port();
+    b.d.option = busy_poll ? "--busy-poll" : NULL;
     write_config(dir, tg_sim_ports_get(b.sim).binance, b.d.port);
     char ini[600], log_file[600];
     snprintf(ini, sizeof ini, "%s/trailguard.ini", dir);
@@ -487,8 +492,9 @@ int main(int argc, char **argv) {
     tg_sim_stop(b.sim);
     tg_sim_free(b.sim);
     printf("ticks=%zu symbols=%zu rounds_short=%zu wall_s=%.1f ticks_per_s=%.0f commits=%.0f "
-           "store=%s (sqlite WAL synchronous=FULL)\n",
-           n, nsym, short_rounds, wall, (double)n / wall, commits, db);
+           "store=%s (sqlite WAL synchronous=FULL) daemon_loop=%s\n",
+           n, nsym, short_rounds, wall, (double)n / wall, commits, db,
+           busy_poll ? "busy-poll" : "sleeping");
     printf("tick_to_request_us p50=%.0f p90=%.0f p99=%.0f p99.9=%.0f max=%.0f; commit_us p50=%.0f "
            "p99=%.0f (histogram, linear in buckets)\n",
            p50, p90, p99, p999, max, commit_p50, commit_p99);

@@ -60,6 +60,7 @@ typedef struct env {
     char bn_extra[256];    /* more lines of the Binance [account] section */
     char defaults[512];    /* more lines of [defaults] */
     char sections[4096];   /* more sections at the end ([notify] ...) */
+    const char *option;    /* one more option of `trailguard run`, or NULL */
 } env;
 
 static env E;
@@ -144,7 +145,8 @@ static inline pid_t spawn_daemon(const char *ini, const char *log, const char *e
             dup2(fd, STDOUT_FILENO);
             dup2(fd, STDERR_FILENO);
         }
-        execl(TG_CLI_PATH, TG_CLI_PATH, "run", "--config", ini, "--log-file", log, (char *)NULL);
+        execl(TG_CLI_PATH, TG_CLI_PATH, "run", "--config", ini, "--log-file", log, E.option,
+              (char *)NULL);
         _exit(127);
     }
     return pid;

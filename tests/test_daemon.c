@@ -582,6 +582,33 @@ static void sigterm_leaves_the_stops(void **state) {
     free(text);
 }
 
+/* ---- 9. --busy-poll ---------------------------------------------------- */
+
+/* With a loop that never sleeps the daemon does the same work: both
+ * positions trail, the stops move on the exchange, and SIGTERM still drains
+ * and exits 0 with every stop left in place. */
+static void busy_poll_trails_and_drains(void **state) {
+    (void)state;
+    E.option = "--busy-poll";
+    open_two_and_start();
+    trail_both();
+    cJSON *p = daemon_position(BN_BTC);
+    assert_non_null(p);
+    assert_true(exchange_stop(p) == 51740);
+    cJSON_Delete(p);
+    assert_int_equal(stop_daemon(SIGTERM, 5000), 0);
+    prot bn = protection(BN_ACCOUNT, "BTCUSDT");
+    prot by = protection(BY_ACCOUNT, "ETHUSDT");
+    assert_int_equal(bn.stops, 1);
+    assert_int_equal(by.stops, 1);
+    assert_true(trigger_of(&bn) == 51740);
+    assert_true(trigger_of(&by) == 2914.5);
+    char *text = tu_read(E.log, NULL);
+    assert_non_null(strstr(text, "msg=busy_poll"));
+    assert_non_null(strstr(text, "msg=stopped"));
+    free(text);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         cmocka_set_test_filter(argv[1]); /* one test by name, for debugging */
@@ -606,6 +633,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(second_daemon_on_the_store_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(secrets_stay_out_of_the_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(sigterm_leaves_the_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(busy_poll_trails_and_drains, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
