@@ -46,6 +46,7 @@
 
 #include "bench_util.h"
 #include "daemon_util.h"
+#include "trailguard/decimal.h"
 #include "trailguard/sim.h"
 
 #define TICKS_DEFAULT 100000
@@ -294,24 +295,18 @@ static bool log_field(const char *line, const char *key, char *out, size_t cap) 
     return true;
 }
 
-/* "60196.5" in ticks of dp decimals; -1 if it is not such a number. */
+/* "60196.5" in ticks of dp decimals (the project's exact decimals); -1 if
+ * it is not such a number or not on the tick. */
 static int64_t price_ticks(const char *text, int dp) {
-    int64_t v = 0;
-    int frac = -1;
-    for (const char *p = text; *p != '\0'; p++) {
-        if (*p == '.' && frac < 0) {
-            frac = 0;
-        } else if (*p >= '0' && *p <= '9' && (frac < 0 || frac < dp) && v < INT64_MAX / 10) {
-            v = v * 10 + (*p - '0');
-            frac += frac >= 0;
-        } else {
-            return -1;
-        }
+    tg_dec d;
+    int64_t unit = 1;
+    for (int k = dp; k < TG_DEC_DP; k++) {
+        unit *= 10;
     }
-    for (int k = frac < 0 ? 0 : frac; k < dp; k++) {
-        v *= 10;
+    if (tg_dec_parse_cstr(text, &d) != TG_DEC_OK || d.units % unit != 0) {
+        return -1;
     }
-    return v;
+    return d.units / unit;
 }
 
 /* From the daemon's log: commit_us[sym * steps + k] = the duration of the
@@ -403,7 +398,8 @@ int main(int argc, char **argv) {
            "{\"binance_weight_1m\":1000000,\"binance_orders_1m\":1000000,\"bybit_per_second\":"
            "1000000}",
            b.out, DU_ANSWER_MAX);
-    char *sc_text = scenario(nsym, rounds + WARMUP_ROUNDS + 16); /* = steps below */
+    size_t steps = rounds + WARMUP_ROUNDS + 16; /* of each price path */
+    char *sc_text = scenario(nsym, steps);
     du_sim(b.sim, "POST", "/sim/scenario", sc_text, b.out, DU_ANSWER_MAX);
     free(sc_text);
     b.d.port = du_free_port();
@@ -414,7 +410,6 @@ int main(int argc, char **argv) {
     snprintf(log_file, sizeof log_file, "%s/daemon.log", dir);
     du_start(&b.d, ini, log_file);
     wait_live(&b);
-    size_t steps = rounds + WARMUP_ROUNDS + 16; /* of each price path */
     double *lat = malloc((rounds + 8) * nsym * sizeof *lat);
     uint8_t *tick_sym = malloc((rounds + 8) * nsym);
     size_t *tick_step = malloc((rounds + 8) * nsym * sizeof *tick_step);

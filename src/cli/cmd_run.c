@@ -192,7 +192,6 @@ int tg_cli_run(int argc, char **argv) {
         tg_log_begin(&bl, &r.log, TG_LOG_INFO, "busy_poll");
         tg_log_str(&bl, "why", "--busy-poll: the loop never sleeps and keeps one CPU busy");
         tg_log_end(&bl);
-        tg_log_flush(&r.log);
         /* each pass polls with a zero timeout and runs what is due; the loop
          * ends, as in the sleeping mode, once the drain closed every handle */
         while (uv_run(&r.loop, UV_RUN_NOWAIT) != 0) {

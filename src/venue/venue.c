@@ -252,8 +252,6 @@ tg_status tg_venue_new(const tg_venue_config *cfg, uv_loop_t *loop, tg_venue **o
     tg_venue *v = calloc(1, sizeof *v);
     if (v != NULL) {
         v->positions = calloc(TG_VENUE_POSITIONS_MAX, sizeof *v->positions);
-    }
-    if (v != NULL) {
         v->sign_key = tg_sign_key_new(cfg->api_secret);
     }
     if (v == NULL || v->positions == NULL || v->sign_key == NULL) {
