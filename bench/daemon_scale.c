@@ -283,6 +283,80 @@ static double sum_metric(du_daemon *d, const char *prefix) {
     return v < 0 ? 0 : v;
 }
 
+/* The read API under the whole book, as diagnose uses it: GET /v1/positions
+ * with GET /health sent on a second connection READ_HEALTH_AFTER_US later.
+ * The list's time and size, and how long the health check waited: what
+ * serving the list keeps the daemon's loop from doing. */
+#define READ_ROUNDS          5
+#define READ_HEALTH_AFTER_US 2000
+
+typedef struct read_body {
+    size_t len;       /* bytes received */
+    char first, last; /* their first and last byte */
+} read_body;
+
+static size_t read_sink(char *data, size_t size, size_t n, void *ctx) {
+    read_body *b = ctx;
+    size_t len = size * n;
+    if (len > 0) {
+        b->first = b->len == 0 ? data[0] : b->first;
+        b->last = data[len - 1];
+    }
+    b->len += len;
+    return len;
+}
+
+static CURL *read_easy(uint16_t port, const char *path, read_body *b) {
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        du_die("read api", "curl_easy_init failed");
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, read_sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    return c;
+}
+
+static void read_api(uint16_t port, double *list_ms, double *health_ms, size_t *list_bytes) {
+    for (int round = 0; round < READ_ROUNDS; round++) {
+        read_body lb = {0}, hb = {0};
+        CURLM *m = curl_multi_init();
+        CURL *list = read_easy(port, "/v1/positions", &lb), *health = NULL;
+        curl_multi_add_handle(m, list);
+        double t0 = bench_now_s();
+        int running = 1;
+        while (running > 0 || health == NULL) {
+            if (health == NULL && bench_now_s() - t0 >= READ_HEALTH_AFTER_US / 1e6) {
+                health = read_easy(port, "/health", &hb);
+                curl_multi_add_handle(m, health);
+            }
+            curl_multi_perform(m, &running);
+            curl_multi_poll(m, NULL, 0, 1, NULL);
+        }
+        long ls = 0, hs = 0;
+        curl_easy_getinfo(list, CURLINFO_RESPONSE_CODE, &ls);
+        curl_easy_getinfo(health, CURLINFO_RESPONSE_CODE, &hs);
+        if (ls != 200 || lb.first != '[' || lb.last != ']' || hs == 0) {
+            du_die("read api", "GET /v1/positions or /health did not answer whole");
+        }
+        curl_off_t lt = 0, ht = 0;
+        curl_easy_getinfo(list, CURLINFO_TOTAL_TIME_T, &lt);
+        curl_easy_getinfo(health, CURLINFO_TOTAL_TIME_T, &ht);
+        list_ms[round] = (double)lt / 1e3;
+        health_ms[round] = (double)ht / 1e3;
+        *list_bytes = lb.len;
+        curl_multi_remove_handle(m, list);
+        curl_multi_remove_handle(m, health);
+        curl_easy_cleanup(list);
+        curl_easy_cleanup(health);
+        curl_multi_cleanup(m);
+    }
+}
+
 int main(int argc, char **argv) {
     size_t accounts = ACCOUNTS_DEFAULT, symbols = SYMBOLS_DEFAULT, hot = HOT_DEFAULT;
     double seconds = SECONDS_DEFAULT, rate = RATE_DEFAULT, interval = INTERVAL_DEFAULT;
@@ -396,6 +470,10 @@ int main(int argc, char **argv) {
     double deferrals = sum_metric(&d, "trailguard_deferrals_total{") - def0;
     double requests = sum_metric(&d, "trailguard_requests_total{") - req0;
     double triggers = sum_metric(&d, "trailguard_triggers_total{");
+    /* before the memory is read: the high-water mark includes serving it */
+    double list_ms[READ_ROUNDS], health_ms[READ_ROUNDS];
+    size_t list_bytes = 0;
+    read_api(d.port, list_ms, health_ms, &list_bytes);
     double hwm = mem_mib(d.pid, "VmHWM:"), rss = mem_mib(d.pid, "VmRSS:");
     double anon = mem_mib(d.pid, "RssAnon:"), file = mem_mib(d.pid, "RssFile:");
     double shmem = mem_mib(d.pid, "RssShmem:");
@@ -416,6 +494,12 @@ int main(int argc, char **argv) {
            "max_deferral_life_s=%.3f\n",
            hwm, rss, anon, file, shmem, hwm_live, rss_live, hwm_protected, ticks / wall,
            cpu > 0 ? ticks / cpu : 0, cpu > 0 ? (double)steps / cpu : 0, max_life);
+    printf("read_api: GET /v1/positions bytes=%zu ms_p50=%.1f ms_max=%.1f; GET /health sent "
+           "%d us after it: ms_p50=%.1f ms_max=%.1f (%d rounds)\n",
+           list_bytes, bench_median(list_ms, READ_ROUNDS),
+           bench_percentile(list_ms, READ_ROUNDS, 100), READ_HEALTH_AFTER_US,
+           bench_median(health_ms, READ_ROUNDS), bench_percentile(health_ms, READ_ROUNDS, 100),
+           READ_ROUNDS);
     /* What the budget can carry: a hot position asks for a move at most once
      * per min_update_interval; past the budget, waits grow without bound and
      * max_update_delay cannot hold (run --min-update-interval 1 to see it). */
