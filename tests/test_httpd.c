@@ -1,7 +1,7 @@
 /* The loop-driven HTTP server over real loopback sockets: the server's loop
  * runs on its own thread (as the daemon's would), the test is the client
  * (libcurl easy and raw sockets). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* strcasestr */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,9 +34,64 @@ typedef struct server {
     tg_httpd_stats last; /* stats at stop */
 } server;
 
+/* GET /stream?N answers N lines of STREAM_LINE bytes ("0000042 xxx...\n"),
+ * made one line per pull, as a stream. */
+#define STREAM_LINE 1000
+
+static _Atomic long streams_open; /* streams made and not yet done */
+static _Atomic long stream_pulls; /* pulls of every stream so far */
+static _Atomic long stream_lines; /* lines made by every stream so far */
+
+typedef struct lines {
+    tg_httpd_stream base;
+    unsigned long next, count; /* next line to make, lines in all */
+    size_t sent_of_line;       /* bytes of the next line already given */
+    bool cut;                  /* after the last line, fail instead of ending */
+} lines;
+
+static ssize_t lines_pull(tg_httpd_stream *base, char *buf, size_t cap) {
+    lines *l = (lines *)base;
+    stream_pulls++;
+    assert_true(cap > 0);
+    if (l->next == l->count) {
+        return l->cut ? -1 : 0;
+    }
+    char line[STREAM_LINE + 1];
+    int n = snprintf(line, sizeof line, "%07lu ", l->next);
+    memset(line + n, 'x', STREAM_LINE - 1 - (size_t)n);
+    line[STREAM_LINE - 1] = '\n';
+    /* a line that does not fit is cut at cap: the rest starts the next pull */
+    size_t take = STREAM_LINE - l->sent_of_line < cap ? STREAM_LINE - l->sent_of_line : cap;
+    memcpy(buf, line + l->sent_of_line, take);
+    l->sent_of_line += take;
+    if (l->sent_of_line == STREAM_LINE) {
+        l->sent_of_line = 0;
+        l->next++;
+        stream_lines++;
+    }
+    return (ssize_t)take;
+}
+
+static void lines_done(tg_httpd_stream *base) {
+    streams_open--;
+    free(base);
+}
+
 /* Echoes what it saw; /big answers BIG_BODY_LEN bytes. */
 static void echo(void *ctx, const tg_httpd_request *req, tg_httpd_response *resp) {
     (void)ctx;
+    if (strcmp(req->path, "/stream") == 0) {
+        lines *l = calloc(1, sizeof *l);
+        assert_non_null(l);
+        l->base.pull = lines_pull;
+        l->base.done = lines_done;
+        char *rest = NULL;
+        l->count = strtoul(req->query, &rest, 10);
+        l->cut = strcmp(rest, "&cut") == 0;
+        streams_open++;
+        resp->stream = &l->base;
+        return;
+    }
     if (strcmp(req->path, "/big") == 0) {
         resp->body = malloc(BIG_BODY_LEN);
         assert_non_null(resp->body);
@@ -109,6 +164,24 @@ static size_t on_data(char *p, size_t size, size_t n, void *userp) {
            bytes < room ? bytes : room);
     r->len += bytes;
     r->body[r->len < sizeof r->body - 1 ? r->len : sizeof r->body - 1] = '\0';
+    return bytes;
+}
+
+/* A whole body (or head) kept as it arrives. */
+typedef struct kept {
+    char *data;
+    size_t len;
+} kept;
+
+static size_t keep(char *p, size_t size, size_t n, void *userp) {
+    kept *k = userp;
+    size_t bytes = size * n;
+    char *d = realloc(k->data, k->len + bytes + 1);
+    assert_non_null(d);
+    memcpy(d + k->len, p, bytes);
+    k->data = d;
+    k->len += bytes;
+    d[k->len] = '\0';
     return bytes;
 }
 
@@ -263,6 +336,107 @@ static void peer_disconnects_mid_answer(void **state) {
     server_stop(s);
 }
 
+/* A streamed answer arrives whole, in order, with chunked encoding. */
+static void stream_is_whole(void **state) {
+    (void)state;
+    server *s = server_start(10);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/stream?3000", s->port);
+    kept body = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, keep);
+    kept head = {0};
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    assert_int_equal(status, 200);
+    assert_non_null(strcasestr(head.data, "Transfer-Encoding: chunked"));
+    assert_int_equal(body.len, 3000 * STREAM_LINE);
+    for (unsigned long i = 0; i < 3000; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "%07lu x", i);
+        assert_memory_equal(body.data + i * STREAM_LINE, want, strlen(want));
+        assert_int_equal(body.data[(i + 1) * STREAM_LINE - 1], '\n');
+    }
+    free(body.data);
+    free(head.data);
+    server_stop(s);
+    assert_int_equal(streams_open, 0);
+}
+
+/* A stream that cannot go on cuts the connection: the client sees an
+ * error, not an answer that looks whole; the server goes on. */
+static void stream_cut_is_an_error(void **state) {
+    (void)state;
+    server *s = server_start(10);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/stream?100&cut", s->port);
+    kept body = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    print_message("a cut stream: %s after %zu bytes\n", curl_easy_strerror(rc), body.len);
+    assert_int_not_equal(rc, CURLE_OK);
+    assert_true(body.len <= 100 * STREAM_LINE);
+    free(body.data);
+    reply r = request(s->port, "GET", "/after", NULL, NULL, 0, false);
+    assert_int_equal(r.status, 200);
+    server_stop(s);
+    assert_int_equal(streams_open, 0);
+}
+
+/* A peer that asks for 256 MB and does not read: the stream is pulled only
+ * as far as the socket takes it (its memory stays bounded), the loop goes on
+ * serving other requests meanwhile, and the stream is freed when the peer
+ * goes away; one still open when the server stops is freed too. */
+static void stream_follows_its_reader(void **state) {
+    (void)state;
+    server *s = server_start(10);
+    long lines0 = stream_lines;
+    int fd = connect_raw(s->port);
+    const char *req = "GET /stream?256000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+    long made = stream_lines - lines0;
+    print_message("a reader that does not read: %ld of 256000 lines made\n", made);
+    assert_true(made > 0);
+    assert_true(made < 32000); /* kernel buffers and MHD's, not the answer */
+    uint64_t t0 = uv_hrtime();
+    reply r = request(s->port, "GET", "/meanwhile", NULL, NULL, 0, false);
+    assert_int_equal(r.status, 200);
+    assert_true((double)(uv_hrtime() - t0) / 1e9 < 2.0);
+    assert_int_equal(streams_open, 1);
+    close(fd);
+    for (int i = 0; i < 200 && streams_open != 0; i++) {
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    assert_int_equal(streams_open, 0);
+    /* one in flight when the server stops */
+    fd = connect_raw(s->port);
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    for (int i = 0; i < 200 && streams_open == 0; i++) {
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    assert_int_equal(streams_open, 1);
+    server_stop(s);
+    assert_int_equal(streams_open, 0);
+    close(fd);
+}
+
 static void ephemeral_port_and_errors(void **state) {
     (void)state;
     server *s = server_start(10);
@@ -303,6 +477,9 @@ int main(void) {
         cmocka_unit_test(body_too_large),
         cmocka_unit_test(idle_connections_do_not_lock_out),
         cmocka_unit_test(peer_disconnects_mid_answer),
+        cmocka_unit_test(stream_is_whole),
+        cmocka_unit_test(stream_cut_is_an_error),
+        cmocka_unit_test(stream_follows_its_reader),
         cmocka_unit_test(ephemeral_port_and_errors),
         cmocka_unit_test(token_equal),
     };

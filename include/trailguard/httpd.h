@@ -6,7 +6,10 @@
  * threads, its epoll descriptor is watched by a uv_poll_t and its timeouts by
  * a uv_timer_t, so the handler always runs on the loop thread and may touch
  * the daemon's state without locks. The handler is synchronous: it fills the
- * response before it returns, and must be quick (it blocks the loop).
+ * response before it returns, and must be quick (it blocks the loop). An
+ * answer too long to make at once is a stream instead: the server pulls it
+ * piece by piece as the peer takes it, one piece per loop turn, so neither
+ * the loop's time nor the memory grows with the answer.
  *
  * Bounds: a request body of at most body_max bytes (413 beyond), at most
  * connections_max connections at once (further ones wait in the listen
@@ -22,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h> /* ssize_t */
 
 #include "trailguard/error.h"
 
@@ -41,13 +45,28 @@ typedef struct tg_httpd_request {
     const char *content_type; /* Content-Type header, or NULL */
 } tg_httpd_request;
 
+/* A body made as it is sent (chunked transfer encoding). The handler
+ * allocates it, usually as the first member of its own state. pull writes up
+ * to cap (> 0) bytes of the body at buf and returns how many, 0 at its end,
+ * or -1 when it cannot go on: the connection is then closed without the
+ * body's end, so the client sees the answer fail rather than a short one.
+ * pull is called on the loop thread, only while the server runs. done frees
+ * the stream: called once, when the answer was sent, its peer went away,
+ * the server stopped, or the answer could not be queued. */
+typedef struct tg_httpd_stream tg_httpd_stream;
+struct tg_httpd_stream {
+    ssize_t (*pull)(tg_httpd_stream *s, char *buf, size_t cap);
+    void (*done)(tg_httpd_stream *s);
+};
+
 /* The handler's answer. The server pre-fills status 200, content_type
- * "text/plain; charset=utf-8" and an empty body. */
+ * "text/plain; charset=utf-8", an empty body and no stream. */
 typedef struct tg_httpd_response {
     int status;               /* HTTP status */
     const char *content_type; /* static string, or NULL for none */
     char *body;               /* malloc'ed by the handler; the server frees it; NULL = empty */
     size_t body_len;          /* bytes of body */
+    tg_httpd_stream *stream;  /* or the body as a stream (body must then be NULL) */
 } tg_httpd_response;
 
 typedef void (*tg_httpd_handler)(void *ctx, const tg_httpd_request *req, tg_httpd_response *resp);

@@ -42,7 +42,8 @@ struct tg_httpd {
     int handles_open;     /* uv handles not yet closed */
 };
 
-#define PUMP_RUNS_MAX 4 /* MHD_run calls per loop wake-up */
+#define PUMP_RUNS_MAX      4           /* MHD_run calls per loop wake-up */
+#define HTTPD_STREAM_BLOCK (32u << 10) /* bytes a stream is asked for at most at once */
 
 tg_httpd_opts tg_httpd_opts_default(void) {
     tg_httpd_opts o;
@@ -157,6 +158,47 @@ static enum MHD_Result answer(struct MHD_Connection *conn, int status, const cha
     return ok;
 }
 
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    assert(cls != NULL && buf != NULL);
+    (void)pos;
+    tg_httpd_stream *s = cls;
+    if (max == 0) {
+        return 0; /* MHD asks again once it has room */
+    }
+    ssize_t n = s->pull(s, buf, max);
+    assert(n >= -1 && n <= (ssize_t)max);
+    return n > 0    ? n
+           : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                    : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_done(void *cls) {
+    assert(cls != NULL);
+    tg_httpd_stream *s = cls;
+    s->done(s);
+}
+
+/* Queues status with a streamed body (taken over: done is called whatever
+ * happens). */
+static enum MHD_Result answer_stream(struct MHD_Connection *conn, int status,
+                                     const char *content_type, tg_httpd_stream *stream) {
+    assert(conn != NULL && stream != NULL);
+    assert(stream->pull != NULL && stream->done != NULL);
+    assert(status >= 100 && status <= 599);
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, HTTPD_STREAM_BLOCK, stream_read, stream, stream_done);
+    if (resp == NULL) {
+        stream->done(stream);
+        return MHD_NO; /* MHD closes the connection */
+    }
+    if (content_type != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
 static enum MHD_Result answer_text(tg_httpd *h, struct MHD_Connection *conn, int status,
                                    const char *text) {
     assert(h != NULL && conn != NULL);
@@ -219,13 +261,20 @@ static enum MHD_Result call_handler(tg_httpd *h, struct MHD_Connection *conn, co
         .content_type =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
     };
-    tg_httpd_response resp = {200, "text/plain; charset=utf-8", NULL, 0};
+    tg_httpd_response resp = {200, "text/plain; charset=utf-8", NULL, 0, NULL};
     h->fn(h->ctx, &req, &resp);
+    assert(resp.stream == NULL || resp.body == NULL);
     if (resp.status < 100 || resp.status > 599) {
         free(resp.body);
+        if (resp.stream != NULL) {
+            resp.stream->done(resp.stream);
+        }
         return answer_text(h, conn, 500, "handler returned no valid status\n");
     }
     h->stats.requests++;
+    if (resp.stream != NULL) {
+        return answer_stream(conn, resp.status, resp.content_type, resp.stream);
+    }
     return answer(conn, resp.status, resp.content_type, resp.body,
                   resp.body != NULL ? resp.body_len : 0);
 }
