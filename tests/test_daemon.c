@@ -5,6 +5,42 @@
 #include "daemon_testutil.h"
 /* ---- 1. the life of a position --------------------------------------- */
 
+/* Headless Chromium loads the status page from the daemon: its DOM holds
+ * the positions table with one row per open position. */
+static void status_page_in_chromium(int positions) {
+    static const char chromium[] = "/usr/bin/chromium";
+    if (access(chromium, X_OK) != 0) {
+        printf("  %s absent (apt-get install chromium): the page is not rendered\n", chromium);
+        return;
+    }
+    char dom[TU_PATH_MAX], profile[TU_PATH_MAX], cmd[4 * TU_PATH_MAX];
+    in_dir(dom, "status.dom");
+    in_dir(profile, "chromium-profile");
+    snprintf(cmd, sizeof cmd,
+             "timeout 120 %s --headless --no-sandbox --disable-gpu --disable-background-networking"
+             " --disable-component-update --disable-sync --no-first-run --user-data-dir='%s'"
+             " --dump-dom 'http://127.0.0.1:%u/' >'%s' 2>/dev/null; rc=$?; rm -rf '%s'; exit $rc",
+             chromium, profile, (unsigned)E.http_port, dom, profile);
+    assert_int_equal(system(cmd), 0);
+    char *out = tu_read(dom, NULL);
+    assert_non_null(out);
+    const char *table = strstr(out, "<table id=\"positions\">");
+    assert_non_null(table);
+    const char *body = strstr(table, "<tbody>");
+    const char *end = strstr(table, "</tbody>");
+    assert_non_null(body);
+    assert_non_null(end);
+    int rows = 0;
+    for (const char *p = strstr(body, "<tr>"); p != NULL && p < end; p = strstr(p + 1, "<tr>")) {
+        rows++;
+    }
+    assert_int_equal(rows, positions);
+    assert_non_null(strstr(out, "<td>BTCUSDT</td>"));
+    assert_non_null(strstr(out, "id=\"health\""));
+    free(out);
+    unlink(dom);
+}
+
 static void stops_trail_and_trigger(void **state) {
     (void)state;
     open_two_and_start();
@@ -461,6 +497,7 @@ static void api_reads(void **state) {
     assert_non_null(strstr(r.body, "<table"));
     assert_non_null(strstr(r.body, "<td>BTCUSDT</td>"));
     tu_resp_free(&r);
+    status_page_in_chromium(2);
 
     /* no token_file: every write is refused */
     r = api("PUT", "/v1/positions/" BN_BTC "/params", NULL, "{\"callback_percent\":\"1\"}");

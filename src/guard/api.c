@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,37 +454,183 @@ static cJSON *health_json(tg_guard *g, bool *healthy) {
     return o;
 }
 
-/* ---- the status page -------------------------------------------------- */
+/* ---- long answers, made piece by piece --------------------------------- */
 
-static void html_text(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* The position list and the status page grow with the book (5.4 MB of JSON
+ * for 10,000 positions). Made at once, the list held the loop for ~70 ms and
+ * raised the daemon's peak memory by ~33 MiB (bench/daemon_scale, read_api).
+ * They are streams instead (tg_httpd_stream): a piece holds up to
+ * PIECE_POSITIONS positions, so a loop turn spends a bounded time on them and
+ * a connection holds one piece. Positions are read as the pieces are made: one
+ * that opens or closes while a long answer is sent may be in it or not; each
+ * position's entry is whole. */
+#define PIECE_POSITIONS 64
+#define PIECE_CAP0      (64u << 10) /* bytes a piece starts with; it grows if needed */
 
-#include <stdarg.h>
-static void html_text(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
-    assert(buf != NULL && *buf != NULL);
-    assert(len != NULL && cap != NULL && *len < *cap);
+typedef struct pos_stream pos_stream;
+struct pos_stream {
+    tg_httpd_stream base; /* first: what the server holds */
+    tg_guard *g;
+    uint32_t account; /* index of the account being walked */
+    uint32_t id;      /* its last position written, TG_BOOK_NONE before its first */
+    uint32_t rows;    /* positions written so far */
+    bool head_done;   /* the piece before the first position was made */
+    bool tail_done;   /* the piece after the last one was made */
+    bool failed;      /* out of memory: the answer is cut */
+    void (*head)(pos_stream *s);
+    void (*row)(pos_stream *s, const guard_account *a, uint32_t id);
+    void (*tail)(pos_stream *s);
+    char *buf;  /* the piece being sent */
+    size_t len; /* its bytes */
+    size_t cap; /* bytes allocated */
+    size_t off; /* bytes of it already sent */
+};
+
+static void piece_printf(pos_stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void piece_printf(pos_stream *s, const char *fmt, ...) {
+    assert(s != NULL && s->buf != NULL && s->len < s->cap);
     assert(fmt != NULL);
-    for (;;) {
+    while (!s->failed) {
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        int n = vsnprintf(s->buf + s->len, s->cap - s->len, fmt, ap);
         va_end(ap);
         if (n < 0) {
+            s->failed = true;
             return;
         }
-        if ((size_t)n < *cap - *len) {
-            *len += (size_t)n;
+        if ((size_t)n < s->cap - s->len) {
+            s->len += (size_t)n;
             return;
         }
-        size_t ncap = *cap * 2 + (size_t)n;
-        char *nb = realloc(*buf, ncap);
+        size_t ncap = s->cap * 2 + (size_t)n;
+        char *nb = realloc(s->buf, ncap);
         if (nb == NULL) {
+            s->failed = true;
             return;
         }
-        *buf = nb;
-        *cap = ncap;
+        s->buf = nb;
+        s->cap = ncap;
     }
 }
+
+/* The next piece: the head first, then up to PIECE_POSITIONS positions,
+ * then the tail. The walk resumes after the last position written, looked
+ * up again in the book of today. */
+static void piece_fill(pos_stream *s) {
+    assert(s != NULL && s->g != NULL);
+    assert(!s->tail_done);
+    s->len = 0;
+    s->off = 0;
+    s->buf[0] = '\0';
+    if (!s->head_done) {
+        s->head(s);
+        s->head_done = true;
+    }
+    tg_guard *g = s->g;
+    for (uint32_t n = 0; n < PIECE_POSITIONS && s->account < g->accounts_count && !s->failed;) {
+        const guard_account *a = &g->accounts[s->account];
+        uint32_t id = a->book != NULL ? tg_book_next(a->book, s->id) : TG_BOOK_NONE;
+        if (id == TG_BOOK_NONE) {
+            s->account++;
+            s->id = TG_BOOK_NONE;
+            continue;
+        }
+        assert(id < TG_GUARD_POSITIONS_MAX);
+        s->row(s, a, id);
+        s->id = id;
+        s->rows++;
+        n++;
+    }
+    if (s->account == g->accounts_count && !s->failed) {
+        s->tail(s);
+        s->tail_done = true;
+    }
+}
+
+static ssize_t pos_stream_pull(tg_httpd_stream *base, char *out, size_t cap) {
+    assert(base != NULL && out != NULL && cap > 0);
+    pos_stream *s = (pos_stream *)base;
+    size_t n = 0;
+    while (n < cap) {
+        if (s->off == s->len) {
+            if (s->failed) {
+                return -1; /* the client sees a cut answer, not a short one */
+            }
+            if (s->tail_done) {
+                break;
+            }
+            piece_fill(s);
+            continue;
+        }
+        size_t take = s->len - s->off < cap - n ? s->len - s->off : cap - n;
+        memcpy(out + n, s->buf + s->off, take);
+        s->off += take;
+        n += take;
+    }
+    return (ssize_t)n;
+}
+
+static void pos_stream_done(tg_httpd_stream *base) {
+    assert(base != NULL);
+    pos_stream *s = (pos_stream *)base;
+    free(s->buf);
+    free(s);
+}
+
+/* Answers resp with a stream of head, one row per open position, tail. */
+static void respond_positions(tg_guard *g, tg_httpd_response *resp, const char *content_type,
+                              void (*head)(pos_stream *),
+                              void (*row)(pos_stream *, const guard_account *, uint32_t),
+                              void (*tail)(pos_stream *)) {
+    assert(g != NULL && resp != NULL && content_type != NULL);
+    assert(head != NULL && row != NULL && tail != NULL);
+    pos_stream *s = calloc(1, sizeof *s);
+    char *buf = malloc(PIECE_CAP0);
+    if (s == NULL || buf == NULL) {
+        free(s);
+        free(buf);
+        resp->status = 500;
+        return;
+    }
+    s->base.pull = pos_stream_pull;
+    s->base.done = pos_stream_done;
+    s->g = g;
+    s->id = TG_BOOK_NONE;
+    s->head = head;
+    s->row = row;
+    s->tail = tail;
+    s->buf = buf;
+    s->cap = PIECE_CAP0;
+    resp->status = 200;
+    resp->content_type = content_type;
+    resp->stream = &s->base;
+}
+
+/* ---- the position list -------------------------------------------------- */
+
+static void list_head(pos_stream *s) {
+    piece_printf(s, "[");
+}
+
+static void list_row(pos_stream *s, const guard_account *a, uint32_t id) {
+    cJSON *o = position_json(a, id);
+    char *text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (text == NULL) {
+        s->failed = true;
+        return;
+    }
+    piece_printf(s, "%s%s", s->rows > 0 ? "," : "", text);
+    free(text);
+}
+
+static void list_tail(pos_stream *s) {
+    piece_printf(s, "]");
+}
+
+/* ---- the status page -------------------------------------------------- */
 
 static void html_escape(const char *in, char *out, size_t cap) {
     assert(in != NULL && out != NULL);
@@ -505,80 +652,64 @@ static void html_escape(const char *in, char *out, size_t cap) {
     out[n] = '\0';
 }
 
-static void status_page(tg_guard *g, tg_httpd_response *resp) {
-    assert(g != NULL);
-    assert(resp != NULL);
-    size_t cap = 8192, len = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL) {
-        resp->status = 500;
-        return;
-    }
-    buf[0] = '\0';
+static void page_head(pos_stream *s) {
     bool healthy;
-    cJSON_Delete(health_json(g, &healthy));
-    html_text(&buf, &len, &cap,
-              "<!doctype html><html><head><meta charset=\"utf-8\">"
-              "<meta http-equiv=\"refresh\" content=\"2\"><title>trailguard</title>"
-              "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-              "td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}"
-              ".ok{color:#080}.bad{color:#b00}</style></head><body>"
-              "<h1>trailguard</h1><p id=\"health\" class=\"%s\">%s</p>"
-              "<table id=\"positions\"><thead><tr><th>account</th><th>venue</th><th>symbol</th>"
-              "<th>side</th><th>state</th><th>mark</th><th>stop on exchange</th><th>profit %%</th>"
-              "<th>last action</th></tr></thead><tbody>",
-              healthy ? "ok" : "bad", healthy ? "healthy" : "degraded (see /health)");
-    for (uint32_t i = 0; i < g->accounts_count; i++) {
-        guard_account *a = &g->accounts[i];
-        for (uint32_t id = a->book != NULL ? tg_book_next(a->book, TG_BOOK_NONE) : TG_BOOK_NONE;
-             id != TG_BOOK_NONE; id = tg_book_next(a->book, id)) {
-            const guard_pos *p = &a->pos[id];
-            const tg_stop *s = tg_book_peek(a->book, id);
-            assert(s != NULL);
-            uint32_t sym = tg_book_position_symbol(a->book, id);
-            assert(sym == TG_BOOK_NONE || sym < TG_GUARD_SYMBOLS_MAX);
-            tg_dec mark = sym != TG_BOOK_NONE ? a->marks[sym] : (tg_dec){0};
-            char m[TG_DEC_STR_MAX] = "-", st[TG_DEC_STR_MAX] = "none", pct[TG_DEC_STR_MAX] = "-";
-            if (tg_dec_is_pos(mark)) {
-                tg_dec_format(mark, 0, m);
-                tg_dec change;
-                if (tg_dec_pct_change(s->entry, mark, TG_ROUND_FLOOR, &change) == TG_DEC_OK) {
-                    /* the change is unsigned: its sign is the position's gain or loss */
-                    bool gain = s->side == TG_SIDE_LONG ? tg_dec_gt(mark, s->entry)
-                                                        : tg_dec_lt(mark, s->entry);
-                    if (!gain) {
-                        change.units = -change.units;
-                    }
-                    tg_dec r;
-                    tg_dec_round_tick(change, tg_dec_from_units(TG_DEC_SCALE / 100), TG_ROUND_FLOOR,
-                                      &r);
-                    tg_dec_format(r, 2, pct);
-                }
+    cJSON_Delete(health_json(s->g, &healthy));
+    piece_printf(s,
+                 "<!doctype html><html><head><meta charset=\"utf-8\">"
+                 "<meta http-equiv=\"refresh\" content=\"2\"><title>trailguard</title>"
+                 "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+                 "td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}"
+                 ".ok{color:#080}.bad{color:#b00}</style></head><body>"
+                 "<h1>trailguard</h1><p id=\"health\" class=\"%s\">%s</p>"
+                 "<table id=\"positions\"><thead><tr><th>account</th><th>venue</th>"
+                 "<th>symbol</th><th>side</th><th>state</th><th>mark</th><th>stop on exchange</th>"
+                 "<th>profit %%</th><th>last action</th></tr></thead><tbody>",
+                 healthy ? "ok" : "bad", healthy ? "healthy" : "degraded (see /health)");
+}
+
+static void page_row(pos_stream *ps, const guard_account *a, uint32_t id) {
+    assert(ps != NULL && a != NULL && a->book != NULL);
+    const guard_pos *p = &a->pos[id];
+    const tg_stop *s = tg_book_peek(a->book, id);
+    assert(s != NULL);
+    uint32_t sym = tg_book_position_symbol(a->book, id);
+    assert(sym == TG_BOOK_NONE || sym < TG_GUARD_SYMBOLS_MAX);
+    tg_dec mark = sym != TG_BOOK_NONE ? a->marks[sym] : (tg_dec){0};
+    char m[TG_DEC_STR_MAX] = "-", st[TG_DEC_STR_MAX] = "none", pct[TG_DEC_STR_MAX] = "-";
+    if (tg_dec_is_pos(mark)) {
+        tg_dec_format(mark, 0, m);
+        tg_dec change;
+        if (tg_dec_pct_change(s->entry, mark, TG_ROUND_FLOOR, &change) == TG_DEC_OK) {
+            /* the change is unsigned: its sign is the position's gain or loss */
+            bool gain =
+                s->side == TG_SIDE_LONG ? tg_dec_gt(mark, s->entry) : tg_dec_lt(mark, s->entry);
+            if (!gain) {
+                change.units = -change.units;
             }
-            if (p->have_ex) {
-                tg_dec_format(p->ex.trigger, 0, st);
-            }
-            char action[GUARD_LAST_ACTION_MAX * 6], sym_name[TG_SYMBOL_MAX * 6],
-                acct[TG_VENUE_KEY_MAX * 6];
-            html_escape(p->last_action, action, sizeof action);
-            html_escape(p->row.symbol, sym_name, sizeof sym_name);
-            html_escape(a->name, acct, sizeof acct);
-            html_text(&buf, &len, &cap,
-                      "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
-                      "<td>%s</td><td>%s</td><td>%s</td></tr>",
-                      acct, tg_venue_kind_str(a->vcfg.kind), sym_name,
-                      tg_side_str((tg_side)s->side), tg_state_str((tg_state)s->state), m, st, pct,
-                      action);
+            tg_dec r;
+            tg_dec_round_tick(change, tg_dec_from_units(TG_DEC_SCALE / 100), TG_ROUND_FLOOR, &r);
+            tg_dec_format(r, 2, pct);
         }
     }
-    html_text(&buf, &len, &cap,
-              "</tbody></table><p><a href=\"/metrics\">metrics</a> · <a href=\"/health\">health</a>"
-              " · <a href=\"/v1/positions\">positions (JSON)</a></p></body></html>");
-    assert(len < cap);
-    resp->status = 200;
-    resp->content_type = "text/html; charset=utf-8";
-    resp->body = buf;
-    resp->body_len = len;
+    if (p->have_ex) {
+        tg_dec_format(p->ex.trigger, 0, st);
+    }
+    char action[GUARD_LAST_ACTION_MAX * 6], sym_name[TG_SYMBOL_MAX * 6], acct[TG_VENUE_KEY_MAX * 6];
+    html_escape(p->last_action, action, sizeof action);
+    html_escape(p->row.symbol, sym_name, sizeof sym_name);
+    html_escape(a->name, acct, sizeof acct);
+    piece_printf(ps,
+                 "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+                 "<td>%s</td><td>%s</td><td>%s</td></tr>",
+                 acct, tg_venue_kind_str(a->vcfg.kind), sym_name, tg_side_str((tg_side)s->side),
+                 tg_state_str((tg_state)s->state), m, st, pct, action);
+}
+
+static void page_tail(pos_stream *s) {
+    piece_printf(s, "</tbody></table><p><a href=\"/metrics\">metrics</a> · "
+                    "<a href=\"/health\">health</a> · "
+                    "<a href=\"/v1/positions\">positions (JSON)</a></p></body></html>");
 }
 
 /* ---- write endpoints -------------------------------------------------- */
@@ -676,19 +807,11 @@ void guard_http(void *ctx, const tg_httpd_request *req, tg_httpd_response *resp)
         return;
     }
     if (get && strcmp(req->path, "/") == 0) {
-        status_page(g, resp);
+        respond_positions(g, resp, "text/html; charset=utf-8", page_head, page_row, page_tail);
         return;
     }
     if (get && strcmp(req->path, "/v1/positions") == 0) {
-        cJSON *arr = cJSON_CreateArray();
-        for (uint32_t i = 0; i < g->accounts_count; i++) {
-            guard_account *a = &g->accounts[i];
-            for (uint32_t id = a->book ? tg_book_next(a->book, TG_BOOK_NONE) : TG_BOOK_NONE;
-                 id != TG_BOOK_NONE; id = tg_book_next(a->book, id)) {
-                cJSON_AddItemToArray(arr, position_json(a, id));
-            }
-        }
-        respond_json(resp, 200, arr);
+        respond_positions(g, resp, "application/json", list_head, list_row, list_tail);
         return;
     }
     static const char prefix[] = "/v1/positions/";
