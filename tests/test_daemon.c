@@ -317,7 +317,8 @@ static void position_closed_by_hand(void **state) {
     cJSON_Delete(p);
 }
 
-/* SIGHUP: a new callback in the file applies to open positions. */
+/* SIGHUP: a new callback in the file applies to open positions, and the
+ * log file is opened again by its name (log rotation moved the old one). */
 static void sighup_reloads_parameters(void **state) {
     (void)state;
     open_two_and_start();
@@ -327,11 +328,14 @@ static void sighup_reloads_parameters(void **state) {
     memcpy(at, "callback_percent = 1.0", 22);
     write_mode(E.ini, ini, 0644);
     free(ini);
+    char rotated[TU_PATH_MAX + 8];
+    snprintf(rotated, sizeof rotated, "%s.1", E.log);
+    assert_int_equal(rename(E.log, rotated), 0);
     kill(E.daemon, SIGHUP);
     int64_t until = mono_ms() + WAIT_MS;
     for (;;) {
-        char *log = tu_read(E.log, NULL);
-        bool done = strstr(log, "param_changed") != NULL;
+        char *log = access(E.log, F_OK) == 0 ? tu_read(E.log, NULL) : NULL;
+        bool done = log != NULL && strstr(log, "param_changed") != NULL;
         free(log);
         if (done) {
             break;
@@ -339,6 +343,28 @@ static void sighup_reloads_parameters(void **state) {
         assert_true(mono_ms() < until);
         tu_sleep_ms(POLL_MS);
     }
+    char *old = tu_read(rotated, NULL);
+    assert_non_null(old);
+    assert_non_null(strstr(old, "msg=started")); /* the lines before the rotation */
+    assert_null(strstr(old, "msg=reloading"));   /* none after it */
+    free(old);
+    /* a name that cannot be opened (a directory now): the file in use stays */
+    assert_int_equal(rename(E.log, rotated), 0);
+    assert_int_equal(mkdir(E.log, 0700), 0);
+    kill(E.daemon, SIGHUP);
+    for (;;) {
+        char *log = tu_read(rotated, NULL);
+        bool failed =
+            strstr(log, "msg=log_reopen_failed") != NULL && strstr(log, "msg=reloading") != NULL;
+        free(log);
+        if (failed) {
+            break;
+        }
+        assert_true(mono_ms() < until);
+        tu_sleep_ms(POLL_MS);
+    }
+    assert_int_equal(rmdir(E.log), 0);
+    assert_int_equal(rename(rotated, E.log), 0);
     mark("BTCUSDT", "52000");
     wait_stop(BN_ACCOUNT, "BTCUSDT", 51480);
     mark("ETHUSDT", "2900");

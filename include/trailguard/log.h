@@ -41,6 +41,7 @@ typedef struct tg_log {
     bool holding;       /* tg_log_hold: lines wait in held for tg_log_flush */
     char *held;         /* TG_LOG_HELD_MAX bytes, allocated on first use */
     size_t held_len;    /* bytes waiting in held */
+    char *path;         /* the log file's name (tg_log_reopen), or NULL */
 } tg_log;
 
 typedef struct tg_logline {
@@ -53,6 +54,12 @@ typedef struct tg_logline {
 /* A logger to stderr at level; path opens (appends to) a log file too. */
 tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err *err);
 void tg_log_close(tg_log *log); /* flushes what is held */
+
+/* Opens the log file's name again (after logrotate moved it away) and
+ * writes on there; what is held goes to the old file first. When the name
+ * cannot be opened the old file is kept and an error returned. Nothing to
+ * do without a log file. */
+tg_status tg_log_reopen(tg_log *log, tg_err *err);
 
 /* With on, finished lines are kept (at most TG_LOG_HELD_MAX bytes, then
  * written at once) until tg_log_flush writes them in one write per sink;

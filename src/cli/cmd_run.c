@@ -32,8 +32,9 @@ static void usage(FILE *f) {
     fprintf(f, "usage: trailguard run [--config FILE] [--log-file FILE] [--log-level LEVEL]\n"
                "                      [--busy-poll]\n"
                "  Keeps a trailing stop on the exchange for every open position of the\n"
-               "  accounts in FILE (default " RUN_DEFAULT_CONFIG "). SIGHUP reloads parameters;\n"
-               "  SIGTERM/SIGINT flush the journal and exit, leaving every stop in place.\n"
+               "  accounts in FILE (default " RUN_DEFAULT_CONFIG "). SIGHUP reloads parameters\n"
+               "  and reopens the log file; SIGTERM/SIGINT flush the journal and exit,\n"
+               "  leaving every stop in place.\n"
                "  --busy-poll: the event loop polls without ever sleeping, so that input\n"
                "  is seen without the wake-up of an idle CPU (tens of microseconds on many\n"
                "  virtual machines), at the price of one CPU kept busy all the time.\n"
@@ -66,6 +67,11 @@ static void on_signal(uv_signal_t *s, int signum) {
     if (signum == SIGHUP) {
         tg_config *next = NULL;
         tg_err err;
+        if (tg_log_reopen(&r->log, &err) != TG_OK) { /* logrotate: a new file at the name */
+            tg_log_begin(&l, &r->log, TG_LOG_ERROR, "log_reopen_failed");
+            tg_log_str(&l, "detail", err.msg);
+            tg_log_end(&l);
+        }
         if (tg_config_load(r->config_path, &next, &err) != TG_OK) {
             tg_log_begin(&l, &r->log, TG_LOG_ERROR, "reload_failed");
             tg_log_str(&l, "detail", err.msg);

@@ -23,7 +23,30 @@ tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err 
         if (log->file == NULL) {
             return tg_err_set(err, TG_E_IO, "cannot open log file '%s': %s", path, strerror(errno));
         }
+        log->path = strdup(path);
+        if (log->path == NULL) {
+            fclose(log->file);
+            log->file = NULL;
+            return tg_err_set(err, TG_E_NOMEM, "out of memory for the log file's name");
+        }
     }
+    return TG_OK;
+}
+
+tg_status tg_log_reopen(tg_log *log, tg_err *err) {
+    assert(log != NULL);
+    assert((log->file == NULL) == (log->path == NULL));
+    if (log->path == NULL) {
+        return TG_OK;
+    }
+    FILE *next = fopen(log->path, "a");
+    if (next == NULL) {
+        return tg_err_set(err, TG_E_IO, "cannot open log file '%s' again: %s", log->path,
+                          strerror(errno));
+    }
+    tg_log_flush(log);
+    fclose(log->file);
+    log->file = next;
     return TG_OK;
 }
 
@@ -68,6 +91,8 @@ void tg_log_close(tg_log *log) {
         fclose(log->file);
         log->file = NULL;
     }
+    free(log->path);
+    log->path = NULL;
 }
 
 bool tg_log_level_parse(const char *text, tg_log_level *out) {
