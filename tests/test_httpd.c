@@ -336,27 +336,33 @@ static void peer_disconnects_mid_answer(void **state) {
     server_stop(s);
 }
 
-/* A streamed answer arrives whole, in order, with chunked encoding. */
-static void stream_is_whole(void **state) {
-    (void)state;
-    server *s = server_start(10);
+/* GET target with its whole head and body kept; the transfer's result. */
+static CURLcode get_kept(uint16_t port, const char *target, kept *head, kept *body, long *status) {
     CURL *c = curl_easy_init();
     assert_non_null(c);
     char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/stream?3000", s->port);
-    kept body = {0};
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, target);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, keep);
-    kept head = {0};
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, head);
+    CURLcode rc = curl_easy_perform(c);
+    *status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup(c);
+    return rc;
+}
+
+/* A streamed answer arrives whole, in order, with chunked encoding. */
+static void stream_is_whole(void **state) {
+    (void)state;
+    server *s = server_start(10);
+    kept head = {0}, body = {0};
+    long status;
+    assert_int_equal(get_kept(s->port, "/stream?3000", &head, &body, &status), CURLE_OK);
     assert_int_equal(status, 200);
     assert_non_null(strcasestr(head.data, "Transfer-Encoding: chunked"));
     assert_int_equal(body.len, 3000 * STREAM_LINE);
@@ -377,22 +383,14 @@ static void stream_is_whole(void **state) {
 static void stream_cut_is_an_error(void **state) {
     (void)state;
     server *s = server_start(10);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/stream?100&cut", s->port);
-    kept body = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
+    kept head = {0}, body = {0};
+    long status;
+    CURLcode rc = get_kept(s->port, "/stream?100&cut", &head, &body, &status);
     print_message("a cut stream: %s after %zu bytes\n", curl_easy_strerror(rc), body.len);
     assert_int_not_equal(rc, CURLE_OK);
     assert_true(body.len <= 100 * STREAM_LINE);
     free(body.data);
+    free(head.data);
     reply r = request(s->port, "GET", "/after", NULL, NULL, 0, false);
     assert_int_equal(r.status, 200);
     server_stop(s);

@@ -137,17 +137,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     }
 }
 
-/* Queues status with body (malloc'ed, taken over; NULL = empty). */
-static enum MHD_Result answer(struct MHD_Connection *conn, int status, const char *content_type,
-                              char *body, size_t len) {
+/* Queues resp (NULL: it could not be made) with status and content_type. */
+static enum MHD_Result queue(struct MHD_Connection *conn, int status, const char *content_type,
+                             struct MHD_Response *resp) {
     assert(conn != NULL);
     assert(status >= 100 && status <= 599);
-    assert(body != NULL || len == 0);
-    struct MHD_Response *resp =
-        body != NULL ? MHD_create_response_from_buffer_with_free_callback(len, body, free)
-                     : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
-        free(body);
         return MHD_NO; /* MHD closes the connection */
     }
     if (content_type != NULL) {
@@ -156,6 +151,19 @@ static enum MHD_Result answer(struct MHD_Connection *conn, int status, const cha
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ok;
+}
+
+/* Queues status with body (malloc'ed, taken over; NULL = empty). */
+static enum MHD_Result answer(struct MHD_Connection *conn, int status, const char *content_type,
+                              char *body, size_t len) {
+    assert(body != NULL || len == 0);
+    struct MHD_Response *resp =
+        body != NULL ? MHD_create_response_from_buffer_with_free_callback(len, body, free)
+                     : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        free(body);
+    }
+    return queue(conn, status, content_type, resp);
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -182,21 +190,13 @@ static void stream_done(void *cls) {
  * happens). */
 static enum MHD_Result answer_stream(struct MHD_Connection *conn, int status,
                                      const char *content_type, tg_httpd_stream *stream) {
-    assert(conn != NULL && stream != NULL);
-    assert(stream->pull != NULL && stream->done != NULL);
-    assert(status >= 100 && status <= 599);
+    assert(stream != NULL && stream->pull != NULL && stream->done != NULL);
     struct MHD_Response *resp = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, HTTPD_STREAM_BLOCK, stream_read, stream, stream_done);
     if (resp == NULL) {
         stream->done(stream);
-        return MHD_NO; /* MHD closes the connection */
     }
-    if (content_type != NULL) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    }
-    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ok;
+    return queue(conn, status, content_type, resp);
 }
 
 static enum MHD_Result answer_text(tg_httpd *h, struct MHD_Connection *conn, int status,
