@@ -3,7 +3,8 @@
  * stops, a position that changes size, a PostgreSQL store that goes away and
  * the webhook. The real daemon against the in-process emulator, as in
  * test_daemon.c (whose harness is daemon_testutil.h). */
-#define PREFIX "daemon-faults"
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
+#define PREFIX      "daemon-faults"
 #include "daemon_testutil.h"
 
 #include <pthread.h>
@@ -827,6 +828,85 @@ static void dead_webhook_never_blocks(void **state) {
     assert_int_equal(stop_daemon(SIGTERM, 5000), 0); /* nor the drain */
 }
 
+/* A reader of stderr that stops reading (a paused pager, Ctrl-S, a stuck
+ * supervisor) with a pipe of 4 KiB: the daemon goes on trailing; the lines
+ * the pipe did not take are dropped and then counted on stderr, and the log
+ * file has every one. A blocking write would stop the loop at the first full
+ * pipe, and with it every stop. */
+static void stuck_stderr_reader_never_blocks(void **state) {
+    (void)state;
+    unlink(E.err);
+    assert_int_equal(mkfifo(E.err, 0600), 0);
+    int rd = open(E.err, O_RDONLY | O_NONBLOCK);
+    assert_true(rd >= 0);
+    assert_true(fcntl(rd, F_SETPIPE_SZ, 4096) >= 4096);
+    open_two_and_start();
+    int moves = 80;
+    for (int i = 1; i <= moves; i++) {
+        int m = 51000 + 200 * i;
+        char price[16];
+        snprintf(price, sizeof price, "%d", m);
+        mark("BTCUSDT", price);
+        wait_stop(BN_ACCOUNT, "BTCUSDT", m - m / 200);
+    }
+    /* what the pipe holds now; the first line after it reports the drops */
+    size_t cap = 1 << 20, len = 0;
+    char *got = malloc(cap);
+    assert_non_null(got);
+    for (ssize_t n; (n = read(rd, got + len, cap - 1 - len)) > 0;) {
+        len += (size_t)n;
+    }
+    mark("ETHUSDT", "2960");
+    wait_stop(BY_ACCOUNT, "ETHUSDT", 2974.8);
+    int64_t until = mono_ms() + WAIT_MS;
+    while (mono_ms() < until) {
+        ssize_t n = read(rd, got + len, cap - 1 - len);
+        len += n > 0 ? (size_t)n : 0;
+        got[len] = '\0';
+        if (strstr(got, "msg=log_dropped") != NULL && strstr(got, "msg=stop_moved") != NULL) {
+            break;
+        }
+        tu_sleep_ms(POLL_MS);
+    }
+    assert_int_equal(stop_daemon(SIGTERM, 10000), 0);
+    for (ssize_t n; (n = read(rd, got + len, cap - 1 - len)) > 0;) {
+        len += (size_t)n;
+    }
+    got[len] = '\0';
+    close(rd);
+    /* the teardown reads E.err (for secrets): a regular file with what came */
+    unlink(E.err);
+    write_mode(E.err, got, 0600);
+    /* every line is in the log file, and on stderr either itself or counted */
+    long dropped = 0, delivered = 0, notices = 0;
+    for (char *line = got, *end; *line != '\0'; line = end + 1) {
+        end = strchr(line, '\n');
+        assert_non_null(end); /* whole lines only */
+        *end = '\0';
+        const char *lines = strstr(line, "msg=log_dropped");
+        lines = lines != NULL ? strstr(lines, " lines=") : NULL;
+        notices += lines != NULL;
+        dropped += lines != NULL ? strtol(lines + 7, NULL, 10) : 0;
+        delivered += lines == NULL;
+    }
+    char *log = tu_read(E.log, NULL);
+    long in_file = 0, moves_in_file = 0;
+    for (const char *p = log; (p = strchr(p, '\n')) != NULL; p++) {
+        in_file++;
+    }
+    for (const char *p = log; (p = strstr(p, "msg=stop_moved")) != NULL; p++) {
+        moves_in_file++;
+    }
+    free(log);
+    print_message("stderr: %ld lines, %ld dropped (%ld notices); log file: %ld lines, %ld stop "
+                  "moves\n",
+                  delivered, dropped, notices, in_file, moves_in_file);
+    assert_true(dropped > 0);
+    assert_true(moves_in_file >= moves);
+    assert_int_equal(delivered + dropped, in_file);
+    free(got);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         cmocka_set_test_filter(argv[1]); /* one test by name, for debugging */
@@ -848,6 +928,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(store_down_while_trailing, setup, teardown_pg),
         cmocka_unit_test_setup_teardown(webhook_gets_the_life_of_a_position, setup, teardown_hook),
         cmocka_unit_test_setup_teardown(dead_webhook_never_blocks, setup, teardown_hook),
+        cmocka_unit_test_setup_teardown(stuck_stderr_reader_never_blocks, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -34,15 +34,32 @@ typedef enum tg_log_level {
 } tg_log_level;
 
 typedef struct tg_log {
-    tg_log_level level; /* lines below it are not written */
-    FILE *file;         /* the log file, or NULL */
-    bool to_stderr;     /* also write to stderr */
-    uint64_t lines;     /* lines written */
-    bool holding;       /* tg_log_hold: lines wait in held for tg_log_flush */
-    char *held;         /* TG_LOG_HELD_MAX bytes, allocated on first use */
-    size_t held_len;    /* bytes waiting in held */
-    char *path;         /* the log file's name (tg_log_reopen), or NULL */
+    tg_log_level level;     /* lines below it are not written */
+    FILE *file;             /* the log file, or NULL */
+    bool to_stderr;         /* also write to stderr */
+    uint64_t lines;         /* lines written */
+    bool holding;           /* tg_log_hold: lines wait in held for tg_log_flush */
+    char *held;             /* TG_LOG_HELD_MAX bytes, allocated on first use */
+    size_t held_len;        /* bytes waiting in held */
+    char *path;             /* the log file's name (tg_log_reopen), or NULL */
+    int err_fd;             /* where stderr's lines go (below) */
+    int err_kind;           /* how they are written there: TG_LOG_SINK_* */
+    bool err_cut;           /* the sink took part of a line: the next write starts a new one */
+    uint64_t dropped;       /* stderr lines the sink did not take, not yet reported */
+    uint64_t dropped_total; /* all of them */
 } tg_log;
+
+/* stderr may be a pipe or a terminal whose reader stops (a paused pager,
+ * Ctrl-S, a stuck supervisor). A blocking write there would stop the
+ * caller's loop, and with it every stop. Such a sink gets a non-blocking
+ * open file description of its own (fd 2's is shared with the parent, whose
+ * flags are left alone); a socket is written with MSG_DONTWAIT. Lines it
+ * does not take at once are dropped, whole, and counted; the next write that
+ * goes through starts with a log_dropped line giving the count. A regular
+ * file is written as before. The log file is never dropped from. */
+#define TG_LOG_SINK_BLOCKING 0 /* a regular file (or no other way): plain write */
+#define TG_LOG_SINK_NONBLOCK 1 /* err_fd: our own non-blocking description */
+#define TG_LOG_SINK_SOCKET   2 /* err_fd is fd 2, a socket: send with MSG_DONTWAIT */
 
 typedef struct tg_logline {
     tg_log *log;               /* where it goes; NULL when below the level */

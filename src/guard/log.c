@@ -3,14 +3,42 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+_Static_assert(TG_LOG_LINE_MAX + 1 <= PIPE_BUF,
+               "a line (and a cut one's newline) fits one pipe write");
+
+/* How stderr is written (TG_LOG_SINK_* in log.h). */
+static void stderr_sink(tg_log *log) {
+    assert(log != NULL);
+    log->err_fd = STDERR_FILENO;
+    log->err_kind = TG_LOG_SINK_BLOCKING;
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0 || S_ISREG(st.st_mode)) {
+        return;
+    }
+    if (S_ISSOCK(st.st_mode)) {
+        log->err_kind = TG_LOG_SINK_SOCKET;
+        return;
+    }
+    /* a pipe, FIFO or terminal opened again: a description of our own */
+    int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd >= 0) {
+        log->err_fd = fd;
+        log->err_kind = TG_LOG_SINK_NONBLOCK;
+    }
+}
 
 tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err *err) {
     assert((size_t)level < sizeof level_names / sizeof level_names[0]);
@@ -18,6 +46,7 @@ tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err 
     memset(log, 0, sizeof *log);
     log->level = level;
     log->to_stderr = true;
+    stderr_sink(log);
     if (path != NULL && path[0] != '\0') {
         log->file = fopen(path, "a");
         if (log->file == NULL) {
@@ -50,11 +79,100 @@ tg_status tg_log_reopen(tg_log *log, tg_err *err) {
     return TG_OK;
 }
 
+static size_t count_lines(const char *text, size_t len) {
+    size_t n = 0;
+    for (const char *p = text; (p = memchr(p, '\n', len - (size_t)(p - text))) != NULL; p++) {
+        n++;
+    }
+    return n;
+}
+
+/* One write to a non-blocking sink: the bytes it took, -1 when none. */
+static ssize_t sink_write(tg_log *log, const char *text, size_t len) {
+    assert(log->err_kind != TG_LOG_SINK_BLOCKING);
+    for (;;) {
+        ssize_t w = log->err_kind == TG_LOG_SINK_SOCKET
+                        ? send(log->err_fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL)
+                        : write(log->err_fd, text, len);
+        if (w >= 0 || errno != EINTR) {
+            return w > 0 ? w : -1;
+        }
+    }
+}
+
+static void line_finish(tg_logline *l);
+
+/* Before the first line after drops: a line with their count, started on
+ * a line of its own. False when the sink does not take it. */
+static bool tell_dropped(tg_log *log) {
+    if (log->dropped == 0 && !log->err_cut) {
+        return true;
+    }
+    tg_logline l;
+    tg_log_begin(&l, log, TG_LOG_ERROR, "log_dropped"); /* error: written at every level */
+    tg_log_str(&l, "sink", "stderr");
+    tg_log_int(&l, "lines", (int64_t)log->dropped);
+    tg_log_str(&l, "detail", "the reader of stderr did not keep up; the log file has every line");
+    line_finish(&l);
+    char text[TG_LOG_LINE_MAX + 1];
+    size_t n = 0;
+    if (log->err_cut) {
+        text[n++] = '\n';
+    }
+    memcpy(text + n, l.buf, l.len);
+    n += l.len;
+    ssize_t w = sink_write(log, text, n);
+    if (w < 0) {
+        return false;
+    }
+    log->err_cut = (size_t)w < n;
+    if (log->err_cut) {
+        return false;
+    }
+    log->dropped = 0;
+    return true;
+}
+
+/* Whole lines, at most PIPE_BUF bytes a write (a pipe takes such a write
+ * whole or not at all), while the sink takes them. */
+static void write_stderr(tg_log *log, const char *text, size_t len) {
+    assert(log != NULL && text != NULL);
+    if (log->err_kind == TG_LOG_SINK_BLOCKING) {
+        ssize_t w = write(log->err_fd, text, len);
+        (void)w;
+        return;
+    }
+    size_t off = 0;
+    while (off < len) {
+        size_t n = len - off;
+        if (n > PIPE_BUF) {
+            n = PIPE_BUF;
+            while (n > 0 && text[off + n - 1] != '\n') {
+                n--;
+            }
+            n = n > 0 ? n : PIPE_BUF; /* no line end: lines are shorter than PIPE_BUF */
+        }
+        ssize_t w = tell_dropped(log) ? sink_write(log, text + off, n) : -1;
+        if (w < 0) {
+            break;
+        }
+        off += (size_t)w;
+        if ((size_t)w < n) {
+            log->err_cut = true; /* a terminal or socket took part of a line */
+            break;
+        }
+    }
+    if (off < len) {
+        size_t lost = count_lines(text + off, len - off);
+        log->dropped += lost;
+        log->dropped_total += lost;
+    }
+}
+
 static void write_out(tg_log *log, const char *text, size_t len) {
     assert(log != NULL && text != NULL);
     if (log->to_stderr) {
-        ssize_t w = write(STDERR_FILENO, text, len);
-        (void)w;
+        write_stderr(log, text, len);
     }
     if (log->file != NULL) {
         fwrite(text, 1, len, log->file);
@@ -93,6 +211,11 @@ void tg_log_close(tg_log *log) {
     }
     free(log->path);
     log->path = NULL;
+    if (log->err_kind == TG_LOG_SINK_NONBLOCK) {
+        close(log->err_fd);
+    }
+    log->err_fd = STDERR_FILENO;
+    log->err_kind = TG_LOG_SINK_BLOCKING;
 }
 
 bool tg_log_level_parse(const char *text, tg_log_level *out) {
@@ -223,11 +346,9 @@ void tg_log_bool(tg_logline *l, const char *key, bool value) {
     tg_log_str(l, key, value ? "true" : "false");
 }
 
-void tg_log_end(tg_logline *l) {
-    assert(l != NULL);
-    if (l->log == NULL) {
-        return;
-    }
+/* The truncation mark if a field was cut, and the newline. */
+static void line_finish(tg_logline *l) {
+    assert(l != NULL && l->log != NULL);
     assert(l->len <= sizeof l->buf - 32);
     if (l->cut) {
         static const char mark[] = " truncated=true";
@@ -236,6 +357,14 @@ void tg_log_end(tg_logline *l) {
     }
     l->buf[l->len++] = '\n';
     assert(l->len <= sizeof l->buf);
+}
+
+void tg_log_end(tg_logline *l) {
+    assert(l != NULL);
+    if (l->log == NULL) {
+        return;
+    }
+    line_finish(l);
     tg_log *log = l->log;
     log->lines++;
     if (log->holding && log->held == NULL) {
