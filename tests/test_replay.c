@@ -744,10 +744,16 @@ static void cli_edges(void **state) {
         tu_run_cli(out, errp, "replay --data '%s' --events-jsonl /nonexistent-tg/e.jsonl", data),
         2);
 
-    /* not a price file at all: the first line fails, nothing more is read */
-    assert_int_equal(tu_run_cli(out, errp, "replay --data /dev/urandom"), 2);
+    /* not a price file at all (binary, not starting with a name, so not a
+     * header): the first line fails, nothing more is read. Fixed bytes, not
+     * /dev/urandom: a random line that starts with a letter and holds one
+     * comma is a valid two-column header, and the error then is on line 2. */
+    char binary[TU_PATH_MAX];
+    tu_write(tu_path(binary, "replay", "binary.bin"),
+             "\xff\xfe\x01\x89PNG\r\x1a,\x80\x81\x82,\x7f\x10\n\xc3\x28\xa0\xa1,1,2\n");
+    assert_int_equal(tu_run_cli(out, errp, "replay --data '%s'", binary), 2);
     msg = tu_read(errp, NULL);
-    assert_non_null(strstr(msg, "/dev/urandom: line 1"));
+    assert_non_null(strstr(msg, "binary.bin: line 1"));
     free(msg);
 
     /* what overflowed is said */
