@@ -34,19 +34,18 @@ typedef enum tg_log_level {
 } tg_log_level;
 
 typedef struct tg_log {
-    tg_log_level level;     /* lines below it are not written */
-    FILE *file;             /* the log file, or NULL */
-    bool to_stderr;         /* also write to stderr */
-    uint64_t lines;         /* lines written */
-    bool holding;           /* tg_log_hold: lines wait in held for tg_log_flush */
-    char *held;             /* TG_LOG_HELD_MAX bytes, allocated on first use */
-    size_t held_len;        /* bytes waiting in held */
-    char *path;             /* the log file's name (tg_log_reopen), or NULL */
-    int err_fd;             /* where stderr's lines go (below) */
-    int err_kind;           /* how they are written there: TG_LOG_SINK_* */
-    bool err_cut;           /* the sink took part of a line: the next write starts a new one */
-    uint64_t dropped;       /* stderr lines the sink did not take, not yet reported */
-    uint64_t dropped_total; /* all of them */
+    tg_log_level level; /* lines below it are not written */
+    FILE *file;         /* the log file, or NULL */
+    bool to_stderr;     /* also write to stderr */
+    uint64_t lines;     /* lines written */
+    bool holding;       /* tg_log_hold: lines wait in held for tg_log_flush */
+    char *held;         /* TG_LOG_HELD_MAX bytes, allocated on first use */
+    size_t held_len;    /* bytes waiting in held */
+    char *path;         /* the log file's name (tg_log_reopen), or NULL */
+    int err_fd;         /* where stderr's lines go (below) */
+    int err_kind;       /* how they are written there: TG_LOG_SINK_* */
+    bool err_cut;       /* the sink took part of a line: the next write starts a new one */
+    uint64_t dropped;   /* stderr lines the sink did not take, not yet reported */
 } tg_log;
 
 /* stderr may be a pipe or a terminal whose reader stops (a paused pager,

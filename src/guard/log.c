@@ -46,7 +46,7 @@ tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err 
     memset(log, 0, sizeof *log);
     log->level = level;
     log->to_stderr = true;
-    stderr_sink(log);
+    log->err_fd = STDERR_FILENO;
     if (path != NULL && path[0] != '\0') {
         log->file = fopen(path, "a");
         if (log->file == NULL) {
@@ -59,6 +59,7 @@ tg_status tg_log_init(tg_log *log, tg_log_level level, const char *path, tg_err 
             return tg_err_set(err, TG_E_NOMEM, "out of memory for the log file's name");
         }
     }
+    stderr_sink(log); /* last: a failure above leaves no descriptor open */
     return TG_OK;
 }
 
@@ -163,9 +164,7 @@ static void write_stderr(tg_log *log, const char *text, size_t len) {
         }
     }
     if (off < len) {
-        size_t lost = count_lines(text + off, len - off);
-        log->dropped += lost;
-        log->dropped_total += lost;
+        log->dropped += count_lines(text + off, len - off);
     }
 }
 
