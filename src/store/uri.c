@@ -258,21 +258,31 @@ static const char *value_end(const char *p) {
     return end;
 }
 
-/* A conninfo value; a URI in it (dbname=postgresql://...) is masked too. */
+/* A conninfo value; a URI in it (dbname=postgresql://...) is masked too.
+ * One that does not fit VALUE_URI_MAX, before or after its mask, is hidden
+ * whole. The bound is applied to the mask as well because a mask can be
+ * longer than its input ("a@" becomes "***@"): a value just under the
+ * bound would otherwise be shown masked once and hidden whole when that
+ * mask is masked again, and the mask would not be idempotent. */
 static void put_value(mask_out *o, const char *value, size_t n) {
     assert(o != NULL && value != NULL);
-    char uri[VALUE_URI_MAX];
+    char uri[VALUE_URI_MAX], masked[VALUE_URI_MAX];
     if (scheme_len(value) == 0 || scheme_len(value) > n) {
         put(o, value, n);
         return;
     }
-    if (n >= sizeof uri) {
+    mask_out m = {.buf = masked, .cap = sizeof masked, .len = 0};
+    if (n < sizeof uri) {
+        memcpy(uri, value, n);
+        uri[n] = '\0';
+        masked[0] = '\0';
+        mask_uri(uri, &m);
+    }
+    if (n >= sizeof uri || m.len >= sizeof masked - 1) {
         put(o, "***", 3);
         return;
     }
-    memcpy(uri, value, n);
-    uri[n] = '\0';
-    mask_uri(uri, o);
+    put(o, masked, m.len);
 }
 
 static void mask_conninfo(const char *s, mask_out *o) {
